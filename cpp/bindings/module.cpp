@@ -1,0 +1,9 @@
+#include "bindings.h"
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "seawall's native core (private: use the seawall package)";
+  seawall::bindings::bind_errors(m);
+  seawall::bindings::bind_runtime(m);
+  seawall::bindings::bind_sketch(m);
+  seawall::bindings::bind_transforms(m);
+}

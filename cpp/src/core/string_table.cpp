@@ -1,0 +1,61 @@
+#include "seawall/core/string_table.h"
+
+#include <cstring>
+#include <limits>
+
+#include "seawall/core/hash.h"
+#include "seawall/errors.h"
+
+namespace seawall {
+
+StringTable::StringTable() : slots_(16, 0), mask_(15) {}
+
+uint64_t StringTable::hash(std::string_view key) { return xxh64(key.data(), key.size()); }
+
+int64_t StringTable::find(std::string_view key, uint64_t h) const {
+  for (uint64_t slot = h & mask_;; slot = (slot + 1) & mask_) {
+    const int64_t entry = slots_[slot];
+    if (entry == 0) return kAbsent;
+    const int64_t id = entry - 1;
+    if (hashes_[id] == h && lengths_[id] == key.size() &&
+        std::memcmp(arena_.data() + starts_[id], key.data(), key.size()) == 0) {
+      return id;
+    }
+  }
+}
+
+int64_t StringTable::insert(std::string_view key, uint64_t h) {
+  SEAWALL_CHECK(key.size() <= std::numeric_limits<uint32_t>::max(), "a category value longer than 4 GiB");
+  for (uint64_t slot = h & mask_;; slot = (slot + 1) & mask_) {
+    const int64_t entry = slots_[slot];
+    if (entry == 0) {
+      const int64_t id = size();
+      starts_.push_back(arena_.size());
+      lengths_.push_back(static_cast<uint32_t>(key.size()));
+      hashes_.push_back(h);
+      arena_.insert(arena_.end(), key.begin(), key.end());
+      slots_[slot] = id + 1;
+      // Keep the load factor at or under one half so probe runs stay short.
+      if (static_cast<uint64_t>(size()) * 2 > mask_ + 1) grow();
+      return id;
+    }
+    const int64_t id = entry - 1;
+    if (hashes_[id] == h && lengths_[id] == key.size() &&
+        std::memcmp(arena_.data() + starts_[id], key.data(), key.size()) == 0) {
+      return id;
+    }
+  }
+}
+
+void StringTable::grow() {
+  const uint64_t capacity = (mask_ + 1) * 2;
+  slots_.assign(capacity, 0);
+  mask_ = capacity - 1;
+  for (int64_t id = 0; id < size(); ++id) {
+    uint64_t slot = hashes_[id] & mask_;
+    while (slots_[slot] != 0) slot = (slot + 1) & mask_;
+    slots_[slot] = id + 1;
+  }
+}
+
+}  // namespace seawall

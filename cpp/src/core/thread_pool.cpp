@@ -1,0 +1,180 @@
+#include "seawall/core/thread_pool.h"
+
+#include <sched.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "seawall/errors.h"
+
+namespace seawall {
+namespace {
+
+thread_local bool tls_inside_pool_task = false;
+
+// One parallel_for call: workers and the caller pull piece indices from `next`.
+struct Job {
+  const std::function<void(int64_t, int64_t)>* fn = nullptr;
+  int64_t n = 0;
+  int64_t piece = 0;
+  int64_t pieces = 0;
+  std::atomic<int64_t> next{0};
+  std::atomic<int64_t> done{0};
+  std::atomic<bool> failed{false};
+  std::exception_ptr error;
+  std::mutex error_mutex;
+
+  // Runs pieces until none is left; returns how many this thread ran.
+  int64_t work() {
+    int64_t ran = 0;
+    for (;;) {
+      const int64_t i = next.fetch_add(1);
+      if (i >= pieces) break;
+      if (!failed.load(std::memory_order_relaxed)) {
+        const int64_t begin = i * piece;
+        const int64_t end = std::min(n, begin + piece);
+        try {
+          (*fn)(begin, end);
+        } catch (...) {
+          std::lock_guard<std::mutex> lock(error_mutex);
+          if (!error) error = std::current_exception();
+          failed = true;
+        }
+      }
+      ++ran;
+    }
+    return ran;
+  }
+};
+
+class Pool {
+ public:
+  explicit Pool(int threads) {
+    for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { loop(); });
+  }
+  ~Pool() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    for (auto& t : workers_) t.join();
+  }
+  int size() const { return static_cast<int>(workers_.size()) + 1; }
+
+  void run(Job& job) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      job_ = &job;
+      ++generation_;
+    }
+    wake_.notify_all();
+    tls_inside_pool_task = true;
+    int64_t ran = job.work();
+    tls_inside_pool_task = false;
+    job.done.fetch_add(ran);
+    std::unique_lock<std::mutex> lock(mutex_);
+    finished_.wait(lock, [&] { return job.done.load() == job.pieces && active_ == 0; });
+    job_ = nullptr;
+  }
+
+ private:
+  void loop() {
+    tls_inside_pool_task = true;
+    uint64_t seen = 0;
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+      wake_.wait(lock, [&] { return stopping_ || (job_ != nullptr && generation_ != seen); });
+      if (stopping_) return;
+      seen = generation_;
+      Job* job = job_;
+      ++active_;
+      lock.unlock();
+      const int64_t ran = job->work();
+      job->done.fetch_add(ran);
+      lock.lock();
+      --active_;
+      finished_.notify_all();
+    }
+  }
+
+  std::vector<std::thread> workers_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::condition_variable finished_;
+  Job* job_ = nullptr;
+  uint64_t generation_ = 0;
+  int active_ = 0;
+  bool stopping_ = false;
+};
+
+std::mutex g_pool_mutex;  // one parallel_for at a time owns the pool; others wait
+std::unique_ptr<Pool> g_pool;
+std::atomic<int> g_requested{0};
+
+int affinity_cores() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    const int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw > 0 ? static_cast<int>(hw) : 1;
+}
+
+}  // namespace
+
+int default_num_threads() {
+  if (const char* env = std::getenv("SEAWALL_NUM_THREADS")) {
+    char* end = nullptr;
+    const long v = std::strtol(env, &end, 10);
+    if (end != env && *end == '\0' && v >= 1 && v <= 1024) return static_cast<int>(v);
+  }
+  return affinity_cores();
+}
+
+int num_threads() {
+  const int requested = g_requested.load();
+  return requested > 0 ? requested : default_num_threads();
+}
+
+void set_num_threads(int n) {
+  SEAWALL_CHECK(n >= 0 && n <= 1024, "num_threads must be between 1 and 1024 (0 for the default), got ", n);
+  std::lock_guard<std::mutex> lock(g_pool_mutex);
+  g_requested = n;
+  g_pool.reset();  // rebuilt at the right size on next use
+}
+
+void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+  if (n <= 0) return;
+  grain = std::max<int64_t>(grain, 1);
+  const int threads = num_threads();
+  if (tls_inside_pool_task || threads == 1 || n <= grain) {
+    fn(0, n);
+    return;
+  }
+  std::lock_guard<std::mutex> lock(g_pool_mutex);
+  if (!g_pool || g_pool->size() != threads) {
+    g_pool.reset();
+    g_pool = std::make_unique<Pool>(threads);
+  }
+  Job job;
+  job.fn = &fn;
+  job.n = n;
+  // A few pieces per thread balances uneven pieces without much scheduling cost.
+  const int64_t target = static_cast<int64_t>(threads) * 4;
+  job.piece = std::max(grain, (n + target - 1) / target);
+  job.pieces = (n + job.piece - 1) / job.piece;
+  g_pool->run(job);
+  if (job.error) std::rethrow_exception(job.error);
+}
+
+}  // namespace seawall

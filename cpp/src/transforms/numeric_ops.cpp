@@ -1,0 +1,131 @@
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <cstring>
+
+#include "numeric_ops_internal.h"
+#include "seawall/errors.h"
+
+// The loops below are built twice, for AVX2 and for the x86-64 baseline, and the loader picks one
+// at run time: the wheel stays portable without giving up wide vectors. -ffp-contract=off (set in
+// CMake) keeps both clones free of fused multiply-adds, so they round identically.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define SEAWALL_SIMD_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define SEAWALL_SIMD_CLONES
+#endif
+
+namespace seawall::transforms {
+
+std::string where(const std::string& column, int64_t row) {
+  if (row < 0) return detail::concat("column '", column, "': ");
+  return detail::concat("column '", column, "', row ", row, ": ");
+}
+
+SEAWALL_SIMD_CLONES
+bool all_finite(const double* v, int64_t n) {
+  constexpr uint64_t kExponent = 0x7FF0000000000000ULL;
+  uint64_t bad = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    uint64_t bits;
+    std::memcpy(&bits, v + i, sizeof bits);
+    bad |= static_cast<uint64_t>((bits & kExponent) == kExponent);
+  }
+  return bad == 0;
+}
+
+void prepare_numbers(const ColumnProgram& p, double* v, const uint8_t* missing, int64_t n,
+                     int64_t row0, double* indicator) {
+  bool any_missing = false;
+  for (int64_t i = 0; i < n; ++i) any_missing |= missing[i] != 0;
+  if (!any_missing && all_finite(v, n)) {
+    if (indicator != nullptr) std::fill(indicator, indicator + n, 0.0);
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t row = row0 < 0 ? -1 : row0 + i;
+    const bool is_missing = missing[i] != 0 || std::isnan(v[i]);
+    if (is_missing) {
+      if (!p.impute.enabled) {
+        throw InvalidInput(where(p.column, row) + "missing value (" +
+                           (missing[i] ? "null" : "NaN") +
+                           ") and the pipeline has no Impute for this column");
+      }
+      v[i] = p.impute.number;
+    } else if (std::isinf(v[i])) {
+      throw InvalidInput(where(p.column, row) + "non-finite value " + (v[i] > 0 ? "inf" : "-inf") +
+                         " (only null and NaN count as missing)");
+    }
+    if (indicator != nullptr) indicator[i] = is_missing ? 1.0 : 0.0;
+  }
+}
+
+namespace {
+
+SEAWALL_SIMD_CLONES
+void scale_span(double* v, int64_t n, double shift, double scale) {
+  for (int64_t i = 0; i < n; ++i) v[i] = (v[i] - shift) / scale;
+}
+
+SEAWALL_SIMD_CLONES
+void clip_span(double* v, int64_t n, double lower, double upper) {
+  for (int64_t i = 0; i < n; ++i) v[i] = std::min(std::max(v[i], lower), upper);
+}
+
+void log1p_span(const ColumnProgram& p, double* v, int64_t n, int64_t row0) {
+  for (int64_t i = 0; i < n; ++i) {
+    if (!(v[i] > -1.0)) {
+      throw InvalidInput(where(p.column, row0 < 0 ? -1 : row0 + i) +
+                         detail::concat("Log1p needs values greater than -1, got ", v[i]));
+    }
+    v[i] = std::log1p(v[i]);
+  }
+}
+
+void bucketize_span(const std::vector<double>& boundaries, double* v, int64_t n) {
+  const double* b = boundaries.data();
+  const double* e = b + boundaries.size();
+  for (int64_t i = 0; i < n; ++i) v[i] = static_cast<double>(std::upper_bound(b, e, v[i]) - b);
+}
+
+}  // namespace
+
+void apply_numeric_ops(const ColumnProgram& p, double* v, int64_t n, int64_t row0) {
+  for (const NumericOp& op : p.numeric_ops) {
+    switch (op.kind) {
+      case NumericOpKind::kScale:
+        scale_span(v, n, op.shift, op.scale);
+        if (op.clip) clip_span(v, n, op.lower, op.upper);
+        break;
+      case NumericOpKind::kClip:
+        clip_span(v, n, op.lower, op.upper);
+        break;
+      case NumericOpKind::kLog1p:
+        log1p_span(p, v, n, row0);
+        break;
+      case NumericOpKind::kBucketize:
+        bucketize_span(op.boundaries, v, n);
+        break;
+    }
+  }
+}
+
+SEAWALL_SIMD_CLONES
+static bool fits_float32(const double* v, int64_t n) {
+  uint64_t bad = 0;
+  for (int64_t i = 0; i < n; ++i) bad |= static_cast<uint64_t>(!(std::fabs(v[i]) <= FLT_MAX));
+  return bad == 0;
+}
+
+void check_output_range(const ColumnProgram& p, const double* v, int64_t n, int64_t row0) {
+  if (fits_float32(v, n)) return;
+  for (int64_t i = 0; i < n; ++i) {
+    if (!(std::fabs(v[i]) <= FLT_MAX)) {
+      throw InvalidInput(where(p.column, row0 < 0 ? -1 : row0 + i) +
+                         detail::concat("the transformed value ", v[i],
+                                        " does not fit the float32 output"));
+    }
+  }
+}
+
+}  // namespace seawall::transforms

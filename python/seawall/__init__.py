@@ -1,0 +1,63 @@
+"""seawall: the machine-learning loop in production, with a compiled core."""
+
+from __future__ import annotations
+
+import platform
+from typing import Any
+
+from . import _core, errors
+from .features import (
+    Bucketize,
+    Categorify,
+    Clip,
+    FeaturePipeline,
+    HashBucket,
+    Impute,
+    Log1p,
+    MinMaxScale,
+    OneHot,
+    RobustScale,
+    StandardScale,
+)
+
+__version__: str = _core.__version__
+
+__all__ = [
+    "Bucketize",
+    "Categorify",
+    "Clip",
+    "FeaturePipeline",
+    "HashBucket",
+    "Impute",
+    "Log1p",
+    "MinMaxScale",
+    "OneHot",
+    "RobustScale",
+    "StandardScale",
+    "__version__",
+    "build_info",
+    "errors",
+    "get_num_threads",
+    "set_num_threads",
+]
+
+
+def build_info() -> dict[str, Any]:
+    """How this seawall was built and what it sees: version, compiler, CUDA, SIMD, threads."""
+    info = dict(_core.build_info())
+    info["python"] = platform.python_version()
+    return info
+
+
+def set_num_threads(n: int | None) -> None:
+    """Threads the native kernels use (None for the default: SEAWALL_NUM_THREADS, else the cores)."""
+    if n is None:
+        n = 0
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise errors.InvalidInputError(f"the thread count must be a positive integer or None, got {n!r}")
+    _core.set_num_threads(n)
+
+
+def get_num_threads() -> int:
+    """Threads the native kernels use now."""
+    return int(_core.num_threads())

@@ -1,0 +1,54 @@
+"""The errors seawall raises on purpose.
+
+Every class derives from :class:`SeawallError` and also from the builtin exception a Python
+user would catch for the same problem, so ``except ValueError`` keeps working. The native core
+raises these same classes (translated once, in ``cpp/bindings/errors.cpp``).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CudaUnavailableError",
+    "DTypeError",
+    "IntegrityError",
+    "InvalidInputError",
+    "MissingColumnError",
+    "NotFittedError",
+    "SeawallError",
+    "UnsupportedVersionError",
+]
+
+
+class SeawallError(Exception):
+    """Base class of every error seawall raises on purpose."""
+
+
+class InvalidInputError(SeawallError, ValueError):
+    """An argument or a value in the data cannot be used (NaN without imputation, empty table...)."""
+
+
+class MissingColumnError(InvalidInputError, KeyError):
+    """A column the operation needs is not in the data (or a field is not in the request)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class DTypeError(SeawallError, TypeError):
+    """A column or value has the wrong type (a string where a number was fit...)."""
+
+
+class NotFittedError(SeawallError, ValueError, AttributeError):
+    """The object must be fit before it is used, as scikit-learn's NotFittedError."""
+
+
+class IntegrityError(SeawallError, ValueError):
+    """Stored state failed validation: corrupted, truncated, or its hash does not match."""
+
+
+class UnsupportedVersionError(SeawallError, ValueError):
+    """Stored state was written by a newer seawall, in a format this version cannot read."""
+
+
+class CudaUnavailableError(SeawallError, RuntimeError):
+    """device="cuda" was asked of a build without CUDA, or of a machine without a device."""

@@ -1,0 +1,415 @@
+"""FeaturePipeline: per-column chains of ops, fit once, applied identically in batch and per request."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from .. import _core
+from .._data import BatchSource, column_chunks, prepare_column, to_table
+from ..errors import (
+    DTypeError,
+    IntegrityError,
+    InvalidInputError,
+    MissingColumnError,
+    NotFittedError,
+    UnsupportedVersionError,
+)
+from .ops import OPS, Impute, OneHot, Op
+
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "FeaturePipeline"]
+
+FORMAT_NAME = "seawall.FeaturePipeline"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class _Feature:
+    """One output feature: a name, the input column, and its chain of ops."""
+
+    name: str
+    column: str
+    ops: list[Op]
+    string_input: bool = False
+
+    def program(self, input_index: int, upto: int | None = None) -> dict[str, Any]:
+        """The chain (or its first `upto` ops) as the native core reads it."""
+        ops = self.ops if upto is None else self.ops[:upto]
+        impute = ops[0] if ops and isinstance(ops[0], Impute) else None
+        terminal = ops[-1] if ops and ops[-1].categorical else None
+        numeric = [op for op in ops if op is not impute and op is not terminal]
+        return {
+            "column": self.column,
+            "input": input_index,
+            "string_input": self.string_input,
+            "impute": impute._native_impute(self.string_input) if impute is not None else None,
+            "numeric_ops": [op._native() for op in numeric],
+            "categorical": terminal._native() if terminal is not None else None,
+        }
+
+    def output_names(self) -> list[str]:
+        terminal = self.ops[-1] if self.ops else None
+        names = terminal.output_names(self.name) if isinstance(terminal, OneHot) else [self.name]
+        if self.ops and isinstance(self.ops[0], Impute) and self.ops[0].add_indicator:
+            names.append(f"{self.name}_missing")
+        return names
+
+
+def _as_ops(ops: Any) -> list[Op]:
+    items = list(ops) if isinstance(ops, (list, tuple)) else [ops]
+    for op in items:
+        if not isinstance(op, Op):
+            raise InvalidInputError(f"expected feature ops (StandardScale(), OneHot(), ...), got {op!r}")
+    return items
+
+
+def _parse_features(features: Any) -> list[_Feature]:
+    """Accepts {column: ops}, or a list of (column, ops) or (name, column, ops) tuples."""
+    if features is None:
+        raise InvalidInputError("FeaturePipeline needs features, e.g. {'amount': [StandardScale()]}")
+    entries: list[_Feature] = []
+    items = features.items() if isinstance(features, Mapping) else features
+    for item in items:
+        if not isinstance(item, tuple) or len(item) not in (2, 3):
+            raise InvalidInputError(
+                f"each feature must be (column, ops) or (name, column, ops), got {item!r}"
+            )
+        name, column, ops = (item[0], item[0], item[1]) if len(item) == 2 else item
+        if not isinstance(name, str) or not isinstance(column, str):
+            raise InvalidInputError(f"feature and column names must be strings, got {name!r}, {column!r}")
+        entries.append(_Feature(name, column, [copy.deepcopy(op) for op in _as_ops(ops)]))
+    if not entries:
+        raise InvalidInputError("FeaturePipeline needs at least one feature")
+    names = [f.name for f in entries]
+    if len(set(names)) != len(names):
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        raise InvalidInputError(
+            f"feature names must be unique, {dupes} repeat: name the outputs with (name, column, ops)"
+        )
+    return entries
+
+
+def _check_chain(feature: _Feature) -> None:
+    ops = feature.ops
+    if not ops:
+        raise InvalidInputError(f"feature '{feature.name}' has no ops")
+    for i, op in enumerate(ops):
+        if isinstance(op, Impute) and i != 0:
+            raise InvalidInputError(f"feature '{feature.name}': Impute must come first in the chain")
+        if op.categorical and i != len(ops) - 1:
+            raise InvalidInputError(
+                f"feature '{feature.name}': {type(op).__name__} must be the last op in the chain"
+            )
+    if ops[-1].categorical and any(not isinstance(op, Impute) for op in ops[:-1]):
+        raise InvalidInputError(
+            f"feature '{feature.name}': only an Impute may come before {type(ops[-1]).__name__}"
+        )
+
+
+def _is_string_schema_type(t: pa.DataType) -> bool:
+    return (
+        pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_string_view(t)
+        or pa.types.is_dictionary(t)
+    )
+
+
+class FeaturePipeline:
+    """Per-column chains of feature ops, fit from data and applied natively.
+
+    >>> pipe = FeaturePipeline({
+    ...     "amount": [Impute("median"), Log1p(), StandardScale()],
+    ...     "merchant": OneHot(min_frequency=10),
+    ...     "user_id": HashBucket(1024),
+    ... })
+    >>> X = pipe.fit(table).transform(table)          # float32, shape (rows, features)
+    >>> x = pipe.transform_one({"amount": 12.5, "merchant": "acme", "user_id": "u1"})
+
+    ``features`` maps a column to an op or a list of ops; a list of ``(column, ops)`` or
+    ``(name, column, ops)`` tuples also works, and lets one column feed several features.
+    A fitted pipeline also works as a scikit-learn transformer.
+    """
+
+    def __init__(self, features: Any = None) -> None:
+        self.features = features
+
+    # --- scikit-learn protocol -------------------------------------------------------------
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {"features": self.features}
+
+    def set_params(self, **params: Any) -> FeaturePipeline:
+        for key, value in params.items():
+            if key != "features":
+                raise InvalidInputError(f"FeaturePipeline has no parameter {key!r}")
+            self.features = value
+        return self
+
+    def __sklearn_tags__(self) -> Any:
+        from sklearn.utils import Tags, TargetTags, TransformerTags
+
+        return Tags(
+            estimator_type=None,
+            target_tags=TargetTags(required=False),
+            transformer_tags=TransformerTags(),
+            requires_fit=True,
+        )
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "features_")
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        self._require_fitted()
+        return np.asarray(self.feature_names_out_, dtype=object)
+
+    def fit_transform(self, X: Any, y: Any = None, **kwargs: Any) -> np.ndarray:
+        return self.fit(X).transform(X, **kwargs)
+
+    # --- fitting ---------------------------------------------------------------------------
+
+    def fit(self, X: Any, y: Any = None) -> FeaturePipeline:
+        """Fits every op from `X`: a table-like object, Parquet path(s), or an iterable of batches.
+
+        Larger-than-memory data is streamed batch by batch; ops chained after a fitted op are
+        fit in further passes over the data (a chain with k ops that learn from data reads it k
+        times), so one-shot iterators suit chains with at most one such op.
+        """
+        features = _parse_features(self.features)
+        source = BatchSource(X)
+        source.require(f.column for f in features)
+        for feature in features:
+            _check_chain(feature)
+            t = source.schema.field(feature.column).type
+            feature.string_input = feature.ops[-1].categorical
+            if not feature.string_input and _is_string_schema_type(t):
+                raise DTypeError(
+                    f"column '{feature.column}' holds strings ({t}), but "
+                    f"{type(feature.ops[-1]).__name__} needs numbers (use Categorify, OneHot or "
+                    "HashBucket for string columns)"
+                )
+            for op in feature.ops:
+                op._check(feature.column, feature.string_input)
+
+        inputs = list(dict.fromkeys(f.column for f in features))
+        next_op = [self._next_unfitted(f, 0) for f in features]
+        rows_seen = None
+        while any(i is not None for i in next_op):
+            pending = [(f, i) for f, i in zip(features, next_op) if i is not None]
+            columns = list(dict.fromkeys(f.column for f, _ in pending))
+            programs = [f.program(columns.index(f.column), upto=i) for f, i in pending]
+            specs = [f.ops[i]._collect(f.string_input) for f, i in pending]
+            kinds = {f.column: f.string_input for f, _ in pending}
+            plan = _core.Plan(programs, columns, [kinds[c] for c in columns])
+            states: list[Any] | None = None
+            for batch in source.batches(columns):
+                native_columns = [
+                    (c, column_chunks(prepare_column(batch.column(c), c, kinds[c]))) for c in columns
+                ]
+                partial = plan.collect(native_columns, specs)
+                if states is None:
+                    states = partial
+                else:
+                    for total, part in zip(states, partial):
+                        total.merge(part)
+            assert states is not None
+            rows = states[0].rows if states else 0
+            if rows == 0:
+                raise InvalidInputError("cannot fit on empty data (0 rows)")
+            rows_seen = rows
+            for (feature, i), state in zip(pending, states):
+                feature.ops[i]._finish(state, feature.column, state.rows)
+            next_op = [
+                self._next_unfitted(f, i + 1) if i is not None else None
+                for f, i in zip(features, next_op)
+            ]
+        if rows_seen is None:
+            # Nothing learns from data, but an empty input is still a mistake worth naming.
+            if all(batch.num_rows == 0 for batch in source.batches(inputs)):
+                raise InvalidInputError("cannot fit on empty data (0 rows)")
+        self._set_fitted(features, inputs)
+        return self
+
+    @staticmethod
+    def _next_unfitted(feature: _Feature, start: int) -> int | None:
+        for i in range(start, len(feature.ops)):
+            if feature.ops[i].needs_fit:
+                return i
+        return None
+
+    def _set_fitted(self, features: list[_Feature], inputs: list[str]) -> None:
+        self.features_ = features
+        self.feature_names_in_ = np.asarray(inputs, dtype=object)
+        self.n_features_in_ = len(inputs)
+        self._input_is_string = [
+            next(f.string_input for f in features if f.column == c) for c in inputs
+        ]
+        names = [n for f in features for n in f.output_names()]
+        if len(set(names)) != len(names):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            raise InvalidInputError(
+                f"two outputs would share the names {dupes[:5]}: rename a feature with (name, column, ops)"
+            )
+        self.feature_names_out_ = names
+        self._plan = _core.Plan(
+            [f.program(inputs.index(f.column)) for f in features], inputs, self._input_is_string
+        )
+
+    def _require_fitted(self) -> None:
+        if not hasattr(self, "features_"):
+            raise NotFittedError("this FeaturePipeline is not fitted yet: call fit() first")
+
+    # --- applying --------------------------------------------------------------------------
+
+    def transform(self, X: Any, *, output: str = "numpy") -> Any:
+        """The features of every row of `X`.
+
+        Returns a C-contiguous float32 array of shape (rows, len(feature_names_out_)), or with
+        output="arrow" a pyarrow Table with one float32 column per output feature. An input with
+        no rows gives an empty result.
+        """
+        self._require_fitted()
+        if output not in ("numpy", "arrow"):
+            raise InvalidInputError(f"output must be 'numpy' or 'arrow', got {output!r}")
+        table = to_table(X)
+        columns = []
+        for name, is_string in zip(self.feature_names_in_, self._input_is_string):
+            if name not in table.column_names:
+                raise MissingColumnError(
+                    f"column {name!r} is not in the data (it has: {', '.join(table.column_names)})"
+                )
+            column = table.column(name)
+            if not is_string and _is_string_schema_type(column.type):
+                raise DTypeError(f"column '{name}' was fit as numbers but holds strings ({column.type})")
+            columns.append((name, column_chunks(prepare_column(column, name, is_string))))
+        out = self._plan.transform(columns)
+        if output == "arrow":
+            return pa.table({n: out[:, j] for j, n in enumerate(self.feature_names_out_)})
+        return out
+
+    def transform_one(self, row: Mapping[str, Any]) -> np.ndarray:
+        """The features of one request, {column: value}: the same float32 numbers as transform().
+
+        Values are Python numbers, strings or None (missing); extra keys are ignored.
+        """
+        self._require_fitted()
+        if not isinstance(row, dict):
+            row = dict(row)
+        return self._plan.transform_one(row)
+
+    # --- saving ----------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fitted state as plain JSON-able data (what save() writes, less the hash)."""
+        self._require_fitted()
+        from .. import __version__
+
+        return {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "seawall_version": __version__,
+            "features": [
+                {
+                    "name": f.name,
+                    "column": f.column,
+                    "input": "string" if f.string_input else "number",
+                    "ops": [op._to_state() for op in f.ops],
+                }
+                for f in self.features_
+            ],
+            "feature_names_out": list(self.feature_names_out_),
+        }
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Writes the fitted pipeline as versioned, human-readable JSON with a SHA-256.
+
+        The write is atomic: the file is either the old one or the new one, never half written.
+        """
+        state = self.to_dict()
+        document = {**state, "sha256": _digest(state)}
+        text = json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False)
+        target = Path(path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> FeaturePipeline:
+        """Reads a pipeline written by save(), checking its format version and hash."""
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise IntegrityError(f"{path} is not a seawall pipeline (not UTF-8 text)") from exc
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise IntegrityError(f"{path} is not valid JSON: {exc}") from exc
+        return cls.from_dict(document, source=str(path))
+
+    @classmethod
+    def from_dict(cls, document: Any, source: str = "the document") -> FeaturePipeline:
+        if not isinstance(document, dict) or document.get("format") != FORMAT_NAME:
+            raise IntegrityError(f"{source} is not a seawall FeaturePipeline")
+        version = document.get("format_version")
+        if not isinstance(version, int):
+            raise IntegrityError(f"{source} has no format version")
+        if version > FORMAT_VERSION:
+            raise UnsupportedVersionError(
+                f"{source} uses format version {version}, but this seawall reads up to "
+                f"{FORMAT_VERSION}: upgrade seawall to load it"
+            )
+        state = {k: v for k, v in document.items() if k != "sha256"}
+        if "sha256" in document and document["sha256"] != _digest(state):
+            raise IntegrityError(f"{source} was modified or corrupted: its SHA-256 does not match")
+        try:
+            features = []
+            for entry in state["features"]:
+                ops = []
+                for op_state in entry["ops"]:
+                    op_class = OPS.get(op_state["op"])
+                    if op_class is None:
+                        raise IntegrityError(f"{source} names an unknown op {op_state['op']!r}")
+                    ops.append(op_class._from_state(op_state))
+                features.append(
+                    _Feature(entry["name"], entry["column"], ops, entry["input"] == "string")
+                )
+            pipe = cls([(f.name, f.column, copy.deepcopy(f.ops)) for f in features])
+            for f in features:
+                for op in f.ops:
+                    if op.needs_fit and not op.is_fitted:
+                        raise IntegrityError(f"{source}: an op of feature '{f.name}' was never fit")
+            inputs = list(dict.fromkeys(f.column for f in features))
+            pipe._set_fitted(features, inputs)
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, IntegrityError):
+                raise
+            raise IntegrityError(f"{source} is malformed: {exc!r}") from exc
+        if pipe.feature_names_out_ != state.get("feature_names_out"):
+            raise IntegrityError(f"{source} is inconsistent: its output names do not match its ops")
+        return pipe
+
+    def __repr__(self) -> str:
+        fitted = "fitted" if hasattr(self, "features_") else "not fitted"
+        return f"FeaturePipeline({self.features!r}) [{fitted}]"
+
+
+def _digest(state: dict[str, Any]) -> str:
+    canonical = json.dumps(state, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
