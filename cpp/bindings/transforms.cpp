@@ -119,8 +119,11 @@ struct PyPlan {
     std::vector<Column> cols = columns_from_python(columns);
     const int64_t rows = cols.empty() ? 0 : cols.front().length();
     py::array_t<float, py::array::c_style> out;
-    if (out_obj.is_none()) {
-      out = py::array_t<float, py::array::c_style>({rows, plan->width()});
+    const bool fresh = out_obj.is_none();
+    if (fresh) {
+      // np.zeros maps zero pages the kernel fills on first touch: no separate zeroing pass.
+      out = py::module_::import("numpy").attr("zeros")(py::make_tuple(rows, plan->width()), "float32")
+                .cast<py::array_t<float, py::array::c_style>>();
     } else {
       out = out_obj.cast<py::array_t<float, py::array::c_style>>();
       SEAWALL_CHECK(out.ndim() == 2 && out.shape(0) == rows && out.shape(1) == plan->width() &&
@@ -131,7 +134,7 @@ struct PyPlan {
     float* data = out.mutable_data();
     {
       py::gil_scoped_release release;
-      plan->transform(cols, data);
+      plan->transform(cols, data, fresh);
     }
     return out;
   }

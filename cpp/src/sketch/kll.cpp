@@ -439,8 +439,8 @@ double KllSketch::quantile_from(const SortedView& view, double q) const {
     // The retained extremes may have been compacted away; the exact ones are known.
     if (r == 0) return min_;
     if (r == last) return max_;
-    const size_t i = static_cast<size_t>(
-        std::upper_bound(view.cum.begin(), view.cum.end(), r) - view.cum.begin());
+    const size_t i = static_cast<size_t>(std::upper_bound(view.cum.begin(), view.cum.end(), r) -
+                                         view.cum.begin());
     return view.values[std::min(i, view.values.size() - 1)];
   };
   const double a = value_at(lo);
@@ -478,10 +478,11 @@ double KllSketch::rank(double x) const {
   uint64_t weight = 0;
   for (size_t h = 0; h < levels_.size(); ++h) {
     const std::vector<double>& level = levels_[h];
-    const size_t le = h == 0 ? static_cast<size_t>(std::count_if(
-                                   level.begin(), level.end(), [x](double v) { return v <= x; }))
-                             : static_cast<size_t>(std::upper_bound(level.begin(), level.end(), x) -
-                                                   level.begin());
+    const size_t le =
+        h == 0
+            ? static_cast<size_t>(
+                  std::count_if(level.begin(), level.end(), [x](double v) { return v <= x; }))
+            : static_cast<size_t>(std::upper_bound(level.begin(), level.end(), x) - level.begin());
     weight += static_cast<uint64_t>(le) << h;
   }
   return static_cast<double>(weight) / static_cast<double>(n_);
@@ -510,8 +511,8 @@ std::vector<uint8_t> KllSketch::serialize() const {
 }
 
 KllSketch KllSketch::deserialize(const uint8_t* data, size_t size) {
-  SEAWALL_CHECK(data != nullptr || size == 0, "KllSketch::deserialize: null pointer with size = ",
-                size);
+  SEAWALL_CHECK(data != nullptr || size == 0,
+                "KllSketch::deserialize: null pointer with size = ", size);
   if (size < kHeaderSize + kHashSize) corrupt("truncated input");
   // The hash first: it rejects accidental damage with one clear message. The structural checks
   // below still run, because crafted input can carry a valid hash.

@@ -26,6 +26,16 @@ void apply_numeric_ops(const ColumnProgram& p, double* v, int64_t n, int64_t row
 // Throws InvalidInput if any v[i] is non-finite or too large for float32.
 void check_output_range(const ColumnProgram& p, const double* v, int64_t n, int64_t row0);
 
+// True when the program can take the fused path: only scale and clip ops, no missing indicator.
+bool fusable(const ColumnProgram& p);
+
+// The fused path: reads rows [begin, begin + n) of a chunk with no nulls, runs the scale/clip ops
+// and writes float32 results to dst[i * stride], all in one pass. Returns false when some value
+// needs the general path (NaN, infinity, out of float32 range); dst is then partly written and
+// the caller redoes the rows. The arithmetic is the general path's, so results are bit-identical.
+bool try_fused(const ColumnProgram& p, const ColumnChunk& chunk, int64_t begin, int64_t n, float* dst,
+               int64_t stride);
+
 // True when every value is finite (vectorised fast path for the common case).
 bool all_finite(const double* v, int64_t n);
 

@@ -180,7 +180,7 @@ void string_codes(const ColumnProgram& p, const Column& column, const std::vecto
 
 }  // namespace
 
-void Plan::transform(const std::vector<Column>& columns, float* out) const {
+void Plan::transform(const std::vector<Column>& columns, float* out, bool out_is_zeroed) const {
   int64_t rows = 0;
   check_columns(columns, num_inputs_, &rows);
   for (const auto& p : programs_) {
@@ -191,16 +191,28 @@ void Plan::transform(const std::vector<Column>& columns, float* out) const {
   std::vector<std::vector<int64_t>> starts;
   for (const auto& c : columns) starts.push_back(chunk_starts(c));
   const int64_t width = width_;
+  bool has_one_hot = false;
+  std::vector<bool> fused;
+  for (const auto& p : programs_) {
+    has_one_hot |= p.categorical.kind == CategoricalKind::kOneHot;  // writes only its ones
+    fused.push_back(fusable(p));
+  }
 
-  parallel_for(rows, kBlockRows, [&](int64_t begin, int64_t end) {
+  // Rows per block: each program writes a strided column into the block's slice of the output,
+  // so keep that slice within L1 (about 16 KiB) when rows are narrow.
+  int64_t block_rows = kBlockRows;
+  while (block_rows > 64 && block_rows * width * static_cast<int64_t>(sizeof(float)) > (16 << 10)) {
+    block_rows /= 2;
+  }
+  parallel_for(rows, block_rows, [&](int64_t begin, int64_t end) {
     std::vector<double> values(kBlockRows), indicator(kBlockRows);
     std::vector<uint8_t> missing(kBlockRows);
     std::vector<int64_t> codes(kBlockRows);
-    for (int64_t b0 = begin; b0 < end; b0 += kBlockRows) {
-      const int64_t b1 = std::min(end, b0 + kBlockRows);
+    for (int64_t b0 = begin; b0 < end; b0 += block_rows) {
+      const int64_t b1 = std::min(end, b0 + block_rows);
       const int64_t n = b1 - b0;
       float* block = out + b0 * width;
-      std::memset(block, 0, sizeof(float) * n * width);  // one-hot columns rely on zeros
+      if (has_one_hot && !out_is_zeroed) std::memset(block, 0, sizeof(float) * n * width);
       for (size_t k = 0; k < programs_.size(); ++k) {
         const ColumnProgram& p = programs_[k];
         const Compiled& compiled = *compiled_[k];
@@ -208,6 +220,14 @@ void Plan::transform(const std::vector<Column>& columns, float* out) const {
         float* dst = block + offsets_[k];
         const bool indicator_on = p.impute.enabled && p.impute.indicator;
         if (!p.string_input) {
+          if (fused[k]) {
+            bool done = true;
+            for_each_piece(column, starts[p.input], b0, b1,
+                           [&](const ColumnChunk& chunk, int64_t lb, int64_t le, int64_t gb) {
+              done = done && try_fused(p, chunk, lb, le - lb, dst + (gb - b0) * width, width);
+            });
+            if (done) continue;  // else redo these rows on the general path, which reports why
+          }
           for_each_piece(column, starts[p.input], b0, b1,
                          [&](const ColumnChunk& chunk, int64_t lb, int64_t le, int64_t gb) {
             read_numeric(chunk, lb, le, values.data() + (gb - b0), missing.data() + (gb - b0));

@@ -1,7 +1,5 @@
 // Tests of seawall::sketch::KllSketch against exact oracles: std::sort plus numpy's "linear"
 // quantile arithmetic for exact sketches, and true ranks (with ties) for compacted ones.
-#include "seawall/sketch/kll.h"
-
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -15,6 +13,7 @@
 #include <vector>
 
 #include "seawall/errors.h"
+#include "seawall/sketch/kll.h"
 
 namespace seawall::sketch {
 namespace {
@@ -58,10 +57,10 @@ double numpy_quantile(const std::vector<double>& sorted, double q) {
 // value v; with ties every q in that interval is answered correctly by v.
 double rank_error(const std::vector<double>& sorted, double v, double q) {
   const double n = static_cast<double>(sorted.size());
-  const double lt = static_cast<double>(std::lower_bound(sorted.begin(), sorted.end(), v) -
-                                        sorted.begin());
-  const double le = static_cast<double>(std::upper_bound(sorted.begin(), sorted.end(), v) -
-                                        sorted.begin());
+  const double lt =
+      static_cast<double>(std::lower_bound(sorted.begin(), sorted.end(), v) - sorted.begin());
+  const double le =
+      static_cast<double>(std::upper_bound(sorted.begin(), sorted.end(), v) - sorted.begin());
   return std::max({0.0, lt / n - q, q - le / n});
 }
 
@@ -77,11 +76,20 @@ double max_rank_error(const KllSketch& sketch, const std::vector<double>& sorted
   const std::vector<double> qs = percent_grid();
   const std::vector<double> values = sketch.quantiles(qs.data(), qs.size());
   double worst = 0;
-  for (size_t i = 0; i < qs.size(); ++i) worst = std::max(worst, rank_error(sorted, values[i], qs[i]));
+  for (size_t i = 0; i < qs.size(); ++i)
+    worst = std::max(worst, rank_error(sorted, values[i], qs[i]));
   return worst;
 }
 
 double uniform01(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1p-53; }
+
+// Fisher-Yates with a fixed recipe: std::shuffle's algorithm differs between standard libraries,
+// and the accuracy tests should see the same data everywhere.
+template <typename T>
+void shuffle(std::vector<T>& v, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[rng() % i]);
+}
 
 // --- Data sets: the sketch only compares values, so what matters is the order of arrival and the
 // ties; value shapes (heavy tails, infinities) matter for interpolation.
@@ -94,10 +102,18 @@ std::vector<double> sorted_values(Shape shape, size_t n) {
   for (size_t i = 0; i < n; ++i) {
     const double u = (static_cast<double>(i) + 0.5) / static_cast<double>(n);
     switch (shape) {
-      case Shape::kDistinct: v[i] = static_cast<double>(i); break;
-      case Shape::kFewDistinct: v[i] = std::floor(u * 20); break;
-      case Shape::kHeavyTailed: v[i] = std::tan(3.141592653589793 * (u - 0.5)); break;  // Cauchy
-      case Shape::kWithInfinities: v[i] = u < 0.05 ? -kInf : (u > 0.95 ? kInf : u); break;
+      case Shape::kDistinct:
+        v[i] = static_cast<double>(i);
+        break;
+      case Shape::kFewDistinct:
+        v[i] = std::floor(u * 20);
+        break;
+      case Shape::kHeavyTailed:  // Cauchy quantiles
+        v[i] = std::tan(3.141592653589793 * (u - 0.5));
+        break;
+      case Shape::kWithInfinities:
+        v[i] = u < 0.05 ? -kInf : (u > 0.95 ? kInf : u);
+        break;
     }
   }
   std::sort(v.begin(), v.end());
@@ -109,9 +125,14 @@ std::vector<double> arrange(const std::vector<double>& sorted, Order order, uint
   std::vector<double> out(sorted);
   std::mt19937_64 rng(seed);
   switch (order) {
-    case Order::kRandom: std::shuffle(out.begin(), out.end(), rng); break;
-    case Order::kSorted: break;
-    case Order::kReverse: std::reverse(out.begin(), out.end()); break;
+    case Order::kRandom:
+      shuffle(out, rng());
+      break;
+    case Order::kSorted:
+      break;
+    case Order::kReverse:
+      std::reverse(out.begin(), out.end());
+      break;
     case Order::kInterleaved: {  // smallest, largest, 2nd smallest, 2nd largest, ...
       size_t lo = 0;
       size_t hi = n;
@@ -122,7 +143,7 @@ std::vector<double> arrange(const std::vector<double>& sorted, Order order, uint
       const size_t block = std::max<size_t>(1, static_cast<size_t>(std::sqrt(n)));
       std::vector<size_t> blocks((n + block - 1) / block);
       std::iota(blocks.begin(), blocks.end(), 0);
-      std::shuffle(blocks.begin(), blocks.end(), rng);
+      shuffle(blocks, rng());
       size_t w = 0;
       for (size_t b : blocks) {
         for (size_t i = b * block; i < std::min(n, (b + 1) * block); ++i) out[w++] = sorted[i];
@@ -152,8 +173,8 @@ KllSketch sketch_of(const std::vector<double>& data, uint32_t k = KllSketch::kDe
 
 // Sketches contiguous parts of the stream separately (as shards would be), then merges them either
 // left to right or as a balanced tree.
-KllSketch merged_sketch_of(const std::vector<double>& data, uint32_t k, size_t parts,
-                           uint64_t seed, bool tree) {
+KllSketch merged_sketch_of(const std::vector<double>& data, uint32_t k, size_t parts, uint64_t seed,
+                           bool tree) {
   std::vector<KllSketch> sketches;
   for (size_t p = 0; p < parts; ++p) {
     const size_t begin = data.size() * p / parts;
@@ -274,10 +295,18 @@ TEST(KllSketch, ExactModeMatchesNumpyBitForBit) {
     std::vector<double> data(n);
     for (double& x : data) {
       switch (trial % 4) {
-        case 0: x = uniform01(rng) * 2 - 1; break;
-        case 1: x = static_cast<double>(static_cast<int>(rng() % 7) - 3); break;  // many ties
-        case 2: x = std::tan(3.14159 * (uniform01(rng) - 0.5)) * 1e290; break;   // huge spread
-        case 3: x = std::ldexp(uniform01(rng), static_cast<int>(rng() % 200) - 100); break;
+        case 0:
+          x = uniform01(rng) * 2 - 1;
+          break;
+        case 1:  // many ties
+          x = static_cast<double>(static_cast<int>(rng() % 7) - 3);
+          break;
+        case 2:  // huge spread; b - a can overflow
+          x = std::tan(3.14159 * (uniform01(rng) - 0.5)) * 1e290;
+          break;
+        case 3:
+          x = std::ldexp(uniform01(rng), static_cast<int>(rng() % 200) - 100);
+          break;
       }
     }
     const KllSketch s = sketch_of(data, KllSketch::kDefaultK, rng());
@@ -307,9 +336,9 @@ TEST(KllSketch, RankIsTheCdfInExactMode) {
   const std::vector<double> data = {3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5};
   const KllSketch s = sketch_of(data);
   for (double x : {0.0, 1.0, 1.5, 3.0, 5.0, 8.99, 9.0, 100.0, -kInf, kInf}) {
-    const double expected =
-        static_cast<double>(std::count_if(data.begin(), data.end(), [x](double v) { return v <= x; })) /
-        static_cast<double>(data.size());
+    const double expected = static_cast<double>(std::count_if(data.begin(), data.end(),
+                                                              [x](double v) { return v <= x; })) /
+                            static_cast<double>(data.size());
     EXPECT_EQ(s.rank(x), expected) << "x=" << x;
   }
   EXPECT_THROW(s.rank(kNaN), InvalidInput);
@@ -613,7 +642,7 @@ TEST(KllSketch, MergeOrderDoesNotMatterForCountsOrAccuracy) {
   std::vector<double> data(30000);
   std::iota(data.begin(), data.end(), 0.0);
   std::vector<double> sorted = data;
-  std::shuffle(data.begin(), data.end(), std::mt19937_64(6));
+  shuffle(data, 6);
   const KllSketch left = merged_sketch_of(data, 100, 10, 6, false);
   const KllSketch tree = merged_sketch_of(data, 100, 10, 6, true);
   EXPECT_EQ(left.count(), tree.count());
@@ -629,7 +658,8 @@ TEST(KllSketch, RejectsQOutsideUnitInterval) {
   KllSketch s;
   for (int i = 0; i < 10; ++i) s.update(i);
   const KllSketch empty;
-  for (const KllSketch* t : {static_cast<const KllSketch*>(&s), &empty}) {  // checked even when there is nothing to answer
+  for (const KllSketch* t : {static_cast<const KllSketch*>(&s),
+                             &empty}) {  // checked even when there is nothing to answer
     EXPECT_THROW(t->quantile(-0.01), InvalidInput);
     EXPECT_THROW(t->quantile(1.0000001), InvalidInput);
     EXPECT_THROW(t->quantile(kNaN), InvalidInput);
@@ -663,7 +693,7 @@ TEST(KllSketch, RankAfterCompaction) {
   std::vector<double> data(40000);
   std::iota(data.begin(), data.end(), 0.0);
   std::vector<double> sorted = data;
-  std::shuffle(data.begin(), data.end(), std::mt19937_64(11));
+  shuffle(data, 11);
   const KllSketch s = sketch_of(data, 200, 11);
   EXPECT_EQ(s.rank(-1.0), 0.0);
   EXPECT_EQ(s.rank(39999.0), 1.0);
@@ -846,7 +876,8 @@ TEST(KllSketch, DeserializeValidatesStructureBehindAValidHash) {
   // Offset of the first value of a sorted level (h >= 1) holding at least two values.
   size_t sorted_at = values_at + 8 * get_le(good, 56, 4);
   size_t h = 1;
-  for (; h < levels && get_le(good, 56 + 4 * h, 4) < 2; ++h) sorted_at += 8 * get_le(good, 56 + 4 * h, 4);
+  for (; h < levels && get_le(good, 56 + 4 * h, 4) < 2; ++h)
+    sorted_at += 8 * get_le(good, 56 + 4 * h, 4);
   ASSERT_LT(h, levels);
 
   auto expect_corrupt = [&](const char* what, auto&& edit) {

@@ -440,10 +440,14 @@ class Bucketize(Op):
     def _finish(self, state: Any, column: str, rows: int) -> None:
         _require_values(state, column, "bucket boundaries")
         assert self.n_bins is not None
-        # The same quantile positions as KBinsDiscretizer's np.linspace(0, 100, n + 1) percentiles.
-        qs = (np.linspace(0, 100, self.n_bins + 1)[1:-1] / 100.0).tolist()
-        values = state.quantiles(qs) if qs else []
-        self.boundaries_ = tuple(sorted(set(float(v) for v in values)))
+        # KBinsDiscretizer(strategy="quantile"): edges at the np.linspace(0, 100, n + 1)
+        # percentiles, the outer ones being the minimum and the maximum; an edge within 1e-8 of
+        # the one before it is dropped (so a quantile equal to the minimum or the maximum does
+        # not make a bucket of its own), and the inner edges are the boundaries.
+        qs = (np.linspace(0, 100, self.n_bins + 1) / 100.0).tolist()
+        edges = np.asarray(state.quantiles(qs), dtype=np.float64)
+        edges = edges[np.ediff1d(edges, to_begin=np.inf) > 1e-8]
+        self.boundaries_ = tuple(float(v) for v in edges[1:-1])
 
     def _native(self) -> dict[str, Any]:
         if self.boundaries is not None:
@@ -466,8 +470,10 @@ def _select_categories(
 
     counts come most frequent first, ties by value. min_frequency: an int is a count, a float a
     share of the rows; below it a value is infrequent. max_categories caps the outputs; with
-    infrequent_slot (OneHot) the infrequent group takes one of them, as in scikit-learn.
-    Among equal counts at the cut, scikit-learn's stable sort keeps the larger values; so do we.
+    infrequent_slot (OneHot) the infrequent group takes one of them, as in scikit-learn, which
+    reserves that slot even when no value is infrequent yet (so max_categories=k with exactly k
+    categories keeps k - 1 of them). Among equal counts at the cut, scikit-learn's stable sort
+    keeps the larger values; so do we.
     """
     if min_frequency is None:
         threshold = 0.0
@@ -478,8 +484,10 @@ def _select_categories(
     frequent = [(v, c) for v, c in counts if c >= threshold]
     infrequent = [v for v, c in counts if c < threshold]
     if max_categories is not None:
-        outputs = len(frequent) + (1 if (infrequent and infrequent_slot) else 0)
-        if max_categories < outputs or (not infrequent_slot and len(frequent) > max_categories):
+        # scikit-learn's _identify_infrequent counts the infrequent output whether or not any
+        # value is infrequent: n_current_features = frequent + 1.
+        outputs = len(frequent) + (1 if infrequent_slot else 0)
+        if max_categories < outputs:
             keep = max_categories - 1 if infrequent_slot else max_categories
             keep = max(keep, 0)
             ranked = sorted(frequent, key=lambda vc: (-vc[1], _reverse_key(vc[0])))

@@ -22,7 +22,8 @@ namespace seawall::transforms {
 enum class NumericOpKind : uint8_t { kLog1p, kClip, kScale, kBucketize };
 
 // The scalers (standard, min-max, robust) differ only in how they are fit: at transform time each
-// is (x - shift) / scale, optionally clipped.
+// is (x - shift) * (1 / scale), optionally clipped. Multiplying by the reciprocal (within an ulp of
+// dividing) keeps the kernel memory-bound rather than divider-bound.
 struct NumericOp {
   NumericOpKind kind = NumericOpKind::kScale;
   double shift = 0.0;
@@ -138,7 +139,8 @@ class Plan {
   const std::vector<ColumnProgram>& programs() const { return programs_; }
 
   // Writes rows [0, n) of every program into `out`, row-major n x width(). Multi-threaded.
-  void transform(const std::vector<Column>& columns, float* out) const;
+  // out_is_zeroed promises `out` holds zeros already (fresh calloc'd memory), which saves a pass.
+  void transform(const std::vector<Column>& columns, float* out, bool out_is_zeroed = false) const;
   // The same numbers for one row: values[i] is input column i.
   void transform_row(const std::vector<RowValue>& values, float* out) const;
   // Gathers one FitState per program, in program order. Multi-threaded; the result does not

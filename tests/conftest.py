@@ -1,0 +1,48 @@
+"""Shared pytest setup: fresh random seeds that are printed (and replayable), hypothesis settings,
+and a guard that restores the native thread count after each test that changes it."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+# Hypothesis draws fresh examples every run; deadline=None because the first call of a native
+# kernel (thread pool start-up) can be slow. `HYPOTHESIS_PROFILE=thorough` runs more examples.
+settings.register_profile(
+    "seawall",
+    deadline=None,
+    max_examples=40,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile("thorough", parent=settings.get_profile("seawall"), max_examples=500)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "seawall"))
+
+
+@pytest.fixture
+def seed() -> int:
+    """A fresh seed per test, printed so a failure can be replayed with SEAWALL_TEST_SEED=<seed>.
+
+    pytest shows captured output (this line) in the report of a failing test.
+    """
+    fixed = os.environ.get("SEAWALL_TEST_SEED")
+    value = int(fixed) if fixed else int(np.random.SeedSequence().entropy)  # type: ignore[arg-type]
+    print(f"random seed: {value}  (replay with SEAWALL_TEST_SEED={value})")
+    return value
+
+
+@pytest.fixture
+def rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+@pytest.fixture
+def restore_threads():
+    """Puts the native thread count back to what it was, whatever the test set."""
+    import seawall
+
+    before = seawall.get_num_threads()
+    yield
+    seawall.set_num_threads(before)
