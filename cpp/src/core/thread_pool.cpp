@@ -171,8 +171,8 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
   job.n = n;
   // A few pieces per thread balances uneven pieces without much scheduling cost.
   const int64_t target = static_cast<int64_t>(threads) * 4;
-  job.piece = std::max(grain, (n + target - 1) / target);
-  job.pieces = (n + job.piece - 1) / job.piece;
+  job.piece = std::max(grain, n / target + (n % target != 0 ? 1 : 0));  // ceil without overflow
+  job.pieces = n / job.piece + (n % job.piece != 0 ? 1 : 0);
   g_pool->run(job);
   if (job.error) std::rethrow_exception(job.error);
 }

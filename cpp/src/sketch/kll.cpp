@@ -156,9 +156,9 @@ void sort_values(std::vector<double>& v, std::vector<double>& tmp) {
     // only the first len outputs (the len smallest) are kept.
     double block[kNetworkSize];
     std::fill(block + len, block + kNetworkSize, kInf);
-    std::copy(v.begin() + begin, v.begin() + begin + len, block);
+    std::copy(v.data() + begin, v.data() + begin + len, block);
     sort16(block);
-    std::copy(block, block + len, v.begin() + begin);
+    std::copy(block, block + len, v.data() + begin);
   }
   if (n <= kNetworkSize) return;
   tmp.resize(n);
@@ -192,8 +192,8 @@ class Writer {
   std::vector<uint8_t>& out() { return bytes_; }
 
  private:
-  void uint(uint64_t v, int n) {
-    for (int i = 0; i < n; ++i) bytes_.push_back(static_cast<uint8_t>(v >> (8 * i)));
+  void uint(uint64_t v, size_t n) {
+    for (size_t i = 0; i < n; ++i) bytes_.push_back(static_cast<uint8_t>(v >> (8 * i)));
   }
   std::vector<uint8_t> bytes_;
 };
@@ -224,11 +224,11 @@ class Reader {
   void need(size_t n) const {
     if (n > remaining()) throw CorruptState("KllSketch::deserialize: truncated input");
   }
-  uint64_t uint(int n) {
-    need(static_cast<size_t>(n));
+  uint64_t uint(size_t n) {
+    need(n);
     uint64_t v = 0;
-    for (int i = 0; i < n; ++i) v |= static_cast<uint64_t>(data_[pos_ + i]) << (8 * i);
-    pos_ += static_cast<size_t>(n);
+    for (size_t i = 0; i < n; ++i) v |= static_cast<uint64_t>(data_[pos_ + i]) << (8 * i);
+    pos_ += n;
     return v;
   }
   const uint8_t* data_;

@@ -78,8 +78,12 @@ struct Plan::Compiled {
       if (id == StringTable::kAbsent) return kUnknownId;
       return id < kept ? kFirstCategoryId + id : kInfrequentId;
     }
-    // OneHot: nulls are treated as unseen values.
-    if (id != StringTable::kAbsent) return id < kept ? id : kept;
+    // OneHot: nulls are treated as unseen values; infrequent values set the infrequent column
+    // when the program has one, and nothing otherwise (never a column of another program).
+    if (id != StringTable::kAbsent) {
+      if (id < kept) return id;
+      return op.infrequent_column ? kept : -1;
+    }
     return op.unknown_column ? kept + op.infrequent_column : -1;
   }
 };
@@ -138,23 +142,38 @@ void check_kind(const ColumnProgram& p, const Column& c) {
   }
 }
 
+// The code of every dictionary entry of each chunk of a column (empty for plain chunks), computed
+// once per call so that rows then only gather by index.
+template <typename Code>
+std::vector<std::vector<int64_t>> dictionary_codes(const ColumnProgram& p, const Column& column,
+                                                   Code&& code) {
+  std::vector<std::vector<int64_t>> out(column.chunks.size());
+  for (size_t c = 0; c < column.chunks.size(); ++c) {
+    if (column.chunks[c].type != ValueType::kDictionary) continue;
+    const ColumnChunk& dict = *column.chunks[c].dictionary;
+    out[c].resize(dict.length);
+    for (int64_t d = 0; d < dict.length; ++d) {
+      out[c][d] = dict.is_valid(d) ? code(false, dict.str(d))
+                                   : (p.impute.enabled ? code(false, p.impute.text) : code(true, {}));
+    }
+  }
+  return out;
+}
+
 // Reads rows [begin, end) of a string-typed column into per-row codes.
 template <typename Code>
 void string_codes(const ColumnProgram& p, const Column& column, const std::vector<int64_t>& starts,
-                  int64_t begin, int64_t end, int64_t* codes, uint8_t* was_missing, Code&& code) {
+                  const std::vector<std::vector<int64_t>>& dict_codes_by_chunk, int64_t begin,
+                  int64_t end, int64_t* codes, uint8_t* was_missing, Code&& code) {
   for_each_piece(column, starts, begin, end,
                  [&](const ColumnChunk& chunk, int64_t lb, int64_t le, int64_t gb) {
     int64_t* out = codes + (gb - begin);
     uint8_t* miss = was_missing + (gb - begin);
     const bool impute = p.impute.enabled;
     if (chunk.type == ValueType::kDictionary) {
-      // Code each dictionary entry once, then gather by index.
       const ColumnChunk& dict = *chunk.dictionary;
-      std::vector<int64_t> dict_codes(dict.length);
-      for (int64_t d = 0; d < dict.length; ++d) {
-        dict_codes[d] = dict.is_valid(d) ? code(false, dict.str(d))
-                                          : (impute ? code(false, p.impute.text) : code(true, {}));
-      }
+      const size_t chunk_index = &chunk - column.chunks.data();
+      const std::vector<int64_t>& dict_codes = dict_codes_by_chunk[chunk_index];
       const int64_t missing_code = impute ? code(false, p.impute.text) : code(true, {});
       for (int64_t i = lb; i < le; ++i) {
         const bool valid = chunk.is_valid(i);
@@ -193,6 +212,15 @@ void Plan::transform(const std::vector<Column>& columns, float* out, bool out_is
   const int64_t width = width_;
   bool has_one_hot = false;
   std::vector<bool> fused;
+  std::vector<std::vector<std::vector<int64_t>>> dict_codes(programs_.size());
+  for (size_t k = 0; k < programs_.size(); ++k) {
+    const ColumnProgram& p = programs_[k];
+    if (p.string_input) {
+      dict_codes[k] = dictionary_codes(p, columns[p.input], [&](bool miss, std::string_view s) {
+        return compiled_[k]->code(p, miss, s);
+      });
+    }
+  }
   for (const auto& p : programs_) {
     has_one_hot |= p.categorical.kind == CategoricalKind::kOneHot;  // writes only its ones
     fused.push_back(fusable(p));
@@ -242,7 +270,8 @@ void Plan::transform(const std::vector<Column>& columns, float* out, bool out_is
           }
           continue;
         }
-        string_codes(p, column, starts[p.input], b0, b1, codes.data(), missing.data(),
+        string_codes(p, column, starts[p.input], dict_codes[k], b0, b1, codes.data(),
+                     missing.data(),
                      [&](bool miss, std::string_view s) { return compiled.code(p, miss, s); });
         if (p.categorical.kind == CategoricalKind::kOneHot) {
           for (int64_t i = 0; i < n; ++i) {

@@ -247,7 +247,9 @@ void check_string_import(const char* format, seawall::ValueType type) {
       const bool v = arr.valid[offset + i];
       // A slice with no nulls may drop the bitmap; either way validity must match.
       ASSERT_EQ(chunk.is_valid(i), v) << "row " << i;
-      if (v) ASSERT_EQ(chunk.str(i), std::string_view(arr.values[offset + i])) << "row " << i;
+      if (v) {
+        ASSERT_EQ(chunk.str(i), std::string_view(arr.values[offset + i])) << "row " << i;
+      }
     }
     // Strings are not numbers.
     std::vector<double> out(1);

@@ -146,7 +146,9 @@ TEST(StringTable, ManyDistinctKeysForceGrowth) {
     oracle.emplace(key, i);
     ASSERT_EQ(table.insert(key), i);
     // Re-inserting recent keys while the table grows must not create duplicates.
-    if (i % 997 == 0) ASSERT_EQ(table.insert(by_id[i / 2]), i / 2);
+    if (i % 997 == 0) {
+      ASSERT_EQ(table.insert(by_id[i / 2]), i / 2);
+    }
   }
   expect_same_as_oracle(table, oracle, by_id);
   for (int i = 0; i < 1000; ++i) {

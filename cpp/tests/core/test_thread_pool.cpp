@@ -82,7 +82,9 @@ void expect_exact_cover(int64_t n, int64_t grain) {
   // Pieces tile [0, n); each one but the one ending at n has at least `grain` items.
   const int64_t min_piece = std::max<int64_t>(grain, 1);
   for (const auto& [begin, end] : pieces) {
-    if (end != n) EXPECT_GE(end - begin, min_piece) << "piece [" << begin << ", " << end << ")";
+    if (end != n) {
+      EXPECT_GE(end - begin, min_piece) << "piece [" << begin << ", " << end << ")";
+    }
   }
 }
 
