@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from conftest import ROWS
 from sklearn.compose import ColumnTransformer
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 import seawall as sw
+from conftest import ROWS
 
 NUMERIC = [f"x{i}" for i in range(20)]
 STRINGS = [f"s{i}" for i in range(5)]
@@ -47,7 +47,10 @@ def seawall_pipeline() -> sw.FeaturePipeline:
 
 def sklearn_pipeline() -> ColumnTransformer:
     return ColumnTransformer(
-        [("num", StandardScaler(), NUMERIC), ("cat", OneHotEncoder(handle_unknown="ignore"), STRINGS)]
+        [
+            ("num", StandardScaler(), NUMERIC),
+            ("cat", OneHotEncoder(handle_unknown="ignore"), STRINGS),
+        ]
     )
 
 
@@ -93,7 +96,7 @@ def test_transform_seawall_pandas(benchmark, frames, medians):
 
 def test_memory_copy(benchmark, frames, medians):
     """The machine's copy bandwidth on the same bytes the numeric path reads (and writes)."""
-    _, table = frames
+    _, _table = frames
     src = np.empty((ROWS, 20), dtype=np.float32)
     dst = np.empty_like(src)
     src[...] = 1.0

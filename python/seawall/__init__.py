@@ -54,7 +54,9 @@ def set_num_threads(n: int | None) -> None:
     if n is None:
         n = 0
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise errors.InvalidInputError(f"the thread count must be a positive integer or None, got {n!r}")
+        raise errors.InvalidInputError(
+            f"the thread count must be a positive integer or None, got {n!r}"
+        )
     _core.set_num_threads(n)
 
 

@@ -43,7 +43,9 @@ def to_table(data: Any) -> pa.Table:
         try:
             table = pa.Table.from_pandas(data, preserve_index=False)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-            raise DTypeError(f"cannot read this DataFrame as columns of one type each: {exc}") from exc
+            raise DTypeError(
+                f"cannot read this DataFrame as columns of one type each: {exc}"
+            ) from exc
     elif _is_polars(data):
         table = data.to_arrow()
     elif isinstance(data, Mapping):
@@ -76,13 +78,23 @@ def to_table(data: Any) -> pa.Table:
 def _array_from_values(values: Any) -> pa.Array | pa.ChunkedArray:
     if isinstance(values, (pa.Array, pa.ChunkedArray)):
         return values
+    if isinstance(values, (list, tuple)):
+        # Straight to Arrow: np.asarray would turn ["a", nan] into ["a", "nan"] and [1.5, "a"]
+        # into ["1.5", "a"], silently. A NaN among strings is missing, as pandas writes it.
+        array = pa.array(values, from_pandas=True)
+        if pa.types.is_nested(array.type):
+            raise InvalidInputError(f"each column must be one-dimensional, got {array.type}")
+        return array
     arr = np.asarray(values) if not isinstance(values, np.ndarray) else values
     if arr.ndim != 1:
         raise InvalidInputError(f"each column must be one-dimensional, got shape {arr.shape}")
     if arr.dtype.kind in "iufb":
         # NaN stays a float value here; the kernels treat it as missing.
         return pa.array(arr)
-    return pa.array(arr.tolist() if arr.dtype == object else arr)
+    if arr.dtype == object:
+        # from_pandas: a float NaN among strings is missing, as pandas (and transform_one) treat it.
+        return pa.array(arr, from_pandas=True)
+    return pa.array(arr)
 
 
 def _is_string_type(t: pa.DataType) -> bool:
@@ -135,6 +147,17 @@ def _is_path_like(obj: Any) -> bool:
     return isinstance(obj, (str, os.PathLike))
 
 
+def _is_dataset(obj: Any) -> bool:
+    # The classes live in pyarrow._dataset (FileSystemDataset, InMemoryDataset, ...), re-exported
+    # by pyarrow.dataset; check the module first so pyarrow.dataset is imported only when needed.
+    module = type(obj).__module__
+    if not (module.startswith("pyarrow.dataset") or module.startswith("pyarrow._dataset")):
+        return False
+    import pyarrow.dataset as ds
+
+    return isinstance(obj, ds.Dataset)
+
+
 class BatchSource:
     """Data to fit on, read as a sequence of tables, possibly more than once.
 
@@ -154,14 +177,18 @@ class BatchSource:
         ):
             self._dataset = _open_parquet(data)
             self.schema = self._dataset.schema
-        elif type(data).__module__.startswith("pyarrow.dataset"):
+        elif _is_dataset(data):
             self._dataset = data
             self.schema = data.schema
         elif isinstance(data, pa.RecordBatchReader):
             self._iterator = iter(data)
             self.schema = data.schema
             self.reiterable = False
-        elif isinstance(data, (pa.Table, pa.RecordBatch, Mapping)) or _is_pandas(data) or _is_polars(data):
+        elif (
+            isinstance(data, (pa.Table, pa.RecordBatch, Mapping))
+            or _is_pandas(data)
+            or _is_polars(data)
+        ):
             self._table = to_table(data)
             self.schema = self._table.schema
         elif isinstance(data, (list, tuple)):
@@ -225,13 +252,13 @@ class BatchSource:
 def _open_parquet(paths: Any) -> Any:
     import pyarrow.dataset as ds
 
-    if isinstance(paths, (list, tuple)):
-        sources = [str(Path(p)) for p in paths]
-    else:
-        sources = str(Path(paths))
-    for p in sources if isinstance(sources, list) else [sources]:
+    files = (
+        [str(Path(p)) for p in paths] if isinstance(paths, (list, tuple)) else [str(Path(paths))]
+    )
+    for p in files:
         if not Path(p).exists():
             raise InvalidInputError(f"no such file or directory: {p}")
+    sources: str | list[str] = files if isinstance(paths, (list, tuple)) else files[0]
     try:
         return ds.dataset(sources, format="parquet")
     except (pa.ArrowInvalid, OSError) as exc:

@@ -1,11 +1,13 @@
 """Data generators and independent oracles for the feature-transform tests.
 
 Exposed through the session fixture ``h`` (a namespace), so test modules need no imports of
-their own from this directory. Nothing here calls seawall: these are the references.
+their own from this directory. The oracles never call seawall; only the random-pipeline
+strategy (``fitted_cases``) builds seawall ops.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import types
 from collections import Counter
@@ -14,7 +16,11 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
+from hypothesis import strategies as st
+
+import seawall as sw
 
 # --- comparing ------------------------------------------------------------------------------
 
@@ -22,7 +28,9 @@ RTOL = 1e-6
 ATOL = 1e-6
 
 
-def assert_f32_close(actual: np.ndarray, expected: Any, rtol: float = RTOL, atol: float = ATOL) -> None:
+def assert_f32_close(
+    actual: np.ndarray, expected: Any, rtol: float = RTOL, atol: float = ATOL
+) -> None:
     """seawall's float32 output against a float64 oracle."""
     assert isinstance(actual, np.ndarray), type(actual)
     assert actual.dtype == np.float32, actual.dtype
@@ -40,7 +48,9 @@ def assert_bits_equal(a: np.ndarray, b: np.ndarray) -> None:
     assert a.shape == b.shape, (a.shape, b.shape)
     if not np.array_equal(a.view(np.uint32), b.view(np.uint32)):
         bad = np.argwhere(a.view(np.uint32) != b.view(np.uint32))
-        raise AssertionError(f"not bit-identical at {bad[:5].tolist()}: {a[tuple(bad[0])]!r} vs {b[tuple(bad[0])]!r}")
+        raise AssertionError(
+            f"not bit-identical at {bad[:5].tolist()}: {a[tuple(bad[0])]!r} vs {b[tuple(bad[0])]!r}"
+        )
 
 
 def rel_close(a: float, b: float, rtol: float) -> bool:
@@ -49,7 +59,17 @@ def rel_close(a: float, b: float, rtol: float) -> bool:
 
 # --- numeric data ---------------------------------------------------------------------------
 
-NUMERIC_KINDS = ("normal", "lognormal", "uniform", "ints", "offset", "huge", "tiny", "cauchy", "ties")
+NUMERIC_KINDS = (
+    "normal",
+    "lognormal",
+    "uniform",
+    "ints",
+    "offset",
+    "huge",
+    "tiny",
+    "cauchy",
+    "ties",
+)
 
 
 def floats(rng: np.random.Generator, n: int, kind: str | None = None) -> np.ndarray:
@@ -92,7 +112,7 @@ def strings(
     """Zipf-ish categorical strings: ASCII, unicode, the empty string and long (> 32 byte) values."""
     distinct = distinct or int(rng.integers(1, 25))
     pool = []
-    alphabet = list("abcdefgh") + ["é", "ß", "中", "🙂", " ", "_"]
+    alphabet = [*list("abcdefgh"), "é", "ß", "中", "🙂", " ", "_"]
     for i in range(distinct):
         r = rng.random()
         if r < 0.08:
@@ -144,7 +164,9 @@ def vocabulary_oracle(
 
 
 def categorify_oracle(train, test, min_frequency=None, max_categories=None) -> np.ndarray:
-    kept, infrequent = vocabulary_oracle(train, min_frequency, max_categories, infrequent_slot=False)
+    kept, infrequent = vocabulary_oracle(
+        train, min_frequency, max_categories, infrequent_slot=False
+    )
     ids = {v: 3 + i for i, v in enumerate(kept)}
     out = []
     for v in test:
@@ -162,7 +184,11 @@ def categorify_oracle(train, test, min_frequency=None, max_categories=None) -> n
 def onehot_other_oracle(name, train, test, min_frequency=None, max_categories=None):
     """OneHot(unknown='other'): (names, matrix) from the documented rules."""
     kept, infrequent = vocabulary_oracle(train, min_frequency, max_categories, infrequent_slot=True)
-    names = [f"{name}_{v}" for v in kept] + ([f"{name}_infrequent"] if infrequent else []) + [f"{name}_other"]
+    names = (
+        [f"{name}_{v}" for v in kept]
+        + ([f"{name}_infrequent"] if infrequent else [])
+        + [f"{name}_other"]
+    )
     out = np.zeros((len(test), len(names)))
     for r, v in enumerate(test):
         if v is not None and v in kept:
@@ -213,7 +239,9 @@ def rank_interval(sorted_values: np.ndarray, v: float) -> tuple[float, float]:
     return max(lo - 1, 0) / denom, min(hi, n - 1) / denom
 
 
-def assert_rank_within(sorted_values: np.ndarray, v: float, q: float, eps: float, what: str = "") -> None:
+def assert_rank_within(
+    sorted_values: np.ndarray, v: float, q: float, eps: float, what: str = ""
+) -> None:
     lo, hi = rank_interval(sorted_values, v)
     assert lo - eps <= q <= hi + eps, (
         f"{what}: fitted {v!r} has rank in [{lo:.5f}, {hi:.5f}], target {q} (allowed error {eps})"
@@ -231,7 +259,9 @@ def exact_quantile_range(sorted_values: np.ndarray, q: float, eps: float) -> tup
 # --- tables ---------------------------------------------------------------------------------
 
 
-def arrow_numeric(x: np.ndarray, nulls: np.ndarray | None = None, type: pa.DataType | None = None) -> pa.Array:
+def arrow_numeric(
+    x: np.ndarray, nulls: np.ndarray | None = None, type: pa.DataType | None = None
+) -> pa.Array:
     return pa.array(x, mask=nulls if nulls is not None and nulls.any() else None, type=type)
 
 
@@ -247,16 +277,183 @@ def chunked(table: pa.Table, rng: np.random.Generator, pieces: int = 4) -> pa.Ta
     """The same rows split into several chunks (some possibly empty) at random cuts."""
     n = table.num_rows
     cuts = sorted(set([0, n, *rng.integers(0, n + 1, pieces).tolist()]))
-    return pa.concat_tables([table.slice(a, b - a) for a, b in zip(cuts[:-1], cuts[1:])])
+    return pa.concat_tables([table.slice(a, b - a) for a, b in itertools.pairwise(cuts)])
+
+
+# --- random pipelines (hypothesis) ---------------------------------------------------------
+
+LETTERS = ["a", "b", "c", "é", "", "中🙂", "long-" * 9, "Z"]
+
+
+def _numeric_values(draw, dtype: str, n: int, missing: bool) -> list:
+    if dtype == "float64":
+        value = st.floats(-1e30, 1e30, allow_nan=False) | st.sampled_from(
+            [0.0, -0.0, 1.0, 5e-324, -1e30]
+        )
+        nan = st.just(math.nan)
+    elif dtype == "float32":
+        value = st.floats(
+            -1.0000000150474662e30, 1.0000000150474662e30, allow_nan=False, width=32
+        ) | st.just(0.0)
+        nan = st.just(math.nan)
+    else:
+        value = st.integers(-(2**62), 2**62) | st.integers(-5, 5)
+        nan = st.nothing()
+    if missing:
+        value = value | st.none() | nan
+    return draw(st.lists(value, min_size=n, max_size=n))
+
+
+def _numeric_ops(draw, has_missing: bool, all_missing: bool) -> list:
+    ops = []
+    if has_missing or draw(st.booleans()):
+        strategies = (
+            ["constant"] if all_missing else ["mean", "median", "most_frequent", "constant"]
+        )
+        strategy = draw(st.sampled_from(strategies))
+        fill = (
+            draw(st.floats(-1e6, 1e6)) if strategy == "constant" and draw(st.booleans()) else None
+        )
+        ops.append(
+            sw.Impute(
+                strategy,
+                fill_value=fill,
+                add_indicator=draw(st.booleans()),
+                exact=draw(st.booleans()),
+            )
+        )
+    choices = st.sampled_from(
+        ["log1p", "clip", "clip_q", "standard", "minmax", "robust", "bucket", "bucket_n"]
+    )
+    for kind in draw(st.lists(choices, max_size=3)):
+        if kind == "log1p":
+            ops += [sw.Clip(lower=-0.5), sw.Log1p()]  # Log1p needs values above -1
+        elif kind == "clip":
+            a, b = sorted(draw(st.lists(st.floats(-1e3, 1e3), min_size=2, max_size=2)))
+            ops.append(sw.Clip(a, b))
+        elif kind == "clip_q":
+            a, b = sorted(draw(st.lists(st.floats(0, 1), min_size=2, max_size=2)))
+            ops.append(sw.Clip(quantiles=(a, b), exact=draw(st.booleans())))
+        elif kind == "standard":
+            ops.append(
+                sw.StandardScale(with_mean=draw(st.booleans()), with_std=draw(st.booleans()))
+            )
+        elif kind == "minmax":
+            ops.append(sw.MinMaxScale(clip=draw(st.booleans())))
+        elif kind == "robust":
+            lo = draw(st.floats(0, 50))
+            ops.append(
+                sw.RobustScale(
+                    quantile_range=(lo, draw(st.floats(lo, 100))), exact=draw(st.booleans())
+                )
+            )
+        elif kind == "bucket":
+            ops.append(
+                sw.Bucketize(
+                    boundaries=sorted(draw(st.lists(st.floats(-1e3, 1e3), min_size=1, max_size=5)))
+                )
+            )
+        else:
+            ops.append(sw.Bucketize(n_bins=draw(st.integers(1, 6)), exact=draw(st.booleans())))
+    return ops or [sw.StandardScale()]
+
+
+def _string_ops(draw, has_missing: bool, all_missing: bool) -> list:
+    ops = []
+    if draw(st.booleans()):
+        strategy = (
+            "constant" if all_missing else draw(st.sampled_from(["most_frequent", "constant"]))
+        )
+        fill = (
+            draw(st.sampled_from(LETTERS))
+            if strategy == "constant" and draw(st.booleans())
+            else None
+        )
+        ops.append(sw.Impute(strategy, fill_value=fill, add_indicator=draw(st.booleans())))
+    min_frequency = draw(st.none() | st.integers(1, 4) | st.floats(0.01, 0.5))
+    max_categories = draw(st.none() | st.integers(1, 5))
+    kind = draw(st.sampled_from(["categorify", "onehot", "hash"]))
+    if kind == "categorify":
+        ops.append(sw.Categorify(min_frequency=min_frequency, max_categories=max_categories))
+    elif kind == "onehot":
+        unknown = draw(st.sampled_from(["ignore", "other"]))
+        ops.append(
+            sw.OneHot(min_frequency=min_frequency, max_categories=max_categories, unknown=unknown)
+        )
+    else:
+        ops.append(sw.HashBucket(draw(st.integers(1, 2**24 - 1))))
+    return ops
+
+
+@st.composite
+def fitted_cases(draw):
+    """(table, new_table, features): random columns, and random valid chains over them.
+
+    new_table has the same columns with other values (unseen categories too), missing values
+    only where every chain of that column imputes them."""
+    n = draw(st.integers(1, 25))
+    columns: dict[str, pa.Array] = {}
+    features = []
+    new_columns: dict[str, pa.Array] = {}
+    for c in range(draw(st.integers(1, 3))):
+        name = f"n{c}"
+        dtype = draw(st.sampled_from(["float64", "float32", "int64"]))
+        values = _numeric_values(draw, dtype, n, missing=draw(st.booleans()))
+        is_missing = [v is None or (isinstance(v, float) and math.isnan(v)) for v in values]
+        columns[name] = pa.array(values, type=getattr(pa, dtype)(), from_pandas=False)
+        for k in range(draw(st.integers(1, 2))):
+            ops = _numeric_ops(draw, any(is_missing), all(is_missing))
+            features.append((f"{name}f{k}", name, ops))
+        # New data: missing values only where the chains impute them.
+        imputes = all(isinstance(f[2][0], sw.Impute) for f in features if f[1] == name)
+        new_columns[name] = pa.array(
+            _numeric_values(draw, dtype, n, missing=imputes), type=getattr(pa, dtype)()
+        )
+    for c in range(draw(st.integers(0, 2))):
+        name = f"s{c}"
+        kind = draw(st.sampled_from(["string", "large_string", "dictionary", "int64"]))
+        if kind == "int64":
+            element = st.integers(-3, 3) | st.none()
+        else:
+            element = st.sampled_from(LETTERS) | st.none()
+        values = draw(st.lists(element, min_size=n, max_size=n))
+        unseen = draw(
+            st.lists(
+                element | st.sampled_from(["unseen", "ü"] if kind != "int64" else [99, -99]),
+                min_size=n,
+                max_size=n,
+            )
+        )
+        arrays = []
+        for vals in (values, unseen):
+            if kind == "int64":
+                arr = pa.array(vals, pa.int64())
+            elif kind == "dictionary":
+                arr = pc.dictionary_encode(pa.array(vals, pa.string()))
+            else:
+                arr = pa.array(vals, getattr(pa, kind)())
+            arrays.append(arr)
+        columns[name], new_columns[name] = arrays
+        missing = [v is None for v in values]
+        for k in range(draw(st.integers(1, 2))):
+            features.append((f"{name}f{k}", name, _string_ops(draw, any(missing), all(missing))))
+    return pa.table(columns), pa.table(new_columns), features
+
+
+class _Helpers(types.SimpleNamespace):
+    def __repr__(self) -> str:  # hypothesis prints the fixtures of a failing example
+        return "<test helpers>"
 
 
 @pytest.fixture(scope="session")
-def h() -> types.SimpleNamespace:
-    return types.SimpleNamespace(
+def h() -> _Helpers:
+    return _Helpers(
         **{
             name: obj
             for name, obj in globals().items()
-            if not name.startswith("_") and (callable(obj) or name.isupper()) and name not in ("h", "pytest")
+            if not name.startswith("_")
+            and (callable(obj) or name.isupper())
+            and name not in ("h", "pytest", "st", "sw", "pc")
         },
         math=math,
     )

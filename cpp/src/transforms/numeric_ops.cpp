@@ -67,6 +67,13 @@ void scale_span(double* v, int64_t n, double shift, double inv_scale) {
   for (int64_t i = 0; i < n; ++i) v[i] = (v[i] - shift) * inv_scale;
 }
 
+// For a scale so small (subnormal) that its reciprocal overflows: divide instead.
+void divide_span(double* v, int64_t n, double shift, double scale) {
+  for (int64_t i = 0; i < n; ++i) v[i] = (v[i] - shift) / scale;
+}
+
+bool reciprocal_is_finite(double scale) { return std::isfinite(1.0 / scale); }
+
 SEAWALL_SIMD_CLONES
 void clip_span(double* v, int64_t n, double lower, double upper) {
   for (int64_t i = 0; i < n; ++i) v[i] = std::min(std::max(v[i], lower), upper);
@@ -94,7 +101,11 @@ void apply_numeric_ops(const ColumnProgram& p, double* v, int64_t n, int64_t row
   for (const NumericOp& op : p.numeric_ops) {
     switch (op.kind) {
       case NumericOpKind::kScale:
-        scale_span(v, n, op.shift, 1.0 / op.scale);
+        if (reciprocal_is_finite(op.scale)) {
+          scale_span(v, n, op.shift, 1.0 / op.scale);
+        } else {
+          divide_span(v, n, op.shift, op.scale);
+        }
         if (op.clip) clip_span(v, n, op.lower, op.upper);
         break;
       case NumericOpKind::kClip:
@@ -132,6 +143,7 @@ bool fusable(const ColumnProgram& p) {
   if (p.string_input || (p.impute.enabled && p.impute.indicator)) return false;
   for (const NumericOp& op : p.numeric_ops) {
     if (op.kind != NumericOpKind::kScale && op.kind != NumericOpKind::kClip) return false;
+    if (op.kind == NumericOpKind::kScale && !reciprocal_is_finite(op.scale)) return false;
   }
   return true;
 }

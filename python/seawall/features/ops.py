@@ -37,6 +37,10 @@ __all__ = [
 ]
 
 
+#: Integer ids at or past this (2**24) would be rounded in float32 outputs.
+FLOAT32_EXACT_IDS = 2**24
+
+
 class Op:
     """Base class of the feature ops."""
 
@@ -55,7 +59,9 @@ class Op:
     def is_fitted(self) -> bool:
         return all(hasattr(self, name + "_") for name in self._fitted_names)
 
-    def get_params(self) -> dict[str, Any]:
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        # `deep` as scikit-learn's protocol (sklearn.base.clone calls get_params(deep=False) on
+        # every object that has get_params, and ops sit inside a FeaturePipeline's parameters).
         return {name: getattr(self, name) for name in self._param_names}
 
     def __repr__(self) -> str:
@@ -113,10 +119,12 @@ class Op:
 
 
 def _jsonable(value: Any) -> Any:
-    if isinstance(value, tuple):
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
         return [_jsonable(v) for v in value]
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
+    if isinstance(value, np.bool_):
+        return bool(value)
     if isinstance(value, (np.floating, np.integer)):
         return value.item()
     return value
@@ -128,7 +136,9 @@ def _quantile_spec(exact: bool) -> dict[str, Any]:
 
 def _require_values(state: Any, column: str, what: str) -> None:
     if state.count == 0:
-        raise InvalidInputError(f"column '{column}': no non-missing values to compute the {what} from")
+        raise InvalidInputError(
+            f"column '{column}': no non-missing values to compute the {what} from"
+        )
 
 
 def _finite(value: float, column: str, what: str) -> float:
@@ -383,7 +393,9 @@ class RobustScale(Op):
         super()._check(column, string_input)
         lo, hi = self.quantile_range
         if not 0.0 <= lo <= hi <= 100.0:
-            raise InvalidInputError(f"RobustScale quantile_range must satisfy 0 <= low <= high <= 100, got {self.quantile_range}")
+            raise InvalidInputError(
+                f"RobustScale quantile_range must satisfy 0 <= low <= high <= 100, got {self.quantile_range}"
+            )
 
     def _collect(self, string_input: bool) -> dict[str, Any]:
         return _quantile_spec(self.exact)
@@ -406,8 +418,9 @@ class Bucketize(Op):
     """The bucket index of each value: the number of boundaries <= x.
 
     Explicit ``boundaries``, or ``n_bins`` buckets of equal frequency whose inner boundaries are
-    quantiles of the data (as scikit-learn's KBinsDiscretizer(strategy="quantile"); repeated
-    boundaries are merged, so there may be fewer buckets).
+    quantiles of the data (as scikit-learn's KBinsDiscretizer(strategy="quantile"): a boundary
+    within 1e-8 of the one before it, or of the minimum, is dropped, and so is one equal to the
+    maximum, so there may be fewer buckets).
     """
 
     _param_names = ("boundaries", "n_bins", "exact")
@@ -432,7 +445,9 @@ class Bucketize(Op):
             if any(not math.isfinite(x) for x in b) or b != sorted(b):
                 raise InvalidInputError("Bucketize boundaries must be finite and sorted")
         elif not isinstance(self.n_bins, int) or self.n_bins < 1:
-            raise InvalidInputError(f"Bucketize n_bins must be a positive integer, got {self.n_bins!r}")
+            raise InvalidInputError(
+                f"Bucketize n_bins must be a positive integer, got {self.n_bins!r}"
+            )
 
     def _collect(self, string_input: bool) -> dict[str, Any]:
         return _quantile_spec(self.exact)
@@ -539,6 +554,11 @@ class _VocabularyOp(Op):
             self.max_categories,  # type: ignore[attr-defined]
             self._infrequent_slot,
         )
+        if isinstance(self, Categorify) and len(kept) + 3 > FLOAT32_EXACT_IDS:
+            raise InvalidInputError(
+                f"column '{column}': {len(kept):,} categories would get ids past 2**24, which "
+                "float32 outputs cannot hold exactly; set max_categories or use HashBucket"
+            )
         self.categories_ = tuple(kept)
         self.infrequent_ = tuple(infrequent)
 
@@ -554,7 +574,9 @@ class Categorify(_VocabularyOp):
 
     _param_names = ("min_frequency", "max_categories")
 
-    def __init__(self, min_frequency: int | float | None = None, max_categories: int | None = None) -> None:
+    def __init__(
+        self, min_frequency: int | float | None = None, max_categories: int | None = None
+    ) -> None:
         self.min_frequency = min_frequency
         self.max_categories = max_categories
 
@@ -592,7 +614,9 @@ class OneHot(_VocabularyOp):
     def _check(self, column: str, string_input: bool) -> None:
         super()._check(column, string_input)
         if self.unknown not in ("ignore", "other"):
-            raise InvalidInputError(f"OneHot unknown must be 'ignore' or 'other', got {self.unknown!r}")
+            raise InvalidInputError(
+                f"OneHot unknown must be 'ignore' or 'other', got {self.unknown!r}"
+            )
 
     def output_names(self, name: str) -> list[str]:
         self._require_fitted()
@@ -627,8 +651,15 @@ class HashBucket(Op):
         self.n = n
 
     def _check(self, column: str, string_input: bool) -> None:
-        if not isinstance(self.n, (int, np.integer)) or isinstance(self.n, bool) or not 1 <= self.n < 2**53:
-            raise InvalidInputError(f"HashBucket n must be an integer in [1, 2**53), got {self.n!r}")
+        if (
+            not isinstance(self.n, (int, np.integer))
+            or isinstance(self.n, bool)
+            or not 1 <= self.n < FLOAT32_EXACT_IDS
+        ):
+            raise InvalidInputError(
+                f"HashBucket n must be an integer in [1, 2**24), got {self.n!r}: ids travel in "
+                "float32 outputs, which hold integers exactly only below 2**24"
+            )
 
     def _native(self) -> dict[str, Any]:
         return {"kind": "hash_bucket", "buckets": int(self.n)}
@@ -636,6 +667,16 @@ class HashBucket(Op):
 
 OPS: dict[str, type[Op]] = {
     cls.__name__: cls
-    for cls in (Impute, Log1p, Clip, StandardScale, MinMaxScale, RobustScale, Bucketize,
-                Categorify, OneHot, HashBucket)
+    for cls in (
+        Impute,
+        Log1p,
+        Clip,
+        StandardScale,
+        MinMaxScale,
+        RobustScale,
+        Bucketize,
+        Categorify,
+        OneHot,
+        HashBucket,
+    )
 }

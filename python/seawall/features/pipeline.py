@@ -6,8 +6,9 @@ import copy
 import hashlib
 import json
 import os
+import re
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,14 +70,18 @@ def _as_ops(ops: Any) -> list[Op]:
     items = list(ops) if isinstance(ops, (list, tuple)) else [ops]
     for op in items:
         if not isinstance(op, Op):
-            raise InvalidInputError(f"expected feature ops (StandardScale(), OneHot(), ...), got {op!r}")
+            raise InvalidInputError(
+                f"expected feature ops (StandardScale(), OneHot(), ...), got {op!r}"
+            )
     return items
 
 
 def _parse_features(features: Any) -> list[_Feature]:
     """Accepts {column: ops}, or a list of (column, ops) or (name, column, ops) tuples."""
     if features is None:
-        raise InvalidInputError("FeaturePipeline needs features, e.g. {'amount': [StandardScale()]}")
+        raise InvalidInputError(
+            "FeaturePipeline needs features, e.g. {'amount': [StandardScale()]}"
+        )
     entries: list[_Feature] = []
     items = features.items() if isinstance(features, Mapping) else features
     for item in items:
@@ -86,7 +91,9 @@ def _parse_features(features: Any) -> list[_Feature]:
             )
         name, column, ops = (item[0], item[0], item[1]) if len(item) == 2 else item
         if not isinstance(name, str) or not isinstance(column, str):
-            raise InvalidInputError(f"feature and column names must be strings, got {name!r}, {column!r}")
+            raise InvalidInputError(
+                f"feature and column names must be strings, got {name!r}, {column!r}"
+            )
         entries.append(_Feature(name, column, [copy.deepcopy(op) for op in _as_ops(ops)]))
     if not entries:
         raise InvalidInputError("FeaturePipeline needs at least one feature")
@@ -105,7 +112,9 @@ def _check_chain(feature: _Feature) -> None:
         raise InvalidInputError(f"feature '{feature.name}' has no ops")
     for i, op in enumerate(ops):
         if isinstance(op, Impute) and i != 0:
-            raise InvalidInputError(f"feature '{feature.name}': Impute must come first in the chain")
+            raise InvalidInputError(
+                f"feature '{feature.name}': Impute must come first in the chain"
+            )
         if op.categorical and i != len(ops) - 1:
             raise InvalidInputError(
                 f"feature '{feature.name}': {type(op).__name__} must be the last op in the chain"
@@ -205,33 +214,39 @@ class FeaturePipeline:
         next_op = [self._next_unfitted(f, 0) for f in features]
         rows_seen = None
         while any(i is not None for i in next_op):
-            pending = [(f, i) for f, i in zip(features, next_op) if i is not None]
+            pending = [(f, i) for f, i in zip(features, next_op, strict=True) if i is not None]
             columns = list(dict.fromkeys(f.column for f, _ in pending))
             programs = [f.program(columns.index(f.column), upto=i) for f, i in pending]
             specs = [f.ops[i]._collect(f.string_input) for f, i in pending]
             kinds = {f.column: f.string_input for f, _ in pending}
             plan = _core.Plan(programs, columns, [kinds[c] for c in columns])
             states: list[Any] | None = None
+            offset = 0  # rows of the data before this batch
             for batch in source.batches(columns):
                 native_columns = [
-                    (c, column_chunks(prepare_column(batch.column(c), c, kinds[c]))) for c in columns
+                    (c, column_chunks(prepare_column(batch.column(c), c, kinds[c])))
+                    for c in columns
                 ]
-                partial = plan.collect(native_columns, specs)
+                try:
+                    partial = plan.collect(native_columns, specs)
+                except InvalidInputError as exc:
+                    _shift_row_in_message(exc, offset)
+                    raise
+                offset += batch.num_rows
                 if states is None:
                     states = partial
                 else:
-                    for total, part in zip(states, partial):
+                    for total, part in zip(states, partial, strict=True):
                         total.merge(part)
-            assert states is not None
             rows = states[0].rows if states else 0
-            if rows == 0:
+            if states is None or rows == 0:
                 raise InvalidInputError("cannot fit on empty data (0 rows)")
             rows_seen = rows
-            for (feature, i), state in zip(pending, states):
+            for (feature, i), state in zip(pending, states, strict=True):
                 feature.ops[i]._finish(state, feature.column, state.rows)
             next_op = [
                 self._next_unfitted(f, i + 1) if i is not None else None
-                for f, i in zip(features, next_op)
+                for f, i in zip(features, next_op, strict=True)
             ]
         if rows_seen is None:
             # Nothing learns from data, but an empty input is still a mistake worth naming.
@@ -283,14 +298,16 @@ class FeaturePipeline:
             raise InvalidInputError(f"output must be 'numpy' or 'arrow', got {output!r}")
         table = to_table(X)
         columns = []
-        for name, is_string in zip(self.feature_names_in_, self._input_is_string):
+        for name, is_string in zip(self.feature_names_in_, self._input_is_string, strict=True):
             if name not in table.column_names:
                 raise MissingColumnError(
                     f"column {name!r} is not in the data (it has: {', '.join(table.column_names)})"
                 )
             column = table.column(name)
             if not is_string and _is_string_schema_type(column.type):
-                raise DTypeError(f"column '{name}' was fit as numbers but holds strings ({column.type})")
+                raise DTypeError(
+                    f"column '{name}' was fit as numbers but holds strings ({column.type})"
+                )
             columns.append((name, column_chunks(prepare_column(column, name, is_string))))
         out = self._plan.transform(columns)
         if output == "arrow":
@@ -339,7 +356,9 @@ class FeaturePipeline:
         document = {**state, "sha256": _digest(state)}
         text = json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False)
         target = Path(path)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or "."
+        )
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(text + "\n")
@@ -361,6 +380,15 @@ class FeaturePipeline:
             document = json.loads(text)
         except json.JSONDecodeError as exc:
             raise IntegrityError(f"{path} is not valid JSON: {exc}") from exc
+        if (
+            isinstance(document, dict)
+            and document.get("format") == FORMAT_NAME
+            and "sha256" not in document
+        ):
+            # save() always writes the hash; a file without one was edited and cannot be checked.
+            raise IntegrityError(
+                f"{path} has no SHA-256, so it cannot be checked: it was not written by save()"
+            )
         return cls.from_dict(document, source=str(path))
 
     @classmethod
@@ -376,8 +404,15 @@ class FeaturePipeline:
                 f"{FORMAT_VERSION}: upgrade seawall to load it"
             )
         state = {k: v for k, v in document.items() if k != "sha256"}
-        if "sha256" in document and document["sha256"] != _digest(state):
-            raise IntegrityError(f"{source} was modified or corrupted: its SHA-256 does not match")
+        if "sha256" in document:
+            try:
+                digest = _digest(state)
+            except ValueError as exc:  # NaN or infinity: save() never writes them
+                raise IntegrityError(f"{source} was modified or corrupted: {exc}") from exc
+            if document["sha256"] != digest:
+                raise IntegrityError(
+                    f"{source} was modified or corrupted: its SHA-256 does not match"
+                )
         try:
             features = []
             for entry in state["features"]:
@@ -410,6 +445,23 @@ class FeaturePipeline:
         return f"FeaturePipeline({self.features!r}) [{fitted}]"
 
 
+_ROW_IN_MESSAGE = re.compile(r"^(column '.*?', row )(\d+)(: )", re.DOTALL)
+
+
+def _shift_row_in_message(exc: BaseException, offset: int) -> None:
+    """The native core numbers rows within the batch it was given; a streamed fit hands it one
+    batch at a time, so the row of the whole data is the batch's row plus the rows before it."""
+    if offset == 0 or len(exc.args) != 1 or not isinstance(exc.args[0], str):
+        return
+    exc.args = (
+        _ROW_IN_MESSAGE.sub(
+            lambda m: f"{m.group(1)}{int(m.group(2)) + offset}{m.group(3)}", exc.args[0], count=1
+        ),
+    )
+
+
 def _digest(state: dict[str, Any]) -> str:
-    canonical = json.dumps(state, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    canonical = json.dumps(
+        state, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
