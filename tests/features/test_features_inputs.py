@@ -376,3 +376,27 @@ def test_pandas_nullable_dtypes(h, rng):
     h.assert_f32_close(
         a.transform(df)[:, 0], StandardScaler().fit_transform(i_filled[:, None])[:, 0]
     )
+
+
+def test_transform_into_a_reused_buffer(rng):
+    """out= is written in place, zeroing what one-hot leaves unset, and matches a fresh result."""
+    n = int(rng.integers(1, 3000))
+    table = pa.table(
+        {
+            "x": rng.normal(size=n),
+            "s": pa.array(rng.choice(["a", "b", "c"], n).tolist()),
+        }
+    )
+    pipe = sw.FeaturePipeline({"x": sw.StandardScale(), "s": sw.OneHot()}).fit(table)
+    fresh = pipe.transform(table)
+    buffer = np.full(fresh.shape, np.nan, dtype=np.float32)  # garbage the call must overwrite
+    returned = pipe.transform(table, out=buffer)
+    assert returned is buffer or np.shares_memory(returned, buffer)
+    assert np.array_equal(buffer.view(np.uint32), fresh.view(np.uint32))
+    for bad in (
+        np.empty((n + 1, fresh.shape[1]), np.float32),
+        np.empty(fresh.shape, np.float64),
+        np.empty((fresh.shape[1], n), np.float32).T,
+    ):
+        with pytest.raises(sw.errors.InvalidInputError):
+            pipe.transform(table, out=bad)

@@ -286,16 +286,27 @@ class FeaturePipeline:
 
     # --- applying --------------------------------------------------------------------------
 
-    def transform(self, X: Any, *, output: str = "numpy") -> Any:
+    def transform(self, X: Any, *, output: str = "numpy", out: np.ndarray | None = None) -> Any:
         """The features of every row of `X`.
 
         Returns a C-contiguous float32 array of shape (rows, len(feature_names_out_)), or with
         output="arrow" a pyarrow Table with one float32 column per output feature. An input with
-        no rows gives an empty result.
+        no rows gives an empty result. ``out``, a C-contiguous float32 array of that shape, is
+        written in place and returned (a serving loop can reuse one buffer).
         """
         self._require_fitted()
         if output not in ("numpy", "arrow"):
             raise InvalidInputError(f"output must be 'numpy' or 'arrow', got {output!r}")
+        if out is not None and (
+            output != "numpy"
+            or not isinstance(out, np.ndarray)
+            or out.dtype != np.float32
+            or not out.flags.c_contiguous
+            or not out.flags.writeable
+        ):
+            raise InvalidInputError(
+                "out must be a writeable C-contiguous float32 numpy array (and output='numpy')"
+            )
         table = to_table(X)
         columns = []
         for name, is_string in zip(self.feature_names_in_, self._input_is_string, strict=True):
@@ -309,10 +320,10 @@ class FeaturePipeline:
                     f"column '{name}' was fit as numbers but holds strings ({column.type})"
                 )
             columns.append((name, column_chunks(prepare_column(column, name, is_string))))
-        out = self._plan.transform(columns)
+        result = self._plan.transform(columns, out)
         if output == "arrow":
-            return pa.table({n: out[:, j] for j, n in enumerate(self.feature_names_out_)})
-        return out
+            return pa.table({n: result[:, j] for j, n in enumerate(self.feature_names_out_)})
+        return result
 
     def transform_one(self, row: Mapping[str, Any]) -> np.ndarray:
         """The features of one request, {column: value}: the same float32 numbers as transform().
