@@ -23,6 +23,23 @@ class Medians(dict[str, float]):
             self[name] = stats.stats.median
 
 
+MEDIANS = Medians()
+
+
 @pytest.fixture(scope="session")
 def medians() -> Medians:
-    return Medians()
+    return MEDIANS
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Prints each module's ratios once all its benchmarks ran with timing on."""
+    import bench_transforms
+
+    for module in (bench_transforms,):
+        try:
+            lines = module.report(MEDIANS)
+        except KeyError:
+            continue  # timing disabled, or only part of the module ran
+        terminalreporter.section(f"{module.__name__}: ratios against the anchors")
+        for line in lines:
+            terminalreporter.write_line(line)
