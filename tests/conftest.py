@@ -46,3 +46,20 @@ def restore_threads():
     before = seawall.get_num_threads()
     yield
     seawall.set_num_threads(before)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `cuda` skip at two levels, as FAISS and XGBoost do: when seawall was built
+    without CUDA, and when it was but no device is visible. Each skip says which."""
+    import seawall
+
+    info = seawall.build_info()
+    if not info["cuda_built"]:
+        reason = "seawall was built without CUDA"
+    elif info["cuda_devices"] == 0:
+        reason = "seawall has CUDA but no CUDA device is visible"
+    else:
+        return
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason=reason))

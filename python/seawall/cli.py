@@ -19,3 +19,15 @@ def info() -> None:
     import seawall
 
     click.echo(json.dumps(seawall.build_info(), indent=2))
+
+
+@main.command()
+@click.option("--rows", default=500_000, show_default=True, help="Transactions to generate.")
+def demo(rows: int) -> None:
+    """Run the end-to-end demo on generated card transactions (no network needed)."""
+    from . import demo as demo_module
+
+    if rows < 2_000:
+        raise click.BadParameter("the demo needs at least 2,000 rows", param_hint="--rows")
+    demo_module.run(rows, echo=click.echo)
+    click.echo("demo finished")
