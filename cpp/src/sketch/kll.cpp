@@ -69,7 +69,7 @@ double numpy_lerp(double a, double b, double t) {
 
 // --- Sorting and merging without data-dependent branches. Compactions run about once every few
 // updates on ~8-16 values each, and on random input a comparison-branch is mispredicted about half
-// the time; these versions use conditional moves instead, which made batch updates ~2x faster.
+// the time; these versions use conditional moves instead.
 
 // Exchanges v[i], v[j] into ascending order. Both outputs test the same condition (b < a), so the
 // pair is permuted, never duplicated (std::min/std::max would turn {-0.0, 0.0} into two -0.0).
@@ -589,7 +589,21 @@ KllSketch KllSketch::deserialize(const uint8_t* data, size_t size) {
 double KllSketch::rank_error_bound(uint32_t k) {
   SEAWALL_CHECK(k >= kMinK && k <= kMaxK, "KllSketch::rank_error_bound: k must be in [", kMinK,
                 ", ", kMaxK, "], got ", k);
-  // Placeholder until calibrated.
+  // Calibrated empirically, once, on this implementation (the harness is not part of the repo).
+  // A trial sketches n values and records the worst error over the 99 queries q = 0.01, ...,
+  // 0.99, where the error of an answer v is the distance from q to [#(< v) / n, #(<= v) / n]
+  // (so ties are not held against the sketch). Trials covered 5 value shapes (all distinct; 20
+  // distinct values; a 50% point mass; Cauchy; 5% -inf and 5% +inf) x 6 arrival orders (random,
+  // sorted, reverse, smallest/largest interleaved, shuffled sorted blocks, zigzag runs) x 4 ways
+  // to build (one sketch; 2, 8 or 64 shard sketches merged left to right or as a tree):
+  //   k = 200 and k = 32: 2000 seeds at n = 1e3, 1e4, 1e5 and 500 (k = 200) or 100 at
+  //     n = 1e6, ~1.5M trials: worst k * error 2.67 (k = 200, n = 1e6) and 2.82 (k = 32,
+  //     n = 1e3); the 99.9th percentile of the per-trial worst is 1.9 / k;
+  //   k = 8, 16, 64, 128, 256, 512, 1024: 500 seeds at n <= 1e4, 100 at 1e5, 10 at 1e6:
+  //     worst k * error 2.43 (k = 64);  k = 4096, 16384 at n = 1e5, 1e6: worst 2.13.
+  // k * error shows no trend with k or n, hence the form c / k. With c = 4 the worst trial of
+  // all reaches 70% of the bound, and since every trial takes the worst of 99 queries, a single
+  // query stays within it with far more than 99.9% probability.
   constexpr double kC = 4.0;
   return kC / static_cast<double>(k);
 }

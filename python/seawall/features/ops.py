@@ -7,7 +7,8 @@ the already-fitted ops before it, and hands the result back (``_finish``).
 
 Quantiles (median imputation, RobustScale, quantile Clip and Bucketize) come from a KLL sketch by
 default: memory stays bounded on any data size, and each quantile is within the sketch's rank
-error (``seawall.features.quantile_rank_error()``, about 1.3% of the rows for the default k=200)
+error (``seawall.features.quantile_rank_error()``, 2% of the rows for the default k=200:
+4/k, calibrated on 1.5 million adversarial trials whose worst used 70% of it)
 of the exact one. While a column has no more than about k values the sketch holds them all and
 is exact. Pass ``exact=True`` for exact quantiles (numpy's "linear" definition, as scikit-learn
 uses); fitting then keeps every value of that column in memory.

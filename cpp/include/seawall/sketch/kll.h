@@ -98,8 +98,8 @@ class KllSketch {
 
   // A bound on the normalized rank error of one quantile query, |true rank of quantile(q) / n - q|,
   // that holds with at least 99.9% probability over the sketch's coins, for any input order,
-  // including sketches built by merging. Calibrated empirically (see kll.cpp). Throws
-  // InvalidInput unless kMinK <= k <= kMaxK.
+  // including sketches built by merging: 4 / k, e.g. 0.02 for k = 200. Calibrated empirically
+  // (see kll.cpp). Throws InvalidInput unless kMinK <= k <= kMaxK.
   static double rank_error_bound(uint32_t k);
 
  private:
