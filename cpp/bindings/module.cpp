@@ -6,4 +6,6 @@ PYBIND11_MODULE(_core, m) {
   seawall::bindings::bind_runtime(m);
   seawall::bindings::bind_sketch(m);
   seawall::bindings::bind_transforms(m);
+  seawall::bindings::bind_drift_numeric(m);
+  seawall::bindings::bind_drift_categorical(m);
 }

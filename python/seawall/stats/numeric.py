@@ -1,0 +1,5 @@
+"""Drift statistics (numeric)."""
+
+from __future__ import annotations
+
+__all__: list[str] = []
