@@ -225,14 +225,14 @@ void bind_transforms(py::module_& m) {
       .def("transform", &PyPlan::transform, py::arg("columns"), py::arg("out") = py::none())
       .def("transform_one", &PyPlan::transform_one, py::arg("mapping"))
       .def("collect",
-           [](const PyPlan& p, const py::list& columns, const py::list& specs) {
+           [](const PyPlan& p, const py::list& columns, const py::list& specs, int64_t row_offset) {
              std::vector<Column> cols = columns_from_python(columns);
              std::vector<CollectSpec> native;
              for (const py::handle s : specs) native.push_back(collect_spec_from(s.cast<py::dict>()));
              py::gil_scoped_release release;
-             return p.plan->collect(cols, native);
+             return p.plan->collect(cols, native, row_offset);
            },
-           py::arg("columns"), py::arg("specs"));
+           py::arg("columns"), py::arg("specs"), py::arg("row_offset") = 0);
 }
 
 }  // namespace seawall::bindings

@@ -332,7 +332,8 @@ void Plan::transform_row(const std::vector<RowValue>& values, float* out) const 
 }
 
 std::vector<FitState> Plan::collect(const std::vector<Column>& columns,
-                                    const std::vector<CollectSpec>& specs) const {
+                                    const std::vector<CollectSpec>& specs,
+                                    int64_t row_offset) const {
   SEAWALL_CHECK(specs.size() == programs_.size(), "one collect spec per program is needed");
   int64_t rows = 0;
   check_columns(columns, num_inputs_, &rows);
@@ -377,16 +378,16 @@ std::vector<FitState> Plan::collect(const std::vector<Column>& columns,
               if (missing[i] || std::isnan(values[i])) {
                 ++state.missing;
               } else {
-                SEAWALL_CHECK(!std::isinf(values[i]), where(p.column, b0 + i), "non-finite value ",
+                SEAWALL_CHECK(!std::isinf(values[i]), where(p.column, row_offset + b0 + i), "non-finite value ",
                               values[i] > 0 ? "inf" : "-inf", " (only null and NaN count as missing)");
                 values[kept++] = values[i];
               }
             }
           } else {
             for (int64_t i = 0; i < n; ++i) state.missing += missing[i] || std::isnan(values[i]);
-            prepare_numbers(p, values.data(), missing.data(), n, b0, nullptr);
+            prepare_numbers(p, values.data(), missing.data(), n, row_offset + b0, nullptr);
           }
-          apply_numeric_ops(p, values.data(), kept, spec.skip_missing ? -1 : b0);
+          apply_numeric_ops(p, values.data(), kept, spec.skip_missing ? -1 : row_offset + b0);
           if (!all_finite(values.data(), kept)) {
             for (int64_t i = 0; i < kept; ++i) {
               SEAWALL_CHECK(std::isfinite(values[i]), "column '", p.column,

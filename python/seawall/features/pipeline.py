@@ -6,7 +6,6 @@ import copy
 import hashlib
 import json
 import os
-import re
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -227,11 +226,7 @@ class FeaturePipeline:
                     (c, column_chunks(prepare_column(batch.column(c), c, kinds[c])))
                     for c in columns
                 ]
-                try:
-                    partial = plan.collect(native_columns, specs)
-                except InvalidInputError as exc:
-                    _shift_row_in_message(exc, offset)
-                    raise
+                partial = plan.collect(native_columns, specs, offset)
                 offset += batch.num_rows
                 if states is None:
                     states = partial
@@ -454,21 +449,6 @@ class FeaturePipeline:
     def __repr__(self) -> str:
         fitted = "fitted" if hasattr(self, "features_") else "not fitted"
         return f"FeaturePipeline({self.features!r}) [{fitted}]"
-
-
-_ROW_IN_MESSAGE = re.compile(r"^(column '.*?', row )(\d+)(: )", re.DOTALL)
-
-
-def _shift_row_in_message(exc: BaseException, offset: int) -> None:
-    """The native core numbers rows within the batch it was given; a streamed fit hands it one
-    batch at a time, so the row of the whole data is the batch's row plus the rows before it."""
-    if offset == 0 or len(exc.args) != 1 or not isinstance(exc.args[0], str):
-        return
-    exc.args = (
-        _ROW_IN_MESSAGE.sub(
-            lambda m: f"{m.group(1)}{int(m.group(2)) + offset}{m.group(3)}", exc.args[0], count=1
-        ),
-    )
 
 
 def _digest(state: dict[str, Any]) -> str:

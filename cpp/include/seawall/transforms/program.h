@@ -145,8 +145,10 @@ class Plan {
   void transform_row(const std::vector<RowValue>& values, float* out) const;
   // Gathers one FitState per program, in program order. Multi-threaded; the result does not
   // depend on the thread count (rows are split at fixed boundaries and merged in order).
+  // row_offset is the number of rows before these in the data (a streamed fit passes one batch
+  // at a time), so that errors name the row of the whole data.
   std::vector<FitState> collect(const std::vector<Column>& columns,
-                                const std::vector<CollectSpec>& specs) const;
+                                const std::vector<CollectSpec>& specs, int64_t row_offset = 0) const;
 
  private:
   struct Compiled;
