@@ -1,0 +1,5 @@
+"""Mergeable data profiles."""
+
+from __future__ import annotations
+
+__all__: list[str] = []
