@@ -2,4 +2,6 @@
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from .profile import Profile
+
+__all__: list[str] = ["Profile"]

@@ -1,0 +1,66 @@
+"""Profile.from_data against numpy computing the same statistics, in the same run (issue #3).
+
+Data: ROWS rows x 4 float64 columns. numpy's anchor: nanmean, nanvar, nanmin, nanmax,
+quantile (5 points) and len(unique) per column.
+
+    python -m pytest benchmarks/bench_profile.py -s --benchmark-columns=median,min,max,rounds
+
+The summary at the end prints GB/s of numeric input and the ratio to numpy (target: >= 1 GB/s).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from conftest import ROWS
+from seawall.profiles import Profile
+
+COLUMNS = [f"x{i}" for i in range(4)]
+QS = [0.01, 0.25, 0.5, 0.75, 0.99]
+
+
+@pytest.fixture(scope="module")
+def table() -> pa.Table:
+    rng = np.random.default_rng(20261126)
+    return pa.table({c: rng.normal(10, 3, ROWS) for c in COLUMNS})
+
+
+def numpy_profile(table: pa.Table) -> list[tuple[float, ...]]:
+    out = []
+    for c in COLUMNS:
+        x = table.column(c).to_numpy()
+        out.append(
+            (
+                np.nanmean(x),
+                np.nanvar(x),
+                np.nanmin(x),
+                np.nanmax(x),
+                *np.quantile(x, QS),
+                len(np.unique(x)),
+            )
+        )
+    return out
+
+
+def test_profile_seawall(benchmark, table, medians):
+    p = benchmark(Profile.from_data, table)
+    medians.record("profile_seawall", benchmark)
+    assert p.stats("x0")["count"] == ROWS
+
+
+def test_profile_numpy(benchmark, table, medians):
+    benchmark(numpy_profile, table)
+    medians.record("profile_numpy", benchmark)
+
+
+def report(medians: dict[str, float]) -> list[str]:
+    """Throughput and the ratio to numpy; KeyError until both benchmarks ran with timing on."""
+    gb = ROWS * len(COLUMNS) * 8 / 1e9
+    seawall_s, numpy_s = medians["profile_seawall"], medians["profile_numpy"]
+    return [
+        f"rows: {ROWS:,} x {len(COLUMNS)} float64 columns",
+        f"profile: seawall {gb / seawall_s:.2f} GB/s, numpy {gb / numpy_s:.2f} GB/s -> "
+        f"{numpy_s / seawall_s:.1f}x numpy  [target >= 1 GB/s]",
+    ]
