@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform
 from typing import Any
 
-from . import _core, errors
+from . import _core, errors, stats
 from .features import (
     Bucketize,
     Categorify,
@@ -19,6 +19,7 @@ from .features import (
     RobustScale,
     StandardScale,
 )
+from .profiles import Profile
 
 __version__: str = _core.__version__
 
@@ -32,6 +33,7 @@ __all__ = [
     "Log1p",
     "MinMaxScale",
     "OneHot",
+    "Profile",
     "RobustScale",
     "StandardScale",
     "__version__",
@@ -39,6 +41,7 @@ __all__ = [
     "errors",
     "get_num_threads",
     "set_num_threads",
+    "stats",
 ]
 
 

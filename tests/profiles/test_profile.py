@@ -229,3 +229,13 @@ def test_streams_and_thread_count_do_not_change_result(rng, restore_threads, tmp
     edges, counts = streamed.histogram("x", 8)
     truth, _ = np.histogram(x, bins=edges)
     assert np.all(np.abs(np.array(counts) - truth) <= 2 * BOUND * len(x))
+
+
+def test_top_level_names():
+    """The issue's spelling works: seawall.Profile and seawall.stats."""
+    import seawall
+    import seawall.profiles
+    import seawall.stats
+
+    assert seawall.Profile is seawall.profiles.Profile
+    assert seawall.stats.ks_2samp is seawall.stats.numeric.ks_2samp
