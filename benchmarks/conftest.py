@@ -33,10 +33,11 @@ def medians() -> Medians:
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Prints each module's ratios once all its benchmarks ran with timing on."""
+    import bench_drift
     import bench_profile
     import bench_transforms
 
-    for module in (bench_transforms, bench_profile):
+    for module in (bench_transforms, bench_drift, bench_profile):
         try:
             lines = module.report(MEDIANS)
         except KeyError:

@@ -1,0 +1,178 @@
+"""The HTML of a DriftReport: inline CSS and hand-made SVG, no scripts and no network.
+
+Every user string (column names, category values) goes through html.escape.
+"""
+
+from __future__ import annotations
+
+import math
+from html import escape
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .report import ColumnDrift, Distribution, DriftReport
+
+_REF = "#4c78a8"
+_CUR = "#f58518"
+
+_CSS = """
+.sw-drift{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#222;
+  max-width:1100px}
+.sw-drift h1{font-size:1.4em;margin:.4em 0}
+.sw-drift h2{font-size:1.1em;margin:1.2em 0 .3em}
+.sw-drift .verdict{padding:.5em .8em;border-radius:4px;display:inline-block}
+.sw-drift .yes{background:#fde2e1;color:#8a1c1c}
+.sw-drift .no{background:#e3f4e1;color:#1f5f1a}
+.sw-drift table{border-collapse:collapse;margin:.6em 0;font-size:.9em}
+.sw-drift th,.sw-drift td{border-bottom:1px solid #ddd;padding:.3em .7em;text-align:left}
+.sw-drift td.num{text-align:right;font-variant-numeric:tabular-nums}
+.sw-drift tr.drifted td{background:#fff4f3}
+.sw-drift .legend span{display:inline-block;width:.9em;height:.9em;margin:0 .3em 0 1em;
+  vertical-align:middle}
+.sw-drift .meta{color:#666;font-size:.85em}
+.sw-drift section{border-top:1px solid #eee;padding-top:.3em}
+"""
+
+
+def _fmt(x: float | None) -> str:
+    if x is None:
+        return "&ndash;"
+    if x == 0 or (1e-4 <= abs(x) < 1e6):
+        return f"{x:.4g}"
+    return f"{x:.3e}"
+
+
+def render(report: DriftReport, *, full_page: bool) -> str:
+    parts = ['<div class="sw-drift">']
+    parts.append("<h1>Data drift report</h1>")
+    verdict = "Dataset drift detected" if report.dataset_drift else "No dataset drift"
+    parts.append(
+        f'<p><span class="verdict {"yes" if report.dataset_drift else "no"}">{verdict}</span> '
+        f"{report.number_of_drifted_columns} of {len(report.columns)} columns drifted "
+        f"(share {_fmt(report.drift_share)}; dataset drift when the share is at least "
+        f"{_fmt(report.drift_share_threshold)}). Reference: {report.reference_rows:,} rows; "
+        f"current: {report.current_rows:,} rows.</p>"
+    )
+    parts.append(
+        "<table><thead><tr><th>column</th><th>kind</th><th>method</th><th>statistic</th>"
+        "<th>p-value</th><th>threshold</th><th>drifted</th></tr></thead><tbody>"
+    )
+    for i, c in enumerate(report.columns):
+        parts.append(
+            f'<tr class="{"drifted" if c.drifted else ""}">'
+            f'<td><a href="#sw-col-{i}">{escape(c.column)}</a></td><td>{c.kind}</td>'
+            f"<td>{escape(c.method)}</td>"
+            f'<td class="num">{_fmt(c.statistic)}</td><td class="num">{_fmt(c.pvalue)}</td>'
+            f'<td class="num">{_fmt(c.threshold)}</td><td>{"yes" if c.drifted else "no"}</td></tr>'
+        )
+    parts.append("</tbody></table>")
+    parts.append(
+        f'<p class="legend">Distributions:<span style="background:{_REF}"></span>reference'
+        f'<span style="background:{_CUR}"></span>current</p>'
+    )
+    for i, c in enumerate(report.columns):
+        parts.append(_section(i, c))
+    parts.append("</div>")
+    body = "\n".join(parts)
+    if not full_page:
+        return f"<style>{_CSS}</style>\n{body}"
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        "<title>seawall data drift report</title>\n"
+        f"<style>{_CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
+    )
+
+
+def _section(i: int, c: ColumnDrift) -> str:
+    dropped = []
+    if c.reference_missing or c.current_missing:
+        dropped.append(f"missing dropped: {c.reference_missing:,} / {c.current_missing:,}")
+    if c.reference_infinite or c.current_infinite:
+        dropped.append(f"infinite dropped: {c.reference_infinite:,} / {c.current_infinite:,}")
+    meta = (
+        f"{c.kind}, {escape(c.method)}: statistic {_fmt(c.statistic)}, p-value {_fmt(c.pvalue)}, "
+        f"threshold {_fmt(c.threshold)} &rarr; {'drift' if c.drifted else 'no drift'}. "
+        f"Values used (reference / current): {c.reference_count:,} / {c.current_count:,}"
+        + ("; " + "; ".join(dropped) if dropped else "")
+        + "."
+    )
+    plot = _svg(c.column, c.distribution)
+    hidden = ""
+    if c.distribution is not None and c.distribution.hidden:
+        hidden = f" {c.distribution.hidden:,} less frequent categories not shown."
+    return (
+        f'<section id="sw-col-{i}"><h2>{escape(c.column)}</h2>'
+        f'<p class="meta">{meta}{hidden}</p>\n{plot}</section>'
+    )
+
+
+def _label(x: object) -> str:
+    if isinstance(x, str):
+        return x
+    if isinstance(x, (int, float)):
+        return f"{x:.4g}"
+    return str(x)
+
+
+def _svg(column: str, dist: Distribution | None) -> str:
+    width, height = 640, 240
+    left, right, top, bottom = 48, 10, 10, 60
+    title = f"<title>{escape(column)}: reference vs current shares</title>"
+    if dist is None or not dist.reference:
+        return (
+            f'<svg width="{width}" height="40" role="img">'
+            f'{title}<text x="4" y="24" font-size="12">no distribution</text></svg>'
+        )
+    n = len(dist.reference)
+    peak = max(max(dist.reference), max(dist.current), 1e-12)
+    plot_w = width - left - right
+    plot_h = height - top - bottom
+    slot = plot_w / n
+    bar = max(slot * 0.4, 0.5)
+    out = [
+        f'<svg width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" font-size="10">{title}',
+        f'<line x1="{left}" y1="{top + plot_h}" x2="{width - right}" y2="{top + plot_h}" '
+        'stroke="#999"/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#999"/>',
+        f'<text x="{left - 4}" y="{top + 8}" text-anchor="end">{_fmt(peak)}</text>',
+        f'<text x="{left - 4}" y="{top + plot_h}" text-anchor="end">0</text>',
+    ]
+    if dist.kind == "histogram":
+        labels = [
+            f"[{_label(a)}, {_label(b)})"
+            for a, b in zip(dist.bins[:-1], dist.bins[1:], strict=True)
+        ]
+    else:
+        labels = [_label(b) for b in dist.bins]
+    for k in range(n):
+        x0 = left + k * slot + (slot - 2 * bar) / 2
+        for j, (share, colour, side) in enumerate(
+            ((dist.reference[k], _REF, "reference"), (dist.current[k], _CUR, "current"))
+        ):
+            h = 0.0 if not math.isfinite(share) else plot_h * share / peak
+            out.append(
+                f'<rect x="{x0 + j * bar:.2f}" y="{top + plot_h - h:.2f}" width="{bar:.2f}" '
+                f'height="{h:.2f}" fill="{colour}"><title>{escape(labels[k])} {side}: '
+                f"{share:.4g}</title></rect>"
+            )
+    if dist.kind == "histogram":
+        ticks = sorted({0, n // 2, n})
+        for k in ticks:
+            x = left + k * slot
+            out.append(
+                f'<text x="{x:.2f}" y="{top + plot_h + 14}" text-anchor="middle">'
+                f"{escape(_label(dist.bins[k]))}</text>"
+            )
+    else:
+        step = max(1, math.ceil(n / 40))
+        for k in range(0, n, step):
+            x = left + (k + 0.5) * slot
+            text = labels[k] if len(labels[k]) <= 14 else labels[k][:13] + "\u2026"
+            y = top + plot_h + 10
+            out.append(
+                f'<text x="{x:.2f}" y="{y}" text-anchor="end" '
+                f'transform="rotate(-40 {x:.2f} {y})">{escape(text)}</text>'
+            )
+    out.append("</svg>")
+    return "".join(out)

@@ -1,0 +1,561 @@
+"""seawall.drift.compare: column-by-column data drift between a reference and a current dataset.
+
+Default methods
+---------------
+Each column gets Evidently's default test (``_get_default_stattest`` in Evidently's
+``src/evidently/legacy/calculations/stattests/registry.py``, checked against its source). With
+``n_ref`` the reference's values and ``n_distinct`` the distinct values of reference and current
+*together* (``pd.concat([reference, current]).nunique()``), both counted after dropping missing
+and infinite values:
+
+==================  ==================  =====================  ======================  =========
+reference values    kind                distinct (ref + cur)   method                  drift when
+==================  ==================  =====================  ======================  =========
+``n_ref <= 1000``   numerical           more than 5            ``ks``                  p <= 0.05
+``n_ref <= 1000``   numerical           3 to 5                 ``chisquare``           p < 0.05
+``n_ref <= 1000``   categorical         3 or more              ``chisquare``           p < 0.05
+``n_ref <= 1000``   either              1 or 2                 ``z``                   p < 0.05
+``n_ref > 1000``    numerical           more than 5            ``wasserstein``         >= 0.1
+``n_ref > 1000``    numerical           at most 5              ``jensenshannon``       >= 0.1
+``n_ref > 1000``    categorical         any                    ``jensenshannon``       >= 0.1
+==================  ==================  =====================  ======================  =========
+
+Methods and default thresholds (``methods={"col": name}``, ``thresholds={"col": value}``); the
+tests drift when the p-value is below the threshold (``ks``: at most, as Evidently's
+``ks_stattest.py``), the distances when the statistic is at least the threshold:
+
+- ``ks`` (0.05, numerical): :func:`seawall.stats.ks_2samp`.
+- ``chisquare`` (0.05): :func:`seawall.stats.chi2_contingency_test`, Pearson's test of
+  homogeneity on the 2 x k table of counts (``scipy.stats.chi2_contingency(table,
+  correction=False)``). Evidently's ``chisquare`` is instead a goodness-of-fit test of current
+  counts against reference shares (``scipy.stats.chisquare``), which is undefined (p = 0 or NaN)
+  when a category is absent from the reference; the two agree closely when the current sample
+  is small next to the reference and differ otherwise.
+- ``z`` (0.05): :func:`seawall.stats.z_test_proportions`, Evidently's two-proportion z-test (the
+  smallest value or first category against the rest).
+- ``cramer_von_mises`` (0.05, numerical): :func:`seawall.stats.cramervonmises_2samp`.
+- ``wasserstein`` (0.1, numerical): Evidently's normed Wasserstein distance
+  (``wasserstein_distance_norm.py``), ``wasserstein_distance(ref, cur) / max(np.std(ref),
+  0.001)``. Unlike :func:`seawall.stats.wasserstein_distance_norm` (which raises on a constant
+  reference), a constant reference is divided by 0.001, as Evidently does.
+- ``psi``, ``kl_div``, ``jensenshannon``, ``hellinger`` (0.1 each): the :mod:`seawall.stats`
+  functions with Evidently's binning (Sturges bins over both samples when the reference has
+  more than 20 distinct numbers, else one bin per value or category; ``hellinger`` bins
+  numbers on Sturges edges over the distinct values). Numeric columns declared categorical are
+  binned one bin per value.
+- ``energy`` (0.1, numerical): :func:`seawall.stats.energy_distance`.
+- ``tvd`` (0.1): :func:`seawall.stats.total_variation`, the distance itself (Evidently's ``TVD``
+  reports a permutation p-value of it instead).
+- ``linf`` (0.1): :func:`seawall.stats.l_infinity`.
+
+Kinds, missing values, bad input
+--------------------------------
+- Strings, dictionaries (pandas categoricals) and booleans are categorical; integers, floats and
+  decimals numerical, unless listed in ``categorical=[...]`` (then one category per value). A
+  column whose kind differs between the sides raises :class:`~seawall.errors.DTypeError`
+  naming it; other types (timestamps, lists...) too.
+- Missing values (null, NaN) and, in numerical columns, infinities are dropped per column and
+  per side before the statistic, as Evidently does (its ``get_one_column_drift`` replaces
+  ``±inf`` with NaN and drops them); the counts are reported per side (``*_missing``,
+  ``*_infinite``). Dropping infinities keeps every method defined on the same values (the
+  Wasserstein and energy distances are undefined for them), so the same data gives a report
+  whichever method the size picks.
+- A column with no value left on a side after dropping raises
+  :class:`~seawall.errors.InvalidInputError` naming the column and the side (as Evidently
+  raises); so does an empty table. A column on one side only raises
+  :class:`~seawall.errors.MissingColumnError`.
+- Constant columns are well defined: ``ks`` gives D = 0, p = 1 when both sides hold the same
+  value; ``chisquare`` and ``z`` give statistic 0, p = 1 for a single shared category; the
+  distances give 0 for identical samples. A statistic that still comes out NaN raises
+  :class:`~seawall.errors.InvalidInputError` naming the column: never a silent NaN.
+
+Columns are computed concurrently (``seawall.get_num_threads()`` threads; the native statistics
+release the GIL) and reported in column order; the result does not depend on the thread count.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .. import stats
+from .._data import _is_dataset, _is_path_like, _open_parquet, to_table
+from ..errors import DTypeError, InvalidInputError, MissingColumnError, SeawallError
+from .report import ColumnDrift, Distribution, DriftReport
+
+__all__ = ["METHODS", "Method", "compare"]
+
+Kind = Literal["numerical", "categorical"]
+
+
+@dataclass(frozen=True)
+class Method:
+    """A drift method: its name, whether it is a test (p-value) or a distance, its default
+    threshold, and whether it applies to numerical columns only."""
+
+    name: str
+    test: bool
+    threshold: float
+    numerical_only: bool = False
+    inclusive: bool = False
+    """Tests: drift also when the p-value equals the threshold (Evidently's ``ks``)."""
+
+
+METHODS: Mapping[str, Method] = {
+    m.name: m
+    for m in (
+        Method("ks", True, 0.05, numerical_only=True, inclusive=True),
+        Method("chisquare", True, 0.05),
+        Method("z", True, 0.05),
+        Method("cramer_von_mises", True, 0.05, numerical_only=True),
+        Method("wasserstein", False, 0.1, numerical_only=True),
+        Method("psi", False, 0.1),
+        Method("kl_div", False, 0.1),
+        Method("jensenshannon", False, 0.1),
+        Method("hellinger", False, 0.1),
+        Method("energy", False, 0.1, numerical_only=True),
+        Method("tvd", False, 0.1),
+        Method("linf", False, 0.1),
+    )
+}
+
+_SMALL_REFERENCE = 1000  # Evidently: reference_data.shape[0] <= 1000
+_FEW_VALUES = 5  # Evidently: n_values <= 5
+_TOP_CATEGORIES = 20
+
+
+# --- inputs ----------------------------------------------------------------------------------
+
+
+class _Source:
+    """One side's data: its column names, and its columns read on demand (Parquet: only those)."""
+
+    def __init__(self, data: Any, which: str) -> None:
+        self.which = which
+        self._dataset: Any = None
+        self._table: pa.Table | None = None
+        if _is_path_like(data) or (
+            isinstance(data, (list, tuple)) and data and all(_is_path_like(p) for p in data)
+        ):
+            self._dataset = _open_parquet(data)
+            self.names: list[str] = list(self._dataset.schema.names)
+        elif _is_dataset(data):
+            self._dataset = data
+            self.names = list(data.schema.names)
+        else:
+            self._table = to_table(data)
+            self.names = list(self._table.column_names)
+
+    def read(self, columns: list[str]) -> pa.Table:
+        if self._table is not None:
+            return self._table.select(columns)
+        return self._dataset.to_table(columns=columns)
+
+
+def _resolve_columns(columns: Any, ref: _Source, cur: _Source) -> list[str]:
+    if columns is None:
+        wanted = list(ref.names)
+        wanted += [c for c in cur.names if c not in set(ref.names)]
+    else:
+        if isinstance(columns, str) or not isinstance(columns, Iterable):
+            raise InvalidInputError(f"columns must be a list of column names, got {columns!r}")
+        wanted = list(columns)
+        for c in wanted:
+            if not isinstance(c, str):
+                raise InvalidInputError(f"column names must be strings, got {c!r}")
+        if len(set(wanted)) != len(wanted):
+            raise InvalidInputError(f"columns lists a column more than once: {wanted}")
+    if not wanted:
+        raise InvalidInputError("there are no columns to compare")
+    for c in wanted:
+        for side, other in ((ref, cur), (cur, ref)):
+            if c not in side.names:
+                hint = (
+                    " (pass columns=[...] to compare a subset)"
+                    if columns is None and c in other.names
+                    else ""
+                )
+                raise MissingColumnError(
+                    f"column {c!r} is not in the {side.which} data"
+                    + (f" (it is in the {other.which} data)" if c in other.names else "")
+                    + hint
+                )
+    return wanted
+
+
+def _per_column(option: Any, name: str, columns: list[str]) -> dict[str, Any]:
+    if option is None:
+        return {}
+    if not isinstance(option, Mapping):
+        raise InvalidInputError(f"{name} must be a dict of column name to value, got {option!r}")
+    for c in option:
+        if c not in columns:
+            raise MissingColumnError(f"{name} names column {c!r}, which is not compared")
+    return dict(option)
+
+
+# --- one column ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Side:
+    values: npt.NDArray[Any] | pa.ChunkedArray
+    missing: int
+    infinite: int
+
+
+def _side_kind(t: pa.DataType, column: str, which: str) -> str | None:
+    """'numerical', 'categorical', or None for an all-null column of the null type."""
+    if pa.types.is_null(t):
+        return None
+    if pa.types.is_dictionary(t):
+        v = t.value_type
+        if pa.types.is_integer(v) or pa.types.is_floating(v) or pa.types.is_decimal(v):
+            return "categorical_numbers"
+        return "categorical"
+    if (
+        pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_string_view(t)
+        or pa.types.is_boolean(t)
+    ):
+        return "categorical"
+    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
+        return "numerical"
+    raise DTypeError(
+        f"column {column!r}: cannot compare values of type {t} (in the {which} data); drift "
+        "reports read numbers, strings, booleans and dictionaries"
+    )
+
+
+def _numbers(col: pa.ChunkedArray) -> _Side:
+    t = col.type
+    if pa.types.is_dictionary(t):
+        col = col.cast(t.value_type)
+        t = col.type
+    missing = col.null_count
+    if missing:
+        col = pc.drop_null(col)
+    if pa.types.is_decimal(t) or pa.types.is_null(t):
+        col = col.cast(pa.float64())
+    # Integers stay integers: the binned statistics then use numpy's integer bin widths, as
+    # Evidently (which passes the pandas column) does.
+    values = np.asarray(col.to_numpy())
+    if values.dtype.kind not in "iuf":
+        values = values.astype(np.float64)
+    infinite = 0
+    if values.dtype.kind == "f":
+        finite = np.isfinite(values)
+        if not finite.all():
+            nan = int(np.isnan(values).sum())
+            infinite = int(values.size - finite.sum()) - nan
+            missing += nan
+            values = values[finite]
+    return _Side(np.ascontiguousarray(values), int(missing), infinite)
+
+
+def _strings(col: pa.ChunkedArray) -> _Side:
+    t = col.type
+    if pa.types.is_boolean(t) or pa.types.is_string_view(t) or pa.types.is_null(t):
+        col = col.cast(pa.large_string())
+    elif pa.types.is_dictionary(t) and pa.types.is_string_view(t.value_type):
+        col = col.cast(pa.large_string())
+    missing = col.null_count
+    if missing:
+        col = pc.drop_null(col)
+    return _Side(col, int(missing), 0)
+
+
+def _distinct_upto(ref: Any, cur: Any, cap: int) -> int:
+    """The number of distinct values of both samples together, or `cap` when at least that."""
+    if isinstance(ref, np.ndarray):
+        if len(np.unique(ref[:4096])) >= cap:
+            return cap
+        uref = pc.unique(pa.array(ref)).to_numpy()
+        if len(uref) >= cap:
+            return cap
+        ucur = pc.unique(pa.array(cur)).to_numpy()
+        # np.union1d also merges 0.0 and -0.0, as pandas' nunique does.
+        return min(len(np.union1d(uref, ucur)), cap)
+    uref = pc.unique(ref)
+    if len(uref) >= cap:
+        return cap
+    ucur = pc.unique(cur)
+    if len(ucur) >= cap:
+        return cap
+    return min(len(set(uref.to_pylist()) | set(ucur.to_pylist())), cap)
+
+
+def _default_method(kind: Kind, n_ref: int, distinct: int) -> str:
+    if n_ref <= _SMALL_REFERENCE:
+        if kind == "numerical" and distinct > _FEW_VALUES:
+            return "ks"
+        return "chisquare" if distinct > 2 else "z"
+    if kind == "numerical" and distinct > _FEW_VALUES:
+        return "wasserstein"
+    return "jensenshannon"
+
+
+def _statistic(method: str, ref: Any, cur: Any, value_bins: bool) -> tuple[float, float | None]:
+    """(statistic, p-value or None). `value_bins`: numbers read as categories."""
+    auto = "values" if value_bins else "auto"
+    if method == "ks":
+        r = stats.ks_2samp(ref, cur)
+        return r.statistic, r.pvalue
+    if method == "cramer_von_mises":
+        c = stats.cramervonmises_2samp(ref, cur)
+        return c.statistic, c.pvalue
+    if method == "chisquare":
+        x = stats.chi2_contingency_test(ref, cur)
+        return x.statistic, x.pvalue
+    if method == "z":
+        z = stats.z_test_proportions(ref, cur)
+        return z.statistic, z.pvalue
+    if method == "wasserstein":
+        # Evidently's norm, max(np.std(ref), 0.001): defined for a constant reference too.
+        norm = max(float(np.std(ref)), 0.001)
+        return stats.wasserstein_distance(ref, cur) / norm, None
+    if method == "energy":
+        return stats.energy_distance(ref, cur), None
+    if method == "psi":
+        return stats.psi(ref, cur, auto), None
+    if method == "kl_div":
+        return stats.kl_divergence(ref, cur, auto), None
+    if method == "jensenshannon":
+        return stats.jensenshannon(ref, cur, auto), None
+    if method == "hellinger":
+        return stats.hellinger(ref, cur, "values" if value_bins else "sturges_distinct"), None
+    if method == "tvd":
+        return stats.total_variation(ref, cur), None
+    if method == "linf":
+        return stats.l_infinity(ref, cur), None
+    raise AssertionError(method)
+
+
+def _distribution(ref: Any, cur: Any, kind: Kind, value_bins: bool) -> Distribution:
+    numbers = isinstance(ref, np.ndarray)
+    bins = "values" if (kind == "categorical" or value_bins) else "auto"
+    shares = stats.histogram_shares(ref, cur, bins, fill_empty=False)
+    r, c = shares.reference, shares.current
+    if numbers and len(shares.bins) == len(r) + 1:
+        edges = tuple(float(e) for e in shares.bins)
+        return Distribution("histogram", edges, tuple(r.tolist()), tuple(c.tolist()))
+    labels = [str(b) for b in shares.bins] if not numbers else [f"{b:g}" for b in shares.bins]
+    order = np.arange(len(r))
+    hidden = 0
+    if len(r) > _TOP_CATEGORIES:
+        order = np.argsort(-(r + c), kind="stable")[:_TOP_CATEGORIES]
+        hidden = len(r) - _TOP_CATEGORIES
+        if numbers:
+            order = np.sort(order)
+    return Distribution(
+        "bars",
+        tuple(labels[i] for i in order),
+        tuple(float(r[i]) for i in order),
+        tuple(float(c[i]) for i in order),
+        hidden,
+    )
+
+
+@dataclass(frozen=True)
+class _Spec:
+    name: str
+    method: str | None
+    threshold: float | None
+    categorical: bool
+
+
+def _one_column(spec: _Spec, ref_col: pa.ChunkedArray, cur_col: pa.ChunkedArray) -> ColumnDrift:
+    name = spec.name
+    kinds = [_side_kind(ref_col.type, name, "reference"), _side_kind(cur_col.type, name, "current")]
+    known = [k for k in kinds if k is not None]
+    if not known:
+        raise InvalidInputError(f"column {name!r}: no values in the reference data (all missing)")
+    base = {"categorical_numbers": "numbers", "numerical": "numbers", "categorical": "strings"}
+    if len({base[k] for k in known}) > 1 or (len(set(known)) > 1 and not spec.categorical):
+        words = {
+            "numerical": "numbers",
+            "categorical": "strings or booleans",
+            "categorical_numbers": "categories of numbers",
+        }
+        raise DTypeError(
+            f"column {name!r}: the reference data holds {words[kinds[0] or known[0]]} but the "
+            f"current data holds {words[kinds[1] or known[0]]}"
+        )
+    numbers = base[known[0]] == "numbers"
+    kind: Kind = "numerical" if known[0] == "numerical" and not spec.categorical else "categorical"
+    value_bins = numbers and kind == "categorical"
+
+    ref = _numbers(ref_col) if numbers else _strings(ref_col)
+    cur = _numbers(cur_col) if numbers else _strings(cur_col)
+    for side, which in ((ref, "reference"), (cur, "current")):
+        if len(side.values) == 0:
+            dropped = side.missing + side.infinite
+            raise InvalidInputError(
+                f"column {name!r}: no values left in the {which} data after dropping "
+                f"{dropped} missing or infinite value{'' if dropped == 1 else 's'}"
+            )
+
+    method_name = spec.method
+    if method_name is None:
+        n_ref = len(ref.values)
+        needs_distinct = kind == "numerical" or n_ref <= _SMALL_REFERENCE
+        distinct = _distinct_upto(ref.values, cur.values, _FEW_VALUES + 1) if needs_distinct else 0
+        method_name = _default_method(kind, n_ref, distinct)
+    method = METHODS[method_name]
+    if method.numerical_only and kind != "numerical":
+        raise InvalidInputError(
+            f"column {name!r}: method {method_name!r} applies to numerical columns only; "
+            f"this column is {kind}"
+        )
+    threshold = method.threshold if spec.threshold is None else spec.threshold
+
+    try:
+        statistic, pvalue = _statistic(method_name, ref.values, cur.values, value_bins)
+        distribution = _distribution(ref.values, cur.values, kind, value_bins)
+    except SeawallError as exc:
+        raise type(exc)(f"column {name!r} ({method_name}): {exc}") from exc
+    statistic = float(statistic)
+    if not math.isfinite(statistic) or (pvalue is not None and not math.isfinite(pvalue)):
+        raise InvalidInputError(
+            f"column {name!r}: {method_name} is undefined on these values "
+            f"(statistic {statistic}, p-value {pvalue})"
+        )
+    if method.test:
+        assert pvalue is not None
+        drifted = pvalue <= threshold if method.inclusive else pvalue < threshold
+    else:
+        drifted = statistic >= threshold
+    return ColumnDrift(
+        column=name,
+        kind=kind,
+        method=method_name,
+        statistic=statistic,
+        pvalue=None if pvalue is None else float(pvalue),
+        threshold=float(threshold),
+        drifted=bool(drifted),
+        reference_count=len(ref.values),
+        current_count=len(cur.values),
+        reference_missing=ref.missing,
+        current_missing=cur.missing,
+        reference_infinite=ref.infinite,
+        current_infinite=cur.infinite,
+        distribution=distribution,
+    )
+
+
+# --- compare ---------------------------------------------------------------------------------
+
+
+def _check_threshold(column: str, method: str | None, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InvalidInputError(f"thresholds[{column!r}] must be a number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value) or value < 0:
+        raise InvalidInputError(
+            f"thresholds[{column!r}] must be a finite non-negative number, got {value}"
+        )
+    if method is not None and METHODS[method].test and value > 1:
+        raise InvalidInputError(
+            f"thresholds[{column!r}] = {value} is a p-value threshold for {method!r}: it must "
+            "be at most 1"
+        )
+    return value
+
+
+def compare(
+    reference: Any,
+    current: Any,
+    columns: Sequence[str] | None = None,
+    methods: Mapping[str, str] | None = None,
+    thresholds: Mapping[str, float] | None = None,
+    drift_share: float = 0.5,
+    *,
+    categorical: Iterable[str] | None = None,
+) -> DriftReport:
+    """Compares `current` with `reference`, column by column, and says which columns drifted.
+
+    `reference` and `current` are pyarrow Tables or RecordBatches, pandas or polars DataFrames,
+    dicts of arrays, or Parquet files, directories or pyarrow datasets (only the compared columns
+    are read). `columns` defaults to every column (each must be on both sides). `methods` and
+    `thresholds` override the defaults per column (module docstring); `categorical` lists
+    numeric columns to compare as categories. The dataset drifts when the share of drifted
+    columns is at least `drift_share` (Evidently's default, 0.5).
+    """
+    if isinstance(drift_share, bool) or not isinstance(drift_share, (int, float, np.floating)):
+        raise InvalidInputError(f"drift_share must be a number in [0, 1], got {drift_share!r}")
+    if not 0 <= float(drift_share) <= 1:
+        raise InvalidInputError(f"drift_share must be in [0, 1], got {drift_share}")
+    ref_source = _Source(reference, "reference")
+    cur_source = _Source(current, "current")
+    names = _resolve_columns(columns, ref_source, cur_source)
+    method_for = _per_column(methods, "methods", names)
+    threshold_for = _per_column(thresholds, "thresholds", names)
+    if categorical is not None and (
+        isinstance(categorical, str) or not isinstance(categorical, Iterable)
+    ):
+        raise InvalidInputError(f"categorical must be a list of column names, got {categorical!r}")
+    as_categories = set(categorical or ())
+    for c in as_categories:
+        if c not in names:
+            raise MissingColumnError(f"categorical names column {c!r}, which is not compared")
+    for c, m in method_for.items():
+        if m not in METHODS:
+            raise InvalidInputError(
+                f"methods[{c!r}] = {m!r} is not a drift method; choose one of {', '.join(METHODS)}"
+            )
+    specs = [
+        _Spec(
+            c,
+            method_for.get(c),
+            _check_threshold(c, method_for.get(c), threshold_for[c])
+            if c in threshold_for
+            else None,
+            c in as_categories,
+        )
+        for c in names
+    ]
+    ref_table = ref_source.read(names)
+    cur_table = cur_source.read(names)
+    for table, which in ((ref_table, "reference"), (cur_table, "current")):
+        if table.num_rows == 0:
+            raise InvalidInputError(f"the {which} data has no rows")
+
+    def run(spec: _Spec) -> ColumnDrift:
+        result = _one_column(spec, ref_table.column(spec.name), cur_table.column(spec.name))
+        if spec.threshold is not None and spec.method is None:
+            _check_threshold(spec.name, result.method, spec.threshold)
+        return result
+
+    results = _map(run, specs)
+    drifted = sum(r.drifted for r in results)
+    share = drifted / len(results)
+    return DriftReport(
+        columns=results,
+        drift_share=share,
+        dataset_drift=bool(share >= drift_share),
+        drift_share_threshold=float(drift_share),
+        reference_rows=ref_table.num_rows,
+        current_rows=cur_table.num_rows,
+    )
+
+
+def _map(fn: Callable[[_Spec], ColumnDrift], specs: list[_Spec]) -> list[ColumnDrift]:
+    from .. import get_num_threads
+
+    workers = max(1, min(get_num_threads(), len(specs), os.cpu_count() or 1))
+    if workers == 1:
+        return [fn(s) for s in specs]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="seawall-drift") as pool:
+        # map yields in submission order: the report is in column order, and the first failing
+        # column (in that order) is the one whose error is raised.
+        return list(pool.map(fn, specs))
