@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, Literal
+
+from .._files import write_atomic
 
 __all__ = ["ColumnDrift", "Distribution", "DriftReport"]
 
@@ -121,7 +121,7 @@ class DriftReport:
 
     def save_html(self, path: str | os.PathLike[str]) -> None:
         """Writes :meth:`to_html` to `path` atomically (a temporary file, then a rename)."""
-        _write_atomic(Path(path), self.to_html())
+        write_atomic(path, self.to_html().encode("utf-8"))
 
     def __repr__(self) -> str:
         return (
@@ -137,16 +137,3 @@ def _column_dict(c: ColumnDrift) -> dict[str, Any]:
         for key in ("bins", "reference", "current"):
             dist[key] = list(dist[key])
     return d
-
-
-def _write_atomic(target: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -6,7 +6,6 @@ import copy
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ import pyarrow as pa
 
 from .. import _core
 from .._data import BatchSource, column_chunks, prepare_column, to_table
+from .._files import write_atomic
 from ..errors import (
     DTypeError,
     IntegrityError,
@@ -361,19 +361,7 @@ class FeaturePipeline:
         state = self.to_dict()
         document = {**state, "sha256": _digest(state)}
         text = json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False)
-        target = Path(path)
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or "."
-        )
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(path, (text + "\n").encode("utf-8"))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> FeaturePipeline:

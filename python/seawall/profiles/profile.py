@@ -33,7 +33,6 @@ from __future__ import annotations
 import math
 import os
 import struct
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ import pyarrow as pa
 
 from .. import _core
 from .._data import BatchSource, column_chunks, prepare_column
+from .._files import write_atomic
 from ..errors import (
     DTypeError,
     IntegrityError,
@@ -324,20 +324,7 @@ class Profile:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Writes the profile atomically: the file is the old one or the new one, never half written."""
-        data = self.to_bytes()
-        target = Path(path)
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or "."
-        )
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(path, self.to_bytes())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Profile:

@@ -1,0 +1,38 @@
+"""Writing files so that nothing a user stored is ever half written or lost."""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+# The process umask, read once at import (reading it means setting it, so not per call).
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Writes `data` to `path` atomically: afterwards the file is the old one or the new one.
+
+    The bytes go to a temporary file beside the target, are flushed to disk, and replace the
+    target in one rename. The new file keeps the old one's permissions, or gets the usual ones
+    for a new file (0666 less the umask) rather than the temporary file's private 0600.
+    """
+    target = Path(path)
+    directory = target.parent if str(target.parent) else Path(".")
+    try:
+        mode = stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        mode = 0o666 & ~_UMASK
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fchmod(fh.fileno(), mode)
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
