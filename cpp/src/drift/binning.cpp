@@ -111,13 +111,25 @@ std::vector<int64_t> count_in_edges(const double* x, int64_t n, const std::vecto
   const int64_t bins = static_cast<int64_t>(edges.size()) - 1;
   std::vector<int64_t> total(static_cast<size_t>(bins), 0);
   std::mutex merge;
+  // Guess the bin from the value's position in the range (exact for equal widths up to
+  // rounding), then step to the bin the edges themselves say, as numpy.histogram does for uniform
+  // bins; far-off guesses (uneven edges) fall back to a binary search. Same counts either way.
+  const double first = edges.front();
+  const double last = edges.back();
+  const double per_unit = last > first ? static_cast<double>(bins) / (last - first) : 0.0;
+  const double* e = edges.data();
   parallel_for(n, kCountGrain, [&](int64_t begin, int64_t end) {
     std::vector<int64_t> local(static_cast<size_t>(bins), 0);
     for (int64_t i = begin; i < end; ++i) {
       const double v = x[i];
-      if (!(v >= edges.front() && v <= edges.back())) continue;
-      int64_t bin = std::upper_bound(edges.begin(), edges.end(), v) - edges.begin() - 1;
-      if (bin == bins) bin = bins - 1;
+      if (!(v >= first && v <= last)) continue;
+      int64_t bin = std::min<int64_t>(static_cast<int64_t>((v - first) * per_unit), bins - 1);
+      if (bin > 0 && v < e[bin]) --bin;
+      if (bin < bins - 1 && v >= e[bin + 1]) ++bin;
+      if (v < e[bin] || (bin < bins - 1 && v >= e[bin + 1])) {
+        bin = std::upper_bound(e, e + bins + 1, v) - e - 1;
+        if (bin == bins) bin = bins - 1;
+      }
       ++local[static_cast<size_t>(bin)];
     }
     std::lock_guard<std::mutex> lock(merge);

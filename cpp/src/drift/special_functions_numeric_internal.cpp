@@ -1,5 +1,7 @@
 #include "special_functions_numeric_internal.h"
 
+#include "seawall/core/sort.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -508,7 +510,7 @@ SortedSamples sorted_samples(Sample reference, Sample current, const char* stati
   parallel_for(2, grain, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       std::vector<double>& v = i == 0 ? s.reference : s.current;
-      std::sort(v.begin(), v.end());
+      sort_doubles(v);
     }
   });
   return s;
