@@ -117,6 +117,17 @@ ColumnChunk import_arrow_chunk(const ArrowSchema& schema, const ArrowArray& arra
   return import_plain(schema, array, type, name);
 }
 
+std::vector<int64_t> chunk_starts(const Column& column) {
+  std::vector<int64_t> starts;
+  starts.reserve(column.chunks.size());
+  int64_t at = 0;
+  for (const auto& chunk : column.chunks) {
+    starts.push_back(at);
+    at += chunk.length;
+  }
+  return starts;
+}
+
 double numeric_value(const ColumnChunk& c, int64_t i) {
   const int64_t j = i + c.offset;
   switch (c.type) {

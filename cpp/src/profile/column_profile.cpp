@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "seawall/core/string_table.h"
+#include "seawall/core/segments.h"
 #include "seawall/core/thread_pool.h"
 #include "seawall/errors.h"
 
@@ -11,38 +12,10 @@ namespace seawall::profile {
 
 namespace {
 
-// Rows per piece of work, fixed so that results do not depend on the thread count: large enough
-// that a partial sketch's merge is cheap next to filling it.
-constexpr int64_t kSegmentRows = 1 << 16;
 // Rows read at once: the converted values stay in L1 while every statistic reads them.
 constexpr int64_t kBlockRows = 1024;
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
-
-std::vector<int64_t> chunk_starts(const Column& column) {
-  std::vector<int64_t> starts;
-  int64_t at = 0;
-  for (const auto& chunk : column.chunks) {
-    starts.push_back(at);
-    at += chunk.length;
-  }
-  return starts;
-}
-
-// Calls fn(chunk, local_begin, local_end, global_begin) for the parts of [begin, end) in each chunk.
-template <typename Fn>
-void for_each_piece(const Column& column, const std::vector<int64_t>& starts, int64_t begin,
-                    int64_t end, Fn&& fn) {
-  size_t c = std::upper_bound(starts.begin(), starts.end(), begin) - starts.begin() - 1;
-  int64_t row = begin;
-  while (row < end && c < column.chunks.size()) {
-    const int64_t chunk_begin = starts[c];
-    const int64_t stop = std::min(end, chunk_begin + column.chunks[c].length);
-    if (stop > row) fn(column.chunks[c], row - chunk_begin, stop - chunk_begin, row);
-    row = stop;
-    ++c;
-  }
-}
 
 // Folds m non-NaN numbers into p.
 void add_numbers(ColumnProfile& p, const double* v, size_t m) {
@@ -303,33 +276,17 @@ std::vector<ColumnProfile> profile_columns(const std::vector<Column>& columns,
   }
   std::vector<std::vector<int64_t>> starts;
   for (const auto& c : columns) starts.push_back(chunk_starts(c));
-  const int64_t segments = std::max<int64_t>(1, (rows + kSegmentRows - 1) / kSegmentRows);
   const int64_t ncols = static_cast<int64_t>(columns.size());
-  std::vector<ColumnProfile> partial;
-  partial.reserve(ncols * segments);
-  for (int64_t c = 0; c < ncols; ++c) {
-    for (int64_t s = 0; s < segments; ++s) partial.emplace_back(columns[c].name, kinds[c], options);
-  }
-  parallel_for(ncols * segments, 1, [&](int64_t task_begin, int64_t task_end) {
-    for (int64_t task = task_begin; task < task_end; ++task) {
-      const int64_t c = task / segments;
-      const int64_t s = task % segments;
-      const int64_t begin = s * kSegmentRows;
-      const int64_t end = std::min(rows, begin + kSegmentRows);
-      if (kinds[c] == ColumnKind::kNumeric) {
-        profile_numeric_segment(columns[c], starts[c], begin, end, partial[task]);
-      } else {
-        profile_string_segment(columns[c], starts[c], begin, end, partial[task]);
-      }
-    }
-  });
-  std::vector<ColumnProfile> out;
-  out.reserve(ncols);
-  for (int64_t c = 0; c < ncols; ++c) {
-    ColumnProfile total = std::move(partial[c * segments]);
-    for (int64_t s = 1; s < segments; ++s) total.merge(partial[c * segments + s]);
-    out.push_back(std::move(total));
-  }
+  std::vector<ColumnProfile> out = collect_by_segments<ColumnProfile>(
+      ncols, rows,
+      [&](int64_t c) { return ColumnProfile(columns[c].name, kinds[c], options); },
+      [&](int64_t c, int64_t begin, int64_t end, ColumnProfile& part) {
+        if (kinds[c] == ColumnKind::kNumeric) {
+          profile_numeric_segment(columns[c], starts[c], begin, end, part);
+        } else {
+          profile_string_segment(columns[c], starts[c], begin, end, part);
+        }
+      });
   return out;
 }
 

@@ -4,6 +4,7 @@
 
 #include "numeric_ops_internal.h"
 #include "seawall/core/hash.h"
+#include "seawall/core/segments.h"
 #include "seawall/core/thread_pool.h"
 #include "seawall/errors.h"
 #include "seawall/transforms/program.h"
@@ -15,37 +16,6 @@ namespace {
 // Rows per piece of work: large enough to amortise scheduling, small enough that a piece's
 // slice of the output stays in cache while every program writes into it.
 constexpr int64_t kBlockRows = 1024;
-// Fit statistics are gathered over fixed row ranges and merged in order, so fitted values do
-// not depend on how many threads ran.
-constexpr int64_t kCollectRows = 1 << 16;
-
-// Calls fn(chunk, local_begin, local_end, global_begin) for the parts of rows [begin, end) that
-// fall in each chunk of `column`.
-template <typename Fn>
-void for_each_piece(const Column& column, const std::vector<int64_t>& starts, int64_t begin,
-                    int64_t end, Fn&& fn) {
-  size_t c = std::upper_bound(starts.begin(), starts.end(), begin) - starts.begin() - 1;
-  int64_t row = begin;
-  while (row < end && c < column.chunks.size()) {
-    const int64_t chunk_begin = starts[c];
-    const int64_t chunk_end = chunk_begin + column.chunks[c].length;
-    const int64_t stop = std::min(end, chunk_end);
-    if (stop > row) fn(column.chunks[c], row - chunk_begin, stop - chunk_begin, row);
-    row = stop;
-    ++c;
-  }
-}
-
-std::vector<int64_t> chunk_starts(const Column& column) {
-  std::vector<int64_t> starts;
-  starts.reserve(column.chunks.size());
-  int64_t at = 0;
-  for (const auto& chunk : column.chunks) {
-    starts.push_back(at);
-    at += chunk.length;
-  }
-  return starts;
-}
 
 }  // namespace
 
@@ -341,27 +311,18 @@ std::vector<FitState> Plan::collect(const std::vector<Column>& columns,
   std::vector<std::vector<int64_t>> starts;
   for (const auto& c : columns) starts.push_back(chunk_starts(c));
 
-  const int64_t segments = std::max<int64_t>(1, (rows + kCollectRows - 1) / kCollectRows);
   const int64_t programs = static_cast<int64_t>(programs_.size());
-  std::vector<FitState> partial;
-  partial.reserve(programs * segments);
-  for (int64_t k = 0; k < programs; ++k) {
-    for (int64_t s = 0; s < segments; ++s) partial.emplace_back(specs[k]);
-  }
-
-  parallel_for(programs * segments, 1, [&](int64_t task_begin, int64_t task_end) {
+  return collect_by_segments<FitState>(
+      programs, rows, [&](int64_t k) { return FitState(specs[k]); },
+      [&](int64_t k, int64_t seg_begin, int64_t seg_end, FitState& state) {
     std::vector<double> values(kBlockRows);
     std::vector<uint8_t> missing(kBlockRows);
     std::vector<int64_t> codes(kBlockRows);
-    for (int64_t task = task_begin; task < task_end; ++task) {
-      const int64_t k = task / segments;
-      const int64_t s = task % segments;
+    {
       const ColumnProgram& p = programs_[k];
       const CollectSpec& spec = specs[k];
-      FitState& state = partial[task];
       const Column& column = columns[p.input];
-      const int64_t seg_end = std::min(rows, (s + 1) * kCollectRows);
-      for (int64_t b0 = s * kCollectRows; b0 < seg_end; b0 += kBlockRows) {
+      for (int64_t b0 = seg_begin; b0 < seg_end; b0 += kBlockRows) {
         const int64_t b1 = std::min(seg_end, b0 + kBlockRows);
         const int64_t n = b1 - b0;
         state.rows += n;
@@ -452,15 +413,6 @@ std::vector<FitState> Plan::collect(const std::vector<Column>& columns,
       }
     }
   });
-
-  std::vector<FitState> merged;
-  merged.reserve(programs);
-  for (int64_t k = 0; k < programs; ++k) {
-    FitState total = std::move(partial[k * segments]);
-    for (int64_t s = 1; s < segments; ++s) total.merge(partial[k * segments + s]);
-    merged.push_back(std::move(total));
-  }
-  return merged;
 }
 
 }  // namespace seawall::transforms

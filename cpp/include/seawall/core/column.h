@@ -3,6 +3,7 @@
 // with the GIL released, so the owner must keep the buffers alive for the call.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <memory>
@@ -68,6 +69,26 @@ struct Column {
   }
   ValueType type() const { return chunks.empty() ? ValueType::kFloat64 : chunks.front().type; }
 };
+
+// Where each chunk starts, in rows from the column's start.
+std::vector<int64_t> chunk_starts(const Column& column);
+
+// Calls fn(chunk, local_begin, local_end, global_begin) for the parts of rows [begin, end) that
+// fall in each chunk of `column`; `starts` is chunk_starts(column).
+template <typename Fn>
+void for_each_piece(const Column& column, const std::vector<int64_t>& starts, int64_t begin,
+                    int64_t end, Fn&& fn) {
+  size_t c = static_cast<size_t>(std::upper_bound(starts.begin(), starts.end(), begin) -
+                                 starts.begin() - 1);
+  int64_t row = begin;
+  while (row < end && c < column.chunks.size()) {
+    const int64_t chunk_begin = starts[c];
+    const int64_t stop = std::min(end, chunk_begin + column.chunks[c].length);
+    if (stop > row) fn(column.chunks[c], row - chunk_begin, stop - chunk_begin, row);
+    row = stop;
+    ++c;
+  }
+}
 
 // Reads an Arrow C array (borrowed: the caller keeps it alive and releases it) into a chunk view.
 // Throws TypeMismatch for types the kernels do not read, InvalidInput for malformed arrays.
