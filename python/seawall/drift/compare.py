@@ -495,6 +495,14 @@ def compare(
         raise InvalidInputError(f"drift_share must be a number in [0, 1], got {drift_share!r}")
     if not 0 <= float(drift_share) <= 1:
         raise InvalidInputError(f"drift_share must be in [0, 1], got {drift_share}")
+    from ..profiles import Profile
+
+    if isinstance(reference, Profile) and isinstance(current, Profile):
+        from .from_profiles import compare_profiles
+
+        return compare_profiles(
+            reference, current, columns, methods, thresholds, drift_share, categorical=categorical
+        )
     ref_source = _Source(reference, "reference")
     cur_source = _Source(current, "current")
     names = _resolve_columns(columns, ref_source, cur_source)

@@ -41,6 +41,8 @@ class ColumnDrift:
     (distances: drift when at least ``threshold``) with ``threshold``.
     ``reference_count`` and ``current_count`` are the values the statistic used, after dropping
     ``*_missing`` missing values (null, NaN) and ``*_infinite`` infinite ones.
+    ``source`` is ``"data"`` for statistics computed on the values, ``"profile"`` for those
+    estimated from two :class:`seawall.Profile` sketches (``note`` then says how).
     """
 
     column: str
@@ -57,6 +59,8 @@ class ColumnDrift:
     reference_infinite: int = 0
     current_infinite: int = 0
     distribution: Distribution | None = None
+    source: Literal["data", "profile"] = "data"
+    note: str | None = None
 
     @property
     def drift_score(self) -> float:
