@@ -55,6 +55,30 @@ def test_profile_numpy(benchmark, table, medians):
     medians.record("profile_numpy", benchmark)
 
 
+@pytest.fixture(scope="module")
+def profile_pair() -> tuple[Profile, Profile]:
+    """Profiles of 20 numeric + 5 string columns, as the drift report benchmark's tables."""
+    rng = np.random.default_rng(20261127)
+    rows = min(ROWS, 200_000)
+
+    def table(shift: float) -> pa.Table:
+        data: dict[str, object] = {f"x{i}": rng.normal(shift, 1.0, rows) for i in range(20)}
+        for i in range(5):
+            data[f"s{i}"] = pa.array([f"level_{j:02d}" for j in rng.integers(0, 50, rows)])
+        return pa.table(data)
+
+    return Profile.from_data(table(0.0)), Profile.from_data(table(0.2))
+
+
+def test_drift_from_profiles(benchmark, profile_pair, medians):
+    import seawall.drift
+
+    reference, current = profile_pair
+    report = benchmark(seawall.drift.compare, reference, current)
+    medians.record("drift_from_profiles", benchmark)
+    assert len(report.columns) == 25
+
+
 def report(medians: dict[str, float]) -> list[str]:
     """Throughput and the ratio to numpy; KeyError until both benchmarks ran with timing on."""
     gb = ROWS * len(COLUMNS) * 8 / 1e9
@@ -63,4 +87,6 @@ def report(medians: dict[str, float]) -> list[str]:
         f"rows: {ROWS:,} x {len(COLUMNS)} float64 columns",
         f"profile: seawall {gb / seawall_s:.2f} GB/s, numpy {gb / numpy_s:.2f} GB/s -> "
         f"{numpy_s / seawall_s:.1f}x numpy  [target >= 1 GB/s]",
+        f"drift from two profiles, 25 columns: {medians['drift_from_profiles'] * 1e3:.1f} ms  "
+        "[target < 10 ms]",
     ]
