@@ -109,6 +109,13 @@ class Method:
     inclusive: bool = False
     """Tests: drift also when the p-value equals the threshold (Evidently's ``ks``)."""
 
+    def drifted(self, statistic: float, pvalue: float | None, threshold: float) -> bool:
+        """Tests drift below the threshold p-value, distances at or above the threshold."""
+        if self.test:
+            assert pvalue is not None
+            return bool(pvalue <= threshold if self.inclusive else pvalue < threshold)
+        return bool(statistic >= threshold)
+
 
 METHODS: Mapping[str, Method] = {
     m.name: m
@@ -161,10 +168,12 @@ class _Source:
         return self._dataset.to_table(columns=columns)
 
 
-def _resolve_columns(columns: Any, ref: _Source, cur: _Source) -> list[str]:
+def _resolve_columns(columns: Any, ref_names: list[str], cur_names: list[str]) -> list[str]:
+    """The columns to compare (all of both sides' by default), each present on both sides."""
+    names = {"reference": ref_names, "current": cur_names}
     if columns is None:
-        wanted = list(ref.names)
-        wanted += [c for c in cur.names if c not in set(ref.names)]
+        wanted = list(ref_names)
+        wanted += [c for c in cur_names if c not in set(ref_names)]
     else:
         if isinstance(columns, str) or not isinstance(columns, Iterable):
             raise InvalidInputError(f"columns must be a list of column names, got {columns!r}")
@@ -177,19 +186,41 @@ def _resolve_columns(columns: Any, ref: _Source, cur: _Source) -> list[str]:
     if not wanted:
         raise InvalidInputError("there are no columns to compare")
     for c in wanted:
-        for side, other in ((ref, cur), (cur, ref)):
-            if c not in side.names:
+        for side, other in (("reference", "current"), ("current", "reference")):
+            if c not in names[side]:
                 hint = (
                     " (pass columns=[...] to compare a subset)"
-                    if columns is None and c in other.names
+                    if columns is None and c in names[other]
                     else ""
                 )
                 raise MissingColumnError(
-                    f"column {c!r} is not in the {side.which} data"
-                    + (f" (it is in the {other.which} data)" if c in other.names else "")
+                    f"column {c!r} is not in the {side} data"
+                    + (f" (it is in the {other} data)" if c in names[other] else "")
                     + hint
                 )
     return wanted
+
+
+def _check_options(
+    names: list[str], methods: Any, thresholds: Any, categorical: Any
+) -> tuple[dict[str, Any], dict[str, Any], set[str]]:
+    """Validates the per-column options: (method by column, threshold by column, categorical)."""
+    method_for = _per_column(methods, "methods", names)
+    threshold_for = _per_column(thresholds, "thresholds", names)
+    if categorical is not None and (
+        isinstance(categorical, str) or not isinstance(categorical, Iterable)
+    ):
+        raise InvalidInputError(f"categorical must be a list of column names, got {categorical!r}")
+    as_categories = set(categorical or ())
+    for c in as_categories:
+        if c not in names:
+            raise MissingColumnError(f"categorical names column {c!r}, which is not compared")
+    for c, m in method_for.items():
+        if m not in METHODS:
+            raise InvalidInputError(
+                f"methods[{c!r}] = {m!r} is not a drift method; choose one of {', '.join(METHODS)}"
+            )
+    return method_for, threshold_for, as_categories
 
 
 def _per_column(option: Any, name: str, columns: list[str]) -> dict[str, Any]:
@@ -430,11 +461,6 @@ def _one_column(spec: _Spec, ref_col: pa.ChunkedArray, cur_col: pa.ChunkedArray)
             f"column {name!r}: {method_name} is undefined on these values "
             f"(statistic {statistic}, p-value {pvalue})"
         )
-    if method.test:
-        assert pvalue is not None
-        drifted = pvalue <= threshold if method.inclusive else pvalue < threshold
-    else:
-        drifted = statistic >= threshold
     return ColumnDrift(
         column=name,
         kind=kind,
@@ -442,7 +468,7 @@ def _one_column(spec: _Spec, ref_col: pa.ChunkedArray, cur_col: pa.ChunkedArray)
         statistic=statistic,
         pvalue=None if pvalue is None else float(pvalue),
         threshold=float(threshold),
-        drifted=bool(drifted),
+        drifted=method.drifted(statistic, pvalue, threshold),
         reference_count=len(ref.values),
         current_count=len(cur.values),
         reference_missing=ref.missing,
@@ -505,22 +531,10 @@ def compare(
         )
     ref_source = _Source(reference, "reference")
     cur_source = _Source(current, "current")
-    names = _resolve_columns(columns, ref_source, cur_source)
-    method_for = _per_column(methods, "methods", names)
-    threshold_for = _per_column(thresholds, "thresholds", names)
-    if categorical is not None and (
-        isinstance(categorical, str) or not isinstance(categorical, Iterable)
-    ):
-        raise InvalidInputError(f"categorical must be a list of column names, got {categorical!r}")
-    as_categories = set(categorical or ())
-    for c in as_categories:
-        if c not in names:
-            raise MissingColumnError(f"categorical names column {c!r}, which is not compared")
-    for c, m in method_for.items():
-        if m not in METHODS:
-            raise InvalidInputError(
-                f"methods[{c!r}] = {m!r} is not a drift method; choose one of {', '.join(METHODS)}"
-            )
+    names = _resolve_columns(columns, ref_source.names, cur_source.names)
+    method_for, threshold_for, as_categories = _check_options(
+        names, methods, thresholds, categorical
+    )
     specs = [
         _Spec(
             c,
@@ -544,16 +558,8 @@ def compare(
             _check_threshold(spec.name, result.method, spec.threshold)
         return result
 
-    results = _map(run, specs)
-    drifted = sum(r.drifted for r in results)
-    share = drifted / len(results)
-    return DriftReport(
-        columns=results,
-        drift_share=share,
-        dataset_drift=bool(share >= drift_share),
-        drift_share_threshold=float(drift_share),
-        reference_rows=ref_table.num_rows,
-        current_rows=cur_table.num_rows,
+    return DriftReport.from_columns(
+        _map(run, specs), drift_share, ref_table.num_rows, cur_table.num_rows
     )
 
 

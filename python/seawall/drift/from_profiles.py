@@ -58,16 +58,17 @@ import numpy as np
 import numpy.typing as npt
 
 from .. import _core
-from ..errors import DTypeError, InvalidInputError, MissingColumnError
+from ..errors import DTypeError, InvalidInputError
 from ..profiles import Profile
 from .compare import (
     _FEW_VALUES,
     _TOP_CATEGORIES,
     METHODS,
     Kind,
+    _check_options,
     _check_threshold,
     _default_method,
-    _per_column,
+    _resolve_columns,
 )
 from .report import ColumnDrift, Distribution, DriftReport
 
@@ -433,49 +434,11 @@ def compare_profiles(
     for profile, which in ((reference, "reference"), (current, "current")):
         if profile.num_rows == 0:
             raise InvalidInputError(f"the {which} profile has no rows")
-    if columns is None:
-        names = list(reference.columns)
-        names += [c for c in current.columns if c not in set(reference.columns)]
-    else:
-        if isinstance(columns, str) or not isinstance(columns, Iterable):
-            raise InvalidInputError(f"columns must be a list of column names, got {columns!r}")
-        names = list(columns)
-        if len(set(names)) != len(names):
-            raise InvalidInputError(f"columns lists a column more than once: {names}")
-    if not names:
-        raise InvalidInputError("there are no columns to compare")
-    sides = (
-        (reference, "reference", current, "current"),
-        (current, "current", reference, "reference"),
+    names = _resolve_columns(columns, list(reference.columns), list(current.columns))
+    method_for, threshold_for, as_categories = _check_options(
+        names, methods, thresholds, categorical
     )
-    for c in names:
-        for side, which, other, other_which in sides:
-            if c not in side.columns:
-                hint = (
-                    " (pass columns=[...] to compare a subset)"
-                    if columns is None and c in other.columns
-                    else ""
-                )
-                raise MissingColumnError(
-                    f"column {c!r} is not in the {which} data"
-                    + (f" (it is in the {other_which} data)" if c in other.columns else "")
-                    + hint
-                )
-    method_for = _per_column(methods, "methods", names)
-    threshold_for = _per_column(thresholds, "thresholds", names)
-    if categorical is not None and (
-        isinstance(categorical, str) or not isinstance(categorical, Iterable)
-    ):
-        raise InvalidInputError(f"categorical must be a list of column names, got {categorical!r}")
-    as_categories = set(categorical or ())
-    for c in as_categories:
-        if c not in names:
-            raise MissingColumnError(f"categorical names column {c!r}, which is not compared")
     for c, m in method_for.items():
-        if m not in METHODS:
-            raise InvalidInputError(
-                f"methods[{c!r}] = {m!r} is not a drift method; choose one of {', '.join(METHODS)}"
-            )
         if m not in PROFILE_METHODS:
             raise InvalidInputError(
                 f"methods[{c!r}] = {m!r} needs the raw values; from profiles choose one of "
@@ -522,11 +485,6 @@ def compare_profiles(
                 f"column {name!r}: {method} is undefined on these profiles "
                 f"(statistic {stat}, p-value {p})"
             )
-        if spec.test:
-            assert p is not None
-            drifted = p <= threshold if spec.inclusive else p < threshold
-        else:
-            drifted = stat >= threshold
         results.append(
             ColumnDrift(
                 column=name,
@@ -535,7 +493,7 @@ def compare_profiles(
                 statistic=float(stat),
                 pvalue=None if p is None else float(p),
                 threshold=float(threshold),
-                drifted=bool(drifted),
+                drifted=spec.drifted(stat, p, threshold),
                 reference_count=counts[0],
                 current_count=counts[1],
                 reference_missing=counts[2],
@@ -547,12 +505,4 @@ def compare_profiles(
                 note=note,
             )
         )
-    share = sum(r.drifted for r in results) / len(results)
-    return DriftReport(
-        columns=results,
-        drift_share=share,
-        dataset_drift=bool(share >= drift_share),
-        drift_share_threshold=float(drift_share),
-        reference_rows=reference.num_rows,
-        current_rows=current.num_rows,
-    )
+    return DriftReport.from_columns(results, drift_share, reference.num_rows, current.num_rows)

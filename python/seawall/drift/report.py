@@ -83,6 +83,21 @@ class DriftReport:
     reference_rows: int
     current_rows: int
 
+    @classmethod
+    def from_columns(
+        cls, columns: list[ColumnDrift], drift_share: float, reference_rows: int, current_rows: int
+    ) -> DriftReport:
+        """The report of these column results, with the dataset flag at `drift_share`."""
+        share = sum(c.drifted for c in columns) / len(columns)
+        return cls(
+            columns=columns,
+            drift_share=share,
+            dataset_drift=bool(share >= drift_share),
+            drift_share_threshold=float(drift_share),
+            reference_rows=reference_rows,
+            current_rows=current_rows,
+        )
+
     @property
     def number_of_drifted_columns(self) -> int:
         return sum(c.drifted for c in self.columns)
