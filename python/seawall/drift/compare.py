@@ -381,12 +381,18 @@ def _distribution(ref: Any, cur: Any, kind: Kind, value_bins: bool) -> Distribut
         edges = tuple(float(e) for e in shares.bins)
         return Distribution("histogram", edges, tuple(r.tolist()), tuple(c.tolist()))
     labels = [str(b) for b in shares.bins] if not numbers else [f"{b:g}" for b in shares.bins]
+    return _bars(labels, r, c, keep_order=numbers)
+
+
+def _bars(labels: list[str], r: Any, c: Any, keep_order: bool = False) -> Distribution:
+    """Bar-chart data: the _TOP_CATEGORIES bins with the largest combined share (in their own
+    order when keep_order, e.g. numeric values), and how many were left out."""
     order = np.arange(len(r))
     hidden = 0
     if len(r) > _TOP_CATEGORIES:
         order = np.argsort(-(r + c), kind="stable")[:_TOP_CATEGORIES]
         hidden = len(r) - _TOP_CATEGORIES
-        if numbers:
+        if keep_order:
             order = np.sort(order)
     return Distribution(
         "bars",

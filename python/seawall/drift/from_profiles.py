@@ -62,9 +62,9 @@ from ..errors import DTypeError, InvalidInputError
 from ..profiles import Profile
 from .compare import (
     _FEW_VALUES,
-    _TOP_CATEGORIES,
     METHODS,
     Kind,
+    _bars,
     _check_options,
     _check_threshold,
     _default_method,
@@ -358,28 +358,6 @@ def _category_counts(
         )
     top = dict(profile.top_values(column, int(profile.options["top_k"])))
     return top, n, missing, bool(s["frequent_exact"]), float(s["distinct"])
-
-
-def _bars(
-    labels: list[str],
-    r: npt.NDArray[np.float64],
-    c: npt.NDArray[np.float64],
-    keep_order: bool = False,
-) -> Distribution:
-    order = np.arange(len(r))
-    hidden = 0
-    if len(r) > _TOP_CATEGORIES:
-        order = np.argsort(-(r + c), kind="stable")[:_TOP_CATEGORIES]
-        hidden = len(r) - _TOP_CATEGORIES
-        if keep_order:
-            order = np.sort(order)
-    return Distribution(
-        "bars",
-        tuple(labels[i] for i in order),
-        tuple(float(r[i]) for i in order),
-        tuple(float(c[i]) for i in order),
-        hidden,
-    )
 
 
 def _categorical_column(
