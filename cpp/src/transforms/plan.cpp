@@ -90,6 +90,20 @@ Plan::Plan(std::vector<ColumnProgram> programs) : programs_(std::move(programs))
     }
     compiled_.push_back(std::move(compiled));
   }
+  for (size_t k = 0; k < programs_.size() && incomplete_ < 0; ++k) {
+    const ColumnProgram& p = programs_[k];
+    if (p.string_input && p.categorical.kind == CategoricalKind::kNone) {
+      incomplete_ = static_cast<int64_t>(k);
+    }
+  }
+}
+
+void Plan::require_output_ops() const {
+  if (incomplete_ >= 0) {
+    throw InvalidInput(detail::concat("column '", programs_[incomplete_].column,
+                                      "': a string column needs a categorical op (Categorify, "
+                                      "OneHot or HashBucket)"));
+  }
 }
 
 namespace {
@@ -172,11 +186,8 @@ void string_codes(const ColumnProgram& p, const Column& column, const std::vecto
 void Plan::transform(const std::vector<Column>& columns, float* out, bool out_is_zeroed) const {
   int64_t rows = 0;
   check_columns(columns, num_inputs_, &rows);
-  for (const auto& p : programs_) {
-    check_kind(p, columns[p.input]);
-    SEAWALL_CHECK(!p.string_input || p.categorical.kind != CategoricalKind::kNone, "column '",
-                  p.column, "': a string column needs a categorical op (Categorify, OneHot or HashBucket)");
-  }
+  require_output_ops();
+  for (const auto& p : programs_) check_kind(p, columns[p.input]);
   std::vector<std::vector<int64_t>> starts;
   for (const auto& c : columns) starts.push_back(chunk_starts(c));
   const int64_t width = width_;
@@ -263,10 +274,7 @@ void Plan::transform(const std::vector<Column>& columns, float* out, bool out_is
 void Plan::transform_row(const std::vector<RowValue>& values, float* out) const {
   SEAWALL_CHECK(static_cast<int64_t>(values.size()) >= num_inputs_, "expected ", num_inputs_,
                 " input values, got ", values.size());
-  for (const auto& p : programs_) {
-    SEAWALL_CHECK(!p.string_input || p.categorical.kind != CategoricalKind::kNone, "column '",
-                  p.column, "': a string column needs a categorical op (Categorify, OneHot or HashBucket)");
-  }
+  require_output_ops();
   std::memset(out, 0, sizeof(float) * width_);
   for (size_t k = 0; k < programs_.size(); ++k) {
     const ColumnProgram& p = programs_[k];

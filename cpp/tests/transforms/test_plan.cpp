@@ -1773,3 +1773,47 @@ TEST_F(PlanTest, CollectNeedsOneSpecPerProgram) {
 }
 
 }  // namespace
+
+namespace {
+
+// A plan whose string program has no categorical op yet (as the pipeline builds while fitting):
+// it gathers string counts, but refuses to write output, naming the column, on both paths.
+TEST_F(PlanTest, StringProgramWithoutCategoricalOpCollectsButDoesNotTransform) {
+  const uint64_t seed = fresh_seed();
+  SCOPED_TRACE(::testing::Message() << "seed " << seed);
+  std::mt19937_64 rng(seed);
+  const std::vector<std::string> levels = make_levels(5, "v");
+  const std::vector<Input> inputs = {string_input("s", 500, levels, 0.1, 0.0, rng)};
+  const Table t = materialize(inputs, 0, Repr::kPlain, rng);
+  const tf::Plan plan({string_program("s", 0, tf::CategoricalKind::kNone)});
+
+  tf::CollectSpec spec;
+  spec.string_counts = true;
+  const std::vector<tf::FitState> states = plan.collect(t.columns, {spec});
+  int64_t nulls = 0;
+  std::map<std::string, int64_t> expected;
+  for (const auto& cell : inputs[0].cells) {
+    if (cell.null) {
+      ++nulls;
+    } else {
+      ++expected[cell.text];
+    }
+  }
+  std::map<std::string, int64_t> got;
+  for (const auto& [value, count] : states[0].string_counts()) got[value] = count;
+  EXPECT_EQ(got, expected);
+  EXPECT_EQ(states[0].missing, nulls);
+
+  std::vector<float> out(500 * plan.width());
+  const std::string batch_error = error_of([&] { plan.transform(t.columns, out.data()); });
+  const std::string row_error = error_of([&] {
+    std::vector<float> row(plan.width());
+    plan.transform_row(row_values(inputs, 0), row.data());
+  });
+  for (const std::string& e : {batch_error, row_error}) {
+    EXPECT_TRUE(contains(e, "column 's'")) << e;
+    EXPECT_TRUE(contains(e, "needs a categorical op")) << e;
+  }
+}
+
+}  // namespace

@@ -152,7 +152,11 @@ class Plan {
 
  private:
   struct Compiled;
+  // Throws unless every program ends in an op that writes output (fit-time plans may not).
+  void require_output_ops() const;
   std::vector<ColumnProgram> programs_;
+  // A string program without a categorical op: such a plan can collect but not transform.
+  int64_t incomplete_ = -1;
   std::vector<int64_t> offsets_;
   std::vector<std::shared_ptr<const Compiled>> compiled_;
   int64_t width_ = 0;
