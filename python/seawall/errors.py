@@ -8,12 +8,16 @@ raises these same classes (translated once, in ``cpp/bindings/errors.cpp``).
 from __future__ import annotations
 
 __all__ = [
+    "BatcherClosedError",
     "CudaUnavailableError",
     "DTypeError",
     "IntegrityError",
     "InvalidInputError",
     "MissingColumnError",
     "NotFittedError",
+    "NotFoundError",
+    "QueueFullError",
+    "RequestTimeoutError",
     "SeawallError",
     "UnsupportedVersionError",
 ]
@@ -52,3 +56,22 @@ class UnsupportedVersionError(SeawallError, ValueError):
 
 class CudaUnavailableError(SeawallError, RuntimeError):
     """device="cuda" was asked of a build without CUDA, or of a machine without a device."""
+
+
+class NotFoundError(SeawallError, KeyError):
+    """A named thing does not exist: an experiment, run, model, version or alias in the registry."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class QueueFullError(SeawallError, RuntimeError):
+    """The batcher's queue is at max_queue_size: the request was rejected at once, never queued."""
+
+
+class RequestTimeoutError(SeawallError, TimeoutError):
+    """A request waited in the batcher's queue past its timeout and was removed without running."""
+
+
+class BatcherClosedError(SeawallError, RuntimeError):
+    """The batcher was closed: new requests are refused, and pending ones too when not drained."""

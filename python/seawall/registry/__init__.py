@@ -1,0 +1,1 @@
+"""Experiment tracking, the model registry, artifacts and lineage."""
