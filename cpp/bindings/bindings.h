@@ -1,6 +1,7 @@
 // Each file in bindings/ exposes one capability of the core to Python; module.cpp calls them.
 #pragma once
 
+#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
 #include <vector>
@@ -24,5 +25,17 @@ void bind_serving(py::module_& m);
 // C data interface's PyCapsules (pyarrow's __arrow_c_array__). The views borrow the capsules,
 // which the caller's list keeps alive for the call.
 std::vector<Column> columns_from_python(const py::list& columns);
+
+// A float64 vector argument: numpy arrays of float64 pass without a copy, other sequences of
+// numbers are converted once (cheaper than pybind11's element-by-element list conversion).
+using Float64Array = py::array_t<double, py::array::c_style | py::array::forcecast>;
+
+// A 1-D numpy array that takes over `values` (no copy).
+inline py::array_t<double> to_numpy(std::vector<double>&& values) {
+  auto* owned = new std::vector<double>(std::move(values));
+  py::capsule free_when_done(owned, [](void* p) { delete static_cast<std::vector<double>*>(p); });
+  return py::array_t<double>(static_cast<py::ssize_t>(owned->size()), owned->data(),
+                             free_when_done);
+}
 
 }  // namespace seawall::bindings

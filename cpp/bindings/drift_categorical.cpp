@@ -22,7 +22,6 @@ using drift::BinRule;
 using drift::Bins;
 using drift::BinSpec;
 
-using Float64Array = py::array_t<double, py::array::c_style | py::array::forcecast>;
 
 BinRule rule_from(const std::string& name) {
   if (name == "auto") return BinRule::kAuto;

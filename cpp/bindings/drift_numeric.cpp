@@ -19,7 +19,6 @@ using drift::Sample;
 
 namespace {
 
-using Float64Array = py::array_t<double, py::array::c_style | py::array::forcecast>;
 
 Sample sample_of(const Float64Array& values, const char* name) {
   SEAWALL_CHECK(values.ndim() == 1, name, " must be 1-D, got ", values.ndim(), " dimensions");

@@ -121,16 +121,13 @@ void bind_profile(py::module_& m) {
            py::arg("other"))
       .def("summary", [](const ProfileState& s, int64_t i) { return summary(s.at(i)); }, py::arg("i"))
       .def("quantiles",
-           [](const ProfileState& s, int64_t i, const std::vector<double>& qs) {
-             return s.at(i).sketch.quantiles(qs.data(), qs.size());
+           [](const ProfileState& s, int64_t i, const Float64Array& qs) {
+             return to_numpy(s.at(i).sketch.quantiles(qs.data(), static_cast<size_t>(qs.size())));
            },
            py::arg("i"), py::arg("qs"))
       .def("ranks",
-           [](const ProfileState& s, int64_t i, const std::vector<double>& xs) {
-             std::vector<double> out;
-             out.reserve(xs.size());
-             for (double x : xs) out.push_back(s.at(i).sketch.rank(x));
-             return out;
+           [](const ProfileState& s, int64_t i, const Float64Array& xs) {
+             return to_numpy(s.at(i).sketch.ranks(xs.data(), static_cast<size_t>(xs.size())));
            },
            py::arg("i"), py::arg("xs"))
       .def("top",

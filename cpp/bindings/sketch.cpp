@@ -31,11 +31,16 @@ void bind_sketch(py::module_& m) {
       .def_property_readonly("is_exact", &KllSketch::is_exact)
       .def("quantile", &KllSketch::quantile, py::arg("q"))
       .def("quantiles",
-           [](const KllSketch& s, const std::vector<double>& qs) {
-             return s.quantiles(qs.data(), qs.size());
+           [](const KllSketch& s, const Float64Array& qs) {
+             return to_numpy(s.quantiles(qs.data(), static_cast<size_t>(qs.size())));
            },
            py::arg("qs"))
       .def("rank", &KllSketch::rank, py::arg("x"))
+      .def("ranks",
+           [](const KllSketch& s, const Float64Array& xs) {
+             return to_numpy(s.ranks(xs.data(), static_cast<size_t>(xs.size())));
+           },
+           py::arg("xs"))
       .def("serialize",
            [](const KllSketch& s) {
              const auto bytes = s.serialize();

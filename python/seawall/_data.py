@@ -263,3 +263,64 @@ def _open_parquet(paths: Any) -> Any:
         return ds.dataset(sources, format="parquet")
     except (pa.ArrowInvalid, OSError) as exc:
         raise InvalidInputError(f"cannot read Parquet from {paths}: {exc}") from exc
+
+
+# --- two sides compared column by column (drift reports, seawall.stats.by_column) ----------
+
+
+class TableSource:
+    """One side's data: its column names, and its columns read on demand (Parquet: only those)."""
+
+    def __init__(self, data: Any, which: str) -> None:
+        self.which = which
+        self._dataset: Any = None
+        self._table: pa.Table | None = None
+        if _is_path_like(data) or (
+            isinstance(data, (list, tuple)) and data and all(_is_path_like(p) for p in data)
+        ):
+            self._dataset = _open_parquet(data)
+            self.names: list[str] = list(self._dataset.schema.names)
+        elif _is_dataset(data):
+            self._dataset = data
+            self.names = list(data.schema.names)
+        else:
+            self._table = to_table(data)
+            self.names = list(self._table.column_names)
+
+    def read(self, columns: list[str]) -> pa.Table:
+        if self._table is not None:
+            return self._table.select(columns)
+        return self._dataset.to_table(columns=columns)
+
+
+def pair_columns(columns: Any, ref_names: list[str], cur_names: list[str]) -> list[str]:
+    """The columns to compare (all of both sides' by default), each present on both sides."""
+    names = {"reference": ref_names, "current": cur_names}
+    if columns is None:
+        wanted = list(ref_names)
+        wanted += [c for c in cur_names if c not in set(ref_names)]
+    else:
+        if isinstance(columns, str) or not isinstance(columns, Iterable):
+            raise InvalidInputError(f"columns must be a list of column names, got {columns!r}")
+        wanted = list(columns)
+        for c in wanted:
+            if not isinstance(c, str):
+                raise InvalidInputError(f"column names must be strings, got {c!r}")
+        if len(set(wanted)) != len(wanted):
+            raise InvalidInputError(f"columns lists a column more than once: {wanted}")
+    if not wanted:
+        raise InvalidInputError("there are no columns to compare")
+    for c in wanted:
+        for side, other in (("reference", "current"), ("current", "reference")):
+            if c not in names[side]:
+                hint = (
+                    " (pass columns=[...] to compare a subset)"
+                    if columns is None and c in names[other]
+                    else ""
+                )
+                raise MissingColumnError(
+                    f"column {c!r} is not in the {side} data"
+                    + (f" (it is in the {other} data)" if c in names[other] else "")
+                    + hint
+                )
+    return wanted

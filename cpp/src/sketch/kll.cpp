@@ -404,18 +404,34 @@ void KllSketch::merge(const KllSketch& other) {
 }
 
 KllSketch::SortedView KllSketch::sorted_view() const {
-  std::vector<std::pair<double, uint64_t>> items;
+  // Levels above 0 are sorted already: sorting level 0 and merging the levels in costs far less
+  // than sorting everything (drift from profiles asks for thousands of quantiles per column).
+  using Item = std::pair<double, uint64_t>;
+  std::vector<Item> items;
   items.reserve(retained_);
-  for (size_t h = 0; h < levels_.size(); ++h) {
-    for (double v : levels_[h]) items.emplace_back(v, uint64_t{1} << h);
-  }
+  for (double v : levels_[0]) items.emplace_back(v, 1);
   std::sort(items.begin(), items.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
+            [](const Item& a, const Item& b) { return a.first < b.first; });
+  std::vector<Item> merged;
+  merged.reserve(retained_);
+  for (size_t h = 1; h < levels_.size(); ++h) {
+    const std::vector<double>& level = levels_[h];
+    if (level.empty()) continue;
+    const uint64_t weight = uint64_t{1} << h;
+    merged.clear();
+    size_t i = 0;
+    for (double v : level) {
+      while (i < items.size() && items[i].first < v) merged.push_back(items[i++]);
+      merged.emplace_back(v, weight);
+    }
+    merged.insert(merged.end(), items.begin() + static_cast<std::ptrdiff_t>(i), items.end());
+    items.swap(merged);
+  }
   SortedView view;
   view.values.reserve(items.size());
   view.cum.reserve(items.size());
   uint64_t total = 0;
-  for (const auto& item : items) {
+  for (const Item& item : items) {
     total += item.second;
     view.values.push_back(item.first);
     view.cum.push_back(total);
@@ -486,6 +502,24 @@ double KllSketch::rank(double x) const {
     weight += static_cast<uint64_t>(le) << h;
   }
   return static_cast<double>(weight) / static_cast<double>(n_);
+}
+
+std::vector<double> KllSketch::ranks(const double* xs, size_t n) const {
+  SEAWALL_CHECK(xs != nullptr || n == 0, "KllSketch::ranks: null pointer with n = ", n);
+  for (size_t i = 0; i < n; ++i) {
+    SEAWALL_CHECK(!std::isnan(xs[i]), "KllSketch::ranks: x[", i, "] is NaN");
+  }
+  std::vector<double> out(n, kNaN);
+  if (n_ == 0 || n == 0) return out;
+  const SortedView view = sorted_view();
+  for (size_t i = 0; i < n; ++i) {
+    // cum[j - 1] is the total weight of the values <= x: the same integer rank() adds up.
+    const size_t j = static_cast<size_t>(
+        std::upper_bound(view.values.begin(), view.values.end(), xs[i]) - view.values.begin());
+    const uint64_t weight = j == 0 ? 0 : view.cum[j - 1];
+    out[i] = static_cast<double>(weight) / static_cast<double>(n_);
+  }
+  return out;
 }
 
 std::vector<uint8_t> KllSketch::serialize() const {

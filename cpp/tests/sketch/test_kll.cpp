@@ -708,6 +708,28 @@ TEST(KllSketch, RankAfterCompaction) {
   }
 }
 
+TEST(KllSketch, RanksBatchEqualsSingleQueries) {
+  std::vector<double> data(30000);
+  std::mt19937_64 rng(12);
+  // Few distinct values, so that many queries land exactly on retained values (ties).
+  for (double& x : data) x = std::floor(20 * uniform01(rng));
+  for (int exact = 0; exact < 2; ++exact) {
+    const KllSketch s = sketch_of(exact ? std::vector<double>(data.begin(), data.begin() + 50) : data,
+                                  200, 12);
+    std::vector<double> xs = {-kInf, kInf, -1.0, 25.0};
+    for (int i = 0; i <= 400; ++i) xs.push_back(-0.5 + 0.05 * i);
+    const std::vector<double> batch = s.ranks(xs.data(), xs.size());
+    ASSERT_EQ(batch.size(), xs.size());
+    for (size_t i = 0; i < xs.size(); ++i) EXPECT_EQ(bits_of(batch[i]), bits_of(s.rank(xs[i])));
+  }
+  const KllSketch empty;
+  const double x = 1.0;
+  EXPECT_TRUE(std::isnan(empty.ranks(&x, 1)[0]));
+  const double nan = std::nan("");
+  EXPECT_THROW(empty.ranks(&nan, 1), InvalidInput);
+  EXPECT_THROW(empty.ranks(nullptr, 1), InvalidInput);
+}
+
 TEST(KllSketch, RankErrorBound) {
   EXPECT_THROW(KllSketch::rank_error_bound(7), InvalidInput);
   EXPECT_THROW(KllSketch::rank_error_bound(65536), InvalidInput);

@@ -76,9 +76,7 @@ release the GIL) and reported in column order; the result does not depend on the
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -88,7 +86,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import stats
-from .._data import _is_dataset, _is_path_like, _open_parquet, to_table
+from .._data import TableSource, pair_columns
+from .._parallel import map_in_threads
 from ..errors import DTypeError, InvalidInputError, MissingColumnError, SeawallError
 from .report import ColumnDrift, Distribution, DriftReport
 
@@ -140,65 +139,7 @@ _FEW_VALUES = 5  # Evidently: n_values <= 5
 _TOP_CATEGORIES = 20
 
 
-# --- inputs ----------------------------------------------------------------------------------
-
-
-class _Source:
-    """One side's data: its column names, and its columns read on demand (Parquet: only those)."""
-
-    def __init__(self, data: Any, which: str) -> None:
-        self.which = which
-        self._dataset: Any = None
-        self._table: pa.Table | None = None
-        if _is_path_like(data) or (
-            isinstance(data, (list, tuple)) and data and all(_is_path_like(p) for p in data)
-        ):
-            self._dataset = _open_parquet(data)
-            self.names: list[str] = list(self._dataset.schema.names)
-        elif _is_dataset(data):
-            self._dataset = data
-            self.names = list(data.schema.names)
-        else:
-            self._table = to_table(data)
-            self.names = list(self._table.column_names)
-
-    def read(self, columns: list[str]) -> pa.Table:
-        if self._table is not None:
-            return self._table.select(columns)
-        return self._dataset.to_table(columns=columns)
-
-
-def _resolve_columns(columns: Any, ref_names: list[str], cur_names: list[str]) -> list[str]:
-    """The columns to compare (all of both sides' by default), each present on both sides."""
-    names = {"reference": ref_names, "current": cur_names}
-    if columns is None:
-        wanted = list(ref_names)
-        wanted += [c for c in cur_names if c not in set(ref_names)]
-    else:
-        if isinstance(columns, str) or not isinstance(columns, Iterable):
-            raise InvalidInputError(f"columns must be a list of column names, got {columns!r}")
-        wanted = list(columns)
-        for c in wanted:
-            if not isinstance(c, str):
-                raise InvalidInputError(f"column names must be strings, got {c!r}")
-        if len(set(wanted)) != len(wanted):
-            raise InvalidInputError(f"columns lists a column more than once: {wanted}")
-    if not wanted:
-        raise InvalidInputError("there are no columns to compare")
-    for c in wanted:
-        for side, other in (("reference", "current"), ("current", "reference")):
-            if c not in names[side]:
-                hint = (
-                    " (pass columns=[...] to compare a subset)"
-                    if columns is None and c in names[other]
-                    else ""
-                )
-                raise MissingColumnError(
-                    f"column {c!r} is not in the {side} data"
-                    + (f" (it is in the {other} data)" if c in names[other] else "")
-                    + hint
-                )
-    return wanted
+# --- options ---------------------------------------------------------------------------------
 
 
 def _check_options(
@@ -535,9 +476,9 @@ def compare(
         return compare_profiles(
             reference, current, columns, methods, thresholds, drift_share, categorical=categorical
         )
-    ref_source = _Source(reference, "reference")
-    cur_source = _Source(current, "current")
-    names = _resolve_columns(columns, ref_source.names, cur_source.names)
+    ref_source = TableSource(reference, "reference")
+    cur_source = TableSource(current, "current")
+    names = pair_columns(columns, ref_source.names, cur_source.names)
     method_for, threshold_for, as_categories = _check_options(
         names, methods, thresholds, categorical
     )
@@ -565,17 +506,5 @@ def compare(
         return result
 
     return DriftReport.from_columns(
-        _map(run, specs), drift_share, ref_table.num_rows, cur_table.num_rows
+        map_in_threads(run, specs), drift_share, ref_table.num_rows, cur_table.num_rows
     )
-
-
-def _map(fn: Callable[[_Spec], ColumnDrift], specs: list[_Spec]) -> list[ColumnDrift]:
-    from .. import get_num_threads
-
-    workers = max(1, min(get_num_threads(), len(specs), os.cpu_count() or 1))
-    if workers == 1:
-        return [fn(s) for s in specs]
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="seawall-drift") as pool:
-        # map yields in submission order: the report is in column order, and the first failing
-        # column (in that order) is the one whose error is raised.
-        return list(pool.map(fn, specs))

@@ -58,6 +58,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .. import _core
+from .._data import pair_columns
 from ..errors import DTypeError, InvalidInputError
 from ..profiles import Profile
 from .compare import (
@@ -68,7 +69,6 @@ from .compare import (
     _check_options,
     _check_threshold,
     _default_method,
-    _resolve_columns,
 )
 from .report import ColumnDrift, Distribution, DriftReport
 
@@ -228,8 +228,11 @@ class _NumericSide:
         self.variance = max(0.0, float(s["finite_m2"]) / self.n)
         self.k = int(profile.options["sketch_k"])
         self.eps = 0.0 if self.exact else float(_core.KllSketch.rank_error_bound(self.k))
-        finite = self.quantiles(np.array([0.0, 1.0]))
-        self.min, self.max = float(finite[0]), float(finite[1])
+        if self.infinite:
+            finite = self.quantiles(np.array([0.0, 1.0]))
+            self.min, self.max = float(finite[0]), float(finite[1])
+        else:
+            self.min, self.max = float(s["min"]), float(s["max"])
 
     def quantiles(self, qs: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Quantiles of the finite values (the grid moved past the infinities)."""
@@ -237,12 +240,12 @@ class _NumericSide:
             qs = (self.neg_inf + qs * (self.n - 1) + 0.5) / self.n_all
             qs = np.clip(qs, self.neg_inf / self.n_all, (self.neg_inf + self.n - 1) / self.n_all)
             # an interior q on the finite block: the sketch's rank error covers the shift
-        out = np.asarray(self.profile._state.quantiles(self.i, [float(q) for q in qs]))
+        out = self.profile._state.quantiles(self.i, qs)
         return np.clip(out, -np.finfo(np.float64).max, np.finfo(np.float64).max)
 
     def ranks(self, xs: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Fraction of the finite values <= x."""
-        r = np.asarray(self.profile._state.ranks(self.i, [float(x) for x in xs]), dtype=np.float64)
+        r = self.profile._state.ranks(self.i, xs)
         if self.infinite:
             r = (r * self.n_all - self.neg_inf) / self.n
         return np.clip(r, 0.0, 1.0)
@@ -250,7 +253,7 @@ class _NumericSide:
     def values(self) -> npt.NDArray[np.float64]:
         """The distinct values visible in the sketch (all of them when there are few)."""
         grid = np.linspace(0.0, 1.0, 2 * _GRID + 1)
-        raw = np.asarray(self.profile._state.quantiles(self.i, [float(q) for q in grid]))
+        raw = self.profile._state.quantiles(self.i, grid)
         raw = raw[np.isfinite(raw)]
         # linear interpolation between two values is no value: keep those with mass
         u = np.unique(raw)
@@ -412,7 +415,7 @@ def compare_profiles(
     for profile, which in ((reference, "reference"), (current, "current")):
         if profile.num_rows == 0:
             raise InvalidInputError(f"the {which} profile has no rows")
-    names = _resolve_columns(columns, list(reference.columns), list(current.columns))
+    names = pair_columns(columns, list(reference.columns), list(current.columns))
     method_for, threshold_for, as_categories = _check_options(
         names, methods, thresholds, categorical
     )

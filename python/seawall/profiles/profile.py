@@ -213,7 +213,7 @@ class Profile:
         for q in qs:
             if not 0.0 <= q <= 1.0:
                 raise InvalidInputError(f"quantiles must be in [0, 1], got {q}")
-        return list(self._state.quantiles(self._i(column), qs))
+        return self._state.quantiles(self._i(column), qs).tolist()
 
     def rank(self, column: str, x: float) -> float:
         """Estimated fraction of values <= x (numeric only)."""
@@ -236,7 +236,7 @@ class Profile:
         if lo == hi:
             return [lo, hi], [float(n)]
         edges = [lo + (hi - lo) * i / bins for i in range(bins)] + [hi]
-        ranks = self._state.ranks(self._i(column), edges[1:-1])
+        ranks = self._state.ranks(self._i(column), edges[1:-1]).tolist()
         cdf = [0.0, *ranks, 1.0]
         # The first bin also holds the values equal to min (numpy's closed first/last bins).
         counts = [n * (cdf[i + 1] - cdf[i]) for i in range(bins)]

@@ -80,6 +80,9 @@ class KllSketch {
   // Estimated normalized rank of x, as a CDF: the fraction of values <= x (not < x). Exact when
   // is_exact(), 0 below min(), 1 at or above max(). NaN when empty; InvalidInput if x is NaN.
   double rank(double x) const;
+  // rank() for each of xs[0..n), sorting the retained values only once; identical results. All x
+  // are checked before any work is done.
+  std::vector<double> ranks(const double* xs, size_t n) const;
 
   // Compact little-endian binary form, readable on any platform. Layout (version 1):
   //   0  char[4] magic "SWKL"        4  u16 version = 1           6  u16 reserved = 0
