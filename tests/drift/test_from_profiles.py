@@ -4,6 +4,7 @@ raw data with fresh seeds (error bounds in seawall/drift/from_profiles.py)."""
 from __future__ import annotations
 
 import math
+from html import escape as html_escape
 
 import numpy as np
 import pytest
@@ -174,7 +175,12 @@ def test_report_serialises():
     report = compare(p, p)
     d = report.to_dict()
     assert all(c["source"] == "profile" for c in d["columns"])
-    assert "<svg" in report.to_html()
+    html = report.to_html()
+    assert "<svg" in html
+    # Each column says it is an estimate, and how it was made.
+    assert html.count("Estimated from two profiles") == len(report.columns)
+    for c in report.columns:
+        assert c.note and html_escape(c.note) in html
     assert report.number_of_drifted_columns == 0
 
 

@@ -96,6 +96,10 @@ def _section(i: int, c: ColumnDrift) -> str:
         + ("; " + "; ".join(dropped) if dropped else "")
         + "."
     )
+    if c.source == "profile":
+        meta += " Estimated from two profiles" + (f": {escape(c.note)}." if c.note else ".")
+    elif c.note:
+        meta += f" {escape(c.note)}."
     plot = _svg(c.column, c.distribution)
     hidden = ""
     if c.distribution is not None and c.distribution.hidden:
