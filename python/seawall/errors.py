@@ -8,6 +8,7 @@ raises these same classes (translated once, in ``cpp/bindings/errors.cpp``).
 from __future__ import annotations
 
 __all__ = [
+    "AlreadyExistsError",
     "BatcherClosedError",
     "CudaUnavailableError",
     "DTypeError",
@@ -18,6 +19,7 @@ __all__ = [
     "NotFoundError",
     "QueueFullError",
     "RequestTimeoutError",
+    "RunClosedError",
     "SeawallError",
     "UnsupportedVersionError",
 ]
@@ -75,3 +77,11 @@ class RequestTimeoutError(SeawallError, TimeoutError):
 
 class BatcherClosedError(SeawallError, RuntimeError):
     """The batcher was closed: new requests are refused, and pending ones too when not drained."""
+
+
+class AlreadyExistsError(SeawallError, FileExistsError):
+    """A write-once name is taken: an artifact path in a run, a param logged with another value."""
+
+
+class RunClosedError(SeawallError, RuntimeError):
+    """The run has ended (finished, failed or killed): it takes no more params, metrics or files."""

@@ -1,0 +1,358 @@
+"""The content-addressed artifact store: bytes are kept under their SHA-256, never overwritten.
+
+Layout, on a local folder or an S3-compatible bucket (through pyarrow.fs)::
+
+    <root>/objects/sha256/<first two hex digits>/<64 hex digits>
+    <root>/tmp/                      (uploads in progress; safe to delete when nothing writes)
+
+What makes it safe:
+
+* Writes are atomic. Locally the bytes go to a temporary file, are fsynced, and are renamed onto
+  the object's name; on S3 an object is uploaded under a temporary key and moved into place, so
+  a reader never sees part of an object. An object already present is verified first: if it is
+  intact it is kept (the same hash means the same bytes); if it was corrupted, the new copy
+  replaces it. A name once stored never holds other bytes, so nothing stored is lost.
+* Every read verifies the hash and raises IntegrityError on a mismatch; nothing unverified is
+  returned or left at a destination.
+* The names users give files (artifact paths in a run, files of a bundle) live in the database,
+  never in the store's own paths; they are checked by :func:`check_name` (relative, no ``..``,
+  no empty parts) and local sources and destinations must not be symlinks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import stat
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path, PurePosixPath
+from typing import Any, BinaryIO
+
+from ..errors import IntegrityError, InvalidInputError, NotFoundError
+from ._db import seawall_home
+
+CHUNK = 1 << 20
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:")
+
+# Test hooks: a name -> callable fired at points where a crash must leave the store consistent.
+HOOKS: dict[str, Callable[[], None]] = {}
+
+
+def fire(point: str) -> None:
+    hook = HOOKS.get(point)
+    if hook is not None:
+        hook()
+
+
+def check_name(name: Any, what: str = "artifact name") -> str:
+    """A stored file's name: a relative POSIX path that cannot leave the folder it is put in."""
+    if not isinstance(name, str):
+        raise InvalidInputError(f"{what} must be a string, got {type(name).__name__}")
+    if not name or len(name) > 1024:
+        raise InvalidInputError(f"{what} must have 1 to 1024 characters, got {len(name)}")
+    if any(ord(c) < 32 or c == "\x7f" for c in name):
+        raise InvalidInputError(f"{what} {name!r} contains a control character")
+    if "\\" in name:
+        raise InvalidInputError(f"{what} {name!r} contains a backslash: use '/' between folders")
+    if name.startswith("/") or _WINDOWS_DRIVE.match(name):
+        raise InvalidInputError(f"{what} {name!r} is an absolute path: names are relative")
+    parts = name.split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        raise InvalidInputError(
+            f"{what} {name!r} has an empty, '.' or '..' part: names stay inside the store"
+        )
+    return name
+
+
+def _check_sha(sha256: str) -> str:
+    if not isinstance(sha256, str) or not _HEX64.match(sha256):
+        raise InvalidInputError(f"not a SHA-256 hex digest: {sha256!r}")
+    return sha256
+
+
+def _key(sha256: str) -> str:
+    return f"objects/sha256/{sha256[:2]}/{sha256}"
+
+
+def hash_file(path: str | os.PathLike[str]) -> tuple[str, int]:
+    h = hashlib.sha256()
+    size = 0
+    with _open_regular(Path(path)) as fh:
+        while chunk := fh.read(CHUNK):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+def _open_regular(path: Path) -> BinaryIO:
+    """Opens a regular file for reading, refusing symlinks (O_NOFOLLOW) and anything else."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise NotFoundError(f"no such file: {path}") from None
+    except OSError as exc:
+        if os.path.islink(path):
+            raise InvalidInputError(f"{path} is a symlink: only regular files are stored") from None
+        raise exc
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise InvalidInputError(f"{path} is not a regular file")
+    return os.fdopen(fd, "rb")
+
+
+def walk_files(root: str | os.PathLike[str]) -> list[tuple[str, Path]]:
+    """(name, path) of every file under a folder, names relative with '/', sorted.
+
+    Symlinks anywhere (to files or folders) and special files are refused: a stored tree is
+    exactly the regular files the user wrote, and cannot point outside itself.
+    """
+    base = Path(root)
+    if base.is_symlink():
+        raise InvalidInputError(f"{base} is a symlink: pass the folder itself")
+    if not base.is_dir():
+        raise NotFoundError(f"no such folder: {base}")
+    out: list[tuple[str, Path]] = []
+    for folder, dirs, files in os.walk(base, followlinks=False):
+        for entry in [*dirs, *files]:
+            path = Path(folder) / entry
+            mode = path.lstat().st_mode
+            if stat.S_ISLNK(mode):
+                raise InvalidInputError(
+                    f"{path} is a symlink: a stored folder holds regular files only"
+                )
+            if entry in files and not stat.S_ISREG(mode):
+                raise InvalidInputError(f"{path} is not a regular file")
+        for entry in files:
+            path = Path(folder) / entry
+            name = path.relative_to(base).as_posix()
+            out.append((check_name(name, "file name"), path))
+    out.sort()
+    return out
+
+
+def safe_destination(root: Path, name: str) -> Path:
+    """root/name, refusing a name or an existing folder on the way that would leave root."""
+    check_name(name)
+    target = root.joinpath(*PurePosixPath(name).parts)
+    real_root = os.path.realpath(root)
+    probe = root
+    for part in PurePosixPath(name).parts[:-1]:
+        probe = probe / part
+        if probe.is_symlink():
+            raise InvalidInputError(f"{probe} is a symlink: refusing to write through it")
+    if target.is_symlink():
+        raise InvalidInputError(f"{target} is a symlink: refusing to write through it")
+    if os.path.commonpath([real_root, os.path.realpath(target.parent)]) != real_root:
+        raise InvalidInputError(f"{name!r} would be written outside {root}")
+    return target
+
+
+class ArtifactStore:
+    """Bytes by SHA-256 on a local folder (default ``$SEAWALL_HOME/artifacts``) or any
+    pyarrow.fs URI (``s3://bucket/prefix?endpoint_override=...&region=...``)."""
+
+    def __init__(self, uri: str | os.PathLike[str] | None = None) -> None:
+        if uri is None:
+            uri = os.environ.get("SEAWALL_ARTIFACTS_URI") or None
+        if uri is None:
+            uri = seawall_home() / "artifacts"
+        text = os.fspath(uri)
+        self._fs: Any = None
+        if "://" in text and not text.startswith("file://"):
+            from pyarrow import fs as pafs
+
+            try:
+                self._fs, path = pafs.FileSystem.from_uri(text)
+            except Exception as exc:  # pyarrow raises ArrowInvalid, OSError... by backend
+                raise InvalidInputError(f"cannot open artifact store {text!r}: {exc}") from None
+            self._base = path.rstrip("/")
+            self.uri = text
+        else:
+            if text.startswith("file://"):
+                text = text[len("file://") :]
+            self._root = Path(text).expanduser().absolute()
+            (self._root / "objects" / "sha256").mkdir(parents=True, exist_ok=True)
+            (self._root / "tmp").mkdir(parents=True, exist_ok=True)
+            self.uri = str(self._root)
+
+    @property
+    def is_local(self) -> bool:
+        return self._fs is None
+
+    def __repr__(self) -> str:
+        return f"ArtifactStore({self.uri!r})"
+
+    # --- writing ------------------------------------------------------------------------------
+
+    def put_bytes(self, data: bytes) -> tuple[str, int]:
+        sha = hashlib.sha256(data).hexdigest()
+        if self.exists_intact(sha):
+            return sha, len(data)
+        if self._fs is None:
+            fd, tmp = tempfile.mkstemp(dir=self._root / "tmp", prefix="put-")
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            self._place_local(Path(tmp), sha)
+        else:
+            self._upload(lambda out: out.write(data), sha)
+        return sha, len(data)
+
+    def put_file(self, path: str | os.PathLike[str]) -> tuple[str, int]:
+        """Stores a regular file's bytes; returns (sha256, size)."""
+        source = Path(path)
+        if self._fs is None:
+            # One pass: copy into the store's tmp folder while hashing, then verify the name.
+            fd, tmp = tempfile.mkstemp(dir=self._root / "tmp", prefix="put-")
+            h = hashlib.sha256()
+            size = 0
+            try:
+                with _open_regular(source) as src, os.fdopen(fd, "wb") as out:
+                    while chunk := src.read(CHUNK):
+                        h.update(chunk)
+                        size += len(chunk)
+                        out.write(chunk)
+                sha = h.hexdigest()
+                if self.exists_intact(sha):
+                    os.unlink(tmp)
+                    return sha, size
+                self._place_local(Path(tmp), sha)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+            return sha, size
+        sha, size = hash_file(source)
+        if not self.exists_intact(sha):
+
+            def copy(out: Any) -> None:
+                with _open_regular(source) as src:
+                    while chunk := src.read(CHUNK):
+                        out.write(chunk)
+
+            self._upload(copy, sha)
+        return sha, size
+
+    def _place_local(self, tmp: Path, sha: str) -> None:
+        try:
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.chmod(tmp, 0o444)
+            final = self._root / _key(sha)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            fire("store:before_rename")
+            # Only reached when no intact object has this name: replacing is writing the same
+            # bytes, or repairing a corrupted copy.
+            os.replace(tmp, final)
+            _fsync_dir(final.parent)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def _upload(self, write: Callable[[Any], None], sha: str) -> None:
+        tmp = f"{self._base}/tmp/{uuid.uuid4().hex}"
+        try:
+            with self._fs.open_output_stream(tmp) as out:
+                write(out)
+            fire("store:before_rename")
+            self._fs.move(tmp, f"{self._base}/{_key(sha)}")
+        except BaseException:
+            try:
+                self._fs.delete_file(tmp)
+            except Exception:  # already gone or never written: nothing to clean
+                pass
+            raise
+        if not self.exists_intact(sha):
+            raise IntegrityError(f"object {sha} did not verify after upload to {self.uri}")
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def _chunks(self, sha: str) -> Iterator[bytes]:
+        if self._fs is None:
+            path = self._root / _key(sha)
+            try:
+                fh = _open_regular(path)
+            except NotFoundError:
+                raise NotFoundError(f"artifact object {sha} is missing from {self.uri}") from None
+            except InvalidInputError as exc:
+                raise IntegrityError(f"artifact object {sha}: {exc}") from None
+            with fh:
+                while chunk := fh.read(CHUNK):
+                    yield chunk
+        else:
+            try:
+                stream = self._fs.open_input_stream(f"{self._base}/{_key(sha)}")
+            except FileNotFoundError:
+                raise NotFoundError(f"artifact object {sha} is missing from {self.uri}") from None
+            with stream:
+                while chunk := stream.read(CHUNK):
+                    yield bytes(chunk)
+
+    def exists_intact(self, sha: str) -> bool:
+        """True when the object is present and its bytes hash to its name."""
+        _check_sha(sha)
+        h = hashlib.sha256()
+        try:
+            for chunk in self._chunks(sha):
+                h.update(chunk)
+        except (NotFoundError, IntegrityError):
+            return False
+        return h.hexdigest() == sha
+
+    def get_bytes(self, sha: str) -> bytes:
+        """The object's bytes, verified; IntegrityError if they do not hash to `sha`."""
+        _check_sha(sha)
+        data = b"".join(self._chunks(sha))
+        if hashlib.sha256(data).hexdigest() != sha:
+            raise IntegrityError(
+                f"artifact object {sha} in {self.uri} is corrupted: its bytes hash to "
+                f"{hashlib.sha256(data).hexdigest()}"
+            )
+        return data
+
+    def copy_to(self, sha: str, dest: Path) -> None:
+        """Writes the object to `dest` atomically, only once its hash verified."""
+        _check_sha(sha)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+        try:
+            h = hashlib.sha256()
+            with os.fdopen(fd, "wb") as out:
+                for chunk in self._chunks(sha):
+                    h.update(chunk)
+                    out.write(chunk)
+            if h.hexdigest() != sha:
+                raise IntegrityError(
+                    f"artifact object {sha} in {self.uri} is corrupted: its bytes hash to "
+                    f"{h.hexdigest()}"
+                )
+            os.replace(tmp, dest)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def local_path(self, sha: str) -> Path:
+        """Where a local store keeps an object (for tests and repair tools)."""
+        if self._fs is not None:
+            raise InvalidInputError("this artifact store is not a local folder")
+        return self._root / _key(_check_sha(sha))
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
