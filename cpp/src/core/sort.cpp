@@ -27,6 +27,20 @@ inline double value_of(uint64_t key) {
   return x;
 }
 
+// Keys live in double-typed storage (the caller's vector and the scratch buffer), moved in and
+// out with memcpy: no second array of keys, and no aliasing of a double as an integer.
+inline uint64_t load_key(const double* p) {
+  uint64_t k;
+  std::memcpy(&k, p, sizeof k);
+  return k;
+}
+
+inline void store_key(double* p, uint64_t k) { std::memcpy(p, &k, sizeof k); }
+
+// Scratch up to this many values is kept per thread between calls: sorting a column at a time,
+// the drift statistics would otherwise fault in fresh pages for every column.
+constexpr size_t kKeepScratch = size_t{1} << 21;  // 16 MiB
+
 }  // namespace
 
 void sort_doubles(std::vector<double>& values) {
@@ -35,21 +49,25 @@ void sort_doubles(std::vector<double>& values) {
     std::sort(values.begin(), values.end());
     return;
   }
-  std::vector<uint64_t> keys(n), scratch(n);
-  // One pass builds every digit's histogram.
+  thread_local std::vector<double> kept_scratch;
+  std::vector<double> own_scratch;
+  std::vector<double>& scratch = n <= kKeepScratch ? kept_scratch : own_scratch;
+  if (scratch.size() < n) scratch.resize(n);
+  // One pass turns values into keys and builds every digit's histogram.
   std::vector<std::array<size_t, size_t{1} << kDigitBits>> counts(kPasses);
   for (auto& c : counts) c.fill(0);
+  double* data = values.data();
   for (size_t i = 0; i < n; ++i) {
-    const uint64_t k = key_of(values[i]);
-    keys[i] = k;
+    const uint64_t k = key_of(data[i]);
+    store_key(data + i, k);
     for (int p = 0; p < kPasses; ++p) ++counts[p][(k >> (p * kDigitBits)) & kDigitMask];
   }
-  uint64_t* from = keys.data();
-  uint64_t* to = scratch.data();
+  double* from = data;
+  double* to = scratch.data();
   for (int p = 0; p < kPasses; ++p) {
     auto& c = counts[p];
     // A digit every key shares (common in the exponent bits of real data) orders nothing.
-    if (c[(from[0] >> (p * kDigitBits)) & kDigitMask] == n) continue;
+    if (c[(load_key(from) >> (p * kDigitBits)) & kDigitMask] == n) continue;
     size_t offset = 0;
     for (auto& slot : c) {
       const size_t count = slot;
@@ -57,12 +75,12 @@ void sort_doubles(std::vector<double>& values) {
       offset += count;
     }
     for (size_t i = 0; i < n; ++i) {
-      const uint64_t k = from[i];
-      to[c[(k >> (p * kDigitBits)) & kDigitMask]++] = k;
+      const uint64_t k = load_key(from + i);
+      store_key(to + c[(k >> (p * kDigitBits)) & kDigitMask]++, k);
     }
     std::swap(from, to);
   }
-  for (size_t i = 0; i < n; ++i) values[i] = value_of(from[i]);
+  for (size_t i = 0; i < n; ++i) data[i] = value_of(load_key(from + i));
 }
 
 }  // namespace seawall
