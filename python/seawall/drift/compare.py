@@ -75,8 +75,9 @@ release the GIL) and reported in column order; the result does not depend on the
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -454,6 +455,7 @@ def compare(
     drift_share: float = 0.5,
     *,
     categorical: Iterable[str] | None = None,
+    _on_column: Callable[[int, int], None] | None = None,
 ) -> DriftReport:
     """Compares `current` with `reference`, column by column, and says which columns drifted.
 
@@ -474,7 +476,14 @@ def compare(
         from .from_profiles import compare_profiles
 
         return compare_profiles(
-            reference, current, columns, methods, thresholds, drift_share, categorical=categorical
+            reference,
+            current,
+            columns,
+            methods,
+            thresholds,
+            drift_share,
+            categorical=categorical,
+            _on_column=_on_column,
         )
     ref_source = TableSource(reference, "reference")
     cur_source = TableSource(current, "current")
@@ -499,10 +508,14 @@ def compare(
         if table.num_rows == 0:
             raise InvalidInputError(f"the {which} data has no rows")
 
+    done = itertools.count(1)  # next() is atomic under the GIL: a thread-safe counter
+
     def run(spec: _Spec) -> ColumnDrift:
         result = _one_column(spec, ref_table.column(spec.name), cur_table.column(spec.name))
         if spec.threshold is not None and spec.method is None:
             _check_threshold(spec.name, result.method, spec.threshold)
+        if _on_column is not None:  # a progress display (seawall report drift)
+            _on_column(next(done), len(specs))
         return result
 
     return DriftReport.from_columns(

@@ -52,7 +52,7 @@ categories).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -410,6 +410,7 @@ def compare_profiles(
     drift_share: float = 0.5,
     *,
     categorical: Iterable[str] | None = None,
+    _on_column: Callable[[int, int], None] | None = None,
 ) -> DriftReport:
     """:func:`seawall.drift.compare` on two profiles (module docstring: methods and errors)."""
     for profile, which in ((reference, "reference"), (current, "current")):
@@ -486,4 +487,6 @@ def compare_profiles(
                 note=note,
             )
         )
+        if _on_column is not None:
+            _on_column(len(results), len(names))
     return DriftReport.from_columns(results, drift_share, reference.num_rows, current.num_rows)
