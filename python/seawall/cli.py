@@ -31,3 +31,8 @@ def demo(rows: int) -> None:
         raise click.BadParameter("the demo needs at least 2,000 rows", param_hint="--rows")
     demo_module.run(rows, echo=click.echo)
     click.echo("demo finished")
+
+
+from .serving.cli import serve  # noqa: E402  (uvicorn and starlette load only when it runs)
+
+main.add_command(serve)

@@ -22,6 +22,7 @@ __all__ = [
     "RunClosedError",
     "SeawallError",
     "UnsupportedVersionError",
+    "UntrustedCodeError",
 ]
 
 
@@ -85,3 +86,7 @@ class AlreadyExistsError(SeawallError, FileExistsError):
 
 class RunClosedError(SeawallError, RuntimeError):
     """The run has ended (finished, failed or killed): it takes no more params, metrics or files."""
+
+
+class UntrustedCodeError(SeawallError, PermissionError):
+    """Loading this would execute code from a file (a pickled model): pass trust_code=True."""

@@ -1,0 +1,647 @@
+"""The Open Inference Protocol (KServe v2) server: an ASGI app (Starlette) over bundles and batchers.
+
+Endpoints (``{v}``: the served version; every model path also works without ``/versions/{v}``):
+
+    GET  /v2                                          server metadata
+    GET  /v2/health/live, /v2/health/ready            liveness, readiness
+    GET  /v2/models/{name}[/versions/{v}]             model metadata (inputs, outputs)
+    GET  /v2/models/{name}[/versions/{v}]/ready       model readiness
+    POST /v2/models/{name}[/versions/{v}]/infer       inference on JSON tensors
+    POST /v1/models/{name}[/versions/{v}]/predict     inference on raw records (seawall's own)
+    GET  /metrics                                     Prometheus text format
+
+A bundle with a feature pipeline takes its raw columns as inputs, one 1-D tensor per column
+(shape [rows] or [rows, 1]; BYTES for string columns, any number type for number columns, JSON
+null for a missing value); the server transforms them with the pipeline, then the batcher runs
+the model on the features. A bundle without one takes the model's input tensor itself.
+
+``/v1/models/{name}/predict`` takes ``{"records": [{column: value, ...}, ...]}`` or
+``{"columns": {column: [values]}}`` (without a pipeline: ``{"instances": [row, ...]}``), with
+optional ``"outputs": [names]`` and ``"id"``, and answers ``{"model_name", "model_version",
+"id", "outputs": {name: [one value or row per record]}}``.
+
+Errors answer ``{"error": message}``: 400 for a malformed request (bad JSON, an unknown, missing
+or extra input, a wrong datatype or shape, a body over ``max_body_bytes``), 404 for an unknown
+model or version, 503 with ``Retry-After`` when the batcher's queue is full (or a request timed
+out in it, or the server is shutting down).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..errors import (
+    BatcherClosedError,
+    InvalidInputError,
+    QueueFullError,
+    RequestTimeoutError,
+    SeawallError,
+)
+from .bundle import Bundle, load_bundle, records_to_table
+from .metrics import ServerMetrics
+from .protocol import (
+    DATATYPES,
+    NUMBER_TYPES,
+    TensorSpec,
+    datatype_of,
+    decode_tensor,
+    encode_tensor,
+)
+
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app"]
+
+log = logging.getLogger("seawall.serving")
+
+DEFAULT_MAX_BODY_BYTES = 64 << 20
+# Requests (body bytes) and responses (rows) above these are decoded or encoded on a worker
+# thread, so that one large request does not hold up the event loop for the small ones.
+_OFFLOAD_BYTES = 256 << 10
+_OFFLOAD_ROWS = 4096
+_INT_TYPES = tuple(t for t in NUMBER_TYPES if t.startswith(("INT", "UINT")))
+
+
+class BadRequest(Exception):
+    """A request the server cannot use: answered with 400 and the message."""
+
+
+class NotFound(Exception):
+    """An unknown model or version: answered with 404."""
+
+
+@dataclass
+class _Prepared:
+    x: np.ndarray
+    outputs: list[str]
+    id: str | None
+    options: dict[str, int]
+
+
+class ServedModel:
+    """One bundle behind its batcher, under a name and version."""
+
+    def __init__(
+        self, bundle: Bundle, name: str, version: str | None, batcher: Any, max_batch_size: int
+    ) -> None:
+        self.bundle = bundle
+        self.name = name
+        self.version = version
+        self.batcher = batcher
+        self.max_batch_size = max_batch_size
+        self.inputs = {s.name: s for s in bundle.signature.inputs}
+        self.output_names = [s.name for s in bundle.signature.outputs]
+        self.platform = "onnxruntime_onnx" if bundle.flavor == "onnx" else "python"
+        self.ready = True
+        self.string_columns = (
+            {
+                str(c)
+                for c, s in zip(
+                    bundle.pipeline.feature_names_in_, bundle.pipeline._input_is_string, strict=True
+                )
+                if s
+            }
+            if bundle.pipeline is not None
+            else set()
+        )
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "versions": [self.version] if self.version is not None else [],
+            "platform": self.platform,
+            "inputs": [s.to_dict() for s in self.bundle.signature.inputs],
+            "outputs": [s.to_dict() for s in self.bundle.signature.outputs],
+        }
+
+    # --- the v2 infer request -----------------------------------------------------------------
+
+    def prepare_infer(self, body: bytes) -> _Prepared:
+        request = _parse_json(body)
+        inputs = request.get("inputs")
+        if not isinstance(inputs, list) or not inputs:
+            raise BadRequest("'inputs' must be a non-empty array of tensors")
+        outputs = self._requested_outputs(request.get("outputs"), by_object=True)
+        decoded: dict[str, tuple[str, tuple[int, ...], Any]] = {}
+        for tensor in inputs:
+            name = tensor.get("name") if isinstance(tensor, dict) else None
+            if not isinstance(name, str):
+                raise BadRequest("each input must be an object with a string 'name'")
+            spec = self.inputs.get(name)
+            if spec is None:
+                raise BadRequest(
+                    f"unknown input {name!r}: model {self.name!r} takes {list(self.inputs)}"
+                )
+            if name in decoded:
+                raise BadRequest(f"input {name!r} is given twice")
+            accept = self._accepted(spec)
+            _, datatype, shape, values = decode_tensor(
+                tensor, accept=accept, allow_missing=self.bundle.pipeline is not None
+            )
+            decoded[name] = (datatype, shape, values)
+        missing = [n for n in self.inputs if n not in decoded]
+        if missing:
+            raise BadRequest(
+                f"missing inputs {missing}: model {self.name!r} takes {list(self.inputs)}"
+            )
+        if self.bundle.pipeline is not None:
+            x = self._features_from_columns(decoded)
+        else:
+            (spec,) = self.bundle.signature.model_inputs
+            datatype, shape, values = decoded[spec.name]
+            spec.check_shape(shape)
+            x = values
+        if x.shape[0] == 0:
+            raise BadRequest("the request has no rows")
+        return _Prepared(x, outputs, _request_id(request), _options(request.get("parameters")))
+
+    def _accepted(self, spec: TensorSpec) -> list[str]:
+        if self.bundle.pipeline is None:
+            return [spec.datatype]
+        if spec.name in self.string_columns:
+            return ["BYTES", *_INT_TYPES]
+        return [*NUMBER_TYPES, "BOOL"]
+
+    def _features_from_columns(
+        self, decoded: Mapping[str, tuple[str, tuple[int, ...], Any]]
+    ) -> Any:
+        rows = None
+        columns = {}
+        for name, (datatype, shape, values) in decoded.items():
+            if not (len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)):
+                raise BadRequest(
+                    f"input {name!r} has shape {list(shape)}: a feature column takes [rows] or "
+                    "[rows, 1]"
+                )
+            if rows is not None and shape[0] != rows:
+                raise BadRequest(f"the inputs have different numbers of rows ({rows}, {shape[0]})")
+            rows = shape[0]
+            arrow_type = (
+                pa.large_string()
+                if datatype == "BYTES"
+                else pa.from_numpy_dtype(DATATYPES[datatype])
+            )
+            columns[name] = pa.array(values, type=arrow_type)
+        return self.bundle.pipeline.transform(pa.table(columns))  # type: ignore[union-attr]
+
+    def _requested_outputs(self, outputs: Any, *, by_object: bool) -> list[str]:
+        if outputs is None:
+            return list(self.output_names)
+        if not isinstance(outputs, list):
+            raise BadRequest("'outputs' must be an array")
+        names = []
+        for o in outputs:
+            name = o.get("name") if by_object and isinstance(o, dict) else o
+            if not isinstance(name, str):
+                what = "objects with a string 'name'" if by_object else "output names (strings)"
+                raise BadRequest(f"'outputs' must list {what}")
+            if name not in self.output_names:
+                raise BadRequest(
+                    f"unknown output {name!r}: model {self.name!r} gives {self.output_names}"
+                )
+            names.append(name)
+        return names
+
+    def _response(self, prepared: _Prepared, outputs: Any) -> bytes:
+        response: dict[str, Any] = {"model_name": self.name}
+        if self.version is not None:
+            response["model_version"] = self.version
+        if prepared.id is not None:
+            response["id"] = prepared.id
+        response["outputs"] = outputs
+        return _dumps(response)
+
+    def infer_response(self, prepared: _Prepared, result: Mapping[str, np.ndarray]) -> bytes:
+        return self._response(prepared, [encode_tensor(n, result[n]) for n in prepared.outputs])
+
+    # --- the records request ------------------------------------------------------------------
+
+    def prepare_predict(self, body: bytes) -> _Prepared:
+        request = _parse_json(body)
+        given = [k for k in ("records", "columns", "instances") if k in request]
+        if len(given) != 1:
+            raise BadRequest(
+                "send exactly one of 'records' (a list of {column: value}), 'columns' "
+                "({column: [values]}) or 'instances' (rows of the model input)"
+            )
+        (key,) = given
+        data = request[key]
+        outputs = self._requested_outputs(request.get("outputs"), by_object=False)
+        if self.bundle.pipeline is not None:
+            if key == "columns":
+                if not isinstance(data, dict) or not data:
+                    raise BadRequest("'columns' must be an object of column: [values]")
+                if not all(isinstance(v, list) for v in data.values()):
+                    raise BadRequest("each of 'columns' must be an array of values")
+            elif not isinstance(data, list):
+                raise BadRequest(f"'{key}' must be an array of records")
+            table = records_to_table(data)
+            for column in table.columns:
+                if pa.types.is_floating(column.type) and pc.any(pc.is_inf(column)).as_py():
+                    raise BadRequest("a value is not a finite number")
+            x = self.bundle.pipeline.transform(table)
+        else:
+            if key != "instances":
+                raise BadRequest(
+                    f"model {self.name!r} has no feature pipeline: send 'instances', rows of "
+                    "its input"
+                )
+            x = self._instances(data)
+        if x.shape[0] == 0:
+            raise BadRequest("the request has no rows")
+        return _Prepared(x, outputs, _request_id(request), _options(request.get("parameters")))
+
+    def _instances(self, data: Any) -> np.ndarray:
+        (spec,) = self.bundle.signature.model_inputs
+        if not isinstance(data, list):
+            raise BadRequest("'instances' must be an array of rows")
+        try:
+            x = np.asarray(data)
+        except ValueError as exc:
+            raise BadRequest(f"'instances' are not rows of one shape: {exc}") from None
+        kind = x.dtype.kind
+        datatype = spec.datatype
+        ok = (
+            (datatype == "BYTES" and kind == "U")
+            or (datatype == "BOOL" and kind == "b")
+            or (datatype in NUMBER_TYPES and kind in ("iu" if datatype in _INT_TYPES else "iuf"))
+        )
+        if not ok:
+            raise BadRequest(f"'instances' hold {x.dtype} values, the model takes {datatype}")
+        if kind == "f" and not np.isfinite(x).all():
+            raise BadRequest("a value is not a finite number")
+        target = DATATYPES[datatype]
+        if kind in "iuf" and target.kind in "iu":
+            info = np.iinfo(target)
+            if x.size and (x.min() < info.min or x.max() > info.max):
+                raise BadRequest(f"a value is out of the range of {datatype}")
+        if kind in "f" and target.kind == "f" and x.size and np.abs(x).max() > np.finfo(target).max:
+            raise BadRequest(f"a value is out of the range of {datatype}")
+        x = x.astype(target)
+        spec.check_shape(x.shape)
+        return x
+
+    def predict_response(self, prepared: _Prepared, result: Mapping[str, np.ndarray]) -> bytes:
+        return self._response(prepared, {n: _nested(result[n]) for n in prepared.outputs})
+
+
+def _nested(value: np.ndarray) -> Any:
+    arr = np.asarray(value)
+    if datatype_of(arr.dtype) == "BYTES":
+        flat = [
+            v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in arr.ravel()
+        ]
+        out = np.empty(len(flat), dtype=object)
+        out[:] = flat
+        return out.reshape(arr.shape).tolist()
+    return arr.tolist()
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _parse_json(body: bytes) -> dict[str, Any]:
+    if not body:
+        raise BadRequest("the request has no body: send a JSON object")
+    try:
+        request = json.loads(body, parse_constant=_reject_constant)
+    except RecursionError:
+        raise BadRequest("the JSON body is nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, NaN/Infinity
+        raise BadRequest(f"the body is not valid JSON: {exc}") from None
+    if not isinstance(request, dict):
+        raise BadRequest(f"the body must be a JSON object, got {type(request).__name__}")
+    return request
+
+
+def _request_id(request: Mapping[str, Any]) -> str | None:
+    rid = request.get("id")
+    if rid is not None and not isinstance(rid, str):
+        raise BadRequest("'id' must be a string")
+    return rid
+
+
+def _options(parameters: Any) -> dict[str, int]:
+    """Batcher options from the request's parameters: priority, and timeout in microseconds."""
+    if parameters is None:
+        return {}
+    if not isinstance(parameters, dict):
+        raise BadRequest("'parameters' must be an object")
+    options = {}
+    for key, option in (("priority", "priority"), ("timeout", "timeout_us")):
+        value = parameters.get(key)
+        if value is None:
+            continue
+        if type(value) is not int or value < 0:
+            raise BadRequest(f"parameter {key!r} must be a non-negative integer")
+        options[option] = value
+    return options
+
+
+def _dumps(obj: Any) -> bytes:
+    # allow_nan: a model may give NaN; it is written as NaN, as Python and most clients read it.
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _json(status: int, obj: Any, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(_dumps(obj), status, headers=headers, media_type="application/json")
+
+
+def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
+    return _json(status, {"error": message}, headers)
+
+
+class _Server:
+    """The state behind one app: served models, metrics, limits."""
+
+    def __init__(
+        self,
+        models: dict[str, ServedModel],
+        max_body_bytes: int,
+        retry_after_s: int,
+        metrics: ServerMetrics,
+    ) -> None:
+        self.models = models
+        self.max_body_bytes = max_body_bytes
+        self.retry_after = str(retry_after_s)
+        self.metrics = metrics
+        self.closed = False
+
+    def close(self, drain: bool = True) -> None:
+        """Closes every batcher (finishing queued requests when drain); the app stops serving."""
+        self.closed = True
+        for served in self.models.values():
+            served.ready = False
+            served.batcher.close(drain=drain)
+
+    def model(self, request: Request) -> ServedModel:
+        name = request.path_params["name"]
+        served = self.models.get(name)
+        if served is None:
+            raise NotFound(f"unknown model {name!r}: this server has {sorted(self.models)}")
+        version = request.path_params.get("version")
+        if version is not None and version != served.version:
+            have = f"version {served.version}" if served.version is not None else "no version"
+            raise NotFound(f"model {name!r} has no version {version!r} (it serves {have})")
+        return served
+
+    async def body(self, request: Request) -> bytes:
+        limit = self.max_body_bytes
+        length = request.headers.get("content-length")
+        if length is not None:
+            if not length.isdigit():
+                raise BadRequest("the Content-Length header is not a number")
+            if int(length) > limit:
+                raise BadRequest(
+                    f"the body is {int(length)} bytes, over this server's limit of {limit}"
+                )
+        chunks = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise BadRequest(f"the body is over this server's limit of {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    # --- handlers -----------------------------------------------------------------------------
+
+    async def server_metadata(self, request: Request) -> Response:
+        from .. import __version__
+
+        return _json(200, {"name": "seawall", "version": __version__, "extensions": []})
+
+    async def live(self, request: Request) -> Response:
+        return _json(200, {"live": True})
+
+    async def ready(self, request: Request) -> Response:
+        ready = not self.closed and all(m.ready for m in self.models.values())
+        return _json(200 if ready else 400, {"ready": ready})
+
+    async def model_metadata(self, request: Request) -> Response:
+        try:
+            return _json(200, self.model(request).metadata())
+        except NotFound as exc:
+            return _error(404, str(exc))
+
+    async def model_ready(self, request: Request) -> Response:
+        try:
+            served = self.model(request)
+        except NotFound as exc:
+            return _error(404, str(exc))
+        ready = served.ready and not self.closed
+        return _json(200 if ready else 400, {"name": served.name, "ready": ready})
+
+    async def infer(self, request: Request) -> Response:
+        return await self._run(request, "infer")
+
+    async def predict(self, request: Request) -> Response:
+        return await self._run(request, "predict")
+
+    async def metrics_text(self, request: Request) -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def _run(self, request: Request, endpoint: str) -> Response:
+        start = time.perf_counter()
+        try:
+            served = self.model(request)
+        except NotFound as exc:
+            self.metrics.observe("", "", endpoint, 404, time.perf_counter() - start)
+            return _error(404, str(exc))
+        version = served.version or ""
+        in_flight = self.metrics.in_flight.labels(served.name, version)
+        in_flight.inc()
+        try:
+            response = await self._answer(request, served, endpoint)
+        finally:
+            in_flight.dec()
+        self.metrics.observe(
+            served.name, version, endpoint, response.status_code, time.perf_counter() - start
+        )
+        return response
+
+    async def _answer(self, request: Request, served: ServedModel, endpoint: str) -> Response:
+        prepare = served.prepare_infer if endpoint == "infer" else served.prepare_predict
+        encode = served.infer_response if endpoint == "infer" else served.predict_response
+        try:
+            body = await self.body(request)
+            if len(body) > _OFFLOAD_BYTES:
+                prepared = await anyio.to_thread.run_sync(prepare, body)
+            else:
+                prepared = prepare(body)
+        except BadRequest as exc:
+            return _error(400, str(exc))
+        except (
+            SeawallError,  # InvalidInputError, DTypeError, MissingColumnError from the pipeline
+            ValueError,
+            TypeError,
+            KeyError,
+            OverflowError,
+            pa.ArrowException,
+        ) as exc:
+            return _error(400, _message(exc))
+        if self.closed:
+            return _error(503, "the server is shutting down", {"Retry-After": self.retry_after})
+        try:
+            result = await served.batcher.apredict(prepared.x, **prepared.options)
+        except QueueFullError as exc:
+            return _error(503, f"overloaded, retry later: {exc}", {"Retry-After": self.retry_after})
+        except (RequestTimeoutError, BatcherClosedError) as exc:
+            return _error(503, _message(exc), {"Retry-After": self.retry_after})
+        except InvalidInputError as exc:  # an option the batcher refuses (a priority too high)
+            return _error(400, _message(exc))
+        except Exception as exc:
+            log.exception("model %r failed", served.name)
+            return _error(500, f"the model failed: {_message(exc)}")
+        if not isinstance(result, Mapping):
+            result = {served.output_names[0]: result}
+        if prepared.x.shape[0] > _OFFLOAD_ROWS:
+            content = await anyio.to_thread.run_sync(encode, prepared, result)
+        else:
+            content = encode(prepared, result)
+        return Response(content, 200, media_type="application/json")
+
+
+def _message(exc: BaseException) -> str:
+    text = str(exc)
+    return text if text else type(exc).__name__
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return _error(exc.status_code, str(exc.detail), exc.headers)
+
+
+def _as_bundle(model: Any, trust_code: bool) -> Bundle:
+    if isinstance(model, Bundle):
+        return model
+    if isinstance(model, (str, os.PathLike)):
+        return load_bundle(model, trust_code=trust_code)
+    raise InvalidInputError(f"expected a Bundle or a bundle path, got {type(model).__name__}")
+
+
+def create_app(
+    models: Bundle | str | os.PathLike[str] | Sequence[Bundle | str | os.PathLike[str]],
+    *,
+    name: str | None = None,
+    version: str | int | None = None,
+    max_batch_size: int = 64,
+    max_queue_delay_us: int | None = None,
+    preferred_batch_sizes: Sequence[int] | None = None,
+    max_queue_size: int | None = None,
+    default_timeout_us: int | None = None,
+    priority_levels: int | None = None,
+    instances: int | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    retry_after_s: int = 1,
+    trust_code: bool = False,
+    metrics_registry: Any = None,
+) -> Starlette:
+    """The server as an ASGI app (Starlette), to run with uvicorn or mount in another service.
+
+    ``models`` is a bundle (loaded, or a path to load; ``trust_code`` as in load_bundle) or a
+    list of them, served under their bundle names and versions (``name`` and ``version``
+    override them for a single bundle). Each model gets its own :class:`seawall.serving.Batcher`
+    with the batcher options given (None: the batcher's default). ``max_body_bytes`` bounds a
+    request body; ``retry_after_s`` is the Retry-After of a 503. Metrics go to a registry of the
+    app's own unless ``metrics_registry`` (a prometheus_client CollectorRegistry) is given.
+
+    The batchers start here and close when the app's lifespan ends (uvicorn's shutdown), or on
+    ``app.state.seawall.close()`` for an app mounted where its lifespan does not run.
+    """
+    from .batcher import Batcher
+
+    items = [models] if isinstance(models, (Bundle, str, os.PathLike)) else list(models)
+    if not items:
+        raise InvalidInputError("create_app needs at least one bundle")
+    bundles = [_as_bundle(m, trust_code) for m in items]
+    if (name is not None or version is not None) and len(bundles) != 1:
+        raise InvalidInputError("name= and version= apply to a single bundle")
+    if not isinstance(max_body_bytes, int) or max_body_bytes <= 0:
+        raise InvalidInputError(
+            f"max_body_bytes must be a positive integer, got {max_body_bytes!r}"
+        )
+    options: dict[str, Any] = {
+        "max_batch_size": max_batch_size,
+        "max_queue_delay_us": max_queue_delay_us,
+        "preferred_batch_sizes": preferred_batch_sizes,
+        "max_queue_size": max_queue_size,
+        "default_timeout_us": default_timeout_us,
+        "priority_levels": priority_levels,
+        "instances": instances,
+    }
+    options = {k: v for k, v in options.items() if v is not None}
+    served: dict[str, ServedModel] = {}
+    try:
+        for bundle in bundles:
+            model_name = name if name is not None else bundle.name
+            model_version = str(version) if version is not None else bundle.version
+            if model_name in served:
+                raise InvalidInputError(f"two bundles are named {model_name!r}")
+            if len(bundle.signature.model_inputs) != 1:
+                raise InvalidInputError(
+                    f"bundle {model_name!r}: the server batches one model input tensor, the "
+                    f"model has {len(bundle.signature.model_inputs)}"
+                )
+            batcher = Batcher(bundle.model, **options)
+            served[model_name] = ServedModel(
+                bundle, model_name, model_version, batcher, max_batch_size
+            )
+    except BaseException:
+        for s in served.values():
+            s.batcher.close(drain=False)
+        raise
+
+    def batchers() -> list[tuple[str, str, Any, int]]:
+        return [(s.name, s.version or "", s.batcher, s.max_batch_size) for s in served.values()]
+
+    server = _Server(
+        served, max_body_bytes, retry_after_s, ServerMetrics(batchers, metrics_registry)
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await anyio.to_thread.run_sync(server.close)
+
+    model_routes = []
+    for prefix in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
+        model_routes += [
+            Route(prefix, server.model_metadata, methods=["GET"]),
+            Route(prefix + "/ready", server.model_ready, methods=["GET"]),
+            Route(prefix + "/infer", server.infer, methods=["POST"]),
+        ]
+    for prefix in ("/v1/models/{name}", "/v1/models/{name}/versions/{version}"):
+        model_routes.append(Route(prefix + "/predict", server.predict, methods=["POST"]))
+    routes = [
+        Route("/v2", server.server_metadata, methods=["GET"]),
+        Route("/v2/health/live", server.live, methods=["GET"]),
+        Route("/v2/health/ready", server.ready, methods=["GET"]),
+        *model_routes,
+        Route("/metrics", server.metrics_text, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error}
+    )
+    app.state.seawall = server
+    return app

@@ -1,0 +1,150 @@
+"""`seawall serve`: a bundle (a directory or a models:/ registry URI) over HTTP, with uvicorn."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import click
+
+_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>[^/@]+)|@(?P<alias>[^/@]+))?/?$")
+
+
+def resolve(target: str) -> tuple[Path, str | None, str | None]:
+    """A bundle directory for `target`, with the name and version a models:/ URI gives."""
+    if not target.startswith("models:/"):
+        return Path(target), None, None
+    match = _URI.match(target)
+    if match is None:
+        raise click.BadParameter(
+            f"{target!r} is not models:/NAME/VERSION or models:/NAME@ALIAS", param_hint="TARGET"
+        )
+    from .. import registry
+
+    try:
+        resolve_bundle = registry.resolve_bundle
+    except AttributeError:
+        raise click.ClickException(
+            f"cannot resolve {target}: models:/ URIs go through seawall.registry.resolve_bundle, "
+            "which this seawall does not have. Pass a bundle directory instead"
+        ) from None
+    except ImportError as exc:
+        raise click.ClickException(
+            f"cannot resolve {target}: the registry needs its dependencies ({exc})"
+        ) from exc
+    from ..errors import SeawallError
+
+    try:
+        path = resolve_bundle(target)
+    except (SeawallError, OSError) as exc:
+        raise click.ClickException(f"cannot resolve {target}: {exc}") from exc
+    return Path(path), match["name"], match["version"]
+
+
+def _sizes(ctx: Any, param: Any, value: str | None) -> list[int] | None:
+    if value is None:
+        return None
+    try:
+        sizes = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter("give batch sizes as 4,8,16") from None
+    return sizes or None
+
+
+@click.command()
+@click.argument("target", metavar="PATH_OR_URI")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--name", default=None, help="Serve under this model name (default: the bundle's).")
+@click.option(
+    "--model-version", default=None, help="Serve as this version (default: the bundle's)."
+)
+@click.option("--max-batch-size", default=64, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--max-queue-delay-us",
+    default=None,
+    type=click.IntRange(min=0),
+    help="Longest a request waits for a batch to fill.",
+)
+@click.option(
+    "--preferred-batch-sizes",
+    default=None,
+    callback=_sizes,
+    help="Batch sizes to prefer, e.g. 8,16,32.",
+)
+@click.option(
+    "--max-queue-size",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Queued requests past which new ones get 503.",
+)
+@click.option(
+    "--timeout-us",
+    "default_timeout_us",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Longest a request may wait in the queue.",
+)
+@click.option("--priority-levels", default=None, type=click.IntRange(min=1))
+@click.option(
+    "--instances",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Model calls that may run at once.",
+)
+@click.option("--max-body-bytes", default=64 << 20, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--trust-code",
+    is_flag=True,
+    help="Allow bundles whose model is a pickled Python object (loading runs code).",
+)
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+)
+def serve(
+    target: str,
+    host: str,
+    port: int,
+    name: str | None,
+    model_version: str | None,
+    log_level: str,
+    trust_code: bool,
+    **options: Any,
+) -> None:
+    """Serve a model bundle with the Open Inference Protocol (KServe v2) over HTTP.
+
+    PATH_OR_URI is a bundle directory or a registry URI, models:/NAME/VERSION or
+    models:/NAME@ALIAS. Endpoints: /v2/models/NAME/infer, /v1/models/NAME/predict (raw
+    records), /v2/health/ready, /metrics.
+    """
+    try:
+        import uvicorn
+
+        from .app import create_app
+    except ImportError as exc:
+        raise click.ClickException(
+            f"serving needs its extra: pip install 'seawall[serve]' ({exc})"
+        ) from exc
+    from ..errors import SeawallError
+    from .bundle import load_bundle
+
+    path, uri_name, uri_version = resolve(target)
+    try:
+        bundle = load_bundle(path, trust_code=trust_code)
+        app = create_app(
+            bundle,
+            name=name or uri_name,
+            version=model_version or uri_version,
+            **options,
+        )
+    except (SeawallError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    served = app.state.seawall.models
+    for model in served.values():
+        version = f" version {model.version}" if model.version is not None else ""
+        click.echo(f"serving {model.name!r}{version} from {path} on http://{host}:{port}")
+    uvicorn.run(app, host=host, port=port, log_level=log_level, ws="none")

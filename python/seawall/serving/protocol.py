@@ -1,0 +1,252 @@
+"""Tensors of the Open Inference Protocol (KServe v2): datatypes, specs, JSON decoding and encoding.
+
+Decoding is strict, as the protocol asks: an input's ``datatype`` must be the one the model
+declares (raw feature columns accept any number type for a number column), ``shape`` must hold
+exactly the elements sent, and every element must be of the JSON type the datatype names
+(numbers for FP*, whole numbers for INT*/UINT*, true/false for BOOL, strings for BYTES). What is
+wrong raises :class:`~seawall.errors.InvalidInputError` or :class:`~seawall.errors.DTypeError`,
+with a message naming the input; the server answers those with 400.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import DTypeError, InvalidInputError, MissingColumnError
+
+__all__ = [
+    "DATATYPES",
+    "TensorSpec",
+    "datatype_of",
+    "decode_tensor",
+    "encode_tensor",
+    "numpy_dtype",
+]
+
+# KServe v2 datatype -> numpy dtype. BYTES holds strings (UTF-8 in JSON).
+DATATYPES: dict[str, np.dtype[Any]] = {
+    "BOOL": np.dtype(np.bool_),
+    "UINT8": np.dtype(np.uint8),
+    "UINT16": np.dtype(np.uint16),
+    "UINT32": np.dtype(np.uint32),
+    "UINT64": np.dtype(np.uint64),
+    "INT8": np.dtype(np.int8),
+    "INT16": np.dtype(np.int16),
+    "INT32": np.dtype(np.int32),
+    "INT64": np.dtype(np.int64),
+    "FP16": np.dtype(np.float16),
+    "FP32": np.dtype(np.float32),
+    "FP64": np.dtype(np.float64),
+    "BYTES": np.dtype(object),
+}
+_BY_DTYPE = {dtype: name for name, dtype in DATATYPES.items() if name != "BYTES"}
+NUMBER_TYPES = frozenset(DATATYPES) - {"BYTES", "BOOL"}
+
+# How many elements one tensor may hold, whatever its declared shape (a shape like
+# [1e12] must not make the server allocate before it notices the data is short).
+MAX_ELEMENTS = 1 << 31
+
+
+def numpy_dtype(datatype: str) -> np.dtype[Any]:
+    try:
+        return DATATYPES[datatype]
+    except KeyError:
+        raise DTypeError(
+            f"unknown datatype {datatype!r}: expected one of {', '.join(DATATYPES)}"
+        ) from None
+
+
+def datatype_of(dtype: np.dtype[Any]) -> str:
+    """The v2 datatype of a numpy dtype (strings and objects are BYTES)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind in "OUS":
+        return "BYTES"
+    try:
+        return _BY_DTYPE[dtype.newbyteorder("=")]
+    except KeyError:
+        raise DTypeError(f"numpy dtype {dtype} has no Open Inference Protocol datatype") from None
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """A named tensor: v2 datatype and shape, with -1 for a dimension of any size (rows first)."""
+
+    name: str
+    datatype: str
+    shape: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        numpy_dtype(self.datatype)
+        object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "datatype": self.datatype, "shape": list(self.shape)}
+
+    def check_shape(self, shape: tuple[int, ...]) -> None:
+        """Raises InvalidInputError unless `shape` fits this spec (-1 matches any size)."""
+        ok = len(shape) == len(self.shape) and all(
+            want < 0 or got == want for got, want in zip(shape, self.shape, strict=True)
+        )
+        if not ok:
+            raise InvalidInputError(
+                f"input {self.name!r} has shape {list(shape)}, the model takes "
+                f"{list(self.shape)} (-1: any size)"
+            )
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> TensorSpec:
+        return cls(str(d["name"]), str(d["datatype"]), tuple(d["shape"]))
+
+
+def _field(obj: Mapping[str, Any], key: str, what: str) -> Any:
+    if key not in obj:
+        raise MissingColumnError(f"{what} has no {key!r}")
+    return obj[key]
+
+
+def _flatten(data: Any, where: str) -> list[Any]:
+    """Row-major elements of `data`, a flat or nested JSON array."""
+    if not isinstance(data, list):
+        raise InvalidInputError(f"{where}: 'data' must be an array, got {type(data).__name__}")
+    if not any(isinstance(v, list) for v in data):
+        return data
+    flat: list[Any] = []
+    stack: list[Any] = [iter(data)]
+    while stack:
+        for v in stack[-1]:
+            if isinstance(v, list):
+                if len(stack) > 32:
+                    raise InvalidInputError(f"{where}: 'data' is nested too deeply")
+                stack.append(iter(v))
+                break
+            flat.append(v)
+        else:
+            stack.pop()
+    return flat
+
+
+def parse_shape(shape: Any, where: str) -> tuple[int, ...]:
+    if not isinstance(shape, list) or not all(
+        type(d) is int and 0 <= d <= MAX_ELEMENTS for d in shape
+    ):
+        raise InvalidInputError(
+            f"{where}: 'shape' must be an array of non-negative integers, got {shape!r}"
+        )
+    return tuple(shape)
+
+
+def decode_tensor(
+    tensor: Any,
+    *,
+    accept: Sequence[str] | None = None,
+    allow_missing: bool = False,
+) -> tuple[str, str, tuple[int, ...], Any]:
+    """One input tensor of a JSON inference request, checked: (name, datatype, shape, values).
+
+    ``accept`` lists the datatypes allowed for it (None: any). Values come back as a numpy array
+    of the shape, or, with ``allow_missing`` (raw feature columns, where JSON null is a missing
+    value), as a flat Python list for pyarrow to read, nulls kept.
+    """
+    if not isinstance(tensor, dict):
+        raise InvalidInputError(f"each input must be an object, got {type(tensor).__name__}")
+    name = _field(tensor, "name", "an input")
+    if not isinstance(name, str):
+        raise InvalidInputError(f"an input's name must be a string, got {name!r}")
+    where = f"input {name!r}"
+    datatype = _field(tensor, "datatype", where)
+    if not isinstance(datatype, str) or datatype not in DATATYPES:
+        raise DTypeError(
+            f"{where}: unknown datatype {datatype!r} (expected one of {', '.join(DATATYPES)})"
+        )
+    if accept is not None and datatype not in accept:
+        raise DTypeError(
+            f"{where}: datatype {datatype} is not accepted here, send {'/'.join(accept)}"
+        )
+    shape = parse_shape(_field(tensor, "shape", where), where)
+    size = math.prod(shape)
+    if size > MAX_ELEMENTS:
+        raise InvalidInputError(f"{where}: shape {list(shape)} is too large")
+    params = tensor.get("parameters")
+    if isinstance(params, dict) and "binary_data_size" in params:
+        raise InvalidInputError(
+            f"{where}: binary tensor data is not supported by this server; send JSON data "
+            "(tritonclient: set_data_from_numpy(..., binary_data=False))"
+        )
+    flat = _flatten(_field(tensor, "data", where), where)
+    if len(flat) != size:
+        raise InvalidInputError(
+            f"{where}: shape {list(shape)} holds {size} elements but 'data' has {len(flat)}"
+        )
+    return name, datatype, shape, _values(flat, datatype, shape, where, allow_missing)
+
+
+def _values(
+    flat: list[Any], datatype: str, shape: tuple[int, ...], where: str, missing: bool
+) -> Any:
+    kinds = {type(v) for v in flat}
+    if missing:
+        kinds.discard(type(None))
+    if datatype == "BYTES":
+        if not kinds <= {str}:
+            raise DTypeError(f"{where}: BYTES data must be strings, got {_names(kinds - {str})}")
+        if missing:
+            return flat
+        arr = np.empty(len(flat), dtype=object)
+        arr[:] = flat
+        return arr.reshape(shape)
+    if datatype == "BOOL":
+        if not kinds <= {bool}:
+            raise DTypeError(
+                f"{where}: BOOL data must be true or false, got {_names(kinds - {bool})}"
+            )
+        return flat if missing else np.array(flat, dtype=np.bool_).reshape(shape)
+    dtype = DATATYPES[datatype]
+    if dtype.kind in "iu":
+        if not kinds <= {int}:
+            raise DTypeError(
+                f"{where}: {datatype} data must be whole numbers, got {_names(kinds - {int})}"
+            )
+        info = np.iinfo(dtype)
+        values = [v for v in flat if v is not None] if missing else flat
+        if values and (min(values) < info.min or max(values) > info.max):
+            raise InvalidInputError(f"{where}: a value is out of the range of {datatype}")
+        return flat if missing else np.array(flat, dtype=dtype).reshape(shape)
+    if not kinds <= {int, float}:
+        raise DTypeError(
+            f"{where}: {datatype} data must be numbers, got {_names(kinds - {int, float})}"
+        )
+    values = [v for v in flat if v is not None] if missing else flat
+    try:
+        arr = np.array(values, dtype=np.float64)
+    except OverflowError:  # an integer past float64's range
+        raise InvalidInputError(f"{where}: a value is out of the range of {datatype}") from None
+    if not np.isfinite(arr).all():
+        raise InvalidInputError(f"{where}: a value is not a finite number")
+    if dtype != np.float64 and arr.size and np.abs(arr).max() > np.finfo(dtype).max:
+        raise InvalidInputError(f"{where}: a value is out of the range of {datatype}")
+    if missing:
+        return flat
+    return arr.astype(dtype, copy=False).reshape(shape)
+
+
+def _names(kinds: set[type]) -> str:
+    names = {"NoneType": "null", "str": "strings", "bool": "true/false", "dict": "objects"}
+    return ", ".join(sorted(names.get(k.__name__, k.__name__) for k in kinds))
+
+
+def encode_tensor(name: str, value: np.ndarray) -> dict[str, Any]:
+    """One output tensor as JSON: flat row-major data (strings for BYTES)."""
+    arr = np.asarray(value)
+    datatype = datatype_of(arr.dtype)
+    if datatype == "BYTES":
+        data = [
+            v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in arr.ravel()
+        ]
+    else:
+        data = arr.ravel().tolist()
+    return {"name": name, "datatype": datatype, "shape": list(arr.shape), "data": data}

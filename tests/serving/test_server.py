@@ -1,0 +1,696 @@
+"""The Open Inference Protocol server, over real HTTP on loopback: health and metadata, inference
+against the scikit-learn oracle (httpx and tritonclient's own implementation of the protocol),
+raw records, bad requests, overload, concurrency, metrics, mounting, and the CLI."""
+
+from __future__ import annotations
+
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from conftest import assert_matches_oracle, records, running, transactions
+from seawall.errors import InvalidInputError
+from seawall.serving import create_app, load_bundle, save_bundle
+
+
+def v2_inputs(columns: dict[str, list[Any]], *, nested: bool = False) -> list[dict[str, Any]]:
+    """Raw feature columns as v2 tensors: BYTES for strings, FP64 and INT64 for numbers."""
+    n = len(columns["age"])
+    types = {"amount": "FP64", "merchant": "BYTES", "age": "INT64"}
+    return [
+        {
+            "name": name,
+            "datatype": types[name],
+            "shape": [n, 1] if nested else [n],
+            "data": [[v] for v in values] if nested else values,
+        }
+        for name, values in columns.items()
+    ]
+
+
+def outputs_of(response: dict[str, Any]) -> dict[str, np.ndarray]:
+    return {o["name"]: np.asarray(o["data"]).reshape(o["shape"]) for o in response["outputs"]}
+
+
+@pytest.fixture(scope="module")
+def server(onnx_bundle) -> Any:
+    app = create_app(onnx_bundle, max_batch_size=32)
+    with running(app) as url:
+        yield url
+
+
+@pytest.fixture
+def client(server) -> Any:
+    with httpx.Client(base_url=server, timeout=30) as c:
+        yield c
+
+
+# --- health and metadata ------------------------------------------------------------------------
+
+
+def test_health_and_server_metadata(client):
+    assert client.get("/v2/health/live").json() == {"live": True}
+    assert client.get("/v2/health/ready").json() == {"ready": True}
+    meta = client.get("/v2").json()
+    assert meta["name"] == "seawall"
+    assert "extensions" in meta
+
+
+def test_model_metadata_is_the_signature(client, onnx_bundle):
+    meta = client.get("/v2/models/fraud").json()
+    assert meta == client.get("/v2/models/fraud/versions/3").json()
+    assert meta["name"] == "fraud"
+    assert meta["versions"] == ["3"]
+    assert meta["platform"] == "onnxruntime_onnx"
+    assert meta["inputs"] == [s.to_dict() for s in onnx_bundle.signature.inputs]
+    assert meta["outputs"] == [s.to_dict() for s in onnx_bundle.signature.outputs]
+    assert client.get("/v2/models/fraud/ready").json() == {"name": "fraud", "ready": True}
+    assert client.get("/v2/models/fraud/versions/3/ready").status_code == 200
+
+
+def test_unknown_models_and_versions_are_404(client):
+    for path in ("/v2/models/nope", "/v2/models/nope/ready", "/v2/models/fraud/versions/4"):
+        r = client.get(path)
+        assert r.status_code == 404, path
+        assert "error" in r.json()
+    r = client.post("/v2/models/nope/infer", json={"inputs": []})
+    assert r.status_code == 404
+    assert "fraud" in r.json()["error"]  # says what the server has
+
+
+# --- inference --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_infer_matches_the_oracle(client, fitted, rng, nested):
+    data = transactions(rng, int(rng.integers(1, 200)))
+    body = {"id": f"req-{rng.integers(1 << 30)}", "inputs": v2_inputs(data, nested=nested)}
+    r = client.post("/v2/models/fraud/versions/3/infer", json=body)
+    assert r.status_code == 200, r.text
+    response = r.json()
+    assert (response["model_name"], response["model_version"], response["id"]) == (
+        "fraud",
+        "3",
+        body["id"],
+    )
+    kinds = {o["name"]: o["datatype"] for o in response["outputs"]}
+    assert kinds == {"label": "INT64", "probabilities": "FP32"}
+    assert_matches_oracle(outputs_of(response), fitted.oracle(data))
+
+
+def test_infer_returns_only_the_outputs_asked_for(client, fitted, rng):
+    data = transactions(rng, 7)
+    body = {"inputs": v2_inputs(data), "outputs": [{"name": "probabilities"}]}
+    response = client.post("/v2/models/fraud/infer", json=body).json()
+    assert [o["name"] for o in response["outputs"]] == ["probabilities"]
+    assert "id" not in response
+    np.testing.assert_allclose(
+        outputs_of(response)["probabilities"], fitted.oracle(data)["probabilities"], atol=1e-5
+    )
+
+
+def test_number_columns_take_any_number_type(client, fitted, rng):
+    data = transactions(rng, 20)
+    data["amount"] = [v if v is None else round(v) for v in data["amount"]]
+    inputs = v2_inputs(data)
+    inputs[0]["datatype"] = "INT32"
+    inputs[2]["datatype"] = "FP32"
+    r = client.post("/v2/models/fraud/infer", json={"inputs": inputs})
+    assert r.status_code == 200, r.text
+    assert_matches_oracle(outputs_of(r.json()), fitted.oracle(data))
+
+
+def test_records_endpoint_matches_the_oracle(client, fitted, rng):
+    data = transactions(rng, 40)
+    expected = fitted.oracle(data)
+    for body in ({"records": records(data)}, {"columns": data}, {"instances": records(data)}):
+        r = client.post("/v1/models/fraud/predict", json={**body, "id": "x"})
+        assert r.status_code == 200, r.text
+        response = r.json()
+        assert (response["model_name"], response["model_version"], response["id"]) == (
+            "fraud",
+            "3",
+            "x",
+        )
+        assert_matches_oracle(response["outputs"], expected)
+    r = client.post(
+        "/v1/models/fraud/versions/3/predict", json={"records": records(data), "outputs": ["label"]}
+    )
+    assert list(r.json()["outputs"]) == ["label"]
+
+
+def test_tritonclient_speaks_the_same_protocol(server, fitted, rng):
+    """tritonclient's HTTP client is an independent implementation of the protocol."""
+    import tritonclient.http as triton
+
+    n = int(rng.integers(1, 50))
+    data = transactions(rng, n)
+    data["amount"] = [0.0 if v is None else v for v in data["amount"]]
+    data["merchant"] = ["none" if v is None else v for v in data["merchant"]]
+    client = triton.InferenceServerClient(url=server.removeprefix("http://"))
+    try:
+        assert client.is_server_live() and client.is_server_ready()
+        assert client.is_model_ready("fraud", "3")
+        meta = client.get_model_metadata("fraud")
+        assert [i["name"] for i in meta["inputs"]] == ["amount", "merchant", "age"]
+        inputs = [
+            triton.InferInput("amount", [n], "FP64"),
+            triton.InferInput("merchant", [n], "BYTES"),
+            triton.InferInput("age", [n], "INT64"),
+        ]
+        inputs[0].set_data_from_numpy(np.array(data["amount"]), binary_data=False)
+        inputs[1].set_data_from_numpy(np.array(data["merchant"], dtype=object), binary_data=False)
+        inputs[2].set_data_from_numpy(np.array(data["age"], dtype=np.int64), binary_data=False)
+        result = client.infer(
+            "fraud",
+            inputs,
+            model_version="3",
+            request_id="triton-1",
+            outputs=[
+                triton.InferRequestedOutput("label", binary_data=False),
+                triton.InferRequestedOutput("probabilities", binary_data=False),
+            ],
+        )
+        assert result.get_response()["id"] == "triton-1"
+        got = {"label": result.as_numpy("label"), "probabilities": result.as_numpy("probabilities")}
+        assert got["probabilities"].dtype == np.float32
+        assert_matches_oracle(got, fitted.oracle(data))
+    finally:
+        client.close()
+
+
+# --- bad requests ------------------------------------------------------------------------------
+
+
+def encode(body: Any) -> bytes:
+    """JSON text, with Python's inf written as a number too large for a double (as a careless
+    client might send it), not as the non-standard Infinity."""
+    return json.dumps(body).replace("Infinity", "1e400").encode()
+
+
+def good_body(rng) -> dict[str, Any]:
+    return {"inputs": v2_inputs(transactions(rng, 3))}
+
+
+def with_input(rng, index: int, **changes: Any) -> dict[str, Any]:
+    body = good_body(rng)
+    body["inputs"][index].update(changes)
+    return body
+
+
+BAD = {
+    "not JSON": lambda rng: b"{",
+    "not an object": lambda rng: b"[1, 2]",
+    "empty body": lambda rng: b"",
+    "not UTF-8": lambda rng: b"\xff\xfe\xfa",
+    "NaN literal": lambda rng: (
+        b'{"inputs": [{"name": "amount", "datatype": "FP64", "shape": [1], "data": [NaN]}]}'
+    ),
+    "deep nesting": lambda rng: b"[" * 100_000 + b"]" * 100_000,
+    "inputs missing": lambda rng: {"outputs": []},
+    "inputs not a list": lambda rng: {"inputs": {"amount": 1}},
+    "a missing input": lambda rng: {"inputs": good_body(rng)["inputs"][:2]},
+    "an unknown input": lambda rng: {
+        "inputs": [
+            *good_body(rng)["inputs"],
+            {"name": "x", "datatype": "FP64", "shape": [3], "data": [1, 2, 3]},
+        ]
+    },
+    "an input twice": lambda rng: {
+        "inputs": [*good_body(rng)["inputs"], good_body(rng)["inputs"][0]]
+    },
+    "an unknown datatype": lambda rng: with_input(rng, 0, datatype="FLOAT"),
+    "strings for a number column": lambda rng: with_input(rng, 0, datatype="BYTES"),
+    "numbers for a string column": lambda rng: with_input(rng, 1, datatype="FP64"),
+    "strings in FP64 data": lambda rng: with_input(rng, 0, data=["1.5", "2", "3"]),
+    "floats in INT64 data": lambda rng: with_input(rng, 2, data=[1.5, 2, 3]),
+    "bools in INT64 data": lambda rng: with_input(rng, 2, data=[True, False, True]),
+    "an int out of range": lambda rng: with_input(rng, 2, data=[1 << 70, 2, 3]),
+    "a float overflowing": lambda rng: with_input(rng, 0, data=[1e400, 2, 3]),
+    "data shorter than shape": lambda rng: with_input(rng, 0, shape=[4]),
+    "a negative dimension": lambda rng: with_input(rng, 0, shape=[-3]),
+    "a huge shape": lambda rng: with_input(rng, 0, shape=[1 << 40, 1 << 20]),
+    "a 2-D column": lambda rng: with_input(rng, 0, shape=[1, 3]),
+    "ragged rows": lambda rng: with_input(rng, 2, shape=[2], data=[1, 2]),
+    "no rows": lambda rng: {
+        "inputs": [{**i, "shape": [0], "data": []} for i in good_body(rng)["inputs"]]
+    },
+    "data not a list": lambda rng: with_input(rng, 0, data=3.5),
+    "objects in data": lambda rng: with_input(rng, 1, data=[{"a": 1}, "b", "c"]),
+    "an unknown output": lambda rng: {**good_body(rng), "outputs": [{"name": "nope"}]},
+    "an id not a string": lambda rng: {**good_body(rng), "id": 12},
+    "a negative priority": lambda rng: {**good_body(rng), "parameters": {"priority": -1}},
+    "binary data": lambda rng: with_input(rng, 0, parameters={"binary_data_size": 24}),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_requests_get_400_saying_what_is_wrong(client, fitted, rng, case):
+    body = BAD[case](rng)
+    content = body if isinstance(body, bytes) else encode(body)
+    r = client.post("/v2/models/fraud/infer", content=content)
+    assert r.status_code == 400, (case, r.text)
+    message = r.json()["error"]
+    assert isinstance(message, str) and len(message) > 10
+    # ... and the server goes on serving.
+    data = transactions(rng, 5)
+    r = client.post("/v2/models/fraud/infer", json={"inputs": v2_inputs(data)})
+    assert r.status_code == 200
+    assert_matches_oracle(outputs_of(r.json()), fitted.oracle(data))
+
+
+BAD_RECORDS = {
+    "none of the keys": {"rows": []},
+    "two of the keys": {"records": [], "columns": {}},
+    "records not a list": {"records": {"amount": 1}},
+    "records of numbers": {"records": [1, 2]},
+    "no records": {"records": []},
+    "a missing column": {"records": [{"amount": 1.0, "merchant": "a"}]},
+    "mixed types in a column": {
+        "records": [
+            {"amount": 1.0, "merchant": "a", "age": 3},
+            {"amount": "x", "merchant": "a", "age": 3},
+        ]
+    },
+    "strings for numbers": {"columns": {"amount": ["1"], "merchant": ["a"], "age": [3]}},
+    "columns of unequal length": {"columns": {"amount": [1.0, 2.0], "merchant": ["a"], "age": [3]}},
+    "a column not a list": {"columns": {"amount": 1.0, "merchant": "a", "age": 3}},
+    "nested values": {"records": [{"amount": [1.0], "merchant": "a", "age": 3}]},
+    "an overflowing float": {"columns": {"amount": [1e400], "merchant": ["a"], "age": [3]}},
+    "an unknown output": {
+        "records": [{"amount": 1.0, "merchant": "a", "age": 3}],
+        "outputs": ["nope"],
+    },
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_RECORDS))
+def test_bad_records_get_400(client, case):
+    r = client.post("/v1/models/fraud/predict", content=encode(BAD_RECORDS[case]))
+    assert r.status_code == 400, (case, r.text)
+    assert r.json()["error"]
+
+
+def test_a_body_over_the_limit_is_refused(onnx_bundle, rng):
+    app = create_app(onnx_bundle, max_body_bytes=2_000)
+    with running(app) as url, httpx.Client(base_url=url) as client:
+        big = {"inputs": v2_inputs(transactions(rng, 200))}
+        r = client.post("/v2/models/fraud/infer", json=big)
+        assert r.status_code == 400
+        assert "limit" in r.json()["error"]
+
+        def chunks():  # no Content-Length: the limit is enforced while reading
+            text = json.dumps(big).encode()
+            for i in range(0, len(text), 500):
+                yield text[i : i + 500]
+
+        r = client.post("/v2/models/fraud/infer", content=chunks())
+        assert r.status_code == 400
+        assert "limit" in r.json()["error"]
+        small = transactions(rng, 2)
+        r = client.post("/v2/models/fraud/infer", json={"inputs": v2_inputs(small)})
+        assert r.status_code == 200
+
+
+def test_fuzzed_requests_never_crash_the_server(server, fitted, rng):
+    """Random JSON documents shaped more or less like inference requests: every answer is 200
+    or 400, never a 500, and a good request works afterwards."""
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    scalars = (
+        st.none()
+        | st.booleans()
+        | st.integers(-(1 << 70), 1 << 70)
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text(max_size=5)
+    )
+    values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4), max_leaves=12)
+    tensor = st.fixed_dictionaries(
+        {},
+        optional={
+            "name": st.sampled_from(["amount", "merchant", "age", "x"]) | st.integers(),
+            "datatype": st.sampled_from(["FP64", "FP32", "INT64", "BYTES", "BOOL", "UINT8", "x"]),
+            "shape": st.lists(st.integers(-2, 5), max_size=3) | values,
+            "data": values,
+            "parameters": st.dictionaries(st.text(max_size=3), scalars, max_size=2),
+        },
+    )
+    request = st.fixed_dictionaries(
+        {},
+        optional={
+            "inputs": st.lists(tensor, max_size=4) | values,
+            "outputs": st.lists(st.fixed_dictionaries({"name": st.text(max_size=12)}), max_size=2)
+            | values,
+            "id": st.text(max_size=5) | st.integers(),
+            "parameters": st.dictionaries(st.sampled_from(["priority", "timeout", "x"]), scalars),
+        },
+    )
+    record = st.dictionaries(st.sampled_from(["amount", "merchant", "age"]), scalars)
+    predict = st.fixed_dictionaries(
+        {},
+        optional={
+            "records": st.lists(record, max_size=4) | values,
+            "columns": st.dictionaries(
+                st.sampled_from(["amount", "merchant", "age"]), st.lists(scalars, max_size=4)
+            )
+            | values,
+            "instances": values,
+            "outputs": values,
+        },
+    )
+
+    with httpx.Client(base_url=server, timeout=30) as client:
+
+        @given(request, predict, st.binary(max_size=64))
+        def check(infer_body, predict_body, raw):
+            for path, content in (
+                ("/v2/models/fraud/infer", json.dumps(infer_body).encode()),
+                ("/v1/models/fraud/predict", json.dumps(predict_body).encode()),
+                ("/v2/models/fraud/infer", raw),
+            ):
+                r = client.post(path, content=content)
+                assert r.status_code in (200, 400), (path, content, r.text)
+                assert "error" in r.json() or r.status_code == 200
+
+        check()
+        data = transactions(rng, 10)
+        r = client.post("/v2/models/fraud/infer", json={"inputs": v2_inputs(data)})
+        assert r.status_code == 200
+        assert_matches_oracle(outputs_of(r.json()), fitted.oracle(data))
+
+
+# --- overload and concurrency -------------------------------------------------------------------
+
+
+class Gate:
+    """A model that waits at a gate: lets a test hold the batcher busy."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+
+    def __call__(self, x: np.ndarray) -> Any:
+        self.entered.set()
+        self.gate.wait(60)
+        return self.model(x)
+
+
+def test_a_full_queue_answers_503_with_retry_after(onnx_bundle, fitted, rng):
+    """While the model is held at a gate, a queue of 2 takes at most 2 (or 3, should one more
+    join the batch being formed) of 11 further requests: the rest are refused at once with 503
+    and Retry-After; those queued finish once the gate opens."""
+    from concurrent.futures import as_completed
+
+    gate = Gate(onnx_bundle.model)
+    bundle = load_bundle(onnx_bundle.path)
+    bundle.model = gate
+    app = create_app(bundle, max_batch_size=1, max_queue_size=2, instances=1)
+    n = 12
+    batches = [transactions(rng, 2) for _ in range(n)]
+    with running(app) as url, httpx.Client(base_url=url, timeout=60) as client:
+        with ThreadPoolExecutor(n) as pool:
+
+            def post(data):
+                return client.post("/v2/models/fraud/infer", json={"inputs": v2_inputs(data)})
+
+            first = pool.submit(post, batches[0])
+            assert gate.entered.wait(30)
+            rest = [pool.submit(post, b) for b in batches[1:]]
+            early = []
+            for future in as_completed(rest):
+                early.append(future.result())
+                if len(early) == n - 4:
+                    break
+            gate.gate.set()
+            answers = [first.result()] + [f.result() for f in rest]
+    for r in early:  # nothing can succeed while the gate is shut
+        assert r.status_code == 503, r.text
+        assert r.headers["Retry-After"] == "1"
+        assert "retry" in r.json()["error"]
+    assert answers[0].status_code == 200
+    for data, answer in zip(batches, answers, strict=True):
+        assert answer.status_code in (200, 503)
+        if answer.status_code == 200:
+            assert_matches_oracle(outputs_of(answer.json()), fitted.oracle(data))
+
+
+def test_concurrent_clients_each_get_their_own_answer(server, fitted, rng):
+    threads, per_thread = 16, 12
+    work = [
+        [(f"t{t}-r{i}", transactions(rng, int(rng.integers(1, 20)))) for i in range(per_thread)]
+        for t in range(threads)
+    ]
+
+    def run(jobs):
+        out = []
+        with httpx.Client(base_url=server, timeout=60) as client:
+            for rid, data in jobs:
+                r = client.post(
+                    "/v2/models/fraud/infer", json={"id": rid, "inputs": v2_inputs(data)}
+                )
+                out.append((rid, data, r.status_code, r.json()))
+        return out
+
+    with ThreadPoolExecutor(threads) as pool:
+        results = [x for chunk in pool.map(run, work) for x in chunk]
+    assert len(results) == threads * per_thread
+    for rid, data, status, response in results:
+        assert status == 200, response
+        assert response["id"] == rid
+        got = outputs_of(response)
+        assert got["label"].shape == (len(data["age"]),)
+        assert_matches_oracle(got, fitted.oracle(data))
+
+
+# --- metrics -----------------------------------------------------------------------------------
+
+
+def test_metrics_count_requests_and_batches(onnx_bundle, rng):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    app = create_app(onnx_bundle, max_batch_size=8)
+    ok, bad = int(rng.integers(3, 10)), int(rng.integers(1, 5))
+    with running(app) as url, httpx.Client(base_url=url) as client:
+        for _ in range(ok):
+            data = transactions(rng, int(rng.integers(1, 5)))
+            assert (
+                client.post("/v2/models/fraud/infer", json={"inputs": v2_inputs(data)}).status_code
+                == 200
+            )
+        for _ in range(bad):
+            assert client.post("/v2/models/fraud/infer", content=b"{").status_code == 400
+        assert (
+            client.post(
+                "/v1/models/fraud/predict", json={"records": records(transactions(rng, 2))}
+            ).status_code
+            == 200
+        )
+        r = client.get("/metrics")
+        assert r.headers["content-type"].startswith("text/plain")
+        text = r.text
+        stats = app.state.seawall.models["fraud"].batcher.stats()
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+    def value(name: str, **labels: str) -> float:
+        return samples[(name, tuple(sorted({"model": "fraud", "version": "3", **labels}.items())))]
+
+    assert value("seawall_inference_requests_total", endpoint="infer", code="200") == ok
+    assert value("seawall_inference_requests_total", endpoint="infer", code="400") == bad
+    assert value("seawall_inference_requests_total", endpoint="predict", code="200") == 1
+    assert value("seawall_inference_request_duration_seconds_count", endpoint="infer") == ok + bad
+    assert value("seawall_batcher_requests_total") == stats["requests"] == ok + 1
+    assert value("seawall_batcher_batches_total") == stats["batches"]
+    assert value("seawall_batcher_batch_size_count") == stats["batches"]
+    assert value("seawall_batcher_batch_size_sum") == sum(
+        int(size) * count for size, count in stats["batch_size_histogram"].items()
+    )
+    assert value("seawall_batcher_batch_size_bucket", le="+Inf") == stats["batches"]
+    assert value("seawall_batcher_queue_wait_seconds_count") == stats["queue_wait_us"]["count"]
+    assert value("seawall_inference_requests_in_flight") == 0
+
+
+# --- embedding, options, the command line --------------------------------------------------------
+
+
+def test_the_app_mounts_inside_another_service(onnx_bundle, fitted, rng):
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    inner = create_app(onnx_bundle)
+    outer = Starlette(routes=[Mount("/models", app=inner)])
+    try:
+        with running(outer) as url, httpx.Client(base_url=url) as client:
+            data = transactions(rng, 4)
+            r = client.post("/models/v2/models/fraud/infer", json={"inputs": v2_inputs(data)})
+            assert r.status_code == 200
+            assert_matches_oracle(outputs_of(r.json()), fitted.oracle(data))
+    finally:
+        inner.state.seawall.close()  # a mounted app's lifespan does not run
+
+
+def test_several_bundles_and_create_app_checks(onnx_bundle, fitted, tmp_path, rng):
+    other = load_bundle(
+        save_bundle(tmp_path / "other", python_model=fitted.classifier, pipeline=fitted.pipeline),
+        trust_code=True,
+    )
+    app = create_app([onnx_bundle, other])
+    with running(app) as url, httpx.Client(base_url=url) as client:
+        data = transactions(rng, 6)
+        r = client.post("/v1/models/other/predict", json={"columns": data})
+        assert r.status_code == 200
+        X = fitted.pipeline.transform(data)
+        assert r.json()["outputs"]["predict"] == fitted.classifier.predict(X).tolist()
+        assert "model_version" not in r.json()
+        assert client.get("/v2/models/other").json()["platform"] == "python"
+        assert (
+            client.post("/v2/models/fraud/infer", json={"inputs": v2_inputs(data)}).status_code
+            == 200
+        )
+    with pytest.raises(InvalidInputError, match="two bundles"):
+        create_app([onnx_bundle, onnx_bundle])
+    with pytest.raises(InvalidInputError, match="single bundle"):
+        create_app([onnx_bundle, other], name="x")
+    with pytest.raises(InvalidInputError, match="at least one"):
+        create_app([])
+
+
+def test_a_bundle_without_pipeline_takes_the_model_tensor(tmp_path, rng):
+    from test_bundle import linear_onnx
+
+    weights, bias = rng.normal(size=(3, 2)), rng.normal(size=2)
+    path = save_bundle(tmp_path / "linear", onnx_model=linear_onnx(weights, bias, np.float64))
+    with running(create_app(path)) as url, httpx.Client(base_url=url) as client:
+        x = rng.normal(size=(5, 3))
+        tensor = {"name": "X", "datatype": "FP64", "shape": [5, 3], "data": x.ravel().tolist()}
+        r = client.post("/v2/models/linear/infer", json={"inputs": [tensor]})
+        assert r.status_code == 200, r.text
+        np.testing.assert_allclose(outputs_of(r.json())["Y"], x @ weights + bias, rtol=1e-12)
+        r = client.post("/v1/models/linear/predict", json={"instances": x.tolist()})
+        np.testing.assert_allclose(r.json()["outputs"]["Y"], x @ weights + bias, rtol=1e-12)
+        for bad in (
+            {**tensor, "datatype": "FP32"},
+            {**tensor, "shape": [3, 5]},
+            {**tensor, "shape": [15], "data": x.ravel().tolist()},
+        ):
+            r = client.post("/v2/models/linear/infer", json={"inputs": [bad]})
+            assert r.status_code == 400, r.text
+        for body in (
+            {"records": [{"a": 1}]},
+            {"instances": [[1, 2], [3]]},
+            {"instances": [["a", "b", "c"]]},
+            {"instances": [[1, 2]]},
+        ):
+            r = client.post("/v1/models/linear/predict", json=body)
+            assert r.status_code == 400, (body, r.text)
+
+
+def test_serve_command_runs_a_real_server(onnx_bundle, fitted, rng, tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    if getattr(sys.modules["seawall.serving.batcher"], "__file__", None) is None:
+        pytest.skip("needs the real seawall.serving.Batcher (a stand-in runs the other tests)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from seawall.cli import main; main()",
+            "serve",
+            str(onnx_bundle.path),
+            "--port",
+            str(port),
+            "--max-batch-size",
+            "16",
+            "--log-level",
+            "warning",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONWARNINGS": ""},
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        with httpx.Client(base_url=url) as client:
+            while True:
+                try:
+                    if client.get("/v2/health/ready").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert process.poll() is None, process.stdout.read().decode()
+                assert time.monotonic() < deadline, "seawall serve did not come up"
+                time.sleep(0.1)
+            data = transactions(rng, 8)
+            r = client.post("/v2/models/fraud/versions/3/infer", json={"inputs": v2_inputs(data)})
+            assert r.status_code == 200
+            assert_matches_oracle(outputs_of(r.json()), fitted.oracle(data))
+    finally:
+        process.terminate()
+        out, _ = process.communicate(timeout=30)
+    assert f"serving 'fraud' version 3 from {onnx_bundle.path}" in out.decode()
+
+
+def test_serve_command_errors(fitted, tmp_path):
+    from click.testing import CliRunner
+
+    from seawall.cli import main
+
+    path = save_bundle(tmp_path / "py", python_model=fitted.classifier, pipeline=fitted.pipeline)
+    result = CliRunner().invoke(main, ["serve", str(path)])
+    assert result.exit_code == 1
+    assert "--trust-code" in result.output
+    result = CliRunner().invoke(main, ["serve", str(tmp_path / "nowhere")])
+    assert result.exit_code == 1
+    assert "no bundle directory" in result.output
+    result = CliRunner().invoke(main, ["serve", "models:/"])
+    assert result.exit_code == 2
+    assert "models:/NAME/VERSION" in result.output
+
+
+def test_registry_uris_resolve_through_the_registry(monkeypatch, tmp_path):
+    import click
+
+    import seawall.registry
+    from seawall.serving.cli import resolve
+
+    def missing(name):
+        raise AttributeError(name)
+
+    def no_sqlalchemy(name):
+        raise ImportError("No module named 'sqlalchemy'")
+
+    monkeypatch.setitem(vars(seawall.registry), "__getattr__", missing)
+    with pytest.raises(click.ClickException, match="resolve_bundle"):
+        resolve("models:/fraud/3")
+    monkeypatch.setitem(vars(seawall.registry), "__getattr__", no_sqlalchemy)
+    with pytest.raises(click.ClickException, match="sqlalchemy"):
+        resolve("models:/fraud/3")
+    asked = []
+
+    def resolve_bundle(uri):
+        asked.append(uri)
+        return tmp_path / "resolved"
+
+    monkeypatch.setitem(vars(seawall.registry), "resolve_bundle", resolve_bundle)
+    assert resolve("models:/fraud/3") == (tmp_path / "resolved", "fraud", "3")
+    assert resolve("models:/fraud@prod") == (tmp_path / "resolved", "fraud", None)
+    assert asked == ["models:/fraud/3", "models:/fraud@prod"]
+    assert resolve(str(tmp_path)) == (tmp_path, None, None)
