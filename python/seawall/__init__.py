@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import platform
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _core, errors, stats
 from .features import (
@@ -21,6 +21,9 @@ from .features import (
 )
 from .profiles import Profile
 
+if TYPE_CHECKING:
+    from .registry import Registry
+
 __version__: str = _core.__version__
 
 __all__ = [
@@ -34,6 +37,7 @@ __all__ = [
     "MinMaxScale",
     "OneHot",
     "Profile",
+    "Registry",
     "RobustScale",
     "StandardScale",
     "__version__",
@@ -66,3 +70,12 @@ def set_num_threads(n: int | None) -> None:
 def get_num_threads() -> int:
     """Threads the native kernels use now."""
     return int(_core.num_threads())
+
+
+def __getattr__(name: str) -> Any:
+    # seawall.Registry loads on first use, so `import seawall` does not import SQLAlchemy.
+    if name == "Registry":
+        from .registry import Registry
+
+        return Registry
+    raise AttributeError(f"module 'seawall' has no attribute {name!r}")

@@ -60,11 +60,11 @@ class DatasetFingerprint:
 
 
 def _feed(h: Any, table: pa.Table, schema: pa.Schema) -> None:
-    # combine_chunks gives one contiguous chunk per column, so the IPC bytes depend on the
-    # values only, not on how the input was chunked.
-    batch = table.combine_chunks().to_batches()
+    # concat_arrays copies each column into fresh buffers that start at offset 0 (string offsets
+    # rebased too), so the IPC bytes depend on the values only, not on how the input was cut.
+    columns = [pa.concat_arrays(column.chunks) for column in table.columns]
+    batch = pa.RecordBatch.from_arrays(columns, schema=schema)
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, schema) as writer:
-        for b in batch:
-            writer.write_batch(b)
+        writer.write_batch(batch)
     h.update(sink.getvalue())

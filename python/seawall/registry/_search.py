@@ -15,8 +15,9 @@ Grammar (keywords are case-insensitive)::
     op         := "=" | "!=" | "<>" | "<" | "<=" | ">" | ">="
     value      := number | 'string' | "string"     (a quote inside is written twice)
 
-``metrics.k`` is the run's newest value of metric k (greatest step, then timestamp) and compares
-with numbers; ``params.k`` and ``tags.k`` are strings (=, !=, in, like, ilike); attributes are
+In like patterns ``%`` is any text, ``_`` any one character, and ``\\`` makes the next character
+literal (``'100\\%'``). ``metrics.k`` is the run's newest value of metric k (greatest step, then
+timestamp) and compares with numbers; ``params.k`` and ``tags.k`` are strings (=, !=, in, like, ilike); attributes are
 ``run_id``, ``name``, ``status`` (strings) and ``start_time``, ``end_time`` (numbers, seconds).
 A comparison on a key a run does not have is false (so ``not`` of it is true); ``is null`` is
 true exactly when the run lacks the key. Every key and value is a bound parameter.
@@ -255,7 +256,14 @@ class _Parser:
             op = self.take().text.lower()
             if field.numeric:
                 raise self.fail(f"{field} is a number: {op} compares strings", start)
-            return (op, field, self._string(field), negate)
+            at = self.tok
+            pattern = self._string(field)
+            if re.search(r"(?<!\\)(\\\\)*\\$", pattern):
+                raise self.fail(
+                    "a like pattern cannot end with a lone '\\' (it escapes the next character)",
+                    at,
+                )
+            return (op, field, pattern, negate)
         if self.tok.kind != "op":
             raise self.fail(
                 f"expected a comparison (=, !=, <, <=, >, >=, in, like, ilike, is null) after "
@@ -345,7 +353,10 @@ def compile_filter(tree: Any) -> ColumnElement[bool]:
     if kind in ("like", "ilike"):
         _, field, pattern, negate = tree
         cond = _condition(
-            field, (lambda c: c.like(pattern)) if kind == "like" else (lambda c: c.ilike(pattern))
+            field,
+            (lambda c: c.like(pattern, escape="\\"))
+            if kind == "like"
+            else (lambda c: c.ilike(pattern, escape="\\")),
         )
         return not_(cond) if negate else cond
     if kind == "isnull":
@@ -361,6 +372,10 @@ def parse_order_by(items: Any) -> list[tuple[Field, bool]]:
         return []
     if isinstance(items, str):
         items = [items]
+    if not isinstance(items, (list, tuple)):
+        raise InvalidInputError(
+            f"order_by takes a string or a list of strings, got {type(items).__name__}"
+        )
     out = []
     for item in items:
         if not isinstance(item, str):
