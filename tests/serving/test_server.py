@@ -184,6 +184,79 @@ def test_tritonclient_speaks_the_same_protocol(server, fitted, rng):
         client.close()
 
 
+def test_tritonclient_binary_tensors_by_default(server, fitted, rng):
+    """tritonclient sends inputs and asks for outputs as binary tensor data unless told not to;
+    missing amounts travel as NaN there."""
+    import tritonclient.http as triton
+
+    n = int(rng.integers(1, 300))
+    data = transactions(rng, n)
+    data["merchant"] = ["none" if v is None else v for v in data["merchant"]]
+    amount = np.array([np.nan if v is None else v for v in data["amount"]])
+    client = triton.InferenceServerClient(url=server.removeprefix("http://"))
+    try:
+        inputs = [
+            triton.InferInput("amount", [n], "FP64"),
+            triton.InferInput("merchant", [n], "BYTES"),
+            triton.InferInput("age", [n], "INT64"),
+        ]
+        inputs[0].set_data_from_numpy(amount)
+        inputs[1].set_data_from_numpy(np.array(data["merchant"], dtype=object))
+        inputs[2].set_data_from_numpy(np.array(data["age"], dtype=np.int64))
+        result = client.infer("fraud", inputs)  # outputs: all, as binary
+        got = {"label": result.as_numpy("label"), "probabilities": result.as_numpy("probabilities")}
+        assert_matches_oracle(got, fitted.oracle(data))
+        mixed = client.infer(
+            "fraud",
+            inputs,
+            outputs=[
+                triton.InferRequestedOutput("label", binary_data=False),
+                triton.InferRequestedOutput("probabilities", binary_data=True),
+            ],
+        )
+        np.testing.assert_array_equal(mixed.as_numpy("label"), got["label"])
+        np.testing.assert_array_equal(mixed.as_numpy("probabilities"), got["probabilities"])
+    finally:
+        client.close()
+
+
+def test_malformed_binary_requests_get_400(client, rng):
+    data = transactions(rng, 2)
+    header = {"inputs": v2_inputs(data)}
+    header["inputs"][2] = {
+        "name": "age",
+        "datatype": "INT64",
+        "shape": [2],
+        "parameters": {"binary_data_size": 16},
+    }
+    text = json.dumps(header).encode()
+    blob = np.array(data["age"], dtype="<i8").tobytes()
+    url = "/v2/models/fraud/infer"
+
+    def post(content, length):
+        return client.post(
+            url, content=content, headers={"Inference-Header-Content-Length": str(length)}
+        )
+
+    assert post(text + blob, len(text)).status_code == 200
+    for content, length, message in [
+        (text + blob, len(text) + len(blob) + 1, "Inference-Header-Content-Length"),
+        (text + blob, "x", "Inference-Header-Content-Length"),
+        (text + blob[:8], len(text), "past the end"),
+        (text + blob + b"\0", len(text), "belong to no input"),
+        (text + blob, len(text) - 1, "not valid JSON"),
+    ]:
+        r = post(content, length)
+        assert r.status_code == 400, (length, r.text)
+        assert message in r.json()["error"]
+    r = client.post(
+        "/v1/models/fraud/predict",
+        content=text + blob,
+        headers={"Inference-Header-Content-Length": str(len(text))},
+    )
+    assert r.status_code == 400
+
+
 # --- bad requests ------------------------------------------------------------------------------
 
 

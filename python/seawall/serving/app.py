@@ -15,6 +15,13 @@ A bundle with a feature pipeline takes its raw columns as inputs, one 1-D tensor
 null for a missing value); the server transforms them with the pipeline, then the batcher runs
 the model on the features. A bundle without one takes the model's input tensor itself.
 
+Inference also speaks Triton's binary tensor data extension (what tritonclient sends by
+default): with an ``Inference-Header-Content-Length`` header, the body is that many bytes of JSON
+followed by the inputs' raw bytes (little-endian; BYTES elements each a 4-byte length and the
+UTF-8 text), each input naming its ``binary_data_size``. Outputs come back the same way when the
+request asks (``binary_data`` in an output's parameters, or ``binary_data_output`` in the
+request's).
+
 ``/v1/models/{name}/predict`` takes ``{"records": [{column: value, ...}, ...]}`` or
 ``{"columns": {column: [values]}}`` (without a pipeline: ``{"instances": [row, ...]}``), with
 optional ``"outputs": [names]`` and ``"id"``, and answers ``{"model_name", "model_version",
@@ -59,9 +66,11 @@ from .metrics import ServerMetrics
 from .protocol import (
     DATATYPES,
     NUMBER_TYPES,
+    BinarySection,
     TensorSpec,
     datatype_of,
     decode_tensor,
+    encode_binary,
     encode_tensor,
 )
 
@@ -91,6 +100,7 @@ class _Prepared:
     outputs: list[str]
     id: str | None
     options: dict[str, int]
+    binary: frozenset[str] = frozenset()  # outputs to send as binary tensor data
 
 
 class ServedModel:
@@ -131,12 +141,28 @@ class ServedModel:
 
     # --- the v2 infer request -----------------------------------------------------------------
 
-    def prepare_infer(self, body: bytes) -> _Prepared:
+    def prepare_infer(self, body: bytes, header_length: str | None) -> _Prepared:
+        binary = None
+        if header_length is not None:
+            # Triton's binary tensor data extension: JSON first, then the inputs' bytes.
+            if not header_length.isdigit() or int(header_length) > len(body):
+                raise BadRequest(
+                    f"Inference-Header-Content-Length is {header_length!r}, the body has "
+                    f"{len(body)} bytes"
+                )
+            binary = BinarySection(memoryview(body)[int(header_length) :])
+            body = body[: int(header_length)]
         request = _parse_json(body)
         inputs = request.get("inputs")
         if not isinstance(inputs, list) or not inputs:
             raise BadRequest("'inputs' must be a non-empty array of tensors")
-        outputs = self._requested_outputs(request.get("outputs"), by_object=True)
+        parameters = request.get("parameters")
+        options = _options(parameters)
+        outputs, binary_outputs = self._requested_outputs(
+            request.get("outputs"),
+            by_object=True,
+            binary=isinstance(parameters, dict) and parameters.get("binary_data_output") is True,
+        )
         decoded: dict[str, tuple[str, tuple[int, ...], Any]] = {}
         for tensor in inputs:
             name = tensor.get("name") if isinstance(tensor, dict) else None
@@ -151,9 +177,14 @@ class ServedModel:
                 raise BadRequest(f"input {name!r} is given twice")
             accept = self._accepted(spec)
             _, datatype, shape, values = decode_tensor(
-                tensor, accept=accept, allow_missing=self.bundle.pipeline is not None
+                tensor,
+                accept=accept,
+                allow_missing=self.bundle.pipeline is not None,
+                binary=binary,
             )
             decoded[name] = (datatype, shape, values)
+        if binary is not None:
+            binary.finish()
         missing = [n for n in self.inputs if n not in decoded]
         if missing:
             raise BadRequest(
@@ -168,7 +199,7 @@ class ServedModel:
             x = values
         if x.shape[0] == 0:
             raise BadRequest("the request has no rows")
-        return _Prepared(x, outputs, _request_id(request), _options(request.get("parameters")))
+        return _Prepared(x, outputs, _request_id(request), options, binary_outputs)
 
     def _accepted(self, spec: TensorSpec) -> list[str]:
         if self.bundle.pipeline is None:
@@ -199,12 +230,18 @@ class ServedModel:
             columns[name] = pa.array(values, type=arrow_type)
         return self.bundle.pipeline.transform(pa.table(columns))  # type: ignore[union-attr]
 
-    def _requested_outputs(self, outputs: Any, *, by_object: bool) -> list[str]:
+    def _requested_outputs(
+        self, outputs: Any, *, by_object: bool, binary: bool = False
+    ) -> tuple[list[str], frozenset[str]]:
+        """The outputs asked for, and those of them to send as binary data: those whose
+        parameters say binary_data, or all by default when the request says binary_data_output."""
         if outputs is None:
-            return list(self.output_names)
+            names = list(self.output_names)
+            return names, frozenset(names if binary else ())
         if not isinstance(outputs, list):
             raise BadRequest("'outputs' must be an array")
         names = []
+        binary_names = set()
         for o in outputs:
             name = o.get("name") if by_object and isinstance(o, dict) else o
             if not isinstance(name, str):
@@ -215,7 +252,11 @@ class ServedModel:
                     f"unknown output {name!r}: model {self.name!r} gives {self.output_names}"
                 )
             names.append(name)
-        return names
+            params = o.get("parameters") if isinstance(o, dict) else None
+            flag = params.get("binary_data") if isinstance(params, dict) else None
+            if flag is True or (flag is None and binary):
+                binary_names.add(name)
+        return names, frozenset(binary_names)
 
     def _response(self, prepared: _Prepared, outputs: Any) -> bytes:
         response: dict[str, Any] = {"model_name": self.name}
@@ -226,12 +267,30 @@ class ServedModel:
         response["outputs"] = outputs
         return _dumps(response)
 
-    def infer_response(self, prepared: _Prepared, result: Mapping[str, np.ndarray]) -> bytes:
-        return self._response(prepared, [encode_tensor(n, result[n]) for n in prepared.outputs])
+    def infer_response(
+        self, prepared: _Prepared, result: Mapping[str, np.ndarray]
+    ) -> tuple[bytes, int | None]:
+        """The response body, and the length of its JSON part when binary data follows it."""
+        if not prepared.binary:
+            tensors = [encode_tensor(n, result[n]) for n in prepared.outputs]
+            return self._response(prepared, tensors), None
+        tensors = []
+        blobs = []
+        for n in prepared.outputs:
+            if n in prepared.binary:
+                entry, blob = encode_binary(n, result[n])
+                tensors.append(entry)
+                blobs.append(blob)
+            else:
+                tensors.append(encode_tensor(n, result[n]))
+        header = self._response(prepared, tensors)
+        return b"".join([header, *blobs]), len(header)
 
     # --- the records request ------------------------------------------------------------------
 
-    def prepare_predict(self, body: bytes) -> _Prepared:
+    def prepare_predict(self, body: bytes, header_length: str | None) -> _Prepared:
+        if header_length is not None:
+            raise BadRequest("binary tensor data goes to /v2/models/{name}/infer, not /predict")
         request = _parse_json(body)
         given = [k for k in ("records", "columns", "instances") if k in request]
         if len(given) != 1:
@@ -241,7 +300,7 @@ class ServedModel:
             )
         (key,) = given
         data = request[key]
-        outputs = self._requested_outputs(request.get("outputs"), by_object=False)
+        outputs, _ = self._requested_outputs(request.get("outputs"), by_object=False)
         if self.bundle.pipeline is not None:
             if key == "columns":
                 if not isinstance(data, dict) or not data:
@@ -296,8 +355,10 @@ class ServedModel:
         spec.check_shape(x.shape)
         return x
 
-    def predict_response(self, prepared: _Prepared, result: Mapping[str, np.ndarray]) -> bytes:
-        return self._response(prepared, {n: _nested(result[n]) for n in prepared.outputs})
+    def predict_response(
+        self, prepared: _Prepared, result: Mapping[str, np.ndarray]
+    ) -> tuple[bytes, int | None]:
+        return self._response(prepared, {n: _nested(result[n]) for n in prepared.outputs}), None
 
 
 def _nested(value: np.ndarray) -> Any:
@@ -425,7 +486,9 @@ class _Server:
     async def server_metadata(self, request: Request) -> Response:
         from .. import __version__
 
-        return _json(200, {"name": "seawall", "version": __version__, "extensions": []})
+        return _json(
+            200, {"name": "seawall", "version": __version__, "extensions": ["binary_tensor_data"]}
+        )
 
     async def live(self, request: Request) -> Response:
         return _json(200, {"live": True})
@@ -483,10 +546,11 @@ class _Server:
         encode = served.infer_response if endpoint == "infer" else served.predict_response
         try:
             body = await self.body(request)
+            header_length = request.headers.get("inference-header-content-length")
             if len(body) > _OFFLOAD_BYTES:
-                prepared = await anyio.to_thread.run_sync(prepare, body)
+                prepared = await anyio.to_thread.run_sync(prepare, body, header_length)
             else:
-                prepared = prepare(body)
+                prepared = prepare(body, header_length)
         except BadRequest as exc:
             return _error(400, str(exc))
         except (
@@ -514,10 +578,17 @@ class _Server:
         if not isinstance(result, Mapping):
             result = {served.output_names[0]: result}
         if prepared.x.shape[0] > _OFFLOAD_ROWS:
-            content = await anyio.to_thread.run_sync(encode, prepared, result)
+            content, json_length = await anyio.to_thread.run_sync(encode, prepared, result)
         else:
-            content = encode(prepared, result)
-        return Response(content, 200, media_type="application/json")
+            content, json_length = encode(prepared, result)
+        if json_length is None:
+            return Response(content, 200, media_type="application/json")
+        return Response(
+            content,
+            200,
+            headers={"Inference-Header-Content-Length": str(json_length)},
+            media_type="application/octet-stream",
+        )
 
 
 def _message(exc: BaseException) -> str:

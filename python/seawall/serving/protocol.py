@@ -21,9 +21,11 @@ from ..errors import DTypeError, InvalidInputError, MissingColumnError
 
 __all__ = [
     "DATATYPES",
+    "BinarySection",
     "TensorSpec",
     "datatype_of",
     "decode_tensor",
+    "encode_binary",
     "encode_tensor",
     "numpy_dtype",
 ]
@@ -145,12 +147,15 @@ def decode_tensor(
     *,
     accept: Sequence[str] | None = None,
     allow_missing: bool = False,
+    binary: BinarySection | None = None,
 ) -> tuple[str, str, tuple[int, ...], Any]:
     """One input tensor of a JSON inference request, checked: (name, datatype, shape, values).
 
     ``accept`` lists the datatypes allowed for it (None: any). Values come back as a numpy array
-    of the shape, or, with ``allow_missing`` (raw feature columns, where JSON null is a missing
-    value), as a flat Python list for pyarrow to read, nulls kept.
+    of the shape, or, with ``allow_missing`` (raw feature columns, where JSON null or a binary
+    NaN is a missing value), flat, for pyarrow to read: a list with the nulls, or an array.
+    A tensor with ``parameters.binary_data_size`` takes its data from ``binary``, the
+    request's binary part (Triton's binary tensor data extension).
     """
     if not isinstance(tensor, dict):
         raise InvalidInputError(f"each input must be an object, got {type(tensor).__name__}")
@@ -172,11 +177,19 @@ def decode_tensor(
     if size > MAX_ELEMENTS:
         raise InvalidInputError(f"{where}: shape {list(shape)} is too large")
     params = tensor.get("parameters")
-    if isinstance(params, dict) and "binary_data_size" in params:
-        raise InvalidInputError(
-            f"{where}: binary tensor data is not supported by this server; send JSON data "
-            "(tritonclient: set_data_from_numpy(..., binary_data=False))"
-        )
+    nbytes = params.get("binary_data_size") if isinstance(params, dict) else None
+    if nbytes is not None:
+        if binary is None:
+            raise InvalidInputError(
+                f"{where}: has binary_data_size, but the request has no binary data (send the "
+                "Inference-Header-Content-Length header with the length of the JSON part)"
+            )
+        if type(nbytes) is not int or nbytes < 0:
+            raise InvalidInputError(f"{where}: binary_data_size must be a non-negative integer")
+        if "data" in tensor:
+            raise InvalidInputError(f"{where}: give either 'data' or binary_data_size, not both")
+        chunk = binary.take(nbytes, where)
+        return name, datatype, shape, _binary_values(chunk, datatype, shape, where, allow_missing)
     flat = _flatten(_field(tensor, "data", where), where)
     if len(flat) != size:
         raise InvalidInputError(
@@ -232,6 +245,104 @@ def _values(
     if missing:
         return flat
     return arr.astype(dtype, copy=False).reshape(shape)
+
+
+class BinarySection:
+    """The binary part of a request (after the JSON header), handed out to inputs in order."""
+
+    def __init__(self, data: bytes | memoryview) -> None:
+        self.data = memoryview(data)
+        self.offset = 0
+
+    def take(self, nbytes: int, where: str) -> memoryview:
+        end = self.offset + nbytes
+        if end > len(self.data):
+            raise InvalidInputError(
+                f"{where}: binary_data_size {nbytes} runs past the end of the body"
+            )
+        chunk = self.data[self.offset : end]
+        self.offset = end
+        return chunk
+
+    def finish(self) -> None:
+        left = len(self.data) - self.offset
+        if left:
+            raise InvalidInputError(f"{left} bytes of binary data belong to no input")
+
+
+def _binary_values(
+    chunk: memoryview, datatype: str, shape: tuple[int, ...], where: str, missing: bool
+) -> Any:
+    size = math.prod(shape)
+    if datatype == "BYTES":
+        items = _split_bytes(chunk, size, where)
+        if missing:
+            return items
+        arr = np.empty(size, dtype=object)
+        arr[:] = items
+        return arr.reshape(shape)
+    dtype = DATATYPES[datatype]
+    if len(chunk) != size * dtype.itemsize:
+        raise InvalidInputError(
+            f"{where}: shape {list(shape)} of {datatype} takes {size * dtype.itemsize} bytes, "
+            f"binary_data_size is {len(chunk)}"
+        )
+    if datatype == "BOOL":
+        raw = np.frombuffer(chunk, dtype=np.uint8)
+        if raw.size and raw.max() > 1:
+            raise InvalidInputError(f"{where}: BOOL bytes must be 0 or 1")
+        arr = raw.astype(np.bool_)
+    else:
+        arr = np.frombuffer(chunk, dtype=dtype.newbyteorder("<")).astype(dtype)
+        if dtype.kind == "f" and not missing and not np.isfinite(arr).all():
+            raise InvalidInputError(f"{where}: a value is not a finite number")
+    return arr if missing else arr.reshape(shape)
+
+
+def _split_bytes(chunk: memoryview, size: int, where: str) -> list[str]:
+    """BYTES elements in binary: each a 4-byte little-endian length, then that many bytes."""
+    items = []
+    offset = 0
+    data = chunk.tobytes()
+    for _ in range(size):
+        if offset + 4 > len(data):
+            raise InvalidInputError(f"{where}: the binary BYTES data is shorter than its shape")
+        n = int.from_bytes(data[offset : offset + 4], "little")
+        end = offset + 4 + n
+        if end > len(data):
+            raise InvalidInputError(f"{where}: a binary BYTES element runs past its data")
+        try:
+            items.append(data[offset + 4 : end].decode("utf-8"))
+        except UnicodeDecodeError:
+            raise InvalidInputError(f"{where}: a BYTES element is not UTF-8 text") from None
+        offset = end
+    if offset != len(data):
+        raise InvalidInputError(f"{where}: the binary BYTES data is longer than its shape")
+    return items
+
+
+def encode_binary(name: str, value: np.ndarray) -> tuple[dict[str, Any], bytes]:
+    """One output tensor for the binary extension: its JSON entry (binary_data_size) and bytes."""
+    arr = np.asarray(value)
+    datatype = datatype_of(arr.dtype)
+    if datatype == "BYTES":
+        parts = []
+        for v in arr.ravel():
+            b = v if isinstance(v, bytes) else str(v).encode("utf-8")
+            parts.append(len(b).to_bytes(4, "little"))
+            parts.append(b)
+        data = b"".join(parts)
+    elif datatype == "BOOL":
+        data = arr.astype(np.uint8).tobytes()
+    else:
+        data = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<")).tobytes()
+    entry = {
+        "name": name,
+        "datatype": datatype,
+        "shape": list(arr.shape),
+        "parameters": {"binary_data_size": len(data)},
+    }
+    return entry, data
 
 
 def _names(kinds: set[type]) -> str:
