@@ -111,6 +111,8 @@ class Database:
         else:
             self.engine = create_engine(self.url, pool_pre_ping=True)
         _ENGINES.add(self.engine)
+        # Connections close when the registry is dropped, not whenever the pool is collected.
+        weakref.finalize(self, self.engine.dispose)
 
     @property
     def dialect(self) -> str:

@@ -1,0 +1,84 @@
+"""A separate process that writes to a registry, for the concurrency and crash tests.
+
+    python registry_worker.py stress URI ARTIFACTS SECONDS WORKER OUT.json
+    python registry_worker.py kill URI ARTIFACTS HOOK BUNDLE
+
+`stress` logs metric batches to its own run, registers versions of the shared model "shared"
+and moves its "champion" alias, for SECONDS, and writes what it did (and every error) to
+OUT.json. `kill` registers a version of "crash" and SIGKILLs itself at the hook point HOOK.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+
+def stress(uri: str, artifacts: str, seconds: float, worker: int, out: Path) -> None:
+    from seawall.registry import Registry
+
+    errors: list[str] = []
+    sent: list[tuple[str, float, int]] = []
+    versions: list[int] = []
+    moves: list[int] = []
+    reg = Registry(uri, artifacts=artifacts)
+    run = reg.start_run(experiment="stress", name=f"worker-{worker}")
+    bundle = out.parent / f"bundle-{worker}"
+    (bundle / "weights").mkdir(parents=True, exist_ok=True)
+    (bundle / "MODEL").write_text("shared model\n")  # the same bytes in every process
+    deadline = time.monotonic() + seconds
+    i = 0
+    while time.monotonic() < deadline:
+        try:
+            if i % 5 == 4:
+                (bundle / "weights" / "w.bin").write_bytes(f"worker {worker} step {i}".encode())
+                mv = reg.register_model("shared", bundle, run=run, tags={"worker": worker, "i": i})
+                versions.append(mv.version)
+                if i % 10 == 9:
+                    reg.set_alias("shared", "champion", mv.version, reason=f"worker {worker}")
+                    moves.append(mv.version)
+            else:
+                batch = [("loss", float(i), i), (f"w{worker}", float(worker), i)]
+                run.log_batch(batch)
+                sent.extend(batch)
+        except Exception as exc:
+            errors.append(f"{type(exc).__name__}: {exc}")
+        i += 1
+    run.end()
+    out.write_text(
+        json.dumps(
+            {
+                "run_id": run.id,
+                "metrics": len(sent),
+                "last_loss_step": max((s for k, _, s in sent if k == "loss"), default=None),
+                "versions": versions,
+                "moves": moves,
+                "errors": errors,
+            }
+        )
+    )
+
+
+def kill(uri: str, artifacts: str, hook: str, bundle: str) -> None:
+    from seawall.registry import Registry
+    from seawall.registry._store import HOOKS
+
+    reg = Registry(uri, artifacts=artifacts)
+    HOOKS[hook] = lambda: os.kill(os.getpid(), signal.SIGKILL)
+    reg.register_model("crash", bundle, description="killed on the way")
+    print("the hook did not fire", file=sys.stderr)
+    sys.exit(3)
+
+
+if __name__ == "__main__":
+    mode, *args = sys.argv[1:]
+    if mode == "stress":
+        stress(args[0], args[1], float(args[2]), int(args[3]), Path(args[4]))
+    elif mode == "kill":
+        kill(*args)
+    else:
+        raise SystemExit(f"unknown mode {mode!r}")
