@@ -36,3 +36,8 @@ def demo(rows: int) -> None:
 from .serving.cli import serve  # noqa: E402  (uvicorn and starlette load only when it runs)
 
 main.add_command(serve)
+
+from .registry.cli import models, runs  # noqa: E402  (SQLAlchemy and rich load only when they run)
+
+main.add_command(runs)
+main.add_command(models)

@@ -1,0 +1,94 @@
+"""`seawall runs list` and `seawall models list | show | promote | lineage`."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pytest
+from click.testing import CliRunner
+from registry_helpers import make_bundle
+
+from seawall.cli import main
+from seawall.registry import Registry
+
+
+@pytest.fixture
+def filled(tmp_path, rng):
+    uri = f"sqlite:///{tmp_path / 'cli.db'}"
+    reg = Registry(uri, artifacts=tmp_path / "artifacts")
+    aucs = rng.random(4)
+    ids = []
+    for i, auc in enumerate(aucs):
+        with reg.start_run(experiment="churn", name=f"run-{i}") as run:
+            run.log_params({"lr": 0.1 * (i + 1)})
+            run.log_metric("auc", float(auc))
+            run.log_input(pa.table({"x": rng.normal(size=50)}), name="train", profile=True)
+        ids.append(run.id)
+        reg.register_model("churn", make_bundle(tmp_path / f"b{i}", seed=i), run=run)
+    reg.close()
+    return {"uri": uri, "artifacts": str(tmp_path / "artifacts"), "aucs": aucs, "ids": ids}
+
+
+def _invoke(filled, *args):
+    env = {"SEAWALL_REGISTRY_URI": filled["uri"], "SEAWALL_ARTIFACTS_URI": filled["artifacts"]}
+    return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+
+
+def test_runs_list_filters_and_orders(filled):
+    out = _invoke(
+        filled, "runs", "list", "--json", "-f", "metrics.auc > 0.5", "-o", "metrics.auc DESC"
+    )
+    assert out.exit_code == 0, out.output
+    rows = json.loads(out.output)
+    expected = sorted(
+        (i for i, a in enumerate(filled["aucs"]) if a > 0.5), key=lambda i: -filled["aucs"][i]
+    )
+    assert [r["run_id"] for r in rows] == [filled["ids"][i] for i in expected]
+    table = _invoke(filled, "runs", "list", "-e", "churn")
+    assert table.exit_code == 0, table.output
+    assert "4 runs" in table.output
+    for run_id in filled["ids"]:
+        assert run_id in table.output
+    assert "lr=0.1" in table.output and "FINISHED" in table.output
+
+
+def test_models_promote_show_list_lineage(filled):
+    out = _invoke(filled, "models", "promote", "churn", "2", "--reason", "best auc")
+    assert out.exit_code == 0, out.output
+    assert "churn@champion: nothing -> version 2" in out.output
+    out = _invoke(filled, "models", "promote", "churn", "4", "-a", "champion")
+    assert "version 2 -> version 4" in out.output
+    listed = _invoke(filled, "models", "list")
+    assert listed.exit_code == 0 and "champion→4" in listed.output
+    shown = _invoke(filled, "models", "show", "churn")
+    assert shown.exit_code == 0
+    for run_id in filled["ids"]:
+        assert run_id in shown.output
+    one = _invoke(filled, "models", "show", "models:/churn@champion")
+    assert one.exit_code == 0 and "models:/churn/4" in one.output and "MODEL" in one.output
+    lineage = _invoke(filled, "models", "lineage", "churn", "champion")
+    assert lineage.exit_code == 0, lineage.output
+    assert filled["ids"][3] in lineage.output and "training data train" in lineage.output
+    assert "alias history" in lineage.output
+    graph = json.loads(_invoke(filled, "models", "lineage", "churn", "2", "--json").output)
+    assert [(e["version"], e["previous_version"]) for e in graph["alias_history"]] == [
+        (2, None),
+        (4, 2),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["models", "show", "churn", "9"], "no version 9"),
+        (["models", "show", "nope"], "no model named 'nope'"),
+        (["models", "promote", "churn", "1", "-a", "latest"], "invalid alias"),
+        (["runs", "list", "-f", "metrics.auc >"], "expected a number"),
+        (["runs", "list", "-e", "missing"], "no experiment named 'missing'"),
+    ],
+)
+def test_cli_errors_are_clean(filled, args, message):
+    out = _invoke(filled, *args)
+    assert out.exit_code == 1
+    assert message in out.output and "Traceback" not in out.output
