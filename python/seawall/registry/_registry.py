@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import math
 import os
 import re
 import shutil
@@ -102,6 +103,9 @@ class Registry:
         self.artifacts = ArtifactStore(artifacts)
         self._cache = Path(cache) if cache is not None else seawall_home() / "cache"
         self._postgres = self._db.dialect == "postgresql"
+        # The driver's placeholders for the five columns of a metric row.
+        style = self._db.engine.dialect.paramstyle
+        self._marks = ", ".join(["?" if style == "qmark" else "%s"] * 5)
 
     @property
     def uri(self) -> str:
@@ -310,31 +314,36 @@ class Registry:
         tag_items: Mapping[str, Any] | None = None,
     ) -> None:
         now = time.time()
-        metric_rows = []
+        pk = run._pk
+        # Tuples (run_id, key, value, step, timestamp), checked with a fast path for the usual
+        # types (float values, int steps, keys seen before in this batch).
+        metric_rows: list[tuple[int, str, float, int, float]] = []
+        keys_ok: set[str] = set()
         key: Any
         value: Any
         step: Any
         ts: Any
         for item in metric_items:
-            if isinstance(item, Metric):
-                key, value, step, ts = item.key, item.value, item.step, item.timestamp
-            elif isinstance(item, tuple) and 2 <= len(item) <= 4:
+            if type(item) is tuple and 2 <= len(item) <= 4:
                 key, value, step, ts = (*item, 0, None)[:4]
+            elif isinstance(item, Metric):
+                key, value, step, ts = item.key, item.value, item.step, item.timestamp
             else:
                 raise InvalidInputError(
                     "metrics are (key, value), (key, value, step), (key, value, step, timestamp) "
                     f"or Metric, got {item!r}"
                 )
-            checks.check_key(key, "metric")
-            metric_rows.append(
-                {
-                    "run_id": run._pk,
-                    "key": key,
-                    "value": checks.metric_value(key, value),
-                    "step": checks.metric_step(key, step),
-                    "timestamp": now if ts is None else checks.timestamp(key, ts),
-                }
-            )
+            if key not in keys_ok:
+                keys_ok.add(checks.check_key(key, "metric"))
+            if type(value) is not float or not math.isfinite(value):
+                value = checks.metric_value(key, value)
+            if type(step) is not int or not -(2**63) <= step < 2**63:
+                step = checks.metric_step(key, step)
+            if ts is None:
+                ts = now
+            elif type(ts) is not float or not math.isfinite(ts):
+                ts = checks.timestamp(key, ts)
+            metric_rows.append((pk, key, value, step, ts))
         param_rows = {
             checks.check_key(k, "param"): checks.text_value(k, v, "param", checks.MAX_PARAM_VALUE)
             for k, v in (param_items or {}).items()
@@ -346,11 +355,15 @@ class Registry:
         if not (metric_rows or param_rows or tag_rows):
             return
         # The newest point per key in this batch (later wins a tie, as it is written later).
-        newest: dict[Any, dict[str, Any]] = {}
+        newest: dict[str, tuple[int, str, float, int, float]] = {}
         for row in metric_rows:
-            best = newest.get(row["key"])
-            if best is None or (row["step"], row["timestamp"]) >= (best["step"], best["timestamp"]):
-                newest[row["key"]] = row
+            best = newest.get(row[1])
+            if best is None or (row[3], row[4]) >= (best[3], best[4]):
+                newest[row[1]] = row
+        columns = ("run_id", "key", "value", "step", "timestamp")
+        insert_metrics = (
+            f"INSERT INTO {metrics_table.name} ({', '.join(columns)}) VALUES ({self._marks})"
+        )
 
         def tx(conn: Connection) -> None:
             self._require_running(conn, run)
@@ -386,8 +399,10 @@ class Registry:
                         )
                     )
             if metric_rows:
-                conn.execute(metrics_table.insert(), metric_rows)
-                for chunk in _chunks(list(newest.values())):
+                # The history is the bulk of a batch: one executemany on the driver, with
+                # placeholders only (the statement text is constant).
+                conn.exec_driver_sql(insert_metrics, metric_rows)
+                for chunk in _chunks([dict(zip(columns, r, strict=True)) for r in newest.values()]):
                     stmt = self._insert(latest_metrics).values(chunk)
                     ex = stmt.excluded
                     conn.execute(
@@ -412,7 +427,7 @@ class Registry:
         run.params.update(param_rows)
         run.tags.update(tag_rows)
         for key, row in newest.items():
-            run.metrics[key] = row["value"]  # the handle's view; refresh() reads the database
+            run.metrics[key] = row[2]  # the handle's view; refresh() reads the database
 
     def metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Every logged point of a metric, by step then time of logging."""
