@@ -179,13 +179,47 @@ def test_load_model_calls_serving_load_bundle(reg, tmp_path, monkeypatch):
     reg.set_alias("m", "prod", 1)
     seen = []
 
-    def fake_load_bundle(path):
-        seen.append(_tree(path))
+    def fake_load_bundle(path, **kwargs):
+        seen.append((_tree(path), kwargs))
         return "loaded model"
 
     monkeypatch.setattr(seawall.serving, "load_bundle", fake_load_bundle, raising=False)
-    assert reg.load_model("models:/m@prod") == "loaded model"
-    assert seen == [_tree(bundle)]
+    assert reg.load_model("models:/m@prod", trust_code=True) == "loaded model"
+    assert seen == [(_tree(bundle), {"trust_code": True})]
+
+
+def test_a_real_serving_bundle_round_trips(reg, tmp_path, rng):
+    """save_bundle -> register_model -> load_model gives the same predictions."""
+    save_bundle = getattr(seawall.serving, "save_bundle", None)
+    if save_bundle is None:
+        pytest.skip("this seawall.serving has no save_bundle yet")
+    from sklearn.linear_model import LogisticRegression
+
+    X = rng.normal(size=(200, 3)).astype(np.float32)
+    model = LogisticRegression().fit(X, X[:, 0] + 0.3 * X[:, 1] > 0)
+    path = save_bundle(tmp_path / "bundle", python_model=model)
+    with reg.start_run() as run:
+        run.log_metric("accuracy", float(model.score(X, X[:, 0] + 0.3 * X[:, 1] > 0)))
+    reg.register_model("clf", path, run=run)
+    reg.set_alias("clf", "champion", 1)
+    loaded = reg.load_model("models:/clf@champion", trust_code=True)
+    direct = seawall.serving.load_bundle(path, trust_code=True)
+    got, want = loaded.predict(X[:20]), direct.predict(X[:20])
+    assert got.keys() == want.keys()
+    for name in got:
+        np.testing.assert_array_equal(got[name], want[name])
+
+
+def test_import_seawall_does_not_load_sqlalchemy():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, seawall, seawall.cli, seawall.registry; "
+        "assert 'sqlalchemy' not in sys.modules, 'sqlalchemy imported'; "
+        "seawall.Registry; assert 'sqlalchemy' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_reference_profile_defaults_to_the_training_input(reg, tmp_path, rng):

@@ -1249,8 +1249,9 @@ class Registry:
             shutil.rmtree(tmp, ignore_errors=True)
         return final
 
-    def load_model(self, uri: str) -> Any:
-        """Loads a version with seawall.serving.load_bundle, from a verified local copy."""
+    def load_model(self, uri: str, **kwargs: Any) -> Any:
+        """Loads a version with ``seawall.serving.load_bundle(path, **kwargs)`` from a verified
+        local copy of its bundle (e.g. ``trust_code=True`` for a pickled Python model)."""
         import importlib
 
         path = self.bundle_path(uri)
@@ -1260,7 +1261,7 @@ class Registry:
                 "this seawall has no seawall.serving.load_bundle to load bundles with; "
                 f"the verified bundle folder is {path}"
             )
-        return load_bundle(path)
+        return load_bundle(path, **kwargs)
 
     def reference_profile(self, uri: str) -> Any:
         """The reference Profile of a version's training data (verified on read)."""
