@@ -30,6 +30,12 @@ void bind_errors(py::module_& m) {
       PyErr_SetString(error_class("IntegrityError").ptr(), e.what());
     } catch (const CudaUnavailable& e) {
       PyErr_SetString(error_class("CudaUnavailableError").ptr(), e.what());
+    } catch (const QueueFull& e) {
+      PyErr_SetString(error_class("QueueFullError").ptr(), e.what());
+    } catch (const RequestTimeout& e) {
+      PyErr_SetString(error_class("RequestTimeoutError").ptr(), e.what());
+    } catch (const BatcherClosed& e) {
+      PyErr_SetString(error_class("BatcherClosedError").ptr(), e.what());
     } catch (const Error& e) {
       PyErr_SetString(error_class("SeawallError").ptr(), e.what());
     }

@@ -45,6 +45,24 @@ class CudaUnavailable : public Error {
   using Error::Error;
 };
 
+// The batcher's queue is at max_queue_size: the request was refused at once, never queued.
+class QueueFull : public Error {
+ public:
+  using Error::Error;
+};
+
+// A request waited in the batcher's queue past its timeout and was removed without running.
+class RequestTimeout : public Error {
+ public:
+  using Error::Error;
+};
+
+// The batcher was closed: new requests are refused, and pending ones too when not drained.
+class BatcherClosed : public Error {
+ public:
+  using Error::Error;
+};
+
 namespace detail {
 template <typename... Parts>
 std::string concat(const Parts&... parts) {

@@ -2,12 +2,15 @@
 
 from typing import Any
 
+from .batcher import Batcher
+
 # Model bundles and the server (create_app needs the serve extra, so it is imported on use).
 from .bundle import Bundle, PythonModel, Signature, load_bundle, save_bundle
 from .onnx_model import OnnxModel
 from .protocol import TensorSpec
 
 __all__ = [
+    "Batcher",
     "Bundle",
     "OnnxModel",
     "PythonModel",

@@ -1,0 +1,554 @@
+#include "seawall/serving/batcher.h"
+
+#include <algorithm>
+#include <cstring>
+#include <deque>
+#include <limits>
+#include <string>
+#include <utility>
+
+#include "seawall/errors.h"
+#include "seawall/sketch/kll.h"
+
+namespace seawall::serving {
+
+namespace {
+
+// Requests per level, oldest first.
+using Queue = std::deque<Request*>;
+
+// The largest batch buffer allowed, in bytes: far beyond any real batch, and small enough that
+// no size arithmetic on it can overflow.
+constexpr int64_t kMaxBatchBytes = int64_t{1} << 46;
+
+Clock::time_point add_us(Clock::time_point t, int64_t us) {
+  const auto room = std::chrono::duration_cast<std::chrono::microseconds>(Clock::time_point::max() - t);
+  return us >= room.count() ? Clock::time_point::max() : t + std::chrono::microseconds(us);
+}
+
+double micros(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
+
+struct Latency {
+  sketch::KllSketch sketch;
+  double sum = 0;
+
+  void add(double us) {
+    sketch.update(us);
+    sum += us;
+  }
+  LatencySummary summary() const {
+    LatencySummary s;
+    s.count = sketch.count();
+    if (s.count == 0) return s;
+    s.sum = sum;
+    s.mean = sum / static_cast<double>(s.count);
+    s.min = sketch.min();
+    s.max = sketch.max();
+    const double qs[] = {0.5, 0.9, 0.99};
+    const auto values = sketch.quantiles(qs, 3);
+    s.p50 = values[0];
+    s.p90 = values[1];
+    s.p99 = values[2];
+    return s;
+  }
+};
+
+}  // namespace
+
+void BatcherOptions::validate() const {
+  SEAWALL_CHECK(max_batch_size >= 1, "max_batch_size must be at least 1, got ", max_batch_size);
+  SEAWALL_CHECK(max_queue_delay_us >= 0, "max_queue_delay_us must be >= 0, got ",
+                max_queue_delay_us);
+  for (const int64_t size : preferred_batch_sizes) {
+    SEAWALL_CHECK(size >= 1 && size <= max_batch_size,
+                  "preferred batch sizes must be between 1 and max_batch_size=", max_batch_size,
+                  ", got ", size);
+  }
+  SEAWALL_CHECK(max_queue_size >= 0, "max_queue_size must be >= 0 (0: unbounded), got ",
+                max_queue_size);
+  SEAWALL_CHECK(default_timeout_us >= 0, "default_timeout_us must be >= 0 (0: none), got ",
+                default_timeout_us);
+  SEAWALL_CHECK(priority_levels >= 1, "priority_levels must be at least 1, got ", priority_levels);
+  SEAWALL_CHECK(default_priority >= -1 && default_priority < priority_levels,
+                "default_priority must be between 0 and priority_levels - 1 = ",
+                priority_levels - 1, ", got ", default_priority);
+  SEAWALL_CHECK(instances >= 1, "instances must be at least 1, got ", instances);
+  SEAWALL_CHECK(row_bytes >= 0, "row_bytes must be >= 0, got ", row_bytes);
+  SEAWALL_CHECK(row_bytes == 0 || max_batch_size <= kMaxBatchBytes / row_bytes,
+                "a batch of max_batch_size=", max_batch_size, " rows of ", row_bytes,
+                " bytes is too large");
+}
+
+// --- waiting on a request ------------------------------------------------------------------------
+
+void WaitableRequest::complete() {
+  // Notified under the lock: the waiter may destroy the request as soon as it sees done_.
+  std::lock_guard<std::mutex> lock(mutex_);
+  done_ = true;
+  cv_.notify_all();
+}
+
+void WaitableRequest::wait() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  cv_.wait(lock, [this] { return done_; });
+}
+
+bool WaitableRequest::wait_for(std::chrono::microseconds timeout) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  return cv_.wait_for(lock, timeout, [this] { return done_; });
+}
+
+// --- the shared state --------------------------------------------------------------------------
+
+namespace detail {
+
+// Everything the threads use. The Batcher and each thread hold it, so a batcher destroyed from
+// one of its own threads can let the others finish without dangling.
+struct BatcherState {
+  enum class Outcome { kCompleted, kFailed, kTimedOut, kCancelled };
+
+  // What an idle instance should do now: take `take` requests in queue order, or wait until
+  // `wake` (max: until notified).
+  struct Plan {
+    size_t take = 0;
+    Clock::time_point wake = Clock::time_point::max();
+  };
+
+  BatcherState(BatcherOptions o, std::shared_ptr<Model> m, std::shared_ptr<BatchAllocator> a)
+      : options(std::move(o)),
+        model(std::move(m)),
+        allocator(std::move(a)),
+        preferred(static_cast<size_t>(options.max_batch_size) + 1, false),
+        queues(static_cast<size_t>(options.priority_levels)),
+        default_level(options.default_priority < 0 ? options.priority_levels - 1
+                                                   : options.default_priority) {
+    for (const int64_t size : options.preferred_batch_sizes) preferred[size] = true;
+  }
+
+  const BatcherOptions options;
+  const std::shared_ptr<Model> model;
+  const std::shared_ptr<BatchAllocator> allocator;
+  std::vector<bool> preferred;  // preferred[rows]
+
+  mutable std::mutex mutex;  // the queues and flags below; taken before stats_mutex, never after
+  std::condition_variable work_cv;
+  std::condition_variable reaper_cv;
+  std::vector<Queue> queues;
+  const int default_level;
+  size_t queued = 0;
+  Clock::time_point reaper_wake = Clock::time_point::max();
+  bool closing = false;
+  bool draining = false;
+
+  mutable std::mutex stats_mutex;
+  BatcherStats counters;  // all but queued and the latencies
+  Latency queue_wait;
+  Latency compute;
+
+  void submit(Request& r);
+  bool cancel(Request& r);
+  // Stops accepting requests; without drain, completes the queued ones with BatcherClosed(why).
+  void stop(bool drain, const char* why);
+  void instance_loop(int instance, std::unique_ptr<BatchBuffer> buffer);
+  void reaper_loop();
+
+  Plan plan_locked(Clock::time_point now, std::vector<Request*>& expired);
+  void take_locked(size_t take, std::vector<Request*>& batch);
+  void expire_all_locked(Clock::time_point now, std::vector<Request*>& expired);
+  void run_batch(int instance, std::unique_ptr<BatchBuffer>& buffer, std::vector<Request*>& batch);
+  // Counts the requests under `outcome`, then completes them: counted first, so stats() is
+  // consistent for anyone who saw the completion.
+  void finish(std::vector<Request*>& requests, Outcome outcome, const char* why = nullptr);
+};
+
+void BatcherState::submit(Request& r) {
+  SEAWALL_CHECK(r.num_rows >= 1 && r.num_rows <= options.max_batch_size,
+                "a request must have between 1 and max_batch_size=", options.max_batch_size,
+                " rows, got ", r.num_rows);
+  SEAWALL_CHECK(r.priority >= -1 && r.priority < options.priority_levels,
+                "priority must be between 0 (highest) and ", options.priority_levels - 1,
+                ", got ", r.priority);
+  SEAWALL_CHECK(r.timeout_us >= -1, "timeout_us must be >= 0 (0: none), got ", r.timeout_us);
+  SEAWALL_CHECK(r.data != nullptr || options.row_bytes == 0, "the request has no rows");
+  const int64_t timeout = r.timeout_us < 0 ? options.default_timeout_us : r.timeout_us;
+  const auto now = Clock::now();
+  r.enqueued_ = now;
+  r.deadline_ = timeout > 0 ? add_us(now, timeout) : Clock::time_point::max();
+  r.level_ = r.priority < 0 ? default_level : r.priority;
+  r.output.reset();
+  r.error = nullptr;
+  r.offset = 0;
+
+  bool wake_reaper = false;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    const bool full = options.max_queue_size > 0 &&
+                      queued >= static_cast<size_t>(options.max_queue_size);
+    if (closing || full) {
+      {
+        std::lock_guard<std::mutex> stats_lock(stats_mutex);
+        ++counters.rejected;
+      }
+      if (closing) throw BatcherClosed("the batcher is closed");
+      throw QueueFull(::seawall::detail::concat("the batcher's queue is full (max_queue_size=",
+                                                options.max_queue_size, " requests)"));
+    }
+    queues[static_cast<size_t>(r.level_)].push_back(&r);
+    ++queued;
+    {
+      std::lock_guard<std::mutex> stats_lock(stats_mutex);
+      ++counters.requests;
+    }
+    if (r.deadline_ < reaper_wake) {
+      reaper_wake = r.deadline_;
+      wake_reaper = true;
+    }
+  }
+  work_cv.notify_one();
+  if (wake_reaper) reaper_cv.notify_one();
+}
+
+bool BatcherState::cancel(Request& r) {
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    Queue& q = queues[static_cast<size_t>(r.level_)];
+    const auto it = std::find(q.begin(), q.end(), &r);
+    if (it == q.end()) return false;
+    q.erase(it);
+    --queued;
+    std::lock_guard<std::mutex> stats_lock(stats_mutex);
+    ++counters.cancelled;
+  }
+  work_cv.notify_all();  // an exiting instance may have been waiting for the queue to empty
+  return true;
+}
+
+void BatcherState::stop(bool drain, const char* why) {
+  std::vector<Request*> cancelled;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    closing = true;
+    if (drain) {
+      draining = true;
+    } else {
+      for (Queue& q : queues) {
+        cancelled.insert(cancelled.end(), q.begin(), q.end());
+        q.clear();
+      }
+      queued = 0;
+    }
+  }
+  work_cv.notify_all();
+  reaper_cv.notify_all();
+  finish(cancelled, Outcome::kCancelled, why);
+}
+
+BatcherState::Plan BatcherState::plan_locked(Clock::time_point now,
+                                              std::vector<Request*>& expired) {
+  const int64_t max_rows = options.max_batch_size;
+  int64_t rows = 0;
+  size_t count = 0;
+  size_t best_preferred = 0;  // requests in the largest prefix of a preferred size
+  bool full = false;
+  Clock::time_point oldest = Clock::time_point::max();
+  for (Queue& q : queues) {
+    for (auto it = q.begin(); it != q.end() && !full;) {
+      Request* r = *it;
+      if (r->deadline_ <= now) {  // never dispatched late: it times out instead
+        expired.push_back(r);
+        it = q.erase(it);
+        --queued;
+        continue;
+      }
+      if (rows + r->num_rows > max_rows) {
+        full = true;  // as full as it gets without reordering
+        break;
+      }
+      rows += r->num_rows;
+      ++count;
+      oldest = std::min(oldest, r->enqueued_);
+      if (preferred[static_cast<size_t>(rows)]) best_preferred = count;
+      full = rows == max_rows;
+      ++it;
+    }
+    if (full) break;
+  }
+  Plan plan;
+  if (count == 0) return plan;
+  const Clock::time_point due = add_us(oldest, options.max_queue_delay_us);
+  if (full || draining || now >= due) {
+    plan.take = count;
+  } else if (best_preferred > 0) {
+    plan.take = best_preferred;
+  } else {
+    plan.wake = due;
+  }
+  return plan;
+}
+
+void BatcherState::take_locked(size_t take, std::vector<Request*>& batch) {
+  for (Queue& q : queues) {
+    while (take > 0 && !q.empty()) {
+      batch.push_back(q.front());
+      q.pop_front();
+      --queued;
+      --take;
+    }
+    if (take == 0) break;
+  }
+}
+
+void BatcherState::expire_all_locked(Clock::time_point now, std::vector<Request*>& expired) {
+  Clock::time_point next = Clock::time_point::max();
+  for (Queue& q : queues) {
+    for (auto it = q.begin(); it != q.end();) {
+      if ((*it)->deadline_ <= now) {
+        expired.push_back(*it);
+        it = q.erase(it);
+        --queued;
+      } else {
+        next = std::min(next, (*it)->deadline_);
+        ++it;
+      }
+    }
+  }
+  reaper_wake = next;
+}
+
+void BatcherState::finish(std::vector<Request*>& requests, Outcome outcome, const char* why) {
+  if (requests.empty()) return;
+  {
+    std::lock_guard<std::mutex> lock(stats_mutex);
+    uint64_t& counter = outcome == Outcome::kTimedOut    ? counters.timed_out
+                        : outcome == Outcome::kCancelled ? counters.cancelled
+                        : outcome == Outcome::kFailed    ? counters.failed
+                                                         : counters.completed;
+    counter += requests.size();
+  }
+  for (Request* r : requests) {
+    if (outcome == Outcome::kTimedOut) {
+      const auto waited = static_cast<int64_t>(micros(Clock::now() - r->enqueued_));
+      r->error = std::make_exception_ptr(RequestTimeout(::seawall::detail::concat(
+          "the request waited ", waited, " us in the batcher's queue, past its timeout")));
+    } else if (outcome == Outcome::kCancelled) {
+      r->error = std::make_exception_ptr(BatcherClosed(why));
+    }
+    r->complete();
+  }
+  requests.clear();
+}
+
+void BatcherState::instance_loop(int instance, std::unique_ptr<BatchBuffer> buffer) {
+  std::vector<Request*> batch;
+  std::vector<Request*> expired;
+  batch.reserve(static_cast<size_t>(options.max_batch_size));
+  for (;;) {
+    bool stop = false;
+    {
+      std::unique_lock<std::mutex> lock(mutex);
+      for (;;) {
+        const Plan plan = plan_locked(Clock::now(), expired);
+        if (plan.take > 0) {
+          take_locked(plan.take, batch);
+          if (queued > 0) work_cv.notify_one();  // another idle instance may take the rest
+          break;
+        }
+        if (!expired.empty()) break;
+        if (closing && queued == 0) {
+          stop = true;
+          break;
+        }
+        if (plan.wake == Clock::time_point::max()) {
+          work_cv.wait(lock);
+        } else {
+          work_cv.wait_until(lock, plan.wake);
+        }
+      }
+    }
+    finish(expired, Outcome::kTimedOut);
+    if (!batch.empty()) run_batch(instance, buffer, batch);
+    if (stop) {
+      work_cv.notify_all();  // the others check the same condition
+      reaper_cv.notify_all();
+      return;
+    }
+  }
+}
+
+void BatcherState::reaper_loop() {
+  std::vector<Request*> expired;
+  std::unique_lock<std::mutex> lock(mutex);
+  for (;;) {
+    if (closing && queued == 0) return;
+    const auto now = Clock::now();
+    if (now >= reaper_wake) {
+      expire_all_locked(now, expired);
+      if (!expired.empty()) {
+        lock.unlock();
+        finish(expired, Outcome::kTimedOut);
+        work_cv.notify_all();  // a closing instance may wait for the queue to empty
+        lock.lock();
+        continue;
+      }
+    }
+    if (reaper_wake == Clock::time_point::max()) {
+      reaper_cv.wait(lock);
+    } else {
+      reaper_cv.wait_until(lock, reaper_wake);
+    }
+  }
+}
+
+void BatcherState::run_batch(int instance, std::unique_ptr<BatchBuffer>& buffer,
+                             std::vector<Request*>& batch) {
+  const auto taken = Clock::now();
+  const int64_t row_bytes = options.row_bytes;
+  int64_t rows = 0;
+  for (Request* r : batch) {
+    r->offset = rows;
+    rows += r->num_rows;
+  }
+  {
+    std::lock_guard<std::mutex> lock(stats_mutex);
+    counters.running += batch.size();
+    for (const Request* r : batch) queue_wait.add(micros(taken - r->enqueued_));
+  }
+
+  std::shared_ptr<const BatchOutput> output;
+  std::exception_ptr error;
+  Batch b;
+  b.rows = rows;
+  b.row_bytes = row_bytes;
+  b.instance = instance;
+  const auto start = Clock::now();
+  try {
+    if (!buffer) buffer = allocator->allocate(static_cast<size_t>(options.max_batch_size * row_bytes));
+    std::byte* dst = buffer->host();
+    if (row_bytes > 0) {
+      for (const Request* r : batch) {
+        std::memcpy(dst + r->offset * row_bytes, r->data, static_cast<size_t>(r->num_rows * row_bytes));
+      }
+    }
+    buffer->stage(static_cast<size_t>(rows * row_bytes));
+    b.buffer = std::move(buffer);
+    output = model->run(b);
+    if (!output) throw Error("the model returned no output");
+    if (output->rows() != rows) {
+      throw Error(::seawall::detail::concat(
+          "the model returned ", output->rows(), " rows for a batch of ", rows,
+          " (the first axis of its output must be the batch's rows)"));
+    }
+  } catch (...) {
+    error = std::current_exception();
+    output.reset();
+  }
+  if (b.buffer) buffer = std::move(b.buffer);  // else the model kept it: the next batch allocates
+  const auto end = Clock::now();
+
+  {
+    std::lock_guard<std::mutex> lock(stats_mutex);
+    counters.running -= batch.size();
+    ++counters.batches;
+    counters.rows += static_cast<uint64_t>(rows);
+    ++counters.batch_size_histogram[rows];
+    compute.add(micros(end - start));
+    if (error) ++counters.failed_batches;
+  }
+  // The last request takes this thread's reference, so an output from Python is released by the
+  // thread that consumes it (which holds the interpreter lock), never here.
+  const bool failed = static_cast<bool>(error);
+  const size_t n = batch.size();
+  for (size_t i = 0; i < n; ++i) {
+    Request* r = batch[i];
+    if (failed) {
+      r->error = i + 1 == n ? std::move(error) : error;
+    } else {
+      r->output = i + 1 == n ? std::move(output) : output;
+    }
+  }
+  finish(batch, failed ? Outcome::kFailed : Outcome::kCompleted);
+}
+
+}  // namespace detail
+
+// --- the public handle ---------------------------------------------------------------------------
+
+Batcher::Batcher(BatcherOptions options, std::shared_ptr<Model> model,
+                 std::shared_ptr<BatchAllocator> allocator) {
+  options.validate();
+  SEAWALL_CHECK(model != nullptr, "the batcher needs a model");
+  SEAWALL_CHECK(allocator != nullptr, "the batcher needs an allocator");
+  state_ = std::make_shared<detail::BatcherState>(std::move(options), std::move(model),
+                                                  std::move(allocator));
+  const BatcherOptions& o = state_->options;
+  const auto bytes = static_cast<size_t>(o.max_batch_size * o.row_bytes);
+  // Every buffer first, so that running out of memory throws here with no thread started.
+  std::vector<std::unique_ptr<BatchBuffer>> buffers;
+  for (int i = 0; i < o.instances; ++i) buffers.push_back(state_->allocator->allocate(bytes));
+  threads_.reserve(static_cast<size_t>(o.instances) + 1);
+  try {
+    for (int i = 0; i < o.instances; ++i) {
+      threads_.emplace_back([state = state_, i, buffer = std::move(buffers[i])]() mutable {
+        state->model->instance_thread(
+            i, [&state, i, &buffer] { state->instance_loop(i, std::move(buffer)); });
+      });
+    }
+    threads_.emplace_back([state = state_] { state->reaper_loop(); });
+  } catch (...) {  // the system refused a thread: stop the ones started
+    state_->stop(false, "the batcher could not start");
+    join();
+    throw;
+  }
+}
+
+Batcher::~Batcher() {
+  state_->stop(false, "the batcher was destroyed before this request ran");
+  if (on_own_thread()) {
+    for (auto& t : threads_) t.detach();
+  } else {
+    join();
+  }
+}
+
+void Batcher::submit(Request& request) { state_->submit(request); }
+
+bool Batcher::cancel(Request& request) { return state_->cancel(request); }
+
+bool Batcher::close(bool drain) {
+  state_->stop(drain, "the batcher was closed before this request ran");
+  if (on_own_thread()) return false;
+  join();
+  return true;
+}
+
+bool Batcher::closed() const {
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  return state_->closing;
+}
+
+const BatcherOptions& Batcher::options() const { return state_->options; }
+
+BatcherStats Batcher::stats() const {
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  std::lock_guard<std::mutex> stats_lock(state_->stats_mutex);
+  BatcherStats s = state_->counters;
+  s.queued = state_->queued;
+  s.queue_wait_us = state_->queue_wait.summary();
+  s.compute_us = state_->compute.summary();
+  return s;
+}
+
+void Batcher::join() {
+  std::lock_guard<std::mutex> lock(join_mutex_);
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+}
+
+bool Batcher::on_own_thread() const {
+  const auto self = std::this_thread::get_id();
+  return std::any_of(threads_.begin(), threads_.end(),
+                     [self](const std::thread& t) { return t.get_id() == self; });
+}
+
+}  // namespace seawall::serving
