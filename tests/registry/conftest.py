@@ -63,7 +63,10 @@ class PostgresServer:
         if os.geteuid() == 0:
             user = pwd.getpwnam("nobody")
             os.chown(self.base, user.pw_uid, user.pw_gid)
-            self.as_user = ["runuser", "-u", "nobody", "--"]
+            runuser = shutil.which("runuser") or next(
+                (p for p in ("/usr/sbin/runuser", "/sbin/runuser") if os.path.exists(p)), "runuser"
+            )
+            self.as_user = [runuser, "-u", "nobody", "--"]
 
     def _run(self, *args: str) -> None:
         cmd = [*self.as_user, *args]
