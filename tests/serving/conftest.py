@@ -3,88 +3,18 @@ real uvicorn server on a free loopback port (in a thread of the test process).""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import socket
-import sys
 import threading
 import time
-import types
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import pytest
 
 import seawall as sw
-from seawall.errors import QueueFullError
-
-# --- stand-in batcher (until seawall.serving.Batcher lands; deleted then) ----------------------
-try:
-    import seawall.serving.batcher
-except ImportError:
-
-    class _StandInBatcher:
-        def __init__(
-            self,
-            model: Any,
-            *,
-            max_batch_size: int = 64,
-            max_queue_size: int = 1024,
-            instances: int = 1,
-            **_: Any,
-        ) -> None:
-            self.model = model
-            self.max_queue_size = max_queue_size
-            self._pool = ThreadPoolExecutor(instances)
-            self._lock = threading.Lock()
-            self._pending = 0
-            self._stats = {"requests": 0, "rejected": 0, "timed_out": 0, "failed": 0, "batches": 0}
-            self._sizes: dict[int, int] = {}
-
-        def _run(self, x: np.ndarray) -> Any:
-            try:
-                with self._lock:
-                    self._stats["batches"] += 1
-                    self._sizes[len(x)] = self._sizes.get(len(x), 0) + 1
-                return self.model(x)
-            finally:
-                with self._lock:
-                    self._pending -= 1
-
-        def submit(self, x: np.ndarray, priority: int = 0, timeout_us: int | None = None) -> Future:
-            with self._lock:
-                if self._pending >= self.max_queue_size:
-                    self._stats["rejected"] += 1
-                    raise QueueFullError("the queue is full")
-                self._pending += 1
-                self._stats["requests"] += 1
-            return self._pool.submit(self._run, x)
-
-        def predict(self, x: np.ndarray, **kw: Any) -> Any:
-            return self.submit(x, **kw).result()
-
-        async def apredict(self, x: np.ndarray, **kw: Any) -> Any:
-            return await asyncio.wrap_future(self.submit(x, **kw))
-
-        def stats(self) -> dict[str, Any]:
-            empty = {"count": 0, "sum": 0, "p50": 0, "p90": 0, "p99": 0}
-            return {
-                **self._stats,
-                "batch_size_histogram": dict(self._sizes),
-                "queue_wait_us": empty,
-                "compute_us": empty,
-            }
-
-        def close(self, drain: bool = True) -> None:
-            self._pool.shutdown(wait=drain)
-
-    _module = types.ModuleType("seawall.serving.batcher")
-    _module.Batcher = _StandInBatcher  # type: ignore[attr-defined]
-    sys.modules["seawall.serving.batcher"] = _module
-
 
 # --- data, pipeline, models --------------------------------------------------------------------
 

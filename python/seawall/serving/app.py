@@ -35,6 +35,7 @@ out in it, or the server is shutting down).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -129,6 +130,29 @@ class ServedModel:
             if bundle.pipeline is not None
             else set()
         )
+
+    async def run(self, x: np.ndarray, options: Mapping[str, int]) -> Mapping[str, np.ndarray]:
+        """The model's outputs for `x` through the batcher; a request of more rows than a batch
+        holds goes in parts of max_batch_size rows, joined again in order."""
+        step = self.max_batch_size
+        if x.shape[0] <= step:
+            parts = [await self.batcher.apredict(x, **options)]
+        else:
+            results = await asyncio.gather(
+                *(
+                    self.batcher.apredict(x[i : i + step], **options)
+                    for i in range(0, len(x), step)
+                ),
+                return_exceptions=True,
+            )
+            for r in results:
+                if isinstance(r, BaseException):
+                    raise r
+            parts = list(results)
+        outputs = [p if isinstance(p, Mapping) else {self.output_names[0]: p} for p in parts]
+        if len(outputs) == 1:
+            return outputs[0]
+        return {name: np.concatenate([o[name] for o in outputs]) for name in outputs[0]}
 
     def metadata(self) -> dict[str, Any]:
         return {
@@ -565,7 +589,7 @@ class _Server:
         if self.closed:
             return _error(503, "the server is shutting down", {"Retry-After": self.retry_after})
         try:
-            result = await served.batcher.apredict(prepared.x, **prepared.options)
+            result = await served.run(prepared.x, prepared.options)
         except QueueFullError as exc:
             return _error(503, f"overloaded, retry later: {exc}", {"Retry-After": self.retry_after})
         except (RequestTimeoutError, BatcherClosedError) as exc:
@@ -575,8 +599,6 @@ class _Server:
         except Exception as exc:
             log.exception("model %r failed", served.name)
             return _error(500, f"the model failed: {_message(exc)}")
-        if not isinstance(result, Mapping):
-            result = {served.output_names[0]: result}
         if prepared.x.shape[0] > _OFFLOAD_ROWS:
             content, json_length = await anyio.to_thread.run_sync(encode, prepared, result)
         else:
@@ -672,7 +694,14 @@ def create_app(
                     f"bundle {model_name!r}: the server batches one model input tensor, the "
                     f"model has {len(bundle.signature.model_inputs)}"
                 )
-            batcher = Batcher(bundle.model, **options)
+            spec = bundle.signature.model_inputs[0]
+            rows = (len(bundle.pipeline.feature_names_out_),) if bundle.pipeline else spec.shape[1:]
+            batcher = Batcher(
+                bundle.model,
+                dtype=np.float32 if bundle.pipeline else DATATYPES[spec.datatype],
+                row_shape=rows if all(d >= 0 for d in rows) else None,
+                **options,
+            )
             served[model_name] = ServedModel(
                 bundle, model_name, model_version, batcher, max_batch_size
             )
