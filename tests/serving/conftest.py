@@ -80,6 +80,11 @@ class Fitted:
             initial_types=[("X", FloatTensorType([None, self.width]))],
             options={id(self.classifier): {"zipmap": False}},
         )
+        import onnxruntime
+
+        self.onnx_session = onnxruntime.InferenceSession(
+            self.onnx.SerializeToString(), providers=["CPUExecutionProvider"]
+        )
 
     def oracle(self, columns: Any) -> dict[str, np.ndarray]:
         X = self.pipeline.transform(columns)

@@ -103,6 +103,21 @@ def test_infer_matches_the_oracle(client, fitted, rng, nested):
     assert_matches_oracle(outputs_of(response), fitted.oracle(data))
 
 
+def test_single_rows_match_the_oracle(client, fitted, rng):
+    """One-row requests take the pipeline's transform_one path: the same numbers."""
+    data = transactions(rng, 30)
+    for i in range(30):
+        row = {k: v[i : i + 1] for k, v in data.items()}
+        r = client.post("/v2/models/fraud/infer", json={"inputs": v2_inputs(row)})
+        assert r.status_code == 200, r.text
+        assert_matches_oracle(outputs_of(r.json()), fitted.oracle(row))
+        x = fitted.pipeline.transform(row)
+        np.testing.assert_array_equal(
+            outputs_of(r.json())["probabilities"].astype(np.float32),
+            fitted.onnx_session.run(None, {"X": x})[1],
+        )
+
+
 def test_infer_returns_only_the_outputs_asked_for(client, fitted, rng):
     data = transactions(rng, 7)
     body = {"inputs": v2_inputs(data), "outputs": [{"name": "probabilities"}]}
