@@ -782,6 +782,29 @@ def test_serve_command_errors(fitted, tmp_path):
     assert "models:/NAME/VERSION" in result.output
 
 
+def test_registry_uris_serve_what_the_registry_holds(onnx_bundle, monkeypatch, tmp_path):
+    pytest.importorskip("sqlalchemy")
+    from seawall.registry import Registry
+    from seawall.serving.cli import resolve
+
+    monkeypatch.setenv("SEAWALL_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("SEAWALL_REGISTRY_URI", raising=False)
+    monkeypatch.delenv("SEAWALL_ARTIFACTS_URI", raising=False)
+    with Registry() as reg:
+        reg.register_model("fraud", onnx_bundle.path)
+        reg.register_model("fraud", onnx_bundle.path)
+        reg.set_alias("fraud", "champion", 1, reason="test")
+    path, name, version = resolve("models:/fraud/2")
+    assert (name, version) == ("fraud", "2")
+    bundle = load_bundle(path)
+    assert bundle.signature == onnx_bundle.signature
+    assert resolve("models:/fraud@champion")[1:] == ("fraud", "1")
+    import click
+
+    with pytest.raises(click.ClickException, match="cannot resolve"):
+        resolve("models:/fraud/9")
+
+
 def test_registry_uris_resolve_through_the_registry(monkeypatch, tmp_path):
     import click
 
@@ -794,6 +817,7 @@ def test_registry_uris_resolve_through_the_registry(monkeypatch, tmp_path):
     def no_sqlalchemy(name):
         raise ImportError("No module named 'sqlalchemy'")
 
+    monkeypatch.delitem(vars(seawall.registry), "resolve_bundle", raising=False)
     monkeypatch.setitem(vars(seawall.registry), "__getattr__", missing)
     with pytest.raises(click.ClickException, match="resolve_bundle"):
         resolve("models:/fraud/3")

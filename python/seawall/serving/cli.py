@@ -39,7 +39,16 @@ def resolve(target: str) -> tuple[Path, str | None, str | None]:
         path = resolve_bundle(target)
     except (SeawallError, OSError) as exc:
         raise click.ClickException(f"cannot resolve {target}: {exc}") from exc
-    return Path(path), match["name"], match["version"]
+    version = match["version"]
+    if version is None:
+        # An alias: serve under the version number it points to now (it may move later; this
+        # server keeps what it loaded).
+        try:
+            with registry.Registry() as reg:
+                version = str(reg.resolve(target).version)
+        except (SeawallError, OSError, AttributeError, ImportError):
+            version = None
+    return Path(path), match["name"], version
 
 
 def _sizes(ctx: Any, param: Any, value: str | None) -> list[int] | None:
