@@ -32,14 +32,20 @@ def medians() -> Medians:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Prints each module's ratios once all its benchmarks ran with timing on."""
-    import bench_drift
-    import bench_profile
-    import bench_transforms
+    """Prints the ratios of every benchmark module that ran (each bench_*.py defines
+    ``report(medians)``), once all its benchmarks ran with timing on."""
+    import sys
 
-    for module in (bench_transforms, bench_drift, bench_profile):
+    modules = sorted(
+        (m for name, m in list(sys.modules.items()) if name.startswith("bench_")),
+        key=lambda m: m.__name__,
+    )
+    for module in modules:
+        report = getattr(module, "report", None)
+        if report is None:
+            continue
         try:
-            lines = module.report(MEDIANS)
+            lines = report(MEDIANS)
         except KeyError:
             continue  # timing disabled, or only part of the module ran
         terminalreporter.section(f"{module.__name__}: ratios against the anchors")
