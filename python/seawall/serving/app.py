@@ -84,6 +84,8 @@ DEFAULT_MAX_BODY_BYTES = 64 << 20
 # thread, so that one large request does not hold up the event loop for the small ones.
 _OFFLOAD_BYTES = 256 << 10
 _OFFLOAD_ROWS = 4096
+_MAX_PRIORITY = (1 << 31) - 1
+_MAX_TIMEOUT_US = 86_400_000_000  # a day
 _INT_TYPES = tuple(t for t in NUMBER_TYPES if t.startswith(("INT", "UINT")))
 
 
@@ -442,12 +444,15 @@ def _options(parameters: Any) -> dict[str, int]:
     if not isinstance(parameters, dict):
         raise BadRequest("'parameters' must be an object")
     options = {}
-    for key, option in (("priority", "priority"), ("timeout", "timeout_us")):
+    for key, option, most in (
+        ("priority", "priority", _MAX_PRIORITY),
+        ("timeout", "timeout_us", _MAX_TIMEOUT_US),
+    ):
         value = parameters.get(key)
         if value is None:
             continue
-        if type(value) is not int or value < 0:
-            raise BadRequest(f"parameter {key!r} must be a non-negative integer")
+        if type(value) is not int or not 0 <= value <= most:
+            raise BadRequest(f"parameter {key!r} must be an integer from 0 to {most}")
         options[option] = value
     return options
 
