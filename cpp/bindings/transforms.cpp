@@ -5,7 +5,9 @@
 #include <pybind11/stl.h>
 
 #include <cmath>
+#include <cstring>
 #include <memory>
+#include <string_view>
 
 #include "bindings.h"
 #include "seawall/errors.h"
@@ -189,6 +191,122 @@ struct PyPlan {
 
 }  // namespace
 
+}  // namespace seawall::bindings
+
+namespace seawall::transforms {
+
+namespace py = pybind11;
+
+// FitState's pickled form, version 1: a tuple of plain values. Arrays of numbers travel as bytes
+// in the machine's byte order (every supported platform is little-endian), the quantile sketch
+// in its own checked binary form. Restoring replays the strings in their id order, so a restored
+// state merges, and answers, exactly as the original would.
+struct FitStatePickle {
+  static constexpr int kVersion = 1;
+
+  template <typename T>
+  static py::bytes raw(const std::vector<T>& v) {
+    return py::bytes(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
+  }
+
+  template <typename T>
+  static std::vector<T> unraw(const py::handle& h, const char* what) {
+    const auto bytes = h.cast<py::bytes>();
+    const std::string_view b = bytes;
+    if (b.size() % sizeof(T) != 0) corrupt(std::string(what) + " has a partial value");
+    std::vector<T> out(b.size() / sizeof(T));
+    if (!b.empty()) std::memcpy(out.data(), b.data(), b.size());
+    return out;
+  }
+
+  [[noreturn]] static void corrupt(const std::string& what) {
+    throw CorruptState("FitState pickle: " + what);
+  }
+
+  static py::tuple get(const FitState& s) {
+    const CollectSpec& c = s.spec_;
+    py::object sketch = py::none();
+    if (s.sketch_) {
+      const std::vector<uint8_t> b = s.sketch_->serialize();
+      sketch = py::bytes(reinterpret_cast<const char*>(b.data()), b.size());
+    }
+    std::vector<uint64_t> keys;
+    std::vector<int64_t> counts;
+    for (const auto& [key, n] : s.number_counts_) {
+      keys.push_back(key);
+      counts.push_back(n);
+    }
+    py::list strings;
+    for (int64_t id = 0; id < s.strings_.size(); ++id) {
+      const std::string_view key = s.strings_.key(id);
+      strings.append(py::bytes(key.data(), key.size()));
+    }
+    return py::make_tuple(kVersion,
+                          py::make_tuple(c.skip_missing, c.moments, static_cast<int>(c.quantiles),
+                                         c.sketch_k, c.number_counts, c.string_counts),
+                          py::make_tuple(s.rows, s.missing, s.count, s.mean, s.m2, s.min, s.max),
+                          sketch, raw(s.exact_), raw(keys), raw(counts), strings,
+                          raw(s.string_counts_));
+  }
+
+  static FitState set(const py::tuple& t) {
+    if (t.size() != 9 || t[0].cast<int>() != kVersion) corrupt("unknown layout or version");
+    const auto spec_t = t[1].cast<py::tuple>();
+    if (spec_t.size() != 6) corrupt("bad collect spec");
+    CollectSpec c;
+    c.skip_missing = spec_t[0].cast<bool>();
+    c.moments = spec_t[1].cast<bool>();
+    const int quantiles = spec_t[2].cast<int>();
+    if (quantiles < 0 || quantiles > 2) corrupt("bad quantile kind");
+    c.quantiles = static_cast<CollectSpec::Quantiles>(quantiles);
+    c.sketch_k = spec_t[3].cast<uint32_t>();
+    c.number_counts = spec_t[4].cast<bool>();
+    c.string_counts = spec_t[5].cast<bool>();
+
+    FitState s;
+    s.spec_ = c;
+    const auto m = t[2].cast<py::tuple>();
+    if (m.size() != 7) corrupt("bad moments");
+    s.rows = m[0].cast<int64_t>();
+    s.missing = m[1].cast<int64_t>();
+    s.count = m[2].cast<int64_t>();
+    s.mean = m[3].cast<double>();
+    s.m2 = m[4].cast<double>();
+    s.min = m[5].cast<double>();
+    s.max = m[6].cast<double>();
+    if (t[3].is_none() != (c.quantiles != CollectSpec::Quantiles::kSketch)) {
+      corrupt("a sketch must be present exactly when sketch quantiles were collected");
+    }
+    if (!t[3].is_none()) {
+      const auto bytes = t[3].cast<py::bytes>();
+      const std::string_view b = bytes;
+      s.sketch_.emplace(
+          sketch::KllSketch::deserialize(reinterpret_cast<const uint8_t*>(b.data()), b.size()));
+      if (s.sketch_->k() != c.sketch_k) corrupt("the sketch's k differs from the spec's");
+    }
+    s.exact_ = unraw<double>(t[4], "exact values");
+    const auto keys = unraw<uint64_t>(t[5], "number keys");
+    const auto counts = unraw<int64_t>(t[6], "number counts");
+    if (keys.size() != counts.size()) corrupt("number keys and counts differ in length");
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if (!s.number_counts_.emplace(keys[i], counts[i]).second) corrupt("a number repeats");
+    }
+    const auto strings = t[7].cast<py::list>();
+    const auto string_counts = unraw<int64_t>(t[8], "string counts");
+    if (strings.size() != string_counts.size()) corrupt("strings and counts differ in length");
+    for (size_t i = 0; i < string_counts.size(); ++i) {
+      const auto bytes = strings[i].cast<py::bytes>();
+      s.count_string(std::string_view(bytes), string_counts[i]);
+      if (s.strings_.size() != static_cast<int64_t>(i) + 1) corrupt("a string repeats");
+    }
+    return s;
+  }
+};
+
+}  // namespace seawall::transforms
+
+namespace seawall::bindings {
+
 void bind_transforms(py::module_& m) {
   py::class_<FitState>(m, "FitState", "Mergeable statistics gathered while fitting one feature")
       .def_readonly("rows", &FitState::rows)
@@ -202,7 +320,8 @@ void bind_transforms(py::module_& m) {
       .def("merge", &FitState::merge, py::arg("other"))
       .def("quantiles", &FitState::quantiles, py::arg("qs"))
       .def("most_frequent_number", &FitState::most_frequent_number)
-      .def("string_counts", &FitState::string_counts);
+      .def("string_counts", &FitState::string_counts)
+      .def(py::pickle(&transforms::FitStatePickle::get, &transforms::FitStatePickle::set));
 
   py::class_<PyPlan>(m, "Plan", "A fitted feature pipeline, compiled")
       .def(py::init([](const py::list& programs, const py::list& input_names,

@@ -19,6 +19,7 @@ from .features import (
     RobustScale,
     StandardScale,
 )
+from .pipelines import Pipeline, step
 from .profiles import Profile
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ __all__ = [
     "Log1p",
     "MinMaxScale",
     "OneHot",
+    "Pipeline",
     "Profile",
     "Registry",
     "RobustScale",
@@ -46,6 +48,7 @@ __all__ = [
     "get_num_threads",
     "set_num_threads",
     "stats",
+    "step",
 ]
 
 

@@ -15,12 +15,15 @@ __all__ = [
     "IntegrityError",
     "InvalidInputError",
     "MissingColumnError",
+    "MissingDependencyError",
     "NotFittedError",
     "NotFoundError",
+    "PipelineCycleError",
     "QueueFullError",
     "RequestTimeoutError",
     "RunClosedError",
     "SeawallError",
+    "StepFailedError",
     "UnsupportedVersionError",
     "UntrustedCodeError",
 ]
@@ -90,3 +93,24 @@ class RunClosedError(SeawallError, RuntimeError):
 
 class UntrustedCodeError(SeawallError, PermissionError):
     """Loading this would execute code from a file (a pickled model): pass trust_code=True."""
+
+
+class PipelineCycleError(InvalidInputError):
+    """A pipeline's steps depend on each other in a cycle; ``cycle`` names its steps in order."""
+
+    def __init__(self, message: str, cycle: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.cycle = tuple(cycle)
+
+
+class StepFailedError(SeawallError, RuntimeError):
+    """A pipeline step raised after its retries; its dependents did not run, finished steps stay
+    cached. ``result`` is the pipeline's run record (a ``seawall.pipelines.PipelineRun``)."""
+
+    def __init__(self, message: str, result: object = None) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+class MissingDependencyError(SeawallError, ImportError):
+    """An optional package this needs is not installed; the message says what to install."""

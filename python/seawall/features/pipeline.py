@@ -6,7 +6,7 @@ import copy
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from ..errors import (
 )
 from .ops import OPS, Impute, OneHot, Op
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "FeaturePipeline"]
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "FeaturePipeline", "FitPass"]
 
 FORMAT_NAME = "seawall.FeaturePipeline"
 FORMAT_VERSION = 1
@@ -63,6 +63,51 @@ class _Feature:
         if self.ops and isinstance(self.ops[0], Impute) and self.ops[0].add_indicator:
             names.append(f"{self.name}_missing")
         return names
+
+
+@dataclass(frozen=True)
+class FitPass:
+    """One pass of a fit over the data: the columns it reads and what it gathers from them.
+
+    ``fit()`` runs :meth:`collect` over the batches in order. A distributed fit runs
+    :meth:`collect_batch` wherever each batch is read (a FitPass and the FitStates it returns
+    pickle) and merges the states in the data's batch order, the first batch's states then
+    ``merge`` of each next one's, as :meth:`collect` does: the fit is then bit for bit the same.
+    """
+
+    columns: list[str]
+    string_input: list[bool]
+    programs: list[dict[str, Any]]
+    specs: list[dict[str, Any]]
+
+    def plan(self) -> Any:
+        """The native plan that collects; made once, it serves many calls of collect_batch."""
+        return _core.Plan(self.programs, self.columns, self.string_input)
+
+    def collect_batch(self, batch: pa.Table, row_offset: int = 0, plan: Any = None) -> list[Any]:
+        """One FitState per program, from one batch; `row_offset` (rows of the data before it)
+        makes errors name the row of the whole data."""
+        plan = self.plan() if plan is None else plan
+        native_columns = [
+            (c, column_chunks(prepare_column(batch.column(c), c, is_string)))
+            for c, is_string in zip(self.columns, self.string_input, strict=True)
+        ]
+        return list(plan.collect(native_columns, self.specs, row_offset))
+
+    def collect(self, batches: Iterable[pa.Table]) -> list[Any] | None:
+        """The states of all `batches`, merged in order; None when there are no batches."""
+        plan = self.plan()
+        states: list[Any] | None = None
+        offset = 0
+        for batch in batches:
+            partial = self.collect_batch(batch, offset, plan)
+            offset += batch.num_rows
+            if states is None:
+                states = partial
+            else:
+                for total, part in zip(states, partial, strict=True):
+                    total.merge(part)
+        return states
 
 
 def _as_ops(ops: Any) -> list[Op]:
@@ -193,8 +238,29 @@ class FeaturePipeline:
         fit in further passes over the data (a chain with k ops that learn from data reads it k
         times), so one-shot iterators suit chains with at most one such op.
         """
-        features = _parse_features(self.features)
         source = BatchSource(X)
+        return self._fit(source, lambda p: p.collect(source.batches(p.columns)), check_empty=True)
+
+    def fit_from_states(
+        self, X: Any, collect: Callable[[FitPass], list[Any] | None]
+    ) -> FeaturePipeline:
+        """Fits from statistics gathered elsewhere: the hook of a distributed fit.
+
+        `X` is what fit() would read (a Parquet path or dataset...), used here for its schema
+        only. For each :class:`FitPass`, ``collect(fit_pass)`` returns the FitStates of the pass
+        over all the data merged in batch order (see FitPass), or None for data with no batches;
+        the result is then exactly fit()'s on the same batches. When no op learns from data,
+        `collect` is never called and empty data is not detected.
+        """
+        return self._fit(BatchSource(X), collect, check_empty=False)
+
+    def _fit(
+        self,
+        source: BatchSource,
+        collect: Callable[[FitPass], list[Any] | None],
+        check_empty: bool,
+    ) -> FeaturePipeline:
+        features = _parse_features(self.features)
         source.require(f.column for f in features)
         for feature in features:
             _check_chain(feature)
@@ -218,21 +284,7 @@ class FeaturePipeline:
             programs = [f.program(columns.index(f.column), upto=i) for f, i in pending]
             specs = [f.ops[i]._collect(f.string_input) for f, i in pending]
             kinds = {f.column: f.string_input for f, _ in pending}
-            plan = _core.Plan(programs, columns, [kinds[c] for c in columns])
-            states: list[Any] | None = None
-            offset = 0  # rows of the data before this batch
-            for batch in source.batches(columns):
-                native_columns = [
-                    (c, column_chunks(prepare_column(batch.column(c), c, kinds[c])))
-                    for c in columns
-                ]
-                partial = plan.collect(native_columns, specs, offset)
-                offset += batch.num_rows
-                if states is None:
-                    states = partial
-                else:
-                    for total, part in zip(states, partial, strict=True):
-                        total.merge(part)
+            states = collect(FitPass(columns, [kinds[c] for c in columns], programs, specs))
             rows = states[0].rows if states else 0
             if states is None or rows == 0:
                 raise InvalidInputError("cannot fit on empty data (0 rows)")
@@ -243,7 +295,7 @@ class FeaturePipeline:
                 self._next_unfitted(f, i + 1) if i is not None else None
                 for f, i in zip(features, next_op, strict=True)
             ]
-        if rows_seen is None:
+        if rows_seen is None and check_empty:
             # Nothing learns from data, but an empty input is still a mistake worth naming.
             if all(batch.num_rows == 0 for batch in source.batches(inputs)):
                 raise InvalidInputError("cannot fit on empty data (0 rows)")

@@ -113,6 +113,9 @@ class FitState {
   void add_string(std::string_view s, int64_t times = 1);
 
  private:
+  // Pickling (bindings/transforms.cpp): a state travels whole between processes, so that
+  // partial states gathered elsewhere merge exactly as local ones do.
+  friend struct FitStatePickle;
   CollectSpec spec_;
   std::optional<sketch::KllSketch> sketch_;
   std::vector<double> exact_;

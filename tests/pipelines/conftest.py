@@ -1,0 +1,57 @@
+"""Pipeline test setup: a registry in the test's folder, and one local Ray instance shared by
+the Ray tests of the session (started only when a test asks for it)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+HERE = Path(__file__).parent
+
+
+@pytest.fixture(autouse=True)
+def seawall_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Nothing reaches ~/.seawall: a default Registry() would land here."""
+    home = tmp_path / "seawall-home"
+    home.mkdir()
+    monkeypatch.setenv("SEAWALL_HOME", str(home))
+    monkeypatch.delenv("SEAWALL_REGISTRY_URI", raising=False)
+    monkeypatch.delenv("SEAWALL_ARTIFACTS_URI", raising=False)
+    return home
+
+
+@pytest.fixture
+def reg(tmp_path: Path) -> Iterator[Any]:
+    from seawall.registry import Registry
+
+    registry = Registry(tmp_path / "registry.db", tmp_path / "artifacts")
+    yield registry
+    registry.close()
+
+
+@pytest.fixture
+def meeting(tmp_path: Path) -> dict[str, str]:
+    """Parameters of the ping and pong steps: where they meet, and the log of executions."""
+    folder = tmp_path / "meet"
+    folder.mkdir()
+    return {"folder": str(folder), "log": str(tmp_path / "log")}
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[Any]:
+    """A local Ray instance with two CPUs, on loopback, without the dashboard. Its workers find
+    pipeline_steps.py (the steps the tests run) through PYTHONPATH."""
+    ray = pytest.importorskip("ray", reason="the Ray tests need Ray: pip install 'seawall[ray]'")
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        object_store_memory=128 * 1024 * 1024,
+        _node_ip_address="127.0.0.1",
+        runtime_env={"env_vars": {"PYTHONPATH": str(HERE)}},
+    )
+    yield ray
+    ray.shutdown()
