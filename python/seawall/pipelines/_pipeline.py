@@ -4,13 +4,16 @@ Each step execution is a registry run in the experiment named after the pipeline
 
 * tags ``seawall.kind`` = "step", ``seawall.pipeline``, ``seawall.pipeline_run`` (the parent
   run), ``seawall.step``, ``seawall.cache_key``, ``seawall.code_sha256``, ``seawall.attempts``,
-  ``seawall.output.<name>`` (each output's SHA-256) and ``seawall.error`` when it failed;
+  ``seawall.host`` (where it ran), ``seawall.output.<name>`` (each output's SHA-256) and
+  ``seawall.error`` when it failed;
 * params ``version`` and ``input.<parameter>`` (the SHA-256 of each input);
 * artifacts ``outputs/<name>.<ext>`` (formats in :mod:`seawall.pipelines._codec`), ``step.json``
   (its :class:`StepRecord`) and, when it failed, ``error.txt`` (the traceback).
 
 The pipeline run itself is a run of the same experiment (``seawall.kind`` = "pipeline") holding
-the parameters (``params/<name>.<ext>``), the progress (metric ``steps_done``, tag
+the parameters (artifacts ``params/<name>.<ext>``, and params ``param.<name>``: the JSON text of
+short JSON values, else ``sha256:<hex>``), the defaults the steps used
+(``defaults/<step>.<parameter>.<ext>``), the progress (metric ``steps_done``, tag
 ``seawall.progress``) and, at the end, ``pipeline.json``: the :class:`PipelineRun` record.
 
 The cache key of a step is the SHA-256 of its name, the hash of its code, its version, its
@@ -247,7 +250,7 @@ def execute_step(s: Step, params: tuple[str, ...], *inputs: Encoded) -> Any:
         outcome = Outcome(True, started, time.time(), socket.gethostname(), os.getpid())
     except Exception as exc:
         try:
-            pickle.dumps(exc)
+            pickle.loads(pickle.dumps(exc))
             kept: BaseException | None = exc
         except Exception:  # an exception that cannot travel back: its text still does
             kept = None
@@ -577,7 +580,7 @@ class _Runner:
             outcome = Outcome(
                 False, now, now, "", 0, f"{type(exc).__name__}: {exc}", traceback.format_exc(), exc
             )
-        run.set_tags({"seawall.attempts": attempt})
+        run.set_tags({"seawall.attempts": attempt, "seawall.host": outcome.host})
         if outcome.ok:
             outputs: dict[str, ArtifactRef] = {}
             values = self.executor.values(job)
