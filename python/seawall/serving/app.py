@@ -13,7 +13,8 @@ Endpoints (``{v}``: the served version; every model path also works without ``/v
 A bundle with a feature pipeline takes its raw columns as inputs, one 1-D tensor per column
 (shape [rows] or [rows, 1]; BYTES for string columns, any number type for number columns, JSON
 null for a missing value); the server transforms them with the pipeline, then the batcher runs
-the model on the features. A bundle without one takes the model's input tensor itself.
+the model on the features. A bundle without one takes the model's input tensor itself. A
+request of more rows than ``max_batch_size`` goes to the batcher in parts, joined again in order.
 
 Inference also speaks Triton's binary tensor data extension (what tritonclient sends by
 default): with an ``Inference-Header-Content-Length`` header, the body is that many bytes of JSON
