@@ -842,3 +842,18 @@ def test_registry_uris_resolve_through_the_registry(monkeypatch, tmp_path):
     assert resolve("models:/fraud@prod") == (tmp_path / "resolved", "fraud", None)
     assert asked == ["models:/fraud/3", "models:/fraud@prod"]
     assert resolve(str(tmp_path)) == (tmp_path, None, None)
+
+
+def test_the_command_line_loads_the_server_only_when_it_serves():
+    """`seawall --help` and `import seawall.serving` import neither the web stack nor
+    onnxruntime: those load when a server starts or an ONNX model loads."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, seawall.cli, seawall.serving; "
+        "print(sorted(m for m in ('starlette', 'uvicorn', 'onnxruntime', 'prometheus_client') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
