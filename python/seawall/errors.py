@@ -16,6 +16,7 @@ __all__ = [
     "InvalidInputError",
     "MissingColumnError",
     "MissingDependencyError",
+    "MissingReferenceError",
     "NotFittedError",
     "NotFoundError",
     "PipelineCycleError",
@@ -114,3 +115,8 @@ class StepFailedError(SeawallError, RuntimeError):
 
 class MissingDependencyError(SeawallError, ImportError):
     """An optional package this needs is not installed; the message says what to install."""
+
+
+class MissingReferenceError(NotFoundError):
+    """A monitor has no reference profile to compare live data with: none was given, and the
+    model version was registered without one (``register_model(..., profile=...)``)."""

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -204,4 +206,59 @@ deployments = Table(
     Column("details", Text, nullable=True),
     Column("at", Float, nullable=False),
     Index("ix_deployments_version", "version_id"),
+)
+
+# Monitoring (migration 0003): each window a seawall.monitoring.Monitor evaluated, its drift per
+# feature, and the alerts its rules raised. Models are named, not keyed: a monitor may watch a
+# model that is not in this registry.
+monitor_windows = Table(
+    "monitor_windows",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(NAME), nullable=False),
+    Column("version", String(NAME), nullable=True),
+    Column("window_start", Float, nullable=False),
+    Column("window_end", Float, nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("drift_share", Float, nullable=True),
+    Column("dataset_drift", Boolean, nullable=True),
+    # JSON: missing shares, prediction summary, quality, slice and label counts
+    Column("details", Text, nullable=False),
+    # the window's merged Profile of the features and of the predictions (Profile.to_bytes)
+    Column("profile", LargeBinary, nullable=True),
+    Column("prediction_profile", LargeBinary, nullable=True),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("model", "window_start", "window_end", name="uq_monitor_windows_window"),
+    Index("ix_monitor_windows_model_end", "model", "window_end"),
+)
+
+monitor_drift = Table(
+    "monitor_drift",
+    metadata,
+    Column("window_id", Integer, ForeignKey("monitor_windows.id"), primary_key=True),
+    Column("feature", String(KEY), primary_key=True),
+    Column("method", String(32), nullable=False),
+    Column("statistic", Float, nullable=False),
+    Column("pvalue", Float, nullable=True),
+    Column("threshold", Float, nullable=False),
+    Column("drifted", Boolean, nullable=False),
+)
+
+monitor_alerts = Table(
+    "monitor_alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(NAME), nullable=False),
+    Column("rule", String(KEY), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("subject", String(KEY), nullable=True),
+    Column("severity", String(16), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("value", Float, nullable=True),
+    Column("threshold", Float, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("resolved_at", Float, nullable=True),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_monitor_alerts_model_state", "model", "state"),
 )

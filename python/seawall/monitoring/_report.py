@@ -1,0 +1,283 @@
+"""What a Monitor computes for one window, and how: drift per feature against the reference,
+the share of drifted features, missing data per feature, the prediction distribution, quality.
+
+Everything here is a pure function of the window's merged profiles and counters, so a test can
+recompute it from the same slices (``seawall.drift.compare(reference, merged)`` is the oracle).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..drift import DriftReport, compare
+from ..errors import SeawallError
+from ..profiles import Profile
+
+__all__ = ["PREDICTION_QUANTILES", "FeatureDrift", "WindowReport"]
+
+log = logging.getLogger("seawall.monitoring")
+
+PREDICTION_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+_TOP_CLASSES = 20
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    """One feature in one window.
+
+    ``method``, ``statistic``, ``pvalue``, ``threshold`` and ``drifted`` are those of
+    :class:`seawall.drift.ColumnDrift`; they are None when the feature could not be compared in
+    this window (no values left after dropping missing ones; ``error`` says why).
+    ``missing_share`` is the share of the window's rows where the feature is null or NaN.
+    """
+
+    feature: str
+    method: str | None
+    statistic: float | None
+    pvalue: float | None
+    threshold: float | None
+    drifted: bool | None
+    missing_share: float | None
+    error: str | None = None
+
+    @property
+    def drift_score(self) -> float | None:
+        """What the method compares with its threshold: the p-value for tests, else the
+        statistic (as :attr:`seawall.drift.ColumnDrift.drift_score`)."""
+        return self.pvalue if self.pvalue is not None else self.statistic
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "feature": self.feature,
+            "method": self.method,
+            "statistic": self.statistic,
+            "pvalue": self.pvalue,
+            "drift_score": self.drift_score,
+            "threshold": self.threshold,
+            "drifted": self.drifted,
+            "missing_share": self.missing_share,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class WindowReport:
+    """One evaluated window of a model's traffic, ``[start, end)`` in seconds since the epoch.
+
+    ``rows``: the rows the window's feature slices held (0 when only labels arrived).
+    ``features``: per monitored feature, in the monitor's column order. ``drift_share``: drifted
+    features over compared ones (None when none could be compared); ``dataset_drift`` is
+    ``drift_share >= `` the monitor's ``drift_share`` (Evidently's rule).
+    ``predictions``: per output column, ``{"kind": "numeric", "count", "mean", "quantiles":
+    {q: value}}`` or ``{"kind": "string", "count", "shares": {class: share}}``.
+    ``quality``: metric name to value (from ``add_labels`` and ``log_quality``); ``labels``: the
+    labelled rows behind the label metrics. ``drift`` is the full DriftReport while the report is
+    live (None when read back from the history), ``profile`` and ``prediction_profile`` the
+    window's merged profiles where kept.
+    """
+
+    model: str
+    version: str | None
+    start: float
+    end: float
+    rows: int
+    slices: int
+    features: dict[str, FeatureDrift]
+    drift_share: float | None
+    dataset_drift: bool | None
+    predictions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    quality: dict[str, float] = field(default_factory=dict)
+    labels: int = 0
+    id: int | None = None
+    drift: DriftReport | None = field(default=None, repr=False, compare=False)
+    profile: Profile | None = field(default=None, repr=False, compare=False)
+    prediction_profile: Profile | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def drifted_features(self) -> list[str]:
+        return [f.feature for f in self.features.values() if f.drifted]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as plain values (JSON-ready: no NaN; missing values are None)."""
+        return {
+            "id": self.id,
+            "model": self.model,
+            "version": self.version,
+            "start": self.start,
+            "end": self.end,
+            "rows": self.rows,
+            "slices": self.slices,
+            "drift_share": self.drift_share,
+            "dataset_drift": self.dataset_drift,
+            "features": [f.to_dict() for f in self.features.values()],
+            "predictions": self.predictions,
+            "quality": self.quality,
+            "labels": self.labels,
+        }
+
+
+# --- computing a window ----------------------------------------------------------------------
+
+
+def missing_share(profile: Profile, column: str) -> float | None:
+    s = profile.stats(column)
+    rows = int(s["rows"])
+    if rows == 0:
+        return None
+    return (int(s["nulls"]) + int(s.get("nans", 0))) / rows
+
+
+def summarize_predictions(profile: Profile) -> dict[str, dict[str, Any]]:
+    """Per output column: quantiles and mean (numbers) or class shares (strings)."""
+    out: dict[str, dict[str, Any]] = {}
+    for column in profile.columns:
+        s = profile.stats(column)
+        count = int(s["count"])
+        if profile.kind(column) == "numeric":
+            entry: dict[str, Any] = {"kind": "numeric", "count": count}
+            if count:
+                qs = profile.quantiles(column, PREDICTION_QUANTILES)
+                entry["mean"] = _finite(s["mean"])
+                entry["quantiles"] = {
+                    str(q): _finite(v) for q, v in zip(PREDICTION_QUANTILES, qs, strict=True)
+                }
+            out[column] = entry
+        else:
+            top = profile.top_values(column, _TOP_CLASSES) if count else []
+            out[column] = {
+                "kind": "string",
+                "count": count,
+                "shares": {label: n / count for label, n in top},
+            }
+    return out
+
+
+def _finite(x: float) -> float | None:
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _comparable(reference: Profile, current: Profile, column: str) -> str | None:
+    """Why the column cannot be compared in this window, or None when it can."""
+    if int(current.stats(column)["count"]) == 0:
+        return "no values in this window (all missing)"
+    if int(reference.stats(column)["count"]) == 0:
+        return "no values in the reference profile"
+    return None
+
+
+def drift_of(
+    reference: Profile,
+    current: Profile,
+    columns: Sequence[str],
+    methods: Mapping[str, str] | None,
+    thresholds: Mapping[str, float] | None,
+    drift_share: float,
+) -> tuple[DriftReport | None, dict[str, FeatureDrift]]:
+    """``seawall.drift.compare(reference, current)`` on the columns that have values on both
+    sides; a column that still fails is compared alone, and its error kept, so that one bad
+    column does not hide the drift of the others."""
+    errors: dict[str, str] = {}
+    usable = []
+    for c in columns:
+        why = _comparable(reference, current, c)
+        if why is None:
+            usable.append(c)
+        else:
+            errors[c] = why
+    report: DriftReport | None = None
+
+    def options(cols: Sequence[str]) -> dict[str, Any]:
+        return {
+            "methods": {c: m for c, m in (methods or {}).items() if c in cols} or None,
+            "thresholds": {c: t for c, t in (thresholds or {}).items() if c in cols} or None,
+        }
+
+    if usable:
+        try:
+            report = compare(reference, current, usable, drift_share=drift_share, **options(usable))
+        except SeawallError:
+            # Find the columns at fault one by one; the rest make the report.
+            good = []
+            for c in usable:
+                try:
+                    compare(reference, current, [c], drift_share=drift_share, **options([c]))
+                    good.append(c)
+                except SeawallError as exc:
+                    errors[c] = str(exc)
+            if good:
+                report = compare(reference, current, good, drift_share=drift_share, **options(good))
+    out: dict[str, FeatureDrift] = {}
+    for c in columns:
+        share = missing_share(current, c)
+        if report is not None and c not in errors:
+            d = report[c]
+            out[c] = FeatureDrift(c, d.method, d.statistic, d.pvalue, d.threshold, d.drifted, share)
+        else:
+            out[c] = FeatureDrift(c, None, None, None, None, None, share, errors.get(c))
+    return report, out
+
+
+# --- quality ---------------------------------------------------------------------------------
+
+
+class QualityCounts:
+    """Mergeable sufficient statistics of labelled predictions, and logged metric points.
+
+    Classification: rows, correct, and for the positive label true and false positives and false
+    negatives, giving accuracy, precision, recall and F1 exactly (as scikit-learn's binary
+    scores). Regression: rows, sum of absolute and of squared errors, giving MAE and RMSE.
+    Logged points (``log_quality``): the mean of the points in the window, per metric.
+    """
+
+    __slots__ = ("abs_err", "correct", "fn", "fp", "logged", "rows", "sq_err", "task", "tp")
+
+    def __init__(self) -> None:
+        self.task: str | None = None
+        self.rows = 0
+        self.correct = 0
+        self.tp = self.fp = self.fn = 0
+        self.abs_err = 0.0
+        self.sq_err = 0.0
+        self.logged: dict[str, tuple[float, int]] = {}
+
+    def empty(self) -> bool:
+        return self.rows == 0 and not self.logged
+
+    def merge(self, other: QualityCounts) -> None:
+        if other.task is not None:
+            self.task = other.task
+        self.rows += other.rows
+        self.correct += other.correct
+        self.tp += other.tp
+        self.fp += other.fp
+        self.fn += other.fn
+        self.abs_err += other.abs_err
+        self.sq_err += other.sq_err
+        for k, (total, n) in other.logged.items():
+            t0, n0 = self.logged.get(k, (0.0, 0))
+            self.logged[k] = (t0 + total, n0 + n)
+
+    def metrics(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        if self.rows:
+            if self.task == "classification":
+                out["accuracy"] = self.correct / self.rows
+                predicted, actual = self.tp + self.fp, self.tp + self.fn
+                # scikit-learn's zero_division=0: an undefined score counts as 0
+                precision = self.tp / predicted if predicted else 0.0
+                recall = self.tp / actual if actual else 0.0
+                out["precision"] = precision
+                out["recall"] = recall
+                denominator = 2 * self.tp + self.fp + self.fn
+                out["f1"] = 2 * self.tp / denominator if denominator else 0.0
+            elif self.task == "regression":
+                out["mae"] = self.abs_err / self.rows
+                out["rmse"] = math.sqrt(self.sq_err / self.rows)
+        for k, (total, n) in self.logged.items():
+            out[k] = total / n
+        return out

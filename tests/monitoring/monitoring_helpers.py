@@ -1,0 +1,166 @@
+"""Monitoring test helpers: generated traffic (numbers with missing values, categories,
+predictions) cut into slices, a real HTTP receiver for webhooks, a real uvicorn server."""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from seawall.profiles import Profile
+
+COUNTRIES = np.array(["US", "GB", "DE", "FR", "BR", "IN"], dtype=object)
+
+
+def traffic(
+    rng: np.random.Generator, n: int, shift: float = 0.0, missing: float = 0.05
+) -> pa.Table:
+    """`n` rows: a skewed amount (shifted by `shift` in log space, some NaN and null), an age,
+    and a country whose mix moves with `shift`."""
+    amount = rng.lognormal(3.0 + shift, 1.0, n)
+    amount[rng.random(n) < missing] = np.nan
+    amount_mask = rng.random(n) < missing / 2
+    p = np.array([6, 5, 4, 3, 1, 1], dtype=float)
+    p[4] += 8 * shift
+    country = COUNTRIES[rng.choice(len(COUNTRIES), n, p=p / p.sum())]
+    return pa.table(
+        {
+            "amount": pa.array(amount, mask=amount_mask),
+            "age": rng.gamma(2.0, 400.0, n),
+            "country": pa.array(country.tolist()),
+        }
+    )
+
+
+@dataclass
+class Slice:
+    start: float
+    end: float
+    data: pa.Table
+    predictions: pa.Table
+    features: Profile = field(init=False)
+    prediction_profile: Profile = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.features = Profile.from_data(self.data)
+        self.prediction_profile = Profile.from_data(self.predictions)
+
+
+def make_slices(
+    rng: np.random.Generator,
+    count: int,
+    slice_s: float,
+    t0: float,
+    shift_of: Any = lambda i: 0.0,
+    rows: tuple[int, int] = (150, 400),
+) -> list[Slice]:
+    out = []
+    for i in range(count):
+        n = int(rng.integers(*rows))
+        shift = float(shift_of(i))
+        data = traffic(rng, n, shift)
+        predictions = pa.table(
+            {
+                "probability": rng.beta(2 + 4 * shift, 8, n),
+                "label": pa.array(np.where(rng.random(n) < 0.2 + shift / 3, "1", "0").tolist()),
+            }
+        )
+        out.append(Slice(t0 + i * slice_s, t0 + (i + 1) * slice_s, data, predictions))
+    return out
+
+
+def merge_all(profiles: list[Profile]) -> Profile:
+    merged = profiles[0]
+    for p in profiles[1:]:
+        merged = merged.merge(p)
+    return merged
+
+
+# --- webhooks ---------------------------------------------------------------------------------
+
+
+class Receiver:
+    """Records the JSON bodies POSTed to it. ``fail_first`` answers 500 to that many requests
+    first; ``hold`` (an Event) makes every request wait for it before answering."""
+
+    def __init__(self, fail_first: int = 0, hold: threading.Event | None = None) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.attempts = 0
+        self.fail_first = fail_first
+        self.hold = hold
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if receiver.hold is not None:
+                    receiver.hold.wait(30)
+                with receiver.lock:
+                    receiver.attempts += 1
+                    fail = receiver.attempts <= receiver.fail_first
+                    if not fail:
+                        receiver.events.append(json.loads(body))
+                self.send_response(500 if fail else 200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        if self.hold is not None:
+            self.hold.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def closed_port_url() -> str:
+    """A loopback URL where nothing listens (connections are refused at once)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/hook"
+
+
+# --- a real server ---------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def running(app: Any) -> Iterator[str]:
+    """Runs `app` with uvicorn on a free loopback port in a thread; yields its base URL."""
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", ws="none", http="h11", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.01)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
