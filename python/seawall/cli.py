@@ -45,3 +45,7 @@ main.add_command(models)
 from .drift.cli import report  # noqa: E402  (rich and the drift code load only when it runs)
 
 main.add_command(report)
+
+from .dashboard.cli import ui  # noqa: E402  (starlette and uvicorn load only when it runs)
+
+main.add_command(ui)

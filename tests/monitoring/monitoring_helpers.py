@@ -85,6 +85,26 @@ def merge_all(profiles: list[Profile]) -> Profile:
     return merged
 
 
+def make_bundle(rng: np.random.Generator, folder: Any) -> Any:
+    """A served model for the real server: a feature pipeline over the traffic's columns and
+    the demo's numpy logistic regression (a trusted pickled Python model)."""
+    import seawall as sw
+    from seawall.demo.fraud_model import LogisticModel
+    from seawall.serving import save_bundle
+
+    train = traffic(rng, 3000)
+    pipe = sw.FeaturePipeline(
+        {
+            "amount": [sw.Impute("median"), sw.Log1p(), sw.StandardScale()],
+            "age": sw.StandardScale(),
+            "country": sw.OneHot(),
+        }
+    ).fit(train)
+    y = (rng.random(train.num_rows) < 0.3).astype(np.int64)
+    model = LogisticModel().fit(pipe.transform(train), y)
+    return save_bundle(folder / "fraud", python_model=model, pipeline=pipe, version=1)
+
+
 # --- webhooks ---------------------------------------------------------------------------------
 
 

@@ -24,9 +24,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pytest
-from monitoring_helpers import running, traffic
+from monitoring_helpers import make_bundle, running, traffic
 
-import seawall as sw
 from seawall.monitoring import Monitor, MonitorCollector, Rule
 from seawall.profiles import Profile
 
@@ -126,23 +125,6 @@ def prometheus_bin() -> str:
     return _prometheus_bin()
 
 
-def _bundle(rng: np.random.Generator, folder: Path) -> Path:
-    from seawall.demo.fraud_model import LogisticModel
-    from seawall.serving import save_bundle
-
-    train = traffic(rng, 3000)
-    pipe = sw.FeaturePipeline(
-        {
-            "amount": [sw.Impute("median"), sw.Log1p(), sw.StandardScale()],
-            "age": sw.StandardScale(),
-            "country": sw.OneHot(),
-        }
-    ).fit(train)
-    y = (rng.random(train.num_rows) < 0.3).astype(np.int64)
-    model = LogisticModel().fit(pipe.transform(train), y)
-    return save_bundle(folder / "fraud", python_model=model, pipeline=pipe, version=1)
-
-
 def _predict(url: str, table: pa.Table) -> dict[str, Any]:
     columns = {
         c: [None if isinstance(v, float) and v != v else v for v in table.column(c).to_pylist()]
@@ -174,7 +156,7 @@ def server_with_monitor(rng, tmp_path) -> Iterator[tuple[str, Monitor, int]]:
     )
     metrics = CollectorRegistry()
     metrics.register(MonitorCollector([monitor]))
-    app = create_app(str(_bundle(rng, tmp_path)), trust_code=True, metrics_registry=metrics)
+    app = create_app(str(make_bundle(rng, tmp_path)), trust_code=True, metrics_registry=metrics)
     requests = 0
     with running(app) as url:
         t0 = 1_800_000_000.0

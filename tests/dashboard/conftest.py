@@ -1,0 +1,108 @@
+"""Dashboard test setup: a registry holding models, versions, aliases with their history, runs
+with metric histories and an input dataset, and a monitor with a history of drift (the traffic
+moves for a while, then comes back) and open alerts. The traffic generator and the uvicorn
+runner are the monitoring tests' (tests/monitoring/monitoring_helpers.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+
+def _helpers() -> Any:
+    name = "monitoring_helpers"
+    if name not in sys.modules:
+        path = Path(__file__).parents[1] / "monitoring" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+helpers = _helpers()
+
+
+@pytest.fixture(autouse=True)
+def seawall_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "seawall-home"
+    home.mkdir()
+    monkeypatch.setenv("SEAWALL_HOME", str(home))
+    monkeypatch.delenv("SEAWALL_REGISTRY_URI", raising=False)
+    monkeypatch.delenv("SEAWALL_ARTIFACTS_URI", raising=False)
+    return home
+
+
+@dataclass
+class World:
+    registry: Any
+    monitor: Any
+    run_id: str
+    reference: Any
+
+
+def build_world(rng: np.random.Generator, folder: Path) -> World:
+    from seawall.monitoring import Monitor, Rule
+    from seawall.profiles import Profile
+    from seawall.registry import Registry
+
+    reg = Registry(folder / "registry.db", artifacts=folder / "artifacts")
+    bundle = folder / "bundle"
+    bundle.mkdir()
+    (bundle / "model.bin").write_bytes(rng.bytes(64))
+    train = helpers.traffic(rng, 8000)
+    reference = Profile.from_data(train)
+    with reg.start_run(experiment="fraud", name="train-v2") as run:
+        run.log_params({"lr": 0.05, "depth": 6})
+        run.log_batch([("auc", 0.7 + 0.01 * i, i) for i in range(25)])
+        run.log_metric("logloss", 0.41)
+        run.log_input(train, name="transactions", profile=reference)
+    reg.register_model("fraud", bundle, description="card fraud <b>model</b>")
+    reg.register_model("fraud", bundle, run=run, profile=reference)
+    reg.set_alias("fraud", "champion", 1, reason="first")
+    reg.set_alias("fraud", "champion", 2, reason="better AUC on May data")
+    reg.set_alias("fraud", "challenger", 1)
+    reg.set_model_tag("fraud", "team", "<risk>")
+    reg.register_model("churn", bundle)
+    for i in range(3):
+        with reg.start_run(experiment="churn", name=f"sweep-{i}") as r:
+            r.log_metric("auc", float(rng.random()))
+    monitor = Monitor(
+        "fraud",
+        registry=reg,
+        version="champion",
+        window_s=600,
+        task="classification",
+        rules=[Rule.drifted("*"), Rule.drift_share(above=0.5, severity="critical")],
+        background=False,
+    )
+    t0 = 1_790_000_000.0
+    # 14 windows of 10-minute slices: the traffic moves in windows 6-9, and again from 12 on
+    for s in helpers.make_slices(
+        rng,
+        14,
+        600.0,
+        t0,
+        shift_of=lambda i: 0.9 if 6 <= i < 10 or i >= 12 else 0.0,
+        rows=(1500, 2000),
+    ):
+        y = rng.integers(0, 2, 200)
+        monitor.add_labels(y, np.where(rng.random(200) < 0.85, y, 1 - y), time=s.start + 1)
+        monitor.add_slice(s.start, s.end, s.features, s.prediction_profile)
+    return World(reg, monitor, run.id, reference)
+
+
+@pytest.fixture
+def world(rng: np.random.Generator, tmp_path: Path) -> Iterator[World]:
+    w = build_world(rng, tmp_path)
+    yield w
+    w.monitor.close()
+    w.registry.close()
