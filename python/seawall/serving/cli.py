@@ -136,7 +136,7 @@ def serve(
         from .app import create_app
     except ImportError as exc:
         raise click.ClickException(
-            f"serving needs its extra: pip install 'seawall[serve]' ({exc})"
+            f"serving needs starlette and uvicorn, which seawall installs: reinstall it ({exc})"
         ) from exc
     from ..errors import SeawallError
     from .bundle import load_bundle
