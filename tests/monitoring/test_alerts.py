@@ -231,3 +231,24 @@ def test_sink_and_url_validation():
         CallbackSink(42)  # type: ignore[arg-type]
     with pytest.raises(InvalidInputError, match="send"):
         Monitor("m", Profile.from_data({"x": np.arange(5.0)}), sinks=[object()], background=False)
+
+
+def test_closing_a_webhook_stuck_on_its_receiver_returns(caplog):
+    hold = threading.Event()
+    receiver = Receiver(hold=hold)
+    try:
+        hook = WebhookSink(receiver.url, retries=5, max_queue=1, timeout_s=60)
+        hook.send({"status": "firing", "i": 0})
+        while hook._queue.qsize():  # in flight, held by the receiver
+            time.sleep(0.001)
+        hook.send({"status": "firing", "i": 1})  # fills the queue
+        hook.close(timeout=0.5)  # returns although the thread is still waiting on the receiver
+        with caplog.at_level(logging.WARNING, logger="seawall.monitoring"):
+            hook.send({"status": "firing", "i": 2})
+        assert any("is closed" in r.getMessage() for r in caplog.records)
+        hold.set()
+        hook._thread.join(60)
+        assert not hook._thread.is_alive()  # it tried what was queued, then stopped
+        assert [e["i"] for e in receiver.events] == [0, 1]
+    finally:
+        receiver.close()

@@ -254,11 +254,12 @@ def line_chart(
                 f'<path d="{" ".join(path)}" fill="none" stroke="{color}" stroke-width="1.6">'
                 f"<title>{esc(label)}</title></path>"
             )
-        if len(times) <= 120:
-            for j, (x, v) in enumerate(zip(times, values, strict=True)):
-                if v is None or not math.isfinite(v):
-                    continue
-                bad = i == 0 and marks is not None and j < len(marks) and marks[j]
+        every_point = len(times) <= 120  # beyond, only the marked points (a lighter page)
+        for j, (x, v) in enumerate(zip(times, values, strict=True)):
+            if v is None or not math.isfinite(v):
+                continue
+            bad = i == 0 and marks is not None and j < len(marks) and marks[j]
+            if every_point or bad:
                 out.append(
                     f'<circle cx="{px(x):.1f}" cy="{py(v):.1f}" r="{3 if bad else 2}" '
                     f'fill="{BAD if bad else color}"><title>{esc(label)} '

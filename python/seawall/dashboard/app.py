@@ -73,7 +73,7 @@ def create_dashboard_app(
         Route("/", view(_overview), methods=["GET"]),
         Route("/models/{name}", view(_model), methods=["GET"]),
         Route("/models/{name}/versions/{version}", view(_version), methods=["GET"]),
-        Route("/models/{name}/features/{feature}", view(_feature), methods=["GET"]),
+        Route("/models/{name}/features/{feature:path}", view(_feature), methods=["GET"]),
         Route("/runs", view(_runs), methods=["GET"]),
         Route("/runs/{run_id}", view(_run), methods=["GET"]),
         Route("/alerts", view(_alerts), methods=["GET"]),

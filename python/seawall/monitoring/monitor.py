@@ -44,6 +44,7 @@ from __future__ import annotations
 import collections
 import logging
 import math
+import os
 import queue
 import threading
 import time
@@ -58,6 +59,7 @@ from ..errors import (
     MissingColumnError,
     MissingReferenceError,
     NotFoundError,
+    QueueFullError,
 )
 from ..profiles import Profile
 from ._report import (
@@ -211,6 +213,10 @@ class Monitor:
         for label, value in (("history_size", history_size), ("max_pending", max_pending)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidInputError(f"{label} must be a positive integer, got {value!r}")
+        if isinstance(registry, (str, os.PathLike)):
+            from ..registry import Registry
+
+            registry = Registry(registry)
         self.registry = registry
         self._store = HistoryStore(registry) if registry is not None else None
 
@@ -463,8 +469,14 @@ class Monitor:
             return
         self._closed = True
         if self._thread is not None:
-            done = threading.Event()
-            self._queue.put(_Marker(done, stop=True))
+            try:
+                self._queue.put(_Marker(threading.Event(), stop=True), timeout=timeout)
+            except queue.Full:
+                log.warning(
+                    "monitor of %r: the evaluation thread is stuck; closing without it",
+                    self.model,
+                )
+                return
             self._thread.join(timeout)
 
     def __enter__(self) -> Monitor:
@@ -544,7 +556,12 @@ class Monitor:
                 self._process(item)
             return
         if control:
-            self._queue.put(item)
+            try:
+                self._queue.put(item, timeout=60)
+            except queue.Full:
+                raise QueueFullError(
+                    f"monitor of {self.model!r}: its evaluation thread took nothing for 60 s"
+                ) from None
             return
         try:
             self._queue.put_nowait(item)

@@ -133,7 +133,10 @@ class WebhookSink:
         self._stop.set()
         thread = self._thread
         if thread is not None:
-            self._queue.put(None)
+            try:
+                self._queue.put_nowait(None)  # wakes the thread if it waits for events
+            except queue.Full:
+                pass  # it has events to try first; it stops when they are done
             thread.join(timeout)
 
     def _start(self) -> None:
@@ -147,7 +150,10 @@ class WebhookSink:
 
     def _run(self) -> None:
         while True:
-            event = self._queue.get()
+            try:
+                event = self._queue.get(timeout=0.1 if self._stop.is_set() else None)
+            except queue.Empty:
+                return  # closed, and nothing is left to try
             try:
                 if event is None:
                     return
@@ -165,8 +171,8 @@ class WebhookSink:
                 with self._lock:
                     self._stats["retried"] += 1
                 delay = min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1))
-                if self._stop.wait(delay * (0.5 + random.random() / 2)):
-                    pass  # closing: one more try without waiting out the backoff
+                # closing ends the wait early: one more try, then the event is dropped
+                self._stop.wait(delay * (0.5 + random.random() / 2))
             request = urllib.request.Request(
                 self.url, data=body, headers=self.headers, method="POST"
             )
