@@ -38,11 +38,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
+import threading
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +66,8 @@ from ..errors import (
     SeawallError,
 )
 from .bundle import Bundle, load_bundle, records_to_table
+from .hot_swap import AliasWatcher
+from .live import LiveProfiler, Slice
 from .metrics import ServerMetrics
 from .protocol import (
     DATATYPES,
@@ -105,6 +109,7 @@ class _Prepared:
     id: str | None
     options: dict[str, int]
     binary: frozenset[str] = frozenset()  # outputs to send as binary tensor data
+    raw: Any = None  # the raw feature columns, for the live profile
 
 
 class ServedModel:
@@ -122,6 +127,9 @@ class ServedModel:
         self.output_names = [s.name for s in bundle.signature.outputs]
         self.platform = "onnxruntime_onnx" if bundle.flavor == "onnx" else "python"
         self.ready = True
+        self.profiler: LiveProfiler | None = None
+        # Set when a hot swap replaced this model: late requests go on to the replacement.
+        self.replaced_by: ServedModel | None = None
         self.string_columns = (
             {
                 str(c)
@@ -226,7 +234,12 @@ class ServedModel:
             x = values
         if x.shape[0] == 0:
             raise BadRequest("the request has no rows")
-        return _Prepared(x, outputs, _request_id(request), options, binary_outputs)
+        raw = (
+            {name: values for name, (_, _, values) in decoded.items()}
+            if self.bundle.pipeline is not None
+            else None
+        )
+        return _Prepared(x, outputs, _request_id(request), options, binary_outputs, raw)
 
     def _accepted(self, spec: TensorSpec) -> list[str]:
         if self.bundle.pipeline is None:
@@ -354,6 +367,7 @@ class ServedModel:
                 if pa.types.is_floating(column.type) and pc.any(pc.is_inf(column)).as_py():
                     raise BadRequest("a value is not a finite number")
             x = self.bundle.pipeline.transform(table)
+            raw = table
         else:
             if key != "instances":
                 raise BadRequest(
@@ -361,9 +375,11 @@ class ServedModel:
                     "its input"
                 )
             x = self._instances(data)
+            raw = None
         if x.shape[0] == 0:
             raise BadRequest("the request has no rows")
-        return _Prepared(x, outputs, _request_id(request), _options(request.get("parameters")))
+        options = _options(request.get("parameters"))
+        return _Prepared(x, outputs, _request_id(request), options, raw=raw)
 
     def _instances(self, data: Any) -> np.ndarray:
         (spec,) = self.bundle.signature.model_inputs
@@ -486,13 +502,34 @@ class _Server:
         self.retry_after = str(retry_after_s)
         self.metrics = metrics
         self.closed = False
+        self.watchers: list[AliasWatcher] = []
+        self._swap_lock = threading.Lock()
+
+    def profiler(self, name: str) -> LiveProfiler | None:
+        """The live profile of what model `name` serves (None when profiling is off)."""
+        return self.models[name].profiler
+
+    def swap(self, name: str, new: ServedModel) -> None:
+        """Serves `new` under `name` from now on; the old model drains and closes."""
+        with self._swap_lock:
+            old = self.models[name]
+            new.profiler = old.profiler  # one live profile per model name, across versions
+            self.models[name] = new  # requests from now on find the new model
+            old.replaced_by = new
+        old.ready = False
+        old.batcher.close(drain=True)  # requests already holding the old model finish on it
+        log.info("hot swap: %r now serves version %s (was %s)", name, new.version, old.version)
 
     def close(self, drain: bool = True) -> None:
         """Closes every batcher (finishing queued requests when drain); the app stops serving."""
         self.closed = True
+        for watcher in self.watchers:
+            watcher.close()
         for served in self.models.values():
             served.ready = False
             served.batcher.close(drain=drain)
+            if served.profiler is not None:
+                served.profiler.close()
 
     def model(self, request: Request) -> ServedModel:
         name = request.path_params["name"]
@@ -585,11 +622,25 @@ class _Server:
         return response
 
     async def _answer(self, request: Request, served: ServedModel, endpoint: str) -> Response:
+        try:
+            body = await self.body(request)
+        except BadRequest as exc:
+            return _error(400, str(exc))
+        header_length = request.headers.get("inference-header-content-length")
+        while True:
+            answer = await self._answer_with(served, endpoint, body, header_length)
+            if not isinstance(answer, ServedModel):
+                return answer
+            # A hot swap closed this model's batcher under the request: the replacement
+            # answers it, from the raw request (its feature pipeline may differ).
+            served = answer
+
+    async def _answer_with(
+        self, served: ServedModel, endpoint: str, body: bytes, header_length: str | None
+    ) -> Response | ServedModel:
         prepare = served.prepare_infer if endpoint == "infer" else served.prepare_predict
         encode = served.infer_response if endpoint == "infer" else served.predict_response
         try:
-            body = await self.body(request)
-            header_length = request.headers.get("inference-header-content-length")
             if len(body) > _OFFLOAD_BYTES:
                 prepared = await anyio.to_thread.run_sync(prepare, body, header_length)
             else:
@@ -611,13 +662,19 @@ class _Server:
             result = await served.run(prepared.x, prepared.options)
         except QueueFullError as exc:
             return _error(503, f"overloaded, retry later: {exc}", {"Retry-After": self.retry_after})
-        except (RequestTimeoutError, BatcherClosedError) as exc:
+        except BatcherClosedError as exc:
+            if served.replaced_by is not None:
+                return served.replaced_by
+            return _error(503, _message(exc), {"Retry-After": self.retry_after})
+        except RequestTimeoutError as exc:
             return _error(503, _message(exc), {"Retry-After": self.retry_after})
         except InvalidInputError as exc:  # an option the batcher refuses (a priority too high)
             return _error(400, _message(exc))
         except Exception as exc:
             log.exception("model %r failed", served.name)
             return _error(500, f"the model failed: {_message(exc)}")
+        if served.profiler is not None and prepared.raw is not None:
+            served.profiler.observe(prepared.raw, result)
         if prepared.x.shape[0] > _OFFLOAD_ROWS:
             content, json_length = await anyio.to_thread.run_sync(encode, prepared, result)
         else:
@@ -640,6 +697,21 @@ def _message(exc: BaseException) -> str:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     return _error(exc.status_code, str(exc.detail), exc.headers)
+
+
+def _default_registry() -> Any:
+    from ..registry import Registry
+
+    return Registry()
+
+
+def _from_registry(registry: Any, uri: str, trust_code: bool) -> tuple[Bundle, str, int]:
+    """The bundle a models:/ URI names now, with its model name and version number."""
+    from ..registry import resolve_bundle
+
+    mv = registry.resolve(uri)
+    path = resolve_bundle(f"models:/{mv.model}/{mv.version}", registry=registry)
+    return load_bundle(path, trust_code=trust_code), mv.model, int(mv.version)
 
 
 def _as_bundle(model: Any, trust_code: bool) -> Bundle:
@@ -666,6 +738,10 @@ def create_app(
     retry_after_s: int = 1,
     trust_code: bool = False,
     metrics_registry: Any = None,
+    registry: Any = None,
+    watch_interval_s: float | None = 2.0,
+    profile_slice_s: float | None = 10.0,
+    on_slice: Callable[[str, Slice], None] | None = None,
 ) -> Starlette:
     """The server as an ASGI app (Starlette), to run with uvicorn or mount in another service.
 
@@ -676,6 +752,15 @@ def create_app(
     request body; ``retry_after_s`` is the Retry-After of a 503. Metrics go to a registry of the
     app's own unless ``metrics_registry`` (a prometheus_client CollectorRegistry) is given.
 
+    A model may also be a registry URI, ``models:/NAME/VERSION`` or ``models:/NAME@ALIAS``
+    (through ``registry``, default ``seawall.Registry()``). An alias is followed: every
+    ``watch_interval_s`` seconds (None: never) the server looks where it points and hot-swaps
+    to a new version without dropping a request.
+
+    Every ``profile_slice_s`` seconds (None: off) each model's live profile closes a slice: the
+    :class:`~seawall.Profile` of the raw features it served and of its predictions, kept in
+    ``app.state.seawall.profiler(name)`` and passed to ``on_slice(name, slice)`` (a monitor).
+
     The batchers start here and close when the app's lifespan ends (uvicorn's shutdown), or on
     ``app.state.seawall.close()`` for an app mounted where its lifespan does not run.
     """
@@ -684,8 +769,7 @@ def create_app(
     items = [models] if isinstance(models, (Bundle, str, os.PathLike)) else list(models)
     if not items:
         raise InvalidInputError("create_app needs at least one bundle")
-    bundles = [_as_bundle(m, trust_code) for m in items]
-    if (name is not None or version is not None) and len(bundles) != 1:
+    if (name is not None or version is not None) and len(items) != 1:
         raise InvalidInputError("name= and version= apply to a single bundle")
     if not isinstance(max_body_bytes, int) or max_body_bytes <= 0:
         raise InvalidInputError(
@@ -701,32 +785,50 @@ def create_app(
         "instances": instances,
     }
     options = {k: v for k, v in options.items() if v is not None}
+
+    def start(bundle: Bundle, model_name: str, model_version: str | None) -> ServedModel:
+        if len(bundle.signature.model_inputs) != 1:
+            raise InvalidInputError(
+                f"bundle {model_name!r}: the server batches one model input tensor, the "
+                f"model has {len(bundle.signature.model_inputs)}"
+            )
+        spec = bundle.signature.model_inputs[0]
+        rows = (len(bundle.pipeline.feature_names_out_),) if bundle.pipeline else spec.shape[1:]
+        batcher = Batcher(
+            bundle.model,
+            dtype=np.float32 if bundle.pipeline else DATATYPES[spec.datatype],
+            row_shape=rows if all(d >= 0 for d in rows) else None,
+            **options,
+        )
+        return ServedModel(bundle, model_name, model_version, batcher, max_batch_size)
+
     served: dict[str, ServedModel] = {}
+    follow: dict[str, tuple[str, int]] = {}  # model name -> (alias URI, version served)
     try:
-        for bundle in bundles:
-            model_name = name if name is not None else bundle.name
-            model_version = str(version) if version is not None else bundle.version
+        for item in items:
+            model_version: str | None
+            if isinstance(item, str) and item.startswith("models:/"):
+                registry = registry if registry is not None else _default_registry()
+                bundle, uri_name, uri_version = _from_registry(registry, item, trust_code)
+                if "@" in item:
+                    follow[name or uri_name] = (item, uri_version)
+                model_name, model_version = uri_name, str(uri_version)
+            else:
+                bundle = _as_bundle(item, trust_code)
+                model_name, model_version = bundle.name, bundle.version
+            model_name = name if name is not None else model_name
+            model_version = str(version) if version is not None else model_version
             if model_name in served:
                 raise InvalidInputError(f"two bundles are named {model_name!r}")
-            if len(bundle.signature.model_inputs) != 1:
-                raise InvalidInputError(
-                    f"bundle {model_name!r}: the server batches one model input tensor, the "
-                    f"model has {len(bundle.signature.model_inputs)}"
-                )
-            spec = bundle.signature.model_inputs[0]
-            rows = (len(bundle.pipeline.feature_names_out_),) if bundle.pipeline else spec.shape[1:]
-            batcher = Batcher(
-                bundle.model,
-                dtype=np.float32 if bundle.pipeline else DATATYPES[spec.datatype],
-                row_shape=rows if all(d >= 0 for d in rows) else None,
-                **options,
-            )
-            served[model_name] = ServedModel(
-                bundle, model_name, model_version, batcher, max_batch_size
-            )
+            served[model_name] = start(bundle, model_name, model_version)
+            if profile_slice_s is not None:
+                callback = None if on_slice is None else functools.partial(on_slice, model_name)
+                served[model_name].profiler = LiveProfiler(profile_slice_s, on_slice=callback)
     except BaseException:
         for s in served.values():
             s.batcher.close(drain=False)
+            if s.profiler is not None:
+                s.profiler.close()
         raise
 
     def batchers() -> list[tuple[str, str, Any, int]]:
@@ -735,6 +837,19 @@ def create_app(
     server = _Server(
         served, max_body_bytes, retry_after_s, ServerMetrics(batchers, metrics_registry)
     )
+    for model_name, (uri, served_version) in follow.items():
+        if watch_interval_s is None:
+            continue
+
+        def change(new_version: int, model_name: str = model_name, uri: str = uri) -> None:
+            bundle, _, _ = _from_registry(
+                registry, f"{uri.split('@')[0]}/{new_version}", trust_code
+            )
+            server.swap(model_name, start(bundle, model_name, str(new_version)))
+
+        server.watchers.append(
+            AliasWatcher(registry, uri, served_version, change, interval_s=watch_interval_s)
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -16,6 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -65,6 +66,35 @@ class _Open:
         self.predictions: Profile | None = None
 
 
+def _rows(data: Any) -> int:
+    if isinstance(data, pa.Table):
+        return data.num_rows
+    first = next(iter(data.values()), ())
+    return len(first)
+
+
+def _as_table(data: Any) -> pa.Table:
+    if isinstance(data, pa.Table):
+        return data
+    columns = {}
+    for name, values in data.items():
+        array = np.asarray(values) if not isinstance(values, list) else values
+        if isinstance(array, np.ndarray):
+            array = array.reshape(len(array), -1)[:, 0] if array.ndim > 1 else array
+            if array.dtype.kind == "S":
+                array = np.char.decode(array, "utf-8", "replace")
+        elif array and isinstance(array[0], bytes):  # BYTES tensors: profile them as text
+            array = [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in array]
+        columns[name] = array
+    return pa.table(columns)
+
+
+def _as_predictions(outputs: Any) -> pa.Table | None:
+    if outputs is None or isinstance(outputs, pa.Table):
+        return outputs
+    return predictions_table(outputs)
+
+
 def _merge(current: Profile | None, batch: pa.Table | None) -> Profile | None:
     if batch is None or batch.num_columns == 0 or batch.num_rows == 0:
         return current
@@ -94,7 +124,7 @@ class LiveProfiler:
         self._clock = clock
         self._callbacks: list[Callable[[Slice], None]] = [on_slice] if on_slice else []
         self._lock = threading.Lock()
-        self._pending: list[tuple[float, pa.Table, pa.Table | None]] = []
+        self._pending: list[tuple[float, Any, Any]] = []
         self._pending_rows = 0
         self.dropped_rows = 0
         self.failed_batches = 0
@@ -109,9 +139,12 @@ class LiveProfiler:
 
     # --- the request path -----------------------------------------------------------------
 
-    def observe(self, features: pa.Table, predictions: pa.Table | None = None) -> None:
-        """Queues one served batch for profiling; returns at once. Never raises for the data."""
-        rows = features.num_rows
+    def observe(self, features: Any, predictions: Any = None) -> None:
+        """Queues one served batch for profiling; returns at once. Never raises for the data.
+
+        `features`: a table or {column: values}; `predictions`: a table or the model's outputs
+        ({name: array}). Converting them to tables is left to the background thread."""
+        rows = _rows(features)
         now = self._clock()
         with self._lock:
             if self._pending_rows + rows > self.max_pending_rows:
@@ -193,7 +226,11 @@ class LiveProfiler:
                 self._profile(group)
                 group = []
                 self._close_slice_locked(t)
-            group.append((features, predictions))
+            try:
+                group.append((_as_table(features), _as_predictions(predictions)))
+            except (pa.ArrowException, ValueError, TypeError) as exc:
+                self.failed_batches += 1
+                log.warning("live profiling skipped a batch it could not read: %s", exc)
         self._profile(group)
 
     def _profile(self, batches: list[tuple[pa.Table, pa.Table | None]]) -> None:
