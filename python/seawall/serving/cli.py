@@ -143,15 +143,23 @@ def serve(
 
     path, uri_name, uri_version = resolve(target)
     try:
-        bundle = load_bundle(path, trust_code=trust_code)
-        app = create_app(
-            bundle,
-            name=name or uri_name,
-            version=model_version or uri_version,
-            **options,
-        )
+        if target.startswith("models:/"):
+            # Served from the registry: an alias is followed (hot swap when it moves).
+            app = create_app(
+                target, name=name, version=model_version, trust_code=trust_code, **options
+            )
+        else:
+            bundle = load_bundle(path, trust_code=trust_code)
+            app = create_app(
+                bundle,
+                name=name or uri_name,
+                version=model_version or uri_version,
+                **options,
+            )
     except (SeawallError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from exc
+    if "@" in target:
+        click.echo(f"following {target}: a new version is served as soon as the alias moves")
     served = app.state.seawall.models
     for model in served.values():
         version = f" version {model.version}" if model.version is not None else ""
