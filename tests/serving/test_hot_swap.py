@@ -153,3 +153,69 @@ def test_server_profiles_what_it_serves(registry_with_two_versions, rng):
     assert live.predictions.stats("output")["count"] == rows
     assert live.predictions.stats("output")["min"] <= outputs.min()
     app.state.seawall.close()
+
+
+def test_monitor_gets_slices_metrics_and_the_new_reference(tmp_path, rng):
+    import math
+
+    from seawall.drift import compare
+    from seawall.monitoring import Monitor
+
+    reg = seawall.Registry(f"sqlite:///{tmp_path / 'reg.db'}", artifacts=tmp_path / "art")
+    train = transactions(rng, 800)
+    pipe = pipeline().fit(train)
+    for factor in (1.0, 2.0):
+        path = tmp_path / f"v{int(factor)}"
+        save_bundle(
+            path,
+            python_model=Scaled(factor),
+            pipeline=pipe,
+            name="scaled",
+            example=records(transactions(rng, 5)),
+        )
+        reg.register_model("scaled", path, profile=seawall.Profile.from_data(train))
+    reg.set_alias("scaled", "champion", 1, reason="first")
+    monitor = Monitor(
+        "scaled", registry=reg, version="champion", window_s=1, origin=0, background=False
+    )
+    app = create_app(
+        "models:/scaled@champion",
+        registry=reg,
+        trust_code=True,
+        profile_slice_s=3600,
+        watch_interval_s=3600,
+        monitors={"scaled": monitor},
+        dashboard=True,
+    )
+    shifted = transactions(rng, 600)
+    shifted["age"] = [a + 40 for a in shifted["age"]]  # older customers: age drifts
+    with running(app) as url, httpx.Client(base_url=url, timeout=30) as http:
+        assert http.post("/v1/models/scaled/predict", json={"columns": shifted}).status_code == 200
+        app.state.seawall.profiler("scaled").flush(close_slice=True)
+        monitor.advance(math.inf)
+        report = monitor.latest
+        assert report is not None and report.rows == 600
+        assert report.features["age"].drifted is True
+        # The oracle: the same drift report straight from the two profiles.
+        expected = compare(
+            seawall.Profile.from_data(train), seawall.Profile.from_data(pa.table(shifted))
+        )
+        assert report.features["age"].statistic == pytest.approx(expected["age"].statistic)
+        metrics = http.get("/metrics").text
+        line = next(
+            m
+            for m in metrics.splitlines()
+            if m.startswith("seawall_monitor_drift_score{") and 'feature="age"' in m
+        )
+        # the exported score of a test is its p-value
+        assert float(line.rsplit(" ", 1)[1]) == pytest.approx(report.features["age"].pvalue)
+        page = http.get("/ui/")
+        assert page.status_code == 200 and "scaled" in page.text
+    assert monitor.version == "1"
+    reg.set_alias("scaled", "champion", 2, reason="retrained")
+    assert app.state.seawall.watchers[0].check_now()  # what the watcher thread does
+    assert app.state.seawall.models["scaled"].version == "2"
+    assert monitor.version == "2"  # windows from now on compare with version 2's reference
+    app.state.seawall.close()
+    monitor.close()
+    reg.close()

@@ -56,7 +56,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from ..errors import (
     BatcherClosedError,
@@ -699,6 +699,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return _error(exc.status_code, str(exc.detail), exc.headers)
 
 
+def _to_monitor(monitor: Any, s: Slice) -> None:
+    monitor.add_slice(s.start, s.end, s.features, s.predictions)
+
+
 def _default_registry() -> Any:
     from ..registry import Registry
 
@@ -742,6 +746,8 @@ def create_app(
     watch_interval_s: float | None = 2.0,
     profile_slice_s: float | None = 10.0,
     on_slice: Callable[[str, Slice], None] | None = None,
+    monitors: Mapping[str, Any] | None = None,
+    dashboard: bool = False,
 ) -> Starlette:
     """The server as an ASGI app (Starlette), to run with uvicorn or mount in another service.
 
@@ -759,7 +765,11 @@ def create_app(
 
     Every ``profile_slice_s`` seconds (None: off) each model's live profile closes a slice: the
     :class:`~seawall.Profile` of the raw features it served and of its predictions, kept in
-    ``app.state.seawall.profiler(name)`` and passed to ``on_slice(name, slice)`` (a monitor).
+    ``app.state.seawall.profiler(name)`` and passed to ``on_slice(name, slice)``.
+
+    ``monitors`` maps model names to :class:`seawall.monitoring.Monitor`: each gets its model's
+    slices, its windows and alerts are exported on ``/metrics``, and a hot swap gives it the new
+    version's reference profile. ``dashboard=True`` mounts ``seawall ui`` at ``/ui``.
 
     The batchers start here and close when the app's lifespan ends (uvicorn's shutdown), or on
     ``app.state.seawall.close()`` for an app mounted where its lifespan does not run.
@@ -824,6 +834,13 @@ def create_app(
             if profile_slice_s is not None:
                 callback = None if on_slice is None else functools.partial(on_slice, model_name)
                 served[model_name].profiler = LiveProfiler(profile_slice_s, on_slice=callback)
+        for model_name, monitor in (monitors or {}).items():
+            if model_name not in served:
+                raise InvalidInputError(f"monitors names {model_name!r}, which is not served")
+            profiler = served[model_name].profiler
+            if profiler is None:
+                raise InvalidInputError("monitors need the live profile: set profile_slice_s")
+            profiler.add_callback(functools.partial(_to_monitor, monitor))
     except BaseException:
         for s in served.values():
             s.batcher.close(drain=False)
@@ -837,15 +854,22 @@ def create_app(
     server = _Server(
         served, max_body_bytes, retry_after_s, ServerMetrics(batchers, metrics_registry)
     )
+    if monitors:
+        from ..monitoring import MonitorCollector
+
+        server.metrics.registry.register(MonitorCollector(list(monitors.values())))
     for model_name, (uri, served_version) in follow.items():
         if watch_interval_s is None:
             continue
 
         def change(new_version: int, model_name: str = model_name, uri: str = uri) -> None:
-            bundle, _, _ = _from_registry(
-                registry, f"{uri.split('@')[0]}/{new_version}", trust_code
-            )
+            version_uri = f"{uri.split('@')[0]}/{new_version}"
+            bundle, _, _ = _from_registry(registry, version_uri, trust_code)
             server.swap(model_name, start(bundle, model_name, str(new_version)))
+            monitor = (monitors or {}).get(model_name)
+            reference = registry.reference_profile(version_uri) if monitor else None
+            if monitor is not None and reference is not None:
+                monitor.set_reference(reference, version=new_version)
 
         server.watchers.append(
             AliasWatcher(registry, uri, served_version, change, interval_s=watch_interval_s)
@@ -867,13 +891,20 @@ def create_app(
         ]
     for prefix in ("/v1/models/{name}", "/v1/models/{name}/versions/{version}"):
         model_routes.append(Route(prefix + "/predict", server.predict, methods=["POST"]))
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/v2", server.server_metadata, methods=["GET"]),
         Route("/v2/health/live", server.live, methods=["GET"]),
         Route("/v2/health/ready", server.ready, methods=["GET"]),
         *model_routes,
         Route("/metrics", server.metrics_text, methods=["GET"]),
     ]
+    if dashboard:
+        from starlette.routing import Mount
+
+        from ..dashboard import create_dashboard_app
+
+        ui = create_dashboard_app(registry, list((monitors or {}).values()))
+        routes.append(Mount("/ui", app=ui))
     app = Starlette(
         routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error}
     )
