@@ -22,14 +22,26 @@ def info() -> None:
 
 
 @main.command()
-@click.option("--rows", default=500_000, show_default=True, help="Transactions to generate.")
-def demo(rows: int) -> None:
-    """Run the end-to-end demo on generated card transactions (no network needed)."""
-    from . import demo as demo_module
+@click.option(
+    "--rows", default=100_000, show_default=True, help="Transactions per phase of the demo."
+)
+@click.option(
+    "--folder",
+    default="seawall-demo",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where each run gets its own folder (registry, artifacts, drift report).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+def demo(rows: int, folder: str, quiet: bool) -> None:
+    """Run the whole loop on generated card transactions, offline: train and register a model,
+    serve it on loopback, send traffic, detect drift, retrain, promote, hot-swap, and write the
+    drift report."""
+    from .demo import run
 
-    if rows < 2_000:
-        raise click.BadParameter("the demo needs at least 2,000 rows", param_hint="--rows")
-    demo_module.run(rows, echo=click.echo)
+    if rows < 5_000:
+        raise click.BadParameter("the demo needs at least 5,000 rows", param_hint="--rows")
+    run(rows, folder=folder, echo=click.echo, progress=not quiet)
     click.echo("demo finished")
 
 

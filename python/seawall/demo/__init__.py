@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from ._features import build_pipeline, generate_transactions, run
+from .loop_demo import fraud_pipeline, run
+from .stream import transactions
 
-__all__ = ["build_pipeline", "generate_transactions", "run"]
+__all__ = ["fraud_pipeline", "run", "transactions"]
