@@ -219,3 +219,36 @@ def test_monitor_gets_slices_metrics_and_the_new_reference(tmp_path, rng):
     app.state.seawall.close()
     monitor.close()
     reg.close()
+
+
+def test_a_stuck_monitor_never_stops_serving(registry_with_two_versions, rng):
+    """The live profile's consumer hangs (a monitor stuck on a slow disk, say): requests go on
+    being answered, the profiler's backlog stays bounded and what overflows is counted."""
+    reg, pipe = registry_with_two_versions
+    release = threading.Event()
+    entered = threading.Event()
+
+    def stuck(name, s):
+        entered.set()
+        release.wait(60)
+
+    app = create_app(
+        "models:/scaled/1", registry=reg, trust_code=True, profile_slice_s=0.05, on_slice=stuck
+    )
+    profiler = app.state.seawall.profiler("scaled")
+    profiler.max_pending_rows = 200
+    sent = 0
+    with running(app) as url, httpx.Client(base_url=url, timeout=30) as http:
+        deadline = time.monotonic() + 30
+        while not entered.is_set() or sent < 300:
+            assert time.monotonic() < deadline, "the profiler never called its consumer"
+            columns = transactions(rng, 5)
+            r = http.post("/v1/models/scaled/predict", json={"columns": columns})
+            assert r.status_code == 200
+            np.testing.assert_allclose(
+                r.json()["outputs"]["output"], expected(pipe, records(columns), 1.0), rtol=1e-6
+            )
+            sent += 1
+        assert profiler.dropped_rows > 0  # the backlog was bounded, not grown
+        release.set()
+    app.state.seawall.close()

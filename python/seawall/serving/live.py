@@ -89,10 +89,34 @@ def _as_table(data: Any) -> pa.Table:
     return pa.table(columns)
 
 
-def _as_predictions(outputs: Any) -> pa.Table | None:
-    if outputs is None or isinstance(outputs, pa.Table):
-        return outputs
-    return predictions_table(outputs)
+def _names(data: Any) -> list[str]:
+    return list(data.column_names) if isinstance(data, pa.Table) else list(data)
+
+
+def _join_features(batches: list[Any], columns: list[str]) -> pa.Table:
+    """One table of the batches' rows (tables, or {column: values} from the v2 protocol)."""
+    if all(not isinstance(b, pa.Table) for b in batches):
+        joined: dict[str, list[Any]] = {c: [] for c in columns}
+        for b in batches:
+            for c in columns:
+                values = b[c]
+                joined[c].extend(values.tolist() if isinstance(values, np.ndarray) else values)
+        return _as_table(joined)
+    tables = [_as_table(b) for b in batches]
+    tables = [t if t.column_names == columns else t.select(columns) for t in tables]
+    return pa.concat_tables(tables, promote_options="permissive").combine_chunks()
+
+
+def _join_predictions(batches: list[Any]) -> pa.Table:
+    """One table of the model outputs of the batches ({name: array} each, or tables)."""
+    if all(isinstance(b, Mapping) for b in batches):
+        names = list(batches[0])
+        if all(list(b) == names for b in batches):
+            return predictions_table(
+                {n: np.concatenate([np.asarray(b[n]) for b in batches]) for n in names}
+            )
+    tables = [b if isinstance(b, pa.Table) else predictions_table(b) for b in batches]
+    return pa.concat_tables(tables, promote_options="permissive").combine_chunks()
 
 
 def _merge(current: Profile | None, batch: pa.Table | None) -> Profile | None:
@@ -188,10 +212,15 @@ class LiveProfiler:
         if close_slice:
             self._close_slice(self._clock())
 
-    def close(self) -> None:
+    def close(self, timeout: float = 5.0) -> None:
+        """Stops the thread and profiles what is left; a consumer stuck in its callback does not
+        hold up a server's shutdown past `timeout` (what it holds is then not profiled)."""
         self._stop = True
         self._wake.set()
-        self._thread.join(timeout=30)
+        self._thread.join(timeout=timeout)
+        if self._thread.is_alive():
+            log.warning("live profile: a slice consumer is stuck; closing without the last data")
+            return
         self.flush(close_slice=True)
 
     # --- the background thread ------------------------------------------------------------
@@ -220,45 +249,39 @@ class LiveProfiler:
         with self._lock:
             pending, self._pending, self._pending_rows = self._pending, [], 0
         # Each batch counts in the slice of the time it was served, however late it is drained.
-        group: list[tuple[pa.Table, pa.Table | None]] = []
+        group: list[tuple[Any, Any]] = []
         for t, features, predictions in pending:
             if t >= self._open.start + self.slice_s:
                 self._profile(group)
                 group = []
                 self._close_slice_locked(t)
-            try:
-                group.append((_as_table(features), _as_predictions(predictions)))
-            except (pa.ArrowException, ValueError, TypeError) as exc:
-                self.failed_batches += 1
-                log.warning("live profiling skipped a batch it could not read: %s", exc)
+            group.append((features, predictions))
         self._profile(group)
 
-    def _profile(self, batches: list[tuple[pa.Table, pa.Table | None]]) -> None:
+    def _profile(self, batches: list[tuple[Any, Any]]) -> None:
+        """Profiles a group of served batches into the open slice. The batches are joined first
+        (one table per group, one chunk per column): profiling thousands of one-row requests
+        one by one would cost far more than the requests themselves."""
         if not batches:
             return
         open_ = self._open
         # A slice profiles one set of columns, the first batch's: batches with other columns (a
         # client sending other fields) are counted and skipped, not mixed in.
         if open_.columns is None:
-            open_.columns = batches[0][0].column_names
-        wanted = set(open_.columns)
-        kept = [(f, p) for f, p in batches if set(f.column_names) == wanted]
+            open_.columns = _names(batches[0][0])
+        columns = open_.columns
+        wanted = set(columns)
+        kept = [(f, p) for f, p in batches if _names(f) == columns or set(_names(f)) == wanted]
         self.failed_batches += len(batches) - len(kept)
         if not kept:
             return
         try:
-            features = pa.concat_tables(
-                [f.select(open_.columns) for f, _ in kept], promote_options="permissive"
-            )
+            features = _join_features([f for f, _ in kept], columns)
             preds = [p for _, p in kept if p is not None]
-            predictions = (
-                pa.concat_tables(preds, promote_options="permissive")
-                if len(preds) == len(kept)
-                else None
-            )
+            predictions = _join_predictions(preds) if len(preds) == len(kept) else None
             features_profile = _merge(open_.features, features)
             predictions_profile = _merge(open_.predictions, predictions)
-        except (SeawallError, pa.ArrowException) as exc:
+        except (SeawallError, pa.ArrowException, ValueError, TypeError) as exc:
             self.failed_batches += len(kept)
             log.warning("live profiling skipped %d batches: %s", len(kept), exc)
             return
