@@ -19,7 +19,9 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -43,6 +45,37 @@ bool finalizing() {
 #else
   return _Py_IsFinalizing() != 0;
 #endif
+}
+
+// Runs fn() with the GIL released, and takes the GIL back in ordinary code. Not with
+// py::gil_scoped_release: it takes the GIL back in a (noexcept) destructor, and a daemon thread
+// that takes the GIL while the interpreter finalizes is ended by CPython with a forced unwind
+// (up to Python 3.13), which std::terminate()s when it starts in a noexcept function. fn() must
+// not touch Python.
+template <typename F>
+auto without_gil(F&& fn) {
+  using Result = decltype(fn());
+  PyThreadState* state = PyEval_SaveThread();
+  std::exception_ptr error;
+  if constexpr (std::is_void_v<Result>) {
+    try {
+      fn();
+    } catch (...) {
+      error = std::current_exception();
+    }
+    PyEval_RestoreThread(state);
+    if (error) std::rethrow_exception(error);
+  } else {
+    std::optional<Result> result;
+    try {
+      result.emplace(fn());
+    } catch (...) {
+      error = std::current_exception();
+    }
+    PyEval_RestoreThread(state);
+    if (error) std::rethrow_exception(error);
+    return std::move(*result);
+  }
 }
 
 // An owned Python reference that any thread may drop.
@@ -166,7 +199,8 @@ struct BufferLease {
   std::unique_ptr<serving::BatchBuffer> buffer;
 };
 
-// Calls a Python callable on each batch, as a numpy array over the batch buffer.
+// Calls a Python callable on each batch, as a numpy array over the batch buffer. May be
+// destroyed by any thread (the last owner of the batcher's state), hence the PyRefs.
 class PyModel final : public serving::Model {
  public:
   PyModel(py::object fn, py::dtype dtype, std::vector<py::ssize_t> row_shape)
@@ -193,10 +227,11 @@ class PyModel final : public serving::Model {
     shape.insert(shape.end(), row_shape_.begin(), row_shape_.end());
     auto* lease = new BufferLease();
     const py::capsule base(lease, [](void* p) { delete static_cast<BufferLease*>(p); });
-    const py::array x(dtype_, shape, batch.buffer->data(), base);
+    const py::array x(py::reinterpret_borrow<py::dtype>(dtype_.ptr()), shape,
+                      batch.buffer->data(), base);
     py::object out;
     try {
-      out = fn_(x);
+      out = fn_.get()(x);
     } catch (py::error_already_set& e) {
       keep_if_referenced(x, *lease, batch);  // the traceback may hold the array
       throw ModelError(e.value());
@@ -265,8 +300,8 @@ class PyModel final : public serving::Model {
 
   static thread_local PyThreadState* tls_state;
 
-  py::object fn_;
-  py::dtype dtype_;
+  PyRef fn_;
+  PyRef dtype_;
   std::vector<py::ssize_t> row_shape_;
 };
 
@@ -407,23 +442,13 @@ struct PyChannel {
   }
 
   py::list drain() const {
-    std::vector<std::unique_ptr<ChannelRequest>> items;
-    {
-      py::gil_scoped_release release;
-      items = channel->take(false, 0);
-    }
+    auto items = without_gil([this] { return channel->take(false, 0); });
     return to_list(items);
   }
 
   py::object wait(std::optional<double> timeout) const {
-    std::vector<std::unique_ptr<ChannelRequest>> items;
-    bool closed = false;
-    {
-      py::gil_scoped_release release;
-      items = channel->take(true, timeout.value_or(-1.0));
-      closed = items.empty() && channel->closed();
-    }
-    if (closed) return py::none();
+    auto items = without_gil([&] { return channel->take(true, timeout.value_or(-1.0)); });
+    if (items.empty() && channel->closed()) return py::none();
     return to_list(items);
   }
 };
@@ -458,10 +483,7 @@ class PyBatcher {
 
   ~PyBatcher() {
     if (core_) {
-      {
-        py::gil_scoped_release release;
-        core_->close(false);
-      }
+      without_gil([this] { core_->close(false); });
       core_.reset();
     }
   }
@@ -472,22 +494,22 @@ class PyBatcher {
     Prepared p = prepare(x);
     serving::WaitableRequest request(p.array.data(), p.rows, priority_of(priority),
                                      timeout_of(timeout));
+    const PyRef input(std::move(p.array));  // held across the wait; safe to drop from any state
+    without_gil([&] { core_->submit(request); });
+    // Waits without the GIL, waking now and then so that Ctrl-C reaches a main thread waiting
+    // here. The GIL is taken in ordinary code (see without_gil).
     bool interrupted = false;
-    {
-      py::gil_scoped_release release;
-      core_->submit(request);
-      // Wakes now and then so that Ctrl-C reaches a main thread waiting here.
-      while (!request.wait_for(std::chrono::milliseconds(100))) {
-        {
-          py::gil_scoped_acquire acquire;
-          interrupted = PyErr_CheckSignals() != 0;
-        }
-        if (interrupted) {
-          if (!core_->cancel(request)) request.wait();  // its batch is running: let it finish
-          break;
-        }
+    PyThreadState* state = PyEval_SaveThread();
+    while (!request.wait_for(std::chrono::milliseconds(100))) {
+      PyEval_RestoreThread(state);
+      interrupted = PyErr_CheckSignals() != 0;
+      state = PyEval_SaveThread();
+      if (interrupted) {
+        if (!core_->cancel(request)) request.wait();  // its batch is running: let it finish
+        break;
       }
     }
+    PyEval_RestoreThread(state);
     if (interrupted) throw py::error_already_set();
     py::object result = result_of(request, p.unbatched);
     request.output.reset();  // the output's last owner may be this request: GIL held here
@@ -501,10 +523,7 @@ class PyBatcher {
     auto request = std::make_unique<ChannelRequest>(
         std::move(p.array), rows, p.rows, priority_of(priority), timeout_of(timeout), p.unbatched,
         channel.channel, std::move(token));
-    {
-      py::gil_scoped_release release;
-      core_->submit(*request);
-    }
+    without_gil([&] { core_->submit(*request); });
     request.release();  // the batcher completes it, which hands it to the channel
   }
 
@@ -512,18 +531,13 @@ class PyBatcher {
   bool close(bool drain) {
     closed_ = true;
     if (!core_) return true;
-    py::gil_scoped_release release;
-    return core_->close(drain);
+    return without_gil([&] { return core_->close(drain); });
   }
 
   bool closed() const { return closed_; }
 
   py::dict stats() const {
-    BatcherStats s;
-    if (core_) {
-      py::gil_scoped_release release;
-      s = core_->stats();
-    }
+    const BatcherStats s = core_ ? without_gil([this] { return core_->stats(); }) : BatcherStats{};
     const auto latency = [](const LatencySummary& l) {
       py::dict d;
       d["count"] = l.count;
@@ -601,8 +615,12 @@ class PyBatcher {
     BatcherOptions o = options_;
     o.row_bytes = row_bytes;
     auto model = std::make_shared<PyModel>(model_, dt, schema_.row_shape);
-    core_ = std::make_unique<serving::Batcher>(std::move(o), std::move(model));
-    if (closed_) core_->close(false);
+    // Pure C++ from here (it takes the batcher's locks and starts its threads): without the GIL.
+    core_ = without_gil([&] {
+      auto core = std::make_unique<serving::Batcher>(std::move(o), std::move(model));
+      if (closed_) core->close(false);
+      return core;
+    });
   }
 
   Prepared prepare(py::handle x) {
@@ -654,7 +672,13 @@ class PyBatcher {
   // Lists, scalars and other array-likes, with numpy's same-kind casting to the batcher's dtype.
   py::array as_array(py::handle x) const {
     const auto np = py::module_::import("numpy");
-    py::array a = np.attr("asarray")(x);
+    py::array a;
+    try {
+      a = np.attr("asarray")(x);
+    } catch (py::error_already_set& e) {
+      if (!e.matches(PyExc_ValueError) && !e.matches(PyExc_TypeError)) throw;
+      throw InvalidInput(std::string("the request is not an array of rows: ") + e.what());
+    }
     if (!schema_.dtype.is_none() &&
         np.attr("can_cast")(a.dtype(), schema_.dtype, "same_kind").cast<bool>()) {
       a = a.attr("astype")(schema_.dtype);
@@ -681,7 +705,7 @@ void bind_serving(py::module_& m) {
       .def("fileno", [](const PyChannel& c) { return c.channel->fileno(); })
       .def("drain", &PyChannel::drain)
       .def("wait", &PyChannel::wait, py::arg("timeout") = py::none())
-      .def("close", [](PyChannel& c) { c.channel->close_channel(); });
+      .def("close", [](PyChannel& c) { without_gil([&] { c.channel->close_channel(); }); });
 
   py::class_<PyBatcher>(m, "Batcher", "The native dynamic batcher (use seawall.serving.Batcher)")
       .def(py::init([](py::object model, int64_t max_batch_size, int64_t max_queue_delay_us,

@@ -381,6 +381,8 @@ def test_inputs_that_do_not_match_raise_typed_errors_naming_what_was_expected():
             batcher.predict(np.zeros(3, np.float32), timeout_us=-1)
         with pytest.raises(DTypeError):
             batcher.predict([[1.5, "a", 2]])
+        with pytest.raises(InvalidInputError, match="not an array of rows"):
+            batcher.predict([[1.0, 2.0, 3.0], [1.0]])  # ragged
         assert batcher.stats()["requests"] == 0
     with Batcher(lambda x: x) as batcher, pytest.raises(DTypeError, match="cannot be batched"):
         batcher.predict(np.array([[object()]]))

@@ -113,3 +113,31 @@ def test_a_batcher_released_inside_its_own_model_call():
         """
     )
     assert done.stdout == "[3.0, 3.0]\n"
+
+
+@pytest.mark.parametrize("delay_us", [0, 1000])
+def test_exit_with_daemon_threads_inside_every_call(delay_us):
+    """Daemon threads in predict, submit and stats when the interpreter exits: each may be ended
+    by CPython as it takes the GIL back, which must not abort the process."""
+    run(
+        f"""
+        def model(x):
+            time.sleep(0.002)
+            return x
+        batcher = Batcher(model, max_batch_size=4, max_queue_delay_us={delay_us})
+        def caller(kind):
+            try:
+                while True:
+                    if kind == 0:
+                        batcher.predict(np.ones(3))
+                    elif kind == 1:
+                        batcher.submit(np.ones(3))
+                    else:
+                        batcher.stats()
+            except BatcherClosedError:
+                pass
+        for i in range(9):
+            threading.Thread(target=caller, args=(i % 3,), daemon=True).start()
+        time.sleep(0.05)
+        """
+    )

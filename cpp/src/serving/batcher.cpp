@@ -1,5 +1,9 @@
 #include "seawall/serving/batcher.h"
 
+#ifdef __GLIBCXX__
+#include <cxxabi.h>
+#endif
+
 #include <algorithm>
 #include <cstring>
 #include <deque>
@@ -114,6 +118,13 @@ struct BatcherState {
     Clock::time_point wake = Clock::time_point::max();
   };
 
+  // Requests whose batch has run, with their results set, waiting to be completed.
+  struct Done {
+    std::vector<Request*> requests;
+    Outcome outcome = Outcome::kCompleted;
+  };
+  // Runs the batch and leaves its requests in `done`. The previous ones (in `done` on entry) go
+  // to the reaper first, to be completed while this batch runs.
   BatcherState(BatcherOptions o, std::shared_ptr<Model> m, std::shared_ptr<BatchAllocator> a)
       : options(std::move(o)),
         model(std::move(m)),
@@ -136,6 +147,12 @@ struct BatcherState {
   std::vector<Queue> queues;
   const int default_level;
   size_t queued = 0;
+  int64_t queued_rows = 0;
+  // Instances waiting for the queue's head to become a batch (a timer runs), and for any request.
+  int filling = 0;
+  int idle = 0;
+  int live_instances = 0;
+  std::vector<Done> handoff;  // batches run, for the reaper to complete
   Clock::time_point reaper_wake = Clock::time_point::max();
   bool closing = false;
   bool draining = false;
@@ -152,10 +169,22 @@ struct BatcherState {
   void instance_loop(int instance, std::unique_ptr<BatchBuffer> buffer);
   void reaper_loop();
 
+  // With the mutex held: whether a request just queued can change what a waiting instance
+  // decides, so that submit wakes one only then (not once per request).
+  bool worth_waking_locked() const {
+    if (closing || !options.preferred_batch_sizes.empty()) return true;
+    if (queued_rows >= options.max_batch_size) return true;  // the head is a full batch now
+    return filling == 0 && idle > 0;  // else the instance filling a batch keeps its timer
+  }
+  void forget_locked(const Request* r) {
+    --queued;
+    queued_rows -= r->num_rows;
+  }
   Plan plan_locked(Clock::time_point now, std::vector<Request*>& expired);
   void take_locked(size_t take, std::vector<Request*>& batch);
   void expire_all_locked(Clock::time_point now, std::vector<Request*>& expired);
-  void run_batch(int instance, std::unique_ptr<BatchBuffer>& buffer, std::vector<Request*>& batch);
+  void run_batch(int instance, std::unique_ptr<BatchBuffer>& buffer, std::vector<Request*>& batch,
+                 Done& done);
   // Counts the requests under `outcome`, then completes them: counted first, so stats() is
   // consistent for anyone who saw the completion.
   void finish(std::vector<Request*>& requests, Outcome outcome, const char* why = nullptr);
@@ -180,6 +209,7 @@ void BatcherState::submit(Request& r) {
   r.offset = 0;
 
   bool wake_reaper = false;
+  bool wake_instance = false;
   {
     std::lock_guard<std::mutex> lock(mutex);
     const bool full = options.max_queue_size > 0 &&
@@ -195,6 +225,7 @@ void BatcherState::submit(Request& r) {
     }
     queues[static_cast<size_t>(r.level_)].push_back(&r);
     ++queued;
+    queued_rows += r.num_rows;
     {
       std::lock_guard<std::mutex> stats_lock(stats_mutex);
       ++counters.requests;
@@ -203,8 +234,9 @@ void BatcherState::submit(Request& r) {
       reaper_wake = r.deadline_;
       wake_reaper = true;
     }
+    wake_instance = worth_waking_locked();
   }
-  work_cv.notify_one();
+  if (wake_instance) work_cv.notify_one();
   if (wake_reaper) reaper_cv.notify_one();
 }
 
@@ -215,7 +247,7 @@ bool BatcherState::cancel(Request& r) {
     const auto it = std::find(q.begin(), q.end(), &r);
     if (it == q.end()) return false;
     q.erase(it);
-    --queued;
+    forget_locked(&r);
     std::lock_guard<std::mutex> stats_lock(stats_mutex);
     ++counters.cancelled;
   }
@@ -236,6 +268,7 @@ void BatcherState::stop(bool drain, const char* why) {
         q.clear();
       }
       queued = 0;
+      queued_rows = 0;
     }
   }
   work_cv.notify_all();
@@ -257,7 +290,7 @@ BatcherState::Plan BatcherState::plan_locked(Clock::time_point now,
       if (r->deadline_ <= now) {  // never dispatched late: it times out instead
         expired.push_back(r);
         it = q.erase(it);
-        --queued;
+        forget_locked(r);
         continue;
       }
       if (rows + r->num_rows > max_rows) {
@@ -290,8 +323,8 @@ void BatcherState::take_locked(size_t take, std::vector<Request*>& batch) {
   for (Queue& q : queues) {
     while (take > 0 && !q.empty()) {
       batch.push_back(q.front());
+      forget_locked(q.front());
       q.pop_front();
-      --queued;
       --take;
     }
     if (take == 0) break;
@@ -304,8 +337,8 @@ void BatcherState::expire_all_locked(Clock::time_point now, std::vector<Request*
     for (auto it = q.begin(); it != q.end();) {
       if ((*it)->deadline_ <= now) {
         expired.push_back(*it);
+        forget_locked(*it);
         it = q.erase(it);
-        --queued;
       } else {
         next = std::min(next, (*it)->deadline_);
         ++it;
@@ -324,6 +357,9 @@ void BatcherState::finish(std::vector<Request*>& requests, Outcome outcome, cons
                         : outcome == Outcome::kFailed    ? counters.failed
                                                          : counters.completed;
     counter += requests.size();
+    if (outcome == Outcome::kCompleted || outcome == Outcome::kFailed) {
+      counters.running -= requests.size();
+    }
   }
   for (Request* r : requests) {
     if (outcome == Outcome::kTimedOut) {
@@ -339,9 +375,24 @@ void BatcherState::finish(std::vector<Request*>& requests, Outcome outcome, cons
 }
 
 void BatcherState::instance_loop(int instance, std::unique_ptr<BatchBuffer> buffer) {
+  // However this thread ends (also by a forced unwind from the model), the reaper and the
+  // other instances learn of it.
+  struct Leaving {
+    BatcherState& state;
+    ~Leaving() {
+      {
+        std::lock_guard<std::mutex> lock(state.mutex);
+        --state.live_instances;
+      }
+      state.work_cv.notify_all();  // the others check the same condition
+      state.reaper_cv.notify_all();
+    }
+  } leaving{*this};
   std::vector<Request*> batch;
   std::vector<Request*> expired;
+  Done done;
   batch.reserve(static_cast<size_t>(options.max_batch_size));
+  done.requests.reserve(static_cast<size_t>(options.max_batch_size));
   for (;;) {
     bool stop = false;
     {
@@ -353,25 +404,29 @@ void BatcherState::instance_loop(int instance, std::unique_ptr<BatchBuffer> buff
           if (queued > 0) work_cv.notify_one();  // another idle instance may take the rest
           break;
         }
-        if (!expired.empty()) break;
+        if (!expired.empty() || !done.requests.empty()) break;  // complete them, then wait
         if (closing && queued == 0) {
           stop = true;
           break;
         }
         if (plan.wake == Clock::time_point::max()) {
+          ++idle;
           work_cv.wait(lock);
+          --idle;
         } else {
+          ++filling;
           work_cv.wait_until(lock, plan.wake);
+          --filling;
         }
       }
     }
     finish(expired, Outcome::kTimedOut);
-    if (!batch.empty()) run_batch(instance, buffer, batch);
-    if (stop) {
-      work_cv.notify_all();  // the others check the same condition
-      reaper_cv.notify_all();
-      return;
+    if (!batch.empty()) {
+      run_batch(instance, buffer, batch, done);
+    } else {
+      finish(done.requests, done.outcome);
     }
+    if (stop) return;
   }
 }
 
@@ -379,7 +434,15 @@ void BatcherState::reaper_loop() {
   std::vector<Request*> expired;
   std::unique_lock<std::mutex> lock(mutex);
   for (;;) {
-    if (closing && queued == 0) return;
+    if (!handoff.empty()) {
+      Done done = std::move(handoff.front());
+      handoff.erase(handoff.begin());
+      lock.unlock();
+      finish(done.requests, done.outcome);
+      lock.lock();
+      continue;
+    }
+    if (closing && queued == 0 && live_instances == 0) return;
     const auto now = Clock::now();
     if (now >= reaper_wake) {
       expire_all_locked(now, expired);
@@ -400,7 +463,7 @@ void BatcherState::reaper_loop() {
 }
 
 void BatcherState::run_batch(int instance, std::unique_ptr<BatchBuffer>& buffer,
-                             std::vector<Request*>& batch) {
+                             std::vector<Request*>& batch, Done& done) {
   const auto taken = Clock::now();
   const int64_t row_bytes = options.row_bytes;
   int64_t rows = 0;
@@ -420,7 +483,15 @@ void BatcherState::run_batch(int instance, std::unique_ptr<BatchBuffer>& buffer,
   b.rows = rows;
   b.row_bytes = row_bytes;
   b.instance = instance;
-  const auto start = Clock::now();
+  if (!done.requests.empty()) {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      handoff.push_back(std::move(done));
+    }
+    done = Done{};
+    reaper_cv.notify_one();
+  }
+  Clock::time_point start{};
   try {
     if (!buffer) buffer = allocator->allocate(static_cast<size_t>(options.max_batch_size * row_bytes));
     std::byte* dst = buffer->host();
@@ -431,6 +502,7 @@ void BatcherState::run_batch(int instance, std::unique_ptr<BatchBuffer>& buffer,
     }
     buffer->stage(static_cast<size_t>(rows * row_bytes));
     b.buffer = std::move(buffer);
+    start = Clock::now();
     output = model->run(b);
     if (!output) throw Error("the model returned no output");
     if (output->rows() != rows) {
@@ -438,6 +510,10 @@ void BatcherState::run_batch(int instance, std::unique_ptr<BatchBuffer>& buffer,
           "the model returned ", output->rows(), " rows for a batch of ", rows,
           " (the first axis of its output must be the batch's rows)"));
     }
+#ifdef __GLIBCXX__
+  } catch (abi::__forced_unwind&) {  // the thread is being ended (pthread_exit): let it go
+    throw;
+#endif
   } catch (...) {
     error = std::current_exception();
     output.reset();
@@ -445,18 +521,17 @@ void BatcherState::run_batch(int instance, std::unique_ptr<BatchBuffer>& buffer,
   if (b.buffer) buffer = std::move(b.buffer);  // else the model kept it: the next batch allocates
   const auto end = Clock::now();
 
+  const bool failed = static_cast<bool>(error);
   {
     std::lock_guard<std::mutex> lock(stats_mutex);
-    counters.running -= batch.size();
     ++counters.batches;
     counters.rows += static_cast<uint64_t>(rows);
     ++counters.batch_size_histogram[rows];
-    compute.add(micros(end - start));
-    if (error) ++counters.failed_batches;
+    compute.add(start == Clock::time_point{} ? 0.0 : micros(end - start));
+    if (failed) ++counters.failed_batches;
   }
   // The last request takes this thread's reference, so an output from Python is released by the
   // thread that consumes it (which holds the interpreter lock), never here.
-  const bool failed = static_cast<bool>(error);
   const size_t n = batch.size();
   for (size_t i = 0; i < n; ++i) {
     Request* r = batch[i];
@@ -466,7 +541,8 @@ void BatcherState::run_batch(int instance, std::unique_ptr<BatchBuffer>& buffer,
       r->output = i + 1 == n ? std::move(output) : output;
     }
   }
-  finish(batch, failed ? Outcome::kFailed : Outcome::kCompleted);
+  done.outcome = failed ? Outcome::kFailed : Outcome::kCompleted;
+  std::swap(done.requests, batch);  // both were empty or are now: batch is cleared by finish
 }
 
 }  // namespace detail
@@ -488,6 +564,10 @@ Batcher::Batcher(BatcherOptions options, std::shared_ptr<Model> model,
   threads_.reserve(static_cast<size_t>(o.instances) + 1);
   try {
     for (int i = 0; i < o.instances; ++i) {
+      {
+        std::lock_guard<std::mutex> lock(state_->mutex);
+        ++state_->live_instances;  // before the thread exists, so the reaper waits for it
+      }
       threads_.emplace_back([state = state_, i, buffer = std::move(buffers[i])]() mutable {
         state->model->instance_thread(
             i, [&state, i, &buffer] { state->instance_loop(i, std::move(buffer)); });
@@ -495,6 +575,10 @@ Batcher::Batcher(BatcherOptions options, std::shared_ptr<Model> model,
     }
     threads_.emplace_back([state = state_] { state->reaper_loop(); });
   } catch (...) {  // the system refused a thread: stop the ones started
+    {
+      std::lock_guard<std::mutex> lock(state_->mutex);
+      state_->live_instances = static_cast<int>(threads_.size());
+    }
     state_->stop(false, "the batcher could not start");
     join();
     throw;

@@ -19,7 +19,10 @@
 //
 // Threads: `instances` instance threads (each runs one batch at a time, so up to `instances`
 // batches run concurrently) and one reaper. Request::complete() and the model run with no batcher
-// lock held.
+// lock held. An instance completes its batch's requests itself when it has nothing else to do
+// (the lowest latency); when the next batch is already waiting, it hands them to the reaper and
+// starts the next model call first, so that their callers, woken all at once, do not compete
+// with that call for the GIL (or the CPU).
 #pragma once
 
 #include <chrono>
