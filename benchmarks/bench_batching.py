@@ -214,3 +214,242 @@ def report(medians: dict[str, float]) -> list[str]:
         )
     lines.append("[targets: >= 0.90 of the bound with 1 instance; >= 5x the pure-Python batcher]")
     return lines
+
+
+# --- HTTP end to end: `seawall serve` on loopback, 32 concurrent clients ------------------------
+#
+# Bundles (a FeaturePipeline over three raw columns, one of them strings, and an ONNX model) are
+# served by `seawall serve` in a subprocess; 32 clients on keep-alive connections send one-row
+# Open Inference Protocol requests (raw features as JSON tensors, the string as BYTES) back to
+# back. Two models: a logistic regression, cheap enough that the HTTP stack is the whole cost,
+# and a 3 x 1024 MLP (built with onnx.helper; ~0.3 ms a row alone, ~20 us a row in a batch of
+# 64), where batching pays. The anchor is the same MLP server with --max-batch-size 1 (one
+# request per model call). The clients are a minimal asyncio HTTP/1.1 loop, so that the load
+# generator costs the two shared cores less than the server does.
+#
+#   python -m pytest benchmarks/bench_batching.py -k http -s
+
+HTTP_CLIENTS = 32
+HTTP_REQUESTS = max(320, ROWS // 100)  # 10,000 at the default size, 320 in the CI smoke run
+MLP_WIDTH = 1024
+
+
+def _mlp_onnx(inputs: int, rng: np.random.Generator) -> Any:
+    """X -> 3 x (MatMul, Add, Relu) of MLP_WIDTH -> MatMul, Add -> Softmax, random weights."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    sizes = [inputs, MLP_WIDTH, MLP_WIDTH, MLP_WIDTH, 2]
+    nodes, weights = [], []
+    x = "X"
+    for i in range(len(sizes) - 1):
+        a, b = sizes[i], sizes[i + 1]
+        w = (rng.normal(size=(a, b)) / np.sqrt(a)).astype(np.float32)
+        weights += [
+            numpy_helper.from_array(w, f"W{i}"),
+            numpy_helper.from_array(np.zeros(b, np.float32), f"B{i}"),
+        ]
+        nodes += [
+            helper.make_node("MatMul", [x, f"W{i}"], [f"M{i}"]),
+            helper.make_node("Add", [f"M{i}", f"B{i}"], [f"A{i}"]),
+        ]
+        x = f"A{i}"
+        if b != 2:
+            nodes.append(helper.make_node("Relu", [x], [f"R{i}"]))
+            x = f"R{i}"
+    nodes.append(helper.make_node("Softmax", [x], ["probabilities"], axis=1))
+    graph = helper.make_graph(
+        nodes,
+        "mlp",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, inputs])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, 2])],
+        weights,
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.fixture(scope="module")
+def http_bundles(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    import json
+
+    from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import FloatTensorType
+    from sklearn.linear_model import LogisticRegression
+
+    import seawall as sw
+    from seawall.serving import save_bundle
+
+    rng = np.random.default_rng(20261125)
+    n = 5_000
+    table = {
+        "amount": rng.lognormal(3, 1, n),
+        "merchant": np.array([f"m{i:02d}" for i in range(40)], dtype=object)[
+            rng.integers(0, 40, n)
+        ],
+        "age": rng.integers(18, 90, n),
+    }
+    pipeline = sw.FeaturePipeline(
+        {
+            "amount": [sw.Log1p(), sw.StandardScale()],
+            "merchant": sw.OneHot(),
+            "age": sw.StandardScale(),
+        }
+    ).fit(table)
+    X = pipeline.transform(table)
+    y = (X @ rng.normal(size=X.shape[1]) > 0).astype(np.int64)
+    model = LogisticRegression(max_iter=300).fit(X, y)
+    logistic = to_onnx(
+        model,
+        initial_types=[("X", FloatTensorType([None, X.shape[1]]))],
+        options={id(model): {"zipmap": False}},
+    )
+    home = tmp_path_factory.mktemp("http")
+    paths = {
+        "logistic": save_bundle(
+            home / "logistic", onnx_model=logistic, pipeline=pipeline, name="fraud"
+        ),
+        "mlp": save_bundle(
+            home / "mlp", onnx_model=_mlp_onnx(X.shape[1], rng), pipeline=pipeline, name="fraud"
+        ),
+    }
+    bodies = [
+        json.dumps(
+            {
+                "id": str(i),
+                "inputs": [
+                    {
+                        "name": "amount",
+                        "datatype": "FP64",
+                        "shape": [1],
+                        "data": [float(table["amount"][i])],
+                    },
+                    {
+                        "name": "merchant",
+                        "datatype": "BYTES",
+                        "shape": [1],
+                        "data": [str(table["merchant"][i])],
+                    },
+                    {
+                        "name": "age",
+                        "datatype": "INT64",
+                        "shape": [1],
+                        "data": [int(table["age"][i])],
+                    },
+                ],
+            }
+        ).encode()
+        for i in range(256)
+    ]
+    return paths, bodies
+
+
+def _start_server(path: Any, *options: str) -> tuple[Any, int]:
+    """`seawall serve` in a subprocess on a free loopback port, once it answers ready."""
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    command = [sys.executable, "-c", "from seawall.cli import main; main()", "serve", str(path)]
+    process = subprocess.Popen(
+        [*command, "--port", str(port), "--log-level", "warning", *options],
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/health/ready") as r:
+                if r.status == 200:
+                    return process, port
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            process.wait(30)
+            raise RuntimeError("seawall serve did not start")
+        time.sleep(0.05)
+
+
+async def _http_client(port: int, requests: list[bytes], latencies: list[float]) -> None:
+    """Sends each request on one keep-alive connection, waiting for each answer."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        for request in requests:
+            start = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1.1 200"):
+                raise AssertionError(head.decode(errors="replace"))
+            length = next(
+                int(line.split(b":", 1)[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
+            body = await reader.readexactly(length)
+            latencies.append(time.perf_counter() - start)
+            if b'"outputs"' not in body:
+                raise AssertionError(body[:200])
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+def _http_load(port: int, bodies: list[bytes]) -> dict[str, float]:
+    """Requests per second and latency percentiles of HTTP_REQUESTS one-row requests."""
+
+    def request(body: bytes) -> bytes:
+        head = (
+            "POST /v2/models/fraud/infer HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        return head.encode() + body
+
+    per_client = HTTP_REQUESTS // HTTP_CLIENTS
+    work = [
+        [request(bodies[(c * per_client + i) % len(bodies)]) for i in range(per_client)]
+        for c in range(HTTP_CLIENTS)
+    ]
+    warm: list[float] = []
+    asyncio.run(_http_client(port, work[0][:50], warm))
+    latencies: list[float] = []
+
+    async def run() -> float:
+        start = time.perf_counter()
+        await asyncio.gather(*(_http_client(port, w, latencies) for w in work))
+        return time.perf_counter() - start
+
+    wall = asyncio.run(run())
+    ms = np.asarray(latencies) * 1e3
+    return {
+        "rps": len(latencies) / wall,
+        "p50_ms": float(np.percentile(ms, 50)),
+        "p99_ms": float(np.percentile(ms, 99)),
+    }
+
+
+def test_http_end_to_end(http_bundles):
+    pytest.importorskip("uvicorn")
+    paths, bodies = http_bundles
+    cases = [
+        ("logistic regression, batched (max 64)", "logistic", "64"),
+        (f"MLP 3x{MLP_WIDTH}, batched (max 64)", "mlp", "64"),
+        (f"MLP 3x{MLP_WIDTH}, unbatched (max 1)", "mlp", "1"),
+    ]
+    figures = {}
+    for label, bundle, max_batch in cases:
+        process, port = _start_server(paths[bundle], "--max-batch-size", max_batch)
+        try:
+            figures[label] = _http_load(port, bodies)
+        finally:
+            process.terminate()
+            process.wait(30)
+    print()
+    for label, f in figures.items():
+        print(
+            f"HTTP /v2 infer, 1 row, {HTTP_CLIENTS} clients, {label}: {f['rps']:,.0f} requests/s, "
+            f"p50 {f['p50_ms']:.2f} ms, p99 {f['p99_ms']:.2f} ms"
+        )
+    batched, unbatched = (figures[label]["rps"] for label, _, _ in cases[1:])
+    print(f"HTTP MLP batched / unbatched requests per second: {batched / unbatched:.1f}x")
