@@ -439,7 +439,7 @@ KllSketch::SortedView KllSketch::sorted_view() const {
   return view;
 }
 
-double KllSketch::quantile_from(const SortedView& view, double q) const {
+double KllSketch::quantile_from(const SortedView& view, double q, size_t* cursor) const {
   if (n_ == 0) return kNaN;
   const uint64_t last = n_ - 1;
   // The rank is a double product, exactly as numpy computes (n - 1) * q.
@@ -451,16 +451,23 @@ double KllSketch::quantile_from(const SortedView& view, double q) const {
     lo = static_cast<uint64_t>(floor_h);
     hi = std::min<uint64_t>(static_cast<uint64_t>(std::ceil(h)), last);
   }
-  auto value_at = [&](uint64_t r) {
+  auto value_at = [&](uint64_t r, bool advance) {
     // The retained extremes may have been compacted away; the exact ones are known.
     if (r == 0) return min_;
     if (r == last) return max_;
-    const size_t i = static_cast<size_t>(std::upper_bound(view.cum.begin(), view.cum.end(), r) -
-                                         view.cum.begin());
+    size_t i;
+    if (cursor != nullptr) {  // the first cum > r, found from where the last lo search stopped
+      i = *cursor;
+      while (i < view.cum.size() && view.cum[i] <= r) ++i;
+      if (advance) *cursor = i;  // only lo: the next query's lo may be below this hi
+    } else {
+      i = static_cast<size_t>(std::upper_bound(view.cum.begin(), view.cum.end(), r) -
+                              view.cum.begin());
+    }
     return view.values[std::min(i, view.values.size() - 1)];
   };
-  const double a = value_at(lo);
-  const double b = value_at(hi);
+  const double a = value_at(lo, true);
+  const double b = value_at(hi, false);
   const double t = h - floor_h;
   const double result = numpy_lerp(a, b, t);
   // The data holds no NaN, so a NaN here comes from infinities (inf - inf, inf * 0): fall back to
@@ -484,7 +491,9 @@ std::vector<double> KllSketch::quantiles(const double* qs, size_t n) const {
   std::vector<double> out(n, kNaN);
   if (n_ == 0 || n == 0) return out;
   const SortedView view = sorted_view();
-  for (size_t i = 0; i < n; ++i) out[i] = quantile_from(view, qs[i]);
+  size_t cursor = 0;
+  const bool ascending = std::is_sorted(qs, qs + n);
+  for (size_t i = 0; i < n; ++i) out[i] = quantile_from(view, qs[i], ascending ? &cursor : nullptr);
   return out;
 }
 

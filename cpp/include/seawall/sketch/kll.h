@@ -111,7 +111,9 @@ class KllSketch {
   template <typename T>
   void update_batch(const T* xs, size_t n);
   SortedView sorted_view() const;
-  double quantile_from(const SortedView& view, double q) const;
+  // `cursor`, when given, is where the previous (smaller or equal) q's search ended: queries in
+  // ascending order then walk the view once instead of searching it from the start each time.
+  double quantile_from(const SortedView& view, double q, size_t* cursor = nullptr) const;
   void add_level();
   void compress_once();
   void compact_level(size_t h);
