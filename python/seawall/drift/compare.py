@@ -86,10 +86,11 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .. import stats
+from .. import _core, stats
 from .._data import TableSource, pair_columns
 from .._parallel import map_in_threads
 from ..errors import DTypeError, InvalidInputError, MissingColumnError, SeawallError
+from ..stats.categorical import _bin
 from .report import ColumnDrift, Distribution, DriftReport
 
 __all__ = ["METHODS", "Method", "compare"]
@@ -314,6 +315,17 @@ def _statistic(method: str, ref: Any, cur: Any, value_bins: bool) -> tuple[float
     raise AssertionError(method)
 
 
+# The binned statistics of string columns, from their category counts (as seawall.stats).
+_FROM_CATEGORIES: dict[str, Callable[[Any], float]] = {
+    "jensenshannon": lambda b: _core.jensenshannon(b, None),
+    "psi": _core.psi,
+    "kl_div": lambda b: _core.kl_divergence(b, None),
+    "hellinger": _core.hellinger,
+    "tvd": _core.total_variation,
+    "linf": _core.l_infinity,
+}
+
+
 def _distribution(ref: Any, cur: Any, kind: Kind, value_bins: bool) -> Distribution:
     numbers = isinstance(ref, np.ndarray)
     bins = "values" if (kind == "categorical" or value_bins) else "auto"
@@ -399,8 +411,15 @@ def _one_column(spec: _Spec, ref_col: pa.ChunkedArray, cur_col: pa.ChunkedArray)
     threshold = method.threshold if spec.threshold is None else spec.threshold
 
     try:
-        statistic, pvalue = _statistic(method_name, ref.values, cur.values, value_bins)
-        distribution = _distribution(ref.values, cur.values, kind, value_bins)
+        if not numbers and method_name in _FROM_CATEGORIES:
+            # Strings: one pass counting the categories serves the statistic and the plot.
+            bins = _bin(ref.values, cur.values, "values", 10, "values")
+            statistic, pvalue = _FROM_CATEGORIES[method_name](bins), None
+            r, c = bins.shares(False)
+            distribution = _bars([str(x) for x in bins.categories], r, c)
+        else:
+            statistic, pvalue = _statistic(method_name, ref.values, cur.values, value_bins)
+            distribution = _distribution(ref.values, cur.values, kind, value_bins)
     except SeawallError as exc:
         raise type(exc)(f"column {name!r} ({method_name}): {exc}") from exc
     statistic = float(statistic)
