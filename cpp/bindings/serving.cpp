@@ -8,12 +8,14 @@
 // Channel, which the delivery thread or the event loop drains.
 //
 // Python references held by native objects (the model, outputs, futures, exceptions) are PyRefs,
-// whose last release takes the GIL when the releasing thread does not hold it.
+// whose last release, on a thread without the GIL, is handed to the main thread: no destructor
+// waits for the GIL. The GIL is never taken back in a destructor either (see without_gil).
 #include <fcntl.h>
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -78,7 +80,48 @@ auto without_gil(F&& fn) {
   }
 }
 
-// An owned Python reference that any thread may drop.
+// Decrefs from threads without the GIL, handed to the interpreter's main thread with
+// Py_AddPendingCall, so that no destructor ever waits for the GIL. A lock-free list: pushing
+// takes no lock, and the main thread takes the whole list at once.
+class DeferredDecrefs {
+ public:
+  static void add(PyObject* object) {
+    auto* node = new Node{object, head().load(std::memory_order_relaxed)};
+    while (!head().compare_exchange_weak(node->next, node, std::memory_order_release,
+                                         std::memory_order_relaxed)) {
+    }
+    if (!scheduled().exchange(true) && Py_AddPendingCall(&drain, nullptr) != 0) {
+      scheduled().store(false);  // the pending-call queue is full: the next add tries again
+    }
+  }
+
+ private:
+  struct Node {
+    PyObject* object;
+    Node* next;
+  };
+  static std::atomic<Node*>& head() {
+    static std::atomic<Node*> h{nullptr};
+    return h;
+  }
+  static std::atomic<bool>& scheduled() {
+    static std::atomic<bool> s{false};
+    return s;
+  }
+  static int drain(void*) {  // on the main thread, with the GIL
+    scheduled().store(false);
+    for (Node* n = head().exchange(nullptr, std::memory_order_acquire); n != nullptr;) {
+      Node* next = n->next;
+      Py_DECREF(n->object);
+      delete n;
+      n = next;
+    }
+    return 0;
+  }
+};
+
+// An owned Python reference that any thread may drop: at once with the GIL, else through
+// DeferredDecrefs; while the interpreter finalizes it is left alone (the process is ending).
 class PyRef {
  public:
   PyRef() = default;
@@ -91,13 +134,11 @@ class PyRef {
   PyRef(const PyRef&) = delete;
   PyRef& operator=(const PyRef&) = delete;
   ~PyRef() {
-    if (p_ == nullptr) return;
+    if (p_ == nullptr || !Py_IsInitialized() || finalizing()) return;
     if (PyGILState_Check()) {
       Py_DECREF(p_);
-    } else if (!finalizing()) {  // while finalizing, leak rather than wait for a GIL forever
-      const PyGILState_STATE state = PyGILState_Ensure();
-      Py_DECREF(p_);
-      PyGILState_Release(state);
+    } else {
+      DeferredDecrefs::add(p_);
     }
   }
   // A new reference; needs the GIL.
@@ -495,12 +536,23 @@ class PyBatcher {
     serving::WaitableRequest request(p.array.data(), p.rows, priority_of(priority),
                                      timeout_of(timeout));
     const PyRef input(std::move(p.array));  // held across the wait; safe to drop from any state
-    without_gil([&] { core_->submit(request); });
-    // Waits without the GIL, waking now and then so that Ctrl-C reaches a main thread waiting
-    // here. The GIL is taken in ordinary code (see without_gil).
+    // Waits without the GIL: first polling, briefly, when the result is expected soon; then
+    // asleep, waking now and then so that Ctrl-C reaches a main thread waiting here. The GIL is
+    // taken back in ordinary code (see without_gil).
     bool interrupted = false;
     PyThreadState* state = PyEval_SaveThread();
-    while (!request.wait_for(std::chrono::milliseconds(100))) {
+    std::exception_ptr refused;
+    try {
+      core_->submit(request);
+    } catch (...) {
+      refused = std::current_exception();
+    }
+    if (refused) {
+      PyEval_RestoreThread(state);
+      std::rethrow_exception(refused);
+    }
+    const bool done = core_->wait_briefly(request);
+    while (!done && !request.wait_for(std::chrono::milliseconds(100))) {
       PyEval_RestoreThread(state);
       interrupted = PyErr_CheckSignals() != 0;
       state = PyEval_SaveThread();
@@ -616,11 +668,16 @@ class PyBatcher {
     o.row_bytes = row_bytes;
     auto model = std::make_shared<PyModel>(model_, dt, schema_.row_shape);
     // Pure C++ from here (it takes the batcher's locks and starts its threads): without the GIL.
-    core_ = without_gil([&] {
-      auto core = std::make_unique<serving::Batcher>(std::move(o), std::move(model));
-      if (closed_) core->close(false);
-      return core;
-    });
+    // Meanwhile another thread's first request may start a core too; the first one in is kept,
+    // and the other is closed, also without the GIL (its threads need the GIL to stop).
+    auto core = without_gil(
+        [&] { return std::make_unique<serving::Batcher>(std::move(o), std::move(model)); });
+    if (core_) {
+      without_gil([&] { core.reset(); });
+    } else {
+      core_ = std::move(core);
+      if (closed_) without_gil([this] { core_->close(false); });  // closed meanwhile
+    }
   }
 
   Prepared prepare(py::handle x) {
@@ -711,7 +768,7 @@ void bind_serving(py::module_& m) {
       .def(py::init([](py::object model, int64_t max_batch_size, int64_t max_queue_delay_us,
                        std::vector<int64_t> preferred_batch_sizes, int64_t max_queue_size,
                        int64_t default_timeout_us, int priority_levels, int default_priority,
-                       int instances, py::object dtype,
+                       int instances, int64_t spin_us, py::object dtype,
                        std::optional<std::vector<py::ssize_t>> row_shape) {
              BatcherOptions o;
              o.max_batch_size = max_batch_size;
@@ -722,13 +779,14 @@ void bind_serving(py::module_& m) {
              o.priority_levels = priority_levels;
              o.default_priority = default_priority;
              o.instances = instances;
+             o.spin_us = spin_us;
              return std::make_unique<PyBatcher>(std::move(model), std::move(o), std::move(dtype),
                                                 std::move(row_shape));
            }),
            py::arg("model"), py::arg("max_batch_size"), py::arg("max_queue_delay_us"),
            py::arg("preferred_batch_sizes"), py::arg("max_queue_size"),
            py::arg("default_timeout_us"), py::arg("priority_levels"), py::arg("default_priority"),
-           py::arg("instances"), py::arg("dtype"), py::arg("row_shape"))
+           py::arg("instances"), py::arg("spin_us"), py::arg("dtype"), py::arg("row_shape"))
       .def("predict", &PyBatcher::predict, py::arg("x"), py::arg("priority"), py::arg("timeout_us"))
       .def("submit", &PyBatcher::submit, py::arg("x"), py::arg("priority"), py::arg("timeout_us"),
            py::arg("channel"), py::arg("token"))

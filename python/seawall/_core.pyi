@@ -193,6 +193,7 @@ class Batcher:
         priority_levels: int,
         default_priority: int,
         instances: int,
+        spin_us: int,
         dtype: np.dtype[Any] | None,
         row_shape: tuple[int, ...] | None,
     ) -> None: ...

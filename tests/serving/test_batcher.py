@@ -407,6 +407,8 @@ def test_inputs_that_do_not_match_raise_typed_errors_naming_what_was_expected():
         ({"instances": 0}, InvalidInputError, "instances"),
         ({"row_shape": (-1,), "dtype": "f4"}, InvalidInputError, "negative"),
         ({"dtype": object}, DTypeError, "cannot be batched"),
+        ({"spin_us": -1}, InvalidInputError, "spin_us"),
+        ({"spin_us": 0.5}, DTypeError, "spin_us must be an integer"),
     ],
 )
 def test_bad_options_raise_typed_errors(kwargs, error, message):
@@ -638,3 +640,62 @@ def test_apredict_raises_the_models_exception():
 
     with Batcher(model) as batcher:
         assert asyncio.run(main(batcher)) is error
+
+
+def test_many_first_requests_at_once_start_one_batcher():
+    """The first request fixes the dtype and row shape and starts the native batcher; many
+    threads making their first call together must share one."""
+
+    def call(i: int, batcher: Batcher, start: threading.Barrier) -> bool:
+        start.wait()
+        return bool(np.array_equal(batcher.predict(rows(i)), rows(i) * 2))
+
+    for _ in range(5):
+        start = threading.Barrier(16, timeout=WAIT)
+        with Batcher(lambda x: x * 2, max_batch_size=4) as batcher:
+            with ThreadPoolExecutor(16) as pool:
+                assert all(pool.map(call, range(16), [batcher] * 16, [start] * 16))
+            assert batcher.stats()["completed"] == 16
+
+
+@pytest.mark.parametrize("spin_us", [0, 50])
+def test_waiting_with_and_without_polling(spin_us):
+    with Batcher(lambda x: x * 2, max_batch_size=4, spin_us=spin_us) as batcher:
+        for i in range(200):
+            np.testing.assert_array_equal(batcher.predict(rows(i)), rows(i) * 2)
+        assert batcher.stats()["completed"] == 200
+
+
+def test_results_left_on_a_closed_event_loop_are_released():
+    """A request still queued when its event loop closed completes later, with nobody to
+    deliver it to; its result, future and input are dropped once the batcher sees the loop
+    closed (at the next loop, or at close) instead of living as long as the batcher."""
+    import gc
+    import weakref
+
+    model = GatedModel()
+    with Batcher(model, max_batch_size=1) as batcher:
+        blocker = model.block(batcher)
+        inputs = [rows(1)]
+        alive = weakref.ref(inputs[0])
+
+        async def main() -> None:
+            task = asyncio.ensure_future(batcher.apredict(inputs[0]))
+            await asyncio.sleep(0.01)  # queued behind the blocker by now
+            task.cancel()
+
+        asyncio.run(main())
+        inputs.clear()
+        model.release.set()
+        blocker.result(timeout=WAIT)
+        while batcher.stats()["completed"] < 2:
+            time.sleep(0.001)
+        gc.collect()
+        assert alive() is not None  # the result waits in the closed loop's channel
+
+        async def again() -> Any:
+            return await batcher.apredict(rows(2))
+
+        np.testing.assert_array_equal(asyncio.run(again()), rows(2) * 2)  # a new loop
+        gc.collect()
+        assert alive() is None

@@ -78,6 +78,8 @@ void BatcherOptions::validate() const {
                 priority_levels - 1, ", got ", default_priority);
   SEAWALL_CHECK(instances >= 1, "instances must be at least 1, got ", instances);
   SEAWALL_CHECK(row_bytes >= 0, "row_bytes must be >= 0, got ", row_bytes);
+  SEAWALL_CHECK(spin_us >= 0 && spin_us <= 10'000, "spin_us must be between 0 and 10000, got ",
+                spin_us);
   SEAWALL_CHECK(row_bytes == 0 || max_batch_size <= kMaxBatchBytes / row_bytes,
                 "a batch of max_batch_size=", max_batch_size, " rows of ", row_bytes,
                 " bytes is too large");
@@ -89,7 +91,21 @@ void WaitableRequest::complete() {
   // Notified under the lock: the waiter may destroy the request as soon as it sees done_.
   std::lock_guard<std::mutex> lock(mutex_);
   done_ = true;
+  polled_done_.store(true, std::memory_order_release);
   cv_.notify_all();
+}
+
+bool WaitableRequest::poll_for(std::chrono::microseconds budget) {
+  const auto until = Clock::now() + budget;
+  do {
+    if (polled_done_.load(std::memory_order_acquire)) {
+      // complete() may still hold the mutex: once it is released, the request is ours again.
+      const std::lock_guard<std::mutex> lock(mutex_);
+      return true;
+    }
+    std::this_thread::yield();
+  } while (Clock::now() < until);
+  return false;
 }
 
 void WaitableRequest::wait() {
@@ -153,6 +169,12 @@ struct BatcherState {
   int idle = 0;
   int live_instances = 0;
   std::vector<Done> handoff;  // batches run, for the reaper to complete
+
+  // Polling instead of sleeping (see BatcherOptions::spin_us), outside the mutex.
+  std::atomic<uint64_t> activity{0};          // bumped by every submit and by stop
+  std::atomic<bool> instance_polling{false};  // one idle instance polls at a time
+  std::atomic<int> callers_polling{0};        // and one caller
+  std::atomic<int64_t> latency_ns{0};         // recent submit-to-completion time (an EWMA)
   Clock::time_point reaper_wake = Clock::time_point::max();
   bool closing = false;
   bool draining = false;
@@ -226,6 +248,7 @@ void BatcherState::submit(Request& r) {
     queues[static_cast<size_t>(r.level_)].push_back(&r);
     ++queued;
     queued_rows += r.num_rows;
+    activity.fetch_add(1, std::memory_order_release);
     {
       std::lock_guard<std::mutex> stats_lock(stats_mutex);
       ++counters.requests;
@@ -260,6 +283,7 @@ void BatcherState::stop(bool drain, const char* why) {
   {
     std::lock_guard<std::mutex> lock(mutex);
     closing = true;
+    activity.fetch_add(1, std::memory_order_release);
     if (drain) {
       draining = true;
     } else {
@@ -359,6 +383,11 @@ void BatcherState::finish(std::vector<Request*>& requests, Outcome outcome, cons
     counter += requests.size();
     if (outcome == Outcome::kCompleted || outcome == Outcome::kFailed) {
       counters.running -= requests.size();
+      const int64_t latency = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                  Clock::now() - requests.front()->enqueued_)
+                                  .count();
+      const int64_t old = latency_ns.load(std::memory_order_relaxed);
+      latency_ns.store(old + (latency - old) / 8, std::memory_order_relaxed);
     }
   }
   for (Request* r : requests) {
@@ -395,6 +424,7 @@ void BatcherState::instance_loop(int instance, std::unique_ptr<BatchBuffer> buff
   done.requests.reserve(static_cast<size_t>(options.max_batch_size));
   for (;;) {
     bool stop = false;
+    bool polled = false;  // once per idle spell, then sleep
     {
       std::unique_lock<std::mutex> lock(mutex);
       for (;;) {
@@ -410,6 +440,18 @@ void BatcherState::instance_loop(int instance, std::unique_ptr<BatchBuffer> buff
           break;
         }
         if (plan.wake == Clock::time_point::max()) {
+          if (!polled && options.spin_us > 0 && !instance_polling.exchange(true)) {
+            polled = true;
+            const uint64_t seen = activity.load(std::memory_order_acquire);
+            lock.unlock();
+            const auto until = Clock::now() + std::chrono::microseconds(options.spin_us);
+            while (activity.load(std::memory_order_acquire) == seen && Clock::now() < until) {
+              std::this_thread::yield();
+            }
+            instance_polling.store(false);
+            lock.lock();
+            continue;  // plan again: what arrived meanwhile did not wake anyone
+          }
           ++idle;
           work_cv.wait(lock);
           --idle;
@@ -597,6 +639,21 @@ Batcher::~Batcher() {
 void Batcher::submit(Request& request) { state_->submit(request); }
 
 bool Batcher::cancel(Request& request) { return state_->cancel(request); }
+
+bool Batcher::wait_briefly(WaitableRequest& request) {
+  detail::BatcherState& s = *state_;
+  const auto budget = std::chrono::microseconds(s.options.spin_us);
+  if (budget.count() == 0 || s.latency_ns.load(std::memory_order_relaxed) > budget.count() * 1000) {
+    return false;
+  }
+  if (s.callers_polling.fetch_add(1) > 0) {
+    s.callers_polling.fetch_sub(1);
+    return false;
+  }
+  const bool done = request.poll_for(budget);
+  s.callers_polling.fetch_sub(1);
+  return done;
+}
 
 bool Batcher::close(bool drain) {
   state_->stop(drain, "the batcher was closed before this request ran");

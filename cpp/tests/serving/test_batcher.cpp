@@ -537,6 +537,8 @@ TEST(Batcher, BadRequestsAndOptionsThrowInvalidInput) {
       [](BatcherOptions& b) { b.default_priority = 1; },
       [](BatcherOptions& b) { b.instances = 0; },
       [](BatcherOptions& b) { b.row_bytes = int64_t{1} << 45; },
+      [](BatcherOptions& b) { b.spin_us = -1; },
+      [](BatcherOptions& b) { b.spin_us = 10'001; },
   };
   for (const auto& change : bad) {
     BatcherOptions b = options(4);
@@ -589,6 +591,63 @@ TEST(Batcher, ModelMayCloseItsOwnBatcher) {
   EXPECT_FALSE(call.request.error);
   EXPECT_TRUE(batcher->closed());
   batcher.reset();
+}
+
+TEST(Batcher, QuickResultsAreWaitedForByPolling) {
+  auto model = std::make_shared<RecordingModel>();
+  Batcher batcher(options(4), model);  // spin_us = 50 by default
+  int polled = 0;
+  for (int i = 0; i < 50; ++i) {
+    Call call(i, 1);
+    batcher.submit(call.request);
+    if (batcher.wait_briefly(call.request)) {
+      ++polled;
+    } else {
+      call.request.wait();
+    }
+    EXPECT_EQ(call.result(), call.expected());
+  }
+  EXPECT_GT(polled, 0);  // once recent requests were quick, callers polled
+}
+
+TEST(Batcher, SlowResultsAreNotPolledFor) {
+  auto model = std::make_shared<RecordingModel>();
+  model->before = [](const std::vector<int64_t>&) { std::this_thread::sleep_for(5ms); };
+  Batcher batcher(options(4), model);
+  for (int i = 0; i < 3; ++i) {
+    Call call(i, 1);
+    batcher.submit(call.request);
+    if (i > 0) EXPECT_FALSE(batcher.wait_briefly(call.request));  // 5 ms > 50 us: sleep
+    call.request.wait();
+  }
+}
+
+TEST(Batcher, NoPollingWithSpinZero) {
+  auto model = std::make_shared<RecordingModel>();
+  BatcherOptions o = options(4);
+  o.spin_us = 0;
+  Batcher batcher(o, model);
+  for (int i = 0; i < 5; ++i) {
+    Call call(i, 1);
+    batcher.submit(call.request);
+    EXPECT_FALSE(batcher.wait_briefly(call.request));
+    call.request.wait();
+    EXPECT_EQ(call.result(), call.expected());
+  }
+}
+
+TEST(WaitableRequest, PollForSeesACompletionFromAnotherThread) {
+  auto model = std::make_shared<RecordingModel>();
+  auto gate = std::make_shared<Gate>();
+  model->before = [gate](const std::vector<int64_t>&) { gate->pass(); };
+  Batcher batcher(options(1), model);
+  Call call(1, 1);
+  batcher.submit(call.request);
+  EXPECT_FALSE(call.request.poll_for(1ms));  // held at the gate
+  gate->open();
+  while (!call.request.poll_for(1ms)) {
+  }
+  EXPECT_EQ(call.result(), call.expected());
 }
 
 }  // namespace

@@ -25,6 +25,7 @@
 // with that call for the GIL (or the CPU).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -58,6 +59,10 @@ struct BatcherOptions {
   int default_priority = -1;       // priority of requests that give none; -1: the lowest level
   int instances = 1;               // batches that may run at once
   int64_t row_bytes = 0;           // bytes per row, >= 0
+  // How long an idle instance, and a caller about to wait for a result expected soon, poll
+  // before they sleep (0: never). Waking a sleeping thread costs tens of microseconds on an idle
+  // virtual machine, more than the batcher's own work per request; polling is bounded by this.
+  int64_t spin_us = 50;
 
   // Throws InvalidInput naming the first bad option.
   void validate() const;
@@ -117,6 +122,8 @@ class WaitableRequest : public Request {
   void wait();
   // Waits at most `timeout`; true when complete.
   bool wait_for(std::chrono::microseconds timeout);
+  // Polls (yielding the CPU) for at most `budget`, without sleeping; true when complete.
+  bool poll_for(std::chrono::microseconds budget);
 
  protected:
   void complete() override;
@@ -125,6 +132,7 @@ class WaitableRequest : public Request {
   std::mutex mutex_;
   std::condition_variable cv_;
   bool done_ = false;
+  std::atomic<bool> polled_done_{false};  // done_, readable without the mutex
 };
 
 // The rows of one batch, as a model sees them.
@@ -196,6 +204,10 @@ class Batcher {
   // Removes a request that is still queued: true if it was (it is then never completed), false if
   // its batch has been taken or it has completed.
   bool cancel(Request& request);
+  // Waits for a submitted request by polling, briefly, when its result is expected within
+  // options().spin_us (from recent requests) and no other caller is polling; true when complete.
+  // Otherwise, or if it is not complete by then, returns false at once: wait() on it then.
+  bool wait_briefly(WaitableRequest& request);
   // Stops accepting requests. drain: queued requests still run, at once (no queue delay);
   // otherwise they complete with BatcherClosed. Returns true when every thread has stopped (so
   // every request has completed); from one of the batcher's threads (a model closing its own
