@@ -19,11 +19,8 @@ SEAWALL_BENCH_ROWS scales the registry down (CI's smoke run uses 20,000: 10 mode
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
 import sqlite3
-import threading
 import time
 import urllib.request
 import uuid
@@ -161,25 +158,10 @@ def _build(folder: Path, seed: int) -> Registry:
     return Registry(folder / "seawall.db", artifacts=folder / "artifacts")
 
 
-@contextlib.contextmanager
-def _serve(app: Any) -> Iterator[str]:
-    import uvicorn
+def _serve(app: Any) -> Any:
+    from seawall.serving import serve_in_thread
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError("the dashboard did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        sock.close()
+    return serve_in_thread(app, lifespan="off")
 
 
 @pytest.fixture(scope="module")

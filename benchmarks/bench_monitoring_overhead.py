@@ -13,13 +13,8 @@ Target: monitoring costs at most 5% of the throughput at 32 concurrent clients.
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
-import socket
-import threading
-import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -27,28 +22,10 @@ from typing import Any
 import pytest
 
 from conftest import ROWS
+from seawall.serving import serve_in_thread
 
 CLIENTS = 32
 REQUESTS = max(320, min(6400, ROWS // 200))  # per round, over all clients
-
-
-@contextlib.contextmanager
-def serving(app: Any) -> Iterator[str]:
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", ws="none", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        sock.close()
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +99,7 @@ def _hammer(url: str, bodies: list[bytes]) -> None:
 @pytest.mark.parametrize("monitoring", ["off", "on"])
 def test_serving_throughput(benchmark, setup, medians, monitoring):
     app = _app(setup, monitoring == "on")
-    with serving(app) as url:
+    with serve_in_thread(app) as url:
         _hammer(url, setup["bodies"][:CLIENTS])  # warm up: connections, first batches
         benchmark.pedantic(_hammer, args=(url, setup["bodies"]), rounds=5, iterations=1)
     medians.record(f"serving_{monitoring}", benchmark)

@@ -3,12 +3,7 @@ real uvicorn server on a free loopback port (in a thread of the test process).""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import socket
-import threading
-import time
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -123,26 +118,8 @@ def assert_matches_oracle(outputs: dict[str, Any], expected: dict[str, np.ndarra
 # --- a real server ---------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def running(app: Any) -> Iterator[str]:
+def running(app: Any) -> Any:
     """Runs `app` with uvicorn on a free loopback port in a thread; yields its base URL."""
-    import uvicorn
+    from seawall.serving import serve_in_thread
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", ws="none", http="h11", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 30
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the test server did not start")
-            time.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        sock.close()
+    return serve_in_thread(app, http="h11")

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import socket
 import threading
 import time
 import urllib.error
@@ -124,41 +123,6 @@ def send(url: str, table: pa.Table, on_request: Callable[[], None]) -> dict[str,
     return versions
 
 
-def _free_port() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
-class _Server:
-    """uvicorn on a loopback port, in a thread."""
-
-    def __init__(self, app: Any) -> None:
-        import uvicorn
-
-        self.sock = _free_port()
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        config = uvicorn.Config(app, log_level="warning", ws="none", lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
-        )
-
-    def __enter__(self) -> _Server:
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the demo server did not start")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(60)
-        self.sock.close()
-
-
 def _served_version(url: str) -> str:
     with urllib.request.urlopen(f"{url}/v2/models/fraud", timeout=30) as response:
         return str(json.loads(response.read())["versions"][0])
@@ -181,7 +145,7 @@ def run(
     from seawall.drift import compare
     from seawall.loop import ContinuousTraining, Policy
     from seawall.monitoring import CallbackSink, Monitor, Rule
-    from seawall.serving import create_app
+    from seawall.serving import create_app, serve_in_thread
 
     started = time.perf_counter()
     # A fresh folder per run: the registry of an earlier run (with its promoted model) is kept.
@@ -253,16 +217,16 @@ def run(
     state = app.state.seawall
     profiler = state.profiler("fraud")
     result: dict[str, Any] = {}
-    with _Server(app) as server:
+    with serve_in_thread(app) as url:
         step("serve", t0)
-        echo(f"2. serving models:/fraud@champion at {server.url} (dashboard at {server.url}/ui)")
+        echo(f"2. serving models:/fraud@champion at {url} (dashboard at {url}/ui)")
 
         def traffic(table: pa.Table, label: str) -> tuple[dict[str, int], float, Any]:
             t = time.perf_counter()
             requests = math.ceil(table.num_rows / REQUEST_ROWS)
             with bar:
                 task = bar.add_task(label, total=requests)
-                versions = send(server.url, table.select(FEATURES), lambda: bar.advance(task))
+                versions = send(url, table.select(FEATURES), lambda: bar.advance(task))
             seconds = time.perf_counter() - t
             profiler.flush(close_slice=True)
             window = profiler.window(seconds + 1.0)
@@ -301,7 +265,7 @@ def run(
         if decision.action != "promoted":
             raise RuntimeError(f"the loop did not promote a retrained model: {decision}")
         deadline = time.monotonic() + 60
-        while _served_version(server.url) != str(decision.challenger):
+        while _served_version(url) != str(decision.challenger):
             if time.monotonic() > deadline:
                 raise RuntimeError("the server did not pick up the new champion")
             time.sleep(0.05)

@@ -19,6 +19,7 @@ __all__ = [
     "create_app",
     "load_bundle",
     "save_bundle",
+    "serve_in_thread",
 ]
 
 
@@ -27,4 +28,8 @@ def __getattr__(name: str) -> Any:
         from .app import create_app
 
         return create_app
+    if name == "serve_in_thread":
+        from .in_thread import serve_in_thread
+
+        return serve_in_thread
     raise AttributeError(f"module 'seawall.serving' has no attribute {name!r}")
