@@ -154,6 +154,7 @@ void convert(const T* src, int64_t n, double* out) {
 
 void read_numeric(const ColumnChunk& c, int64_t begin, int64_t end, double* out, uint8_t* missing) {
   const int64_t n = end - begin;
+  if (n <= 0) return;  // an empty Arrow array may have no buffers at all
   const int64_t j = begin + c.offset;
   switch (c.type) {
     case ValueType::kInt8: convert(static_cast<const int8_t*>(c.values) + j, n, out); break;

@@ -12,15 +12,18 @@ StringTable::StringTable() : slots_(16, 0), mask_(15) {}
 
 uint64_t StringTable::hash(std::string_view key) { return xxh64(key.data(), key.size()); }
 
+bool StringTable::holds(int64_t id, std::string_view key) const {
+  if (lengths_[id] != key.size()) return false;
+  // While only empty keys were inserted the arena has no buffer, and memcmp must not see null.
+  return key.empty() || std::memcmp(arena_.data() + starts_[id], key.data(), key.size()) == 0;
+}
+
 int64_t StringTable::find(std::string_view key, uint64_t h) const {
   for (uint64_t slot = h & mask_;; slot = (slot + 1) & mask_) {
     const int64_t entry = slots_[slot];
     if (entry == 0) return kAbsent;
     const int64_t id = entry - 1;
-    if (hashes_[id] == h && lengths_[id] == key.size() &&
-        std::memcmp(arena_.data() + starts_[id], key.data(), key.size()) == 0) {
-      return id;
-    }
+    if (hashes_[id] == h && holds(id, key)) return id;
   }
 }
 
@@ -40,10 +43,7 @@ int64_t StringTable::insert(std::string_view key, uint64_t h) {
       return id;
     }
     const int64_t id = entry - 1;
-    if (hashes_[id] == h && lengths_[id] == key.size() &&
-        std::memcmp(arena_.data() + starts_[id], key.data(), key.size()) == 0) {
-      return id;
-    }
+    if (hashes_[id] == h && holds(id, key)) return id;
   }
 }
 

@@ -95,6 +95,17 @@ TEST(StringTable, EmbeddedNulAndPrefixesAreDistinct) {
   EXPECT_EQ(table.find(std::string(3, '\0')), seawall::StringTable::kAbsent);
 }
 
+TEST(StringTable, OnlyEmptyKeysSoFar) {
+  // The arena holds no bytes yet, so lookups must not hand a null buffer to memcmp (UBSan).
+  seawall::StringTable table;
+  EXPECT_EQ(table.insert(""), 0);
+  EXPECT_EQ(table.insert(""), 0);
+  EXPECT_EQ(table.find(""), 0);
+  EXPECT_EQ(table.find(std::string(1, '\0')), seawall::StringTable::kAbsent);
+  EXPECT_EQ(table.insert("a"), 1);
+  EXPECT_EQ(table.find(""), 0);
+}
+
 TEST(StringTable, RandomInsertAndFindMatchMap) {
   const uint64_t seed = fresh_seed();
   SCOPED_TRACE("random seed " + std::to_string(seed));

@@ -29,6 +29,8 @@ class StringTable {
   static uint64_t hash(std::string_view key);
 
  private:
+  // Whether entry `id` has exactly the bytes of `key`.
+  bool holds(int64_t id, std::string_view key) const;
   void grow();
 
   std::vector<char> arena_;
