@@ -26,15 +26,16 @@ from seawall.errors import (
     UntrustedCodeError,
 )
 from seawall.serving import Bundle, OnnxModel, load_bundle, save_bundle
-from seawall.serving.bundle import MANIFEST, _digest
+from seawall.serving.bundle import MANIFEST, _digest, _manifest_bytes
 
 
 def rewrite_manifest(path: Path, change) -> None:
-    """Edits a bundle's manifest and recomputes its SHA-256, as a careful forger would."""
+    """Edits a bundle's manifest and recomputes its SHA-256, written byte for byte as seawall
+    writes it, as a careful forger would."""
     manifest = json.loads((path / MANIFEST).read_text())
     change(manifest)
     manifest["sha256"] = _digest(manifest)
-    (path / MANIFEST).write_text(json.dumps(manifest))
+    (path / MANIFEST).write_bytes(_manifest_bytes(manifest))
 
 
 def linear_onnx(weights: np.ndarray, bias: np.ndarray, dtype=np.float32):
@@ -250,6 +251,8 @@ def test_save_checks_its_arguments(fitted, tmp_path, rng):
 
 @pytest.mark.parametrize("target", ["model.onnx", "pipeline.json", "bundle.json"])
 def test_a_changed_byte_anywhere_is_an_integrity_error(onnx_bundle, tmp_path, rng, target):
+    # Anywhere includes the manifest's whitespace: JSON that parses to the same content but is
+    # not the bytes seawall wrote is caught too.
     path = tmp_path / "copy"
     save_bundle(path, onnx_model=onnx_bundle.path / "model.onnx", pipeline=onnx_bundle.pipeline)
     data = bytearray((path / target).read_bytes())
@@ -352,3 +355,16 @@ def test_pickled_model_bytes_are_plain_pickle(fitted, tmp_path, rng):
     model = pickle.loads((path / "model.pkl").read_bytes())
     X = rng.normal(size=(10, fitted.width)).astype(np.float32)
     np.testing.assert_array_equal(model.predict(X), fitted.classifier.predict(X))
+
+
+@pytest.mark.parametrize("edit", [(b'\n  "', b'\n\t"'), (b"\n", b"\r\n"), (b": ", b":  ")])
+def test_a_manifest_reformatted_to_the_same_json_is_an_integrity_error(onnx_bundle, tmp_path, edit):
+    path = tmp_path / "copy"
+    save_bundle(path, onnx_model=onnx_bundle.path / "model.onnx", pipeline=onnx_bundle.pipeline)
+    raw = (path / MANIFEST).read_bytes()
+    old, new = edit
+    changed = raw.replace(old, new, 1)
+    assert changed != raw and json.loads(changed) == json.loads(raw)
+    (path / MANIFEST).write_bytes(changed)
+    with pytest.raises(IntegrityError, match="bytes differ"):
+        load_bundle(path)

@@ -17,6 +17,7 @@ import pytest
 from scipy import stats
 
 import seawall.stats as ss
+from seawall import _core
 from seawall.errors import DTypeError, InvalidInputError
 
 RTOL = 1e-9
@@ -292,6 +293,38 @@ def test_infinities_raise_for_distances(fn):
         fn([1.0, 2.0], [0.0, np.inf])
     with pytest.raises(InvalidInputError, match="reference has an infinite value at index 0"):
         fn([-np.inf, 2.0], [0.0, 1.0])
+    # Indices are the caller's, also for unsorted samples (the wrappers sort before the core).
+    with pytest.raises(InvalidInputError, match="current has an infinite value at index 0"):
+        fn([1.0, 2.0], [np.inf, 0.0])
+    with pytest.raises(InvalidInputError, match="reference has an infinite value at index 2"):
+        fn([5.0, 2.0, np.inf, -1.0], [0.0, 1.0])
+
+
+@pytest.mark.parametrize("fn", ALL_FUNCTIONS)
+def test_nan_index_is_the_callers_in_unsorted_samples(fn):
+    with pytest.raises(InvalidInputError, match="current has 2 NaN values, the first at index 2"):
+        fn([1.0, 2.0, 3.5], [9.0, 1.0, np.nan, -3.0, np.nan])
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda a, b: _core.ks_2samp(a, b, "two-sided", "auto"),
+        lambda a, b: _core.cramervonmises_2samp(a, b, "auto"),
+        _core.wasserstein_distance,
+        _core.wasserstein_distance_norm,
+        _core.energy_distance,
+    ],
+    ids=["ks", "cvm", "wasserstein", "wasserstein_norm", "energy"],
+)
+def test_the_core_reads_sorted_samples_in_place_and_sorts_the_others(fn, rng):
+    # Sorted samples are read where they lie; unsorted ones are copied and sorted by the core.
+    # Both paths, and one of each, must agree exactly. Ties included.
+    a = np.round(rng.standard_t(3, size=int(rng.integers(2, 9000))), 1)
+    b = np.round(rng.standard_t(3, size=int(rng.integers(2, 9000))) + 0.2, 1)
+    expected = fn(np.sort(a), np.sort(b))
+    for x, y in [(a, b), (np.sort(a), b), (a, np.sort(b))]:
+        assert fn(x, y) == expected
 
 
 def test_bad_options_raise():

@@ -109,8 +109,8 @@ double asymptotic_pvalue(double t, int64_t nx, int64_t ny) {
 CvmResult cramervonmises_2samp(Sample reference, Sample current, CvmMethod method) {
   const internal::SortedSamples s = internal::sorted_samples(
       reference, current, "the Cramér-von Mises test", /*allow_infinite=*/true);
-  const std::vector<double>& x = s.reference;
-  const std::vector<double>& y = s.current;
+  const internal::SortedSample& x = s.reference;
+  const internal::SortedSample& y = s.current;
   const int64_t nx = static_cast<int64_t>(x.size());
   const int64_t ny = static_cast<int64_t>(y.size());
   SEAWALL_CHECK(nx >= 2, "reference has ", nx,

@@ -164,8 +164,8 @@ double asymptotic_pvalue(int64_t n1, int64_t n2, double d, KsAlternative alterna
 KsResult ks_2samp(Sample reference, Sample current, KsAlternative alternative, KsMethod method) {
   const internal::SortedSamples s =
       internal::sorted_samples(reference, current, "the KS test", /*allow_infinite=*/true);
-  const std::vector<double>& a = s.reference;
-  const std::vector<double>& b = s.current;
+  const internal::SortedSample& a = s.reference;
+  const internal::SortedSample& b = s.current;
   const int64_t n1 = static_cast<int64_t>(a.size());
   const int64_t n2 = static_cast<int64_t>(b.size());
   const double dn1 = static_cast<double>(n1);

@@ -475,19 +475,20 @@ double cramer_von_mises_limit_cdf(double x) {
 namespace seawall::drift::internal {
 namespace {
 
-std::vector<double> checked_copy(Sample sample, const char* name, const char* statistic,
-                                 bool allow_infinite) {
+// Checks `sample` and returns whether it is already in ascending order.
+bool check_sample(Sample sample, const char* name, const char* statistic, bool allow_infinite) {
   SEAWALL_CHECK(sample.size > 0, name, " is empty: ", statistic, " needs at least one value");
   SEAWALL_CHECK(sample.data != nullptr, name, " has no data");
-  std::vector<double> out(sample.data, sample.data + sample.size);
+  const double* x = sample.data;
   int64_t nan_count = 0;
   int64_t first_nan = -1;
   int64_t first_inf = -1;
+  int64_t descents = 0;
   for (int64_t i = 0; i < sample.size; ++i) {
-    const double x = out[i];
-    if (std::isnan(x)) {
+    descents += i > 0 && x[i] < x[i - 1];
+    if (std::isnan(x[i])) {
       if (nan_count++ == 0) first_nan = i;
-    } else if (std::isinf(x) && first_inf < 0) {
+    } else if (std::isinf(x[i]) && first_inf < 0) {
       first_inf = i;
     }
   }
@@ -495,7 +496,7 @@ std::vector<double> checked_copy(Sample sample, const char* name, const char* st
                 ", the first at index ", first_nan, ": drop or impute missing values first");
   SEAWALL_CHECK(allow_infinite || first_inf < 0, name, " has an infinite value at index ",
                 first_inf, ": ", statistic, " is not defined for infinite values");
-  return out;
+  return descents == 0;
 }
 
 }  // namespace
@@ -503,14 +504,23 @@ std::vector<double> checked_copy(Sample sample, const char* name, const char* st
 SortedSamples sorted_samples(Sample reference, Sample current, const char* statistic,
                              bool allow_infinite) {
   SortedSamples s;
-  s.reference = checked_copy(reference, "reference", statistic, allow_infinite);
-  s.current = checked_copy(current, "current", statistic, allow_infinite);
+  const Sample in[2] = {reference, current};
+  SortedSample* out[2] = {&s.reference, &s.current};
+  bool sorted[2];
+  for (int k = 0; k < 2; ++k) {
+    sorted[k] = check_sample(in[k], k == 0 ? "reference" : "current", statistic, allow_infinite);
+    out[k]->size_ = static_cast<size_t>(in[k].size);
+    out[k]->data_ = in[k].data;
+  }
   // Two independent sorts: one each on the pool when the samples are large enough to matter.
-  const int64_t grain = s.reference.size() + s.current.size() > 100000 ? 1 : 2;
+  const int64_t grain = reference.size + current.size > 100000 ? 1 : 2;
   parallel_for(2, grain, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      std::vector<double>& v = i == 0 ? s.reference : s.current;
+    for (int64_t k = begin; k < end; ++k) {
+      if (sorted[k]) continue;
+      std::vector<double>& v = out[k]->owned_;
+      v.assign(in[k].data, in[k].data + in[k].size);
       sort_doubles(v);
+      out[k]->data_ = v.data();
     }
   });
   return s;

@@ -4,6 +4,7 @@
 // function named beside it, so that p-values agree with scipy to far better than 1e-9.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -46,12 +47,30 @@ double numpy_floor_divide(double a, double b);
 
 namespace seawall::drift::internal {
 
-// Sorted float64 copies of both samples, sorted concurrently. Throws InvalidInput naming the
-// sample when one is empty, holds a NaN, or (unless allow_infinite) an infinity; `statistic`
-// names the caller in those messages.
+struct SortedSamples;
+
+// One sample in ascending order: the caller's own values when they came sorted (the Python layer
+// sorts with numpy's SIMD sort), otherwise a sorted copy it owns.
+class SortedSample {
+ public:
+  size_t size() const { return size_; }
+  double operator[](size_t i) const { return data_[i]; }
+  const double* begin() const { return data_; }
+  const double* end() const { return data_ + size_; }
+
+ private:
+  friend SortedSamples sorted_samples(Sample, Sample, const char*, bool);
+  std::vector<double> owned_;  // moving a vector keeps its buffer, so data_ stays valid
+  const double* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+// Both samples sorted, concurrently when both need it. Throws InvalidInput naming the sample when
+// one is empty, holds a NaN, or (unless allow_infinite) an infinity; `statistic` names the caller
+// in those messages. Borrowed samples must outlive the result.
 struct SortedSamples {
-  std::vector<double> reference;
-  std::vector<double> current;
+  SortedSample reference;
+  SortedSample current;
 };
 SortedSamples sorted_samples(Sample reference, Sample current, const char* statistic,
                              bool allow_infinite);

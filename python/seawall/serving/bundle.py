@@ -337,7 +337,7 @@ def save_bundle(
         },
     }
     manifest["sha256"] = _digest(manifest)
-    files[MANIFEST] = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    files[MANIFEST] = _manifest_bytes(manifest)
     _write_directory(target, files, overwrite)
     return target
 
@@ -440,6 +440,10 @@ def _pipeline_inputs(pipeline: FeaturePipeline, example: Any) -> list[TensorSpec
                 datatype = datatype_of(np.dtype(t.to_pandas_dtype()))
         specs.append(TensorSpec(str(column), datatype, (-1,)))
     return specs
+
+
+def _manifest_bytes(manifest: Mapping[str, Any]) -> bytes:
+    return (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 def _digest(manifest: Mapping[str, Any]) -> str:
@@ -591,6 +595,12 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     if manifest.get("sha256") != digest:
         raise IntegrityError(
             f"{root}/{MANIFEST} was modified or corrupted: its SHA-256 does not match"
+        )
+    # The digest covers the content; this covers the bytes too (whitespace, number spellings),
+    # so that any changed byte is caught, as in every other file of the bundle.
+    if raw != _manifest_bytes(manifest):
+        raise IntegrityError(
+            f"{root}/{MANIFEST} was modified: its bytes differ from what seawall wrote"
         )
     return manifest
 

@@ -67,6 +67,23 @@ class CramerVonMisesResult:
     pvalue: float
 
 
+def _sorted_sample(values: Any, name: str) -> npt.NDArray[np.float64]:
+    """`_sample(values, name)` in ascending order, for the statistics that sort their samples.
+
+    numpy's sort dispatches at run time to SIMD code (AVX-512 or AVX2 on x86, Highway on Arm)
+    that is several times faster than the native core's radix sort, and releases the GIL. The
+    core sees the order and does not sort again. A sample with NaN or infinities stays
+    unsorted, so that the core's errors name the index of the first such value in the caller's
+    data (and the tests that allow infinities sort it themselves).
+    """
+    array = _sample(values, name)
+    ordered = np.sort(array)
+    # numpy sorts NaN last, so the ends tell whether every value is finite.
+    if ordered.size and not (np.isfinite(ordered[0]) and np.isfinite(ordered[-1])):
+        return array
+    return ordered
+
+
 def _sample(values: Any, name: str) -> npt.NDArray[np.float64]:
     """`values` as a contiguous 1-D float64 array, or a typed error that names `name`."""
     if hasattr(values, "__arrow_c_array__") or type(values).__module__.startswith("pyarrow"):
@@ -133,8 +150,8 @@ def ks_2samp(
     """
     _check_choice(alternative, "alternative", _ALTERNATIVES)
     _check_choice(method, "method", _KS_METHODS)
-    ref = _sample(reference, "reference")
-    cur = _sample(current, "current")
+    ref = _sorted_sample(reference, "reference")
+    cur = _sorted_sample(current, "current")
     statistic, pvalue, location, sign, _used, fallback = _core.ks_2samp(
         ref, cur, alternative, method
     )
@@ -170,8 +187,8 @@ def cramervonmises_2samp(
     only absolute accuracy (as scipy's).
     """
     _check_choice(method, "method", _CVM_METHODS)
-    ref = _sample(reference, "reference")
-    cur = _sample(current, "current")
+    ref = _sorted_sample(reference, "reference")
+    cur = _sorted_sample(current, "current")
     statistic, pvalue, _used = _core.cramervonmises_2samp(ref, cur, method)
     return CramerVonMisesResult(float(statistic), float(pvalue))
 
@@ -182,7 +199,9 @@ def wasserstein_distance(reference: Any, current: Any) -> float:
     CDFs, in the units of the data. Infinite values raise
     :class:`~seawall.errors.InvalidInputError`."""
     return float(
-        _core.wasserstein_distance(_sample(reference, "reference"), _sample(current, "current"))
+        _core.wasserstein_distance(
+            _sorted_sample(reference, "reference"), _sorted_sample(current, "current")
+        )
     )
 
 
@@ -198,7 +217,7 @@ def wasserstein_distance_norm(reference: Any, current: Any) -> float:
     """
     return float(
         _core.wasserstein_distance_norm(
-            _sample(reference, "reference"), _sample(current, "current")
+            _sorted_sample(reference, "reference"), _sorted_sample(current, "current")
         )
     )
 
@@ -209,5 +228,7 @@ def energy_distance(reference: Any, current: Any) -> float:
     their empirical CDFs. O(n log n). Infinite values raise
     :class:`~seawall.errors.InvalidInputError`."""
     return float(
-        _core.energy_distance(_sample(reference, "reference"), _sample(current, "current"))
+        _core.energy_distance(
+            _sorted_sample(reference, "reference"), _sorted_sample(current, "current")
+        )
     )
