@@ -129,19 +129,40 @@ inline void sort16(double* v) {
 }
 
 // Stable merge of sorted a[0..na) and b[0..nb) into out (ties take a first).
+//
+// Each step of a branchless merge waits on the previous comparison, so the loop runs at the
+// latency of load + compare + index update. Two independent chains, one taking the smallest
+// values from the front and one the largest from the back, halve that; they stop before either
+// could reach an element the other may take, and a one-chain merge finishes the middle. The
+// output is the same as a front-to-back stable merge: the back chain takes b first on ties,
+// since in the stable order b's copy of a tied value comes after a's.
 inline void merge_sorted(const double* a, size_t na, const double* b, size_t nb, double* out) {
-  size_t i = 0;
-  size_t j = 0;
-  while (i < na && j < nb) {
+  size_t i = 0, j = 0;           // next from the front
+  size_t ia = na, jb = nb;       // one past the next from the back
+  size_t lo = 0, hi = na + nb;   // output positions still to fill: [lo, hi)
+  while (ia - i >= 2 && jb - j >= 2) {
+    const double x = a[i];
+    const double y = b[j];
+    const bool front_b = y < x;
+    out[lo++] = front_b ? y : x;
+    i += front_b ? 0 : 1;
+    j += front_b ? 1 : 0;
+    const double u = a[ia - 1];
+    const double v = b[jb - 1];
+    const bool back_a = u > v;
+    out[--hi] = back_a ? u : v;
+    ia -= back_a ? 1 : 0;
+    jb -= back_a ? 0 : 1;
+  }
+  while (i < ia && j < jb) {
     const double x = a[i];
     const double y = b[j];
     const bool take_b = y < x;
-    *out++ = take_b ? y : x;
+    out[lo++] = take_b ? y : x;
     i += take_b ? 0 : 1;
     j += take_b ? 1 : 0;
   }
-  out = std::copy(a + i, a + na, out);
-  std::copy(b + j, b + nb, out);
+  std::copy(b + j, b + jb, std::copy(a + i, a + ia, out + lo));
 }
 
 // Sorts v (no NaN): networks on blocks of 16, then bottom-up merging through tmp.
