@@ -137,31 +137,27 @@ inline void sort16(double* v) {
 // output is the same as a front-to-back stable merge: the back chain takes b first on ties,
 // since in the stable order b's copy of a tied value comes after a's.
 inline void merge_sorted(const double* a, size_t na, const double* b, size_t nb, double* out) {
-  size_t i = 0, j = 0;           // next from the front
-  size_t ia = na, jb = nb;       // one past the next from the back
-  size_t lo = 0, hi = na + nb;   // output positions still to fill: [lo, hi)
-  while (ia - i >= 2 && jb - j >= 2) {
-    const double x = a[i];
-    const double y = b[j];
-    const bool front_b = y < x;
-    out[lo++] = front_b ? y : x;
-    i += front_b ? 0 : 1;
-    j += front_b ? 1 : 0;
-    const double u = a[ia - 1];
-    const double v = b[jb - 1];
-    const bool back_a = u > v;
-    out[--hi] = back_a ? u : v;
-    ia -= back_a ? 1 : 0;
-    jb -= back_a ? 0 : 1;
-  }
-  while (i < ia && j < jb) {
+  size_t i = 0, j = 0;          // next from the front
+  size_t ia = na, jb = nb;      // one past the next from the back
+  size_t lo = 0, hi = na + nb;  // output positions still to fill: [lo, hi)
+  auto from_front = [&] {
     const double x = a[i];
     const double y = b[j];
     const bool take_b = y < x;
     out[lo++] = take_b ? y : x;
     i += take_b ? 0 : 1;
     j += take_b ? 1 : 0;
+  };
+  while (ia - i >= 2 && jb - j >= 2) {
+    from_front();
+    const double u = a[ia - 1];
+    const double v = b[jb - 1];
+    const bool take_a = u > v;
+    out[--hi] = take_a ? u : v;
+    ia -= take_a ? 1 : 0;
+    jb -= take_a ? 0 : 1;
   }
+  while (i < ia && j < jb) from_front();
   std::copy(b + j, b + jb, std::copy(a + i, a + ia, out + lo));
 }
 
