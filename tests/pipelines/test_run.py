@@ -149,6 +149,21 @@ def test_changing_one_step_reruns_it_and_its_dependents_only(reg, tmp_path) -> N
     assert pipeline_of(v4).run({"n": 10, "log": log}, registry=reg).executed == ["b"]
 
 
+def test_a_cached_output_deleted_from_the_store_runs_its_step_again(reg, rng, tmp_path) -> None:
+    raw = raw_table(rng)
+    first = run_diamond(reg, raw, tmp_path / "log")
+    (left,) = first.steps["left"].outputs.values()
+    reg.artifacts.local_path(left.sha256).unlink()
+    assert not reg.artifacts.exists(left.sha256)
+    second = run_diamond(reg, raw, tmp_path / "log")
+    # Only `left` runs again; it makes the same bytes, so `joined` stays cached.
+    assert second.executed == ["left"]
+    assert second.cached == ["clean", "right", "joined"]
+    assert calls(tmp_path / "log") == {"clean": 1, "left": 2, "right": 1, "joined": 1}
+    assert reg.artifacts.exists_intact(left.sha256)
+    assert second["joined"] == pytest.approx(diamond_oracle(raw))
+
+
 def test_a_rerun_step_with_identical_output_leaves_its_dependents_cached(reg, tmp_path) -> None:
     log = str(tmp_path / "log")
     v1 = load_module(tmp_path / "same_v1.py", STEPS_V1)

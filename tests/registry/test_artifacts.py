@@ -112,6 +112,19 @@ def test_missing_object_is_not_found(store):
         store.get_bytes("ab" * 32)
     with pytest.raises(InvalidInputError):
         store.get_bytes("../../etc/passwd")
+    assert not store.exists("ab" * 32)
+    with pytest.raises(InvalidInputError):
+        store.exists("../../etc/passwd")
+
+
+def test_exists_sees_objects_come_and_go(store, rng):
+    sha, _ = store.put_bytes(rng.bytes(100))
+    assert store.exists(sha)
+    if store.is_local:
+        store.local_path(sha).unlink()
+    else:
+        store.client.delete_object(Bucket=store.bucket, Key=f"store/objects/sha256/{sha[:2]}/{sha}")
+    assert not store.exists(sha)
 
 
 def test_local_objects_are_read_only_and_symlinks_refused(tmp_path):

@@ -538,6 +538,10 @@ class _Runner:
             return None  # an unreadable record is a cache miss, not an error
         if set(earlier.outputs) != set(self.graph.steps[step].outputs):
             return None
+        # Outputs someone removed from the store (a cleanup, a lost bucket) make the step run
+        # again rather than fail the pipeline when a dependent reads them.
+        if not all(self.registry.artifacts.exists(ref.sha256) for ref in earlier.outputs.values()):
+            return None
         return self.record(
             step,
             CACHED,

@@ -292,6 +292,17 @@ class ArtifactStore:
                 while chunk := stream.read(CHUNK):
                     yield bytes(chunk)
 
+    def exists(self, sha: str) -> bool:
+        """True when the object is present (a cheap check: its bytes are not read)."""
+        _check_sha(sha)
+        if self._fs is None:
+            path = self._root / _key(sha)
+            return path.is_file() and not path.is_symlink()
+        from pyarrow import fs as pafs
+
+        info = self._fs.get_file_info(f"{self._base}/{_key(sha)}")
+        return bool(info.type == pafs.FileType.File)
+
     def exists_intact(self, sha: str) -> bool:
         """True when the object is present and its bytes hash to its name."""
         _check_sha(sha)
