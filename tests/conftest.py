@@ -21,6 +21,18 @@ settings.register_profile("thorough", parent=settings.get_profile("seawall"), ma
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "seawall"))
 
 
+@pytest.fixture(autouse=True)
+def seawall_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Nothing a test does reaches ~/.seawall: a default Registry(), the cache of resolved
+    bundles and the CLI's defaults all land in a folder of this test's own (beside tmp_path,
+    not in it, so tests may check what tmp_path holds)."""
+    home = tmp_path_factory.mktemp("seawall-home")
+    monkeypatch.setenv("SEAWALL_HOME", str(home))
+    monkeypatch.delenv("SEAWALL_REGISTRY_URI", raising=False)
+    monkeypatch.delenv("SEAWALL_ARTIFACTS_URI", raising=False)
+    return home
+
+
 @pytest.fixture
 def seed() -> int:
     """A fresh seed per test, printed so a failure can be replayed with SEAWALL_TEST_SEED=<seed>.

@@ -31,16 +31,6 @@ def _helpers() -> Any:
 helpers = _helpers()
 
 
-@pytest.fixture(autouse=True)
-def seawall_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = tmp_path / "seawall-home"
-    home.mkdir()
-    monkeypatch.setenv("SEAWALL_HOME", str(home))
-    monkeypatch.delenv("SEAWALL_REGISTRY_URI", raising=False)
-    monkeypatch.delenv("SEAWALL_ARTIFACTS_URI", raising=False)
-    return home
-
-
 @dataclass
 class World:
     registry: Any

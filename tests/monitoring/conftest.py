@@ -13,16 +13,6 @@ import pytest
 from monitoring_helpers import Receiver
 
 
-@pytest.fixture(autouse=True)
-def seawall_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = tmp_path / "seawall-home"
-    home.mkdir()
-    monkeypatch.setenv("SEAWALL_HOME", str(home))
-    monkeypatch.delenv("SEAWALL_REGISTRY_URI", raising=False)
-    monkeypatch.delenv("SEAWALL_ARTIFACTS_URI", raising=False)
-    return home
-
-
 @pytest.fixture
 def registry(tmp_path: Path) -> Iterator[Any]:
     from seawall.registry import Registry

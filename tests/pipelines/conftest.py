@@ -12,17 +12,6 @@ import pytest
 HERE = Path(__file__).parent
 
 
-@pytest.fixture(autouse=True)
-def seawall_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Nothing reaches ~/.seawall: a default Registry() would land here."""
-    home = tmp_path / "seawall-home"
-    home.mkdir()
-    monkeypatch.setenv("SEAWALL_HOME", str(home))
-    monkeypatch.delenv("SEAWALL_REGISTRY_URI", raising=False)
-    monkeypatch.delenv("SEAWALL_ARTIFACTS_URI", raising=False)
-    return home
-
-
 @pytest.fixture
 def reg(tmp_path: Path) -> Iterator[Any]:
     from seawall.registry import Registry

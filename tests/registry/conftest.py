@@ -24,16 +24,6 @@ from pathlib import Path
 import pytest
 
 
-@pytest.fixture(autouse=True)
-def seawall_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = tmp_path / "seawall-home"
-    home.mkdir()
-    monkeypatch.setenv("SEAWALL_HOME", str(home))
-    monkeypatch.delenv("SEAWALL_REGISTRY_URI", raising=False)
-    monkeypatch.delenv("SEAWALL_ARTIFACTS_URI", raising=False)
-    return home
-
-
 def _postgres_bin() -> Path | None:
     found = shutil.which("initdb")
     if found:

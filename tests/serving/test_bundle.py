@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
+from serving_helpers import assert_matches_oracle, records, transactions
 
 import seawall as sw
-from conftest import assert_matches_oracle, records, transactions
 from seawall.errors import (
     AlreadyExistsError,
     DTypeError,

@@ -11,9 +11,9 @@ import httpx
 import numpy as np
 import pyarrow as pa
 import pytest
+from serving_helpers import pipeline, records, running, transactions
 
 import seawall
-from conftest import pipeline, records, running, transactions
 from seawall.serving import create_app, save_bundle
 
 

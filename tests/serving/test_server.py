@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from serving_helpers import assert_matches_oracle, records, running, transactions
 
-from conftest import assert_matches_oracle, records, running, transactions
 from seawall.errors import InvalidInputError
 from seawall.serving import create_app, load_bundle, save_bundle
 
