@@ -12,6 +12,7 @@ import concurrent.futures as cf
 import contextlib
 import multiprocessing
 import os
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -138,7 +139,7 @@ class RayExecutor(Executor):
     def __init__(self, address: str | None) -> None:
         ray = import_ray()
         if not ray.is_initialized():
-            ray.init(address=address, include_dashboard=False)
+            connect_ray(ray, address)
         self._ray = ray
         self._remote: dict[Callable[..., Any], Any] = {}
         self.num_workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
@@ -183,6 +184,24 @@ class RayExecutor(Executor):
         for job in cancel:
             with contextlib.suppress(Exception):
                 self._ray.cancel(job.handle)
+
+
+# Ray Client's proxy starts a server process per connection, and now and then that process dies
+# as it starts (seen: "Initialization failure from server ... ZombieProcess", about one connection
+# in six on a loaded 2-core machine). A new connection gets a new process.
+RAY_CLIENT_ATTEMPTS = 3
+
+
+def connect_ray(ray: Any, address: str | None) -> None:
+    attempts = RAY_CLIENT_ATTEMPTS if address and address.startswith("ray://") else 1
+    for attempt in range(1, attempts + 1):
+        try:
+            ray.init(address=address, include_dashboard=False)
+            return
+        except ConnectionError:
+            if attempt == attempts:
+                raise
+            time.sleep(0.5 * attempt)
 
 
 def import_ray() -> Any:
