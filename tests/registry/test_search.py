@@ -294,3 +294,47 @@ def test_injection_attempts_are_plain_values(reg):
     assert reg.search_runs("e", filter="tags.q = 'a'' OR ''1''=''1'")[0].id == run.id
     assert reg.search_runs("e", filter="params.`lr'; DROP TABLE runs; --` = 'x'") == []
     assert len(reg.search_runs("e")) == 1  # the table is still there
+
+
+def test_pages_concatenate_to_the_whole_result(reg, rng):
+    # The whole result's order is checked against the oracle above; pages must cut it exactly.
+    truth = _make_runs(reg, rng, int(rng.integers(30, 60)))
+    for _ in range(8):
+        text, _pred = _random_filter(rng, truth, depth=2)
+        order_by = [["metrics.auc desc"], ["params.kind", "tags.team DESC"], None][rng.integers(3)]
+        whole = reg.search_runs(filter=text, order_by=order_by)
+        assert whole.token is None
+        expected = [r.id for r in whole]
+        size = int(rng.integers(1, 8))
+        pages, token = [], None
+        while True:
+            page = reg.search_runs(
+                filter=text, order_by=order_by, max_results=size, page_token=token
+            )
+            pages.append([r.id for r in page])
+            token = page.token
+            if token is None:
+                break
+            assert len(page) == size  # only the last page may be short
+        assert len(pages[-1]) <= size
+        assert [i for p in pages for i in p] == expected
+        assert len(pages) == max(1, -(-len(expected) // size))
+
+
+def test_bad_page_tokens_are_refused(reg):
+    for _ in range(3):
+        reg.start_run(experiment="exp-a").end()
+    page = reg.search_runs("exp-a", max_results=1)
+    assert page.token is not None
+    with pytest.raises(InvalidInputError, match="another search"):
+        reg.search_runs("exp-b", max_results=1, page_token=page.token)
+    with pytest.raises(InvalidInputError, match="another search"):
+        reg.search_runs("exp-a", filter="metrics.auc > 0", max_results=1, page_token=page.token)
+    for bad in ["", "not a token", "e30=", 7, page.token[:-4]]:
+        with pytest.raises(InvalidInputError, match="page_token"):
+            reg.search_runs("exp-a", max_results=1, page_token=bad)
+    # The same search with its own token gets the next page, then the last.
+    second = reg.search_runs("exp-a", max_results=1, page_token=page.token)
+    third = reg.search_runs("exp-a", max_results=1, page_token=second.token)
+    assert third.token is None
+    assert len({r.id for r in [*page, *second, *third]}) == 3

@@ -447,13 +447,19 @@ class Registry:
         filter: str | None = None,
         order_by: str | Sequence[str] | None = None,
         max_results: int = 1000,
-    ) -> list[Run]:
+        page_token: str | None = None,
+    ) -> _search.RunPage:
         """Runs of `experiment` (a name, names, or None for all) matching `filter`, in SQL.
 
         ``filter``: e.g. ``"metrics.auc > 0.8 and params.lr = '0.1'"`` (see
         :mod:`seawall.registry._search` for the grammar). ``order_by``: e.g.
         ``["metrics.auc DESC", "params.lr"]``; runs lacking a key sort last either way, ties go
         to the newest run. Default: newest first.
+
+        Returns a list of at most `max_results` runs whose ``token`` attribute, passed back as
+        ``page_token`` with the same experiment, filter and order, gives the next page (as
+        MLflow's ``PagedList``); it is None on the last page. Runs started between two calls can
+        shift the pages, as with any offset paging.
         """
         if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1:
             raise InvalidInputError(f"max_results must be a positive integer, got {max_results!r}")
@@ -465,6 +471,8 @@ class Registry:
             names = None
         else:
             names = list(experiment)
+        key = _search.query_key(names, filter, ordering)
+        offset = 0 if page_token is None else _search.page_offset(page_token, key)
         with self._db.read() as conn:
             query = select(runs)
             if names is not None:
@@ -480,8 +488,12 @@ class Registry:
                 column = _search.order_column(field, self._postgres)
                 clauses.append((column.desc() if descending else column.asc()).nulls_last())
             clauses += [runs.c.start_time.desc(), runs.c.id.desc()]
-            rows = conn.execute(query.order_by(*clauses).limit(max_results)).all()
-            return self._runs(conn, rows)
+            # One row more than asked tells whether another page follows.
+            query = query.order_by(*clauses).offset(offset).limit(max_results + 1)
+            rows = conn.execute(query).all()
+            more = len(rows) > max_results
+            token = _search.page_token(offset + max_results, key) if more else None
+            return _search.RunPage(self._runs(conn, rows[:max_results]), token)
 
     # --- artifacts ----------------------------------------------------------------------------
 

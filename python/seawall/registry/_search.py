@@ -25,6 +25,9 @@ true exactly when the run lacks the key. Every key and value is a bound paramete
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -410,3 +413,49 @@ def order_column(field: Field, postgres: bool) -> Any:
 
 
 __all__ = ["Field", "compile_filter", "order_column", "parse_filter", "parse_order_by"]
+
+
+# --- pages ------------------------------------------------------------------------------------
+
+_PAGE_FORMAT = 1
+
+
+class RunPage(list[Any]):
+    """One page of :meth:`Registry.search_runs`: a list of runs, and ``token``, which
+    ``search_runs(..., page_token=token)`` turns into the next page (None on the last page)."""
+
+    def __init__(self, runs: list[Any], token: str | None) -> None:
+        super().__init__(runs)
+        self.token = token
+
+
+def query_key(experiments: list[str] | None, filter: str | None, order_by: Any) -> str:
+    """Identifies a search, so that a token is only ever used with the search that made it."""
+    text = json.dumps([experiments, filter, repr(order_by)], sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def page_token(offset: int, key: str) -> str:
+    data = json.dumps({"v": _PAGE_FORMAT, "offset": offset, "query": key}).encode("utf-8")
+    return base64.urlsafe_b64encode(data).decode("ascii")
+
+
+def page_offset(token: Any, key: str) -> int:
+    """The offset a token from :func:`page_token` stands for, after checking it."""
+    if not isinstance(token, str):
+        raise InvalidInputError(f"page_token must be a string from search_runs, got {token!r}")
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token.encode("ascii")))
+        version, offset, made_for = data["v"], data["offset"], data["query"]
+    except (ValueError, TypeError, KeyError, UnicodeError) as exc:
+        raise InvalidInputError(f"page_token {token!r} is not a token from search_runs") from exc
+    if version != _PAGE_FORMAT or not isinstance(offset, int) or isinstance(offset, bool):
+        raise InvalidInputError(f"page_token {token!r} is not a token from search_runs")
+    if offset < 0:
+        raise InvalidInputError(f"page_token {token!r} is not a token from search_runs")
+    if made_for != key:
+        raise InvalidInputError(
+            "page_token belongs to another search (other experiments, filter or order): "
+            "pass the same ones that returned it"
+        )
+    return offset
