@@ -1,13 +1,17 @@
 """Shared pytest setup: fresh random seeds that are printed (and replayable), hypothesis settings,
-and a guard that restores the native thread count after each test that changes it."""
+a guard that restores the native thread count after each test that changes it, a private
+$SEAWALL_HOME per test, and one throwaway PostgreSQL server for the session."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
+
+from local_servers import PostgresServer, postgres_bin
 
 # Hypothesis draws fresh examples every run; deadline=None because the first call of a native
 # kernel (thread pool start-up) can be slow. `HYPOTHESIS_PROFILE=thorough` runs more examples.
@@ -75,3 +79,28 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "cuda" in item.keywords:
             item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server on loopback for the whole session, started when a test first asks.
+    Without its binaries the tests that need it skip, saying so, unless
+    SEAWALL_REQUIRE_POSTGRES=1 (set by .ci/run), where they fail instead."""
+    bindir = postgres_bin()
+    if bindir is None:
+        reason = (
+            "PostgreSQL's server binaries (initdb, pg_ctl) are not installed: "
+            "apt-get install postgresql"
+        )
+        if os.environ.get("SEAWALL_REQUIRE_POSTGRES") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    pytest.importorskip("psycopg", reason="psycopg is in the test extra")
+    server = PostgresServer(bindir)
+    try:
+        server.start()
+    except BaseException:
+        server.stop()
+        raise
+    yield server
+    server.stop()

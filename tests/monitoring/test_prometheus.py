@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
 import urllib.parse
@@ -26,6 +25,7 @@ import pyarrow as pa
 import pytest
 from monitoring_helpers import make_bundle, running, traffic
 
+from local_servers import free_port
 from seawall.monitoring import Monitor, MonitorCollector, Rule
 from seawall.profiles import Profile
 
@@ -42,17 +42,11 @@ def _prometheus_bin() -> str:
     return found
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Prometheus:
     """A Prometheus server on loopback scraping one target every second."""
 
     def __init__(self, binary: str, folder: Path, target: str) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         config = folder / "prometheus.yml"
         config.write_text(
             "global:\n"

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from local_servers import free_port
+
 HERE = Path(__file__).parent
 
 # The pipeline run from a separate driver process, as a user's script would: it prints what ran,
@@ -51,12 +53,6 @@ print(json.dumps({
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _environment() -> dict[str, str]:
     env = dict(os.environ)
     # The steps' module must import on the cluster's workers and in the driver.
@@ -76,14 +72,14 @@ def ray_head() -> Iterator[str]:
     ray_cli = Path(sys.executable).with_name("ray")
     if not ray_cli.exists():
         pytest.skip("the ray command is not installed beside this Python")
-    client_port = _free_port()
+    client_port = free_port()
     temp = tempfile.mkdtemp(prefix="rh", dir="/tmp")  # Ray's socket paths must stay short
     log = Path(temp) / "head.log"
     with log.open("w") as out:
         head = subprocess.Popen(
             [
                 str(ray_cli), "start", "--head", "--block",
-                f"--port={_free_port()}",
+                f"--port={free_port()}",
                 f"--ray-client-server-port={client_port}",
                 "--node-ip-address=127.0.0.1",
                 "--num-cpus=2",

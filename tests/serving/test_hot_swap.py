@@ -34,10 +34,11 @@ def expected(pipe, rows, factor):
     return features.astype(np.float64).sum(axis=1) * factor
 
 
-@pytest.fixture
-def registry_with_two_versions(tmp_path, rng):
+def two_versions(tmp_path, rng, train, profile=None):
+    """A registry holding 'scaled' versions 1 (factor 1) and 2 (factor 2) of one pipeline fitted
+    on `train`, with version 1 as champion."""
     reg = seawall.Registry(f"sqlite:///{tmp_path / 'reg.db'}", artifacts=tmp_path / "art")
-    pipe = pipeline().fit(transactions(rng, 500))
+    pipe = pipeline().fit(train)
     for factor in (1.0, 2.0):
         path = tmp_path / f"v{int(factor)}"
         save_bundle(
@@ -47,8 +48,14 @@ def registry_with_two_versions(tmp_path, rng):
             name="scaled",
             example=records(transactions(rng, 5)),
         )
-        reg.register_model("scaled", path)
+        reg.register_model("scaled", path, profile=profile)
     reg.set_alias("scaled", "champion", 1, reason="first")
+    return reg, pipe
+
+
+@pytest.fixture
+def registry_with_two_versions(tmp_path, rng):
+    reg, pipe = two_versions(tmp_path, rng, transactions(rng, 500))
     yield reg, pipe
     reg.close()
 
@@ -161,20 +168,8 @@ def test_monitor_gets_slices_metrics_and_the_new_reference(tmp_path, rng):
     from seawall.drift import compare
     from seawall.monitoring import Monitor
 
-    reg = seawall.Registry(f"sqlite:///{tmp_path / 'reg.db'}", artifacts=tmp_path / "art")
     train = transactions(rng, 800)
-    pipe = pipeline().fit(train)
-    for factor in (1.0, 2.0):
-        path = tmp_path / f"v{int(factor)}"
-        save_bundle(
-            path,
-            python_model=Scaled(factor),
-            pipeline=pipe,
-            name="scaled",
-            example=records(transactions(rng, 5)),
-        )
-        reg.register_model("scaled", path, profile=seawall.Profile.from_data(train))
-    reg.set_alias("scaled", "champion", 1, reason="first")
+    reg, _ = two_versions(tmp_path, rng, train, profile=seawall.Profile.from_data(train))
     monitor = Monitor(
         "scaled", registry=reg, version="champion", window_s=1, origin=0, background=False
     )
