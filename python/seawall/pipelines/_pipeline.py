@@ -114,7 +114,9 @@ class Pipeline:
         * params: values of the pipeline's parameters (see :attr:`params`); parameters left
           out take each step's default.
         * registry: where runs, artifacts and the cache live (default ``Registry()``).
-        * executor: "threads" (default), "processes", "ray" or a ``ray://`` address.
+        * executor: "threads" (default), "processes", "ray" or a ``ray://`` address. Steps
+          defined in the script itself (``__main__``) work with each; worker processes do not
+          run the script again, with or without the ``if __name__ == "__main__":`` guard.
         * cache: False runs every step (their outputs still go to the cache).
         * progress: None shows progress when standard error is a terminal; True or False.
 
