@@ -134,7 +134,8 @@ class ProcessExecutor(_PoolExecutor):
         for job in cancel:
             job.handle.cancel()
         # After an error (Ctrl-C...), the workers are stopped, tasks running now included.
-        self._pool.shutdown(wait=not cancel, kill_workers=bool(cancel))
+        pool: Any = self._pool  # loky's shutdown also takes kill_workers
+        pool.shutdown(wait=not cancel, kill_workers=bool(cancel))
 
 
 class RayExecutor(Executor):
