@@ -37,9 +37,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidInputError, NotFoundError, StepFailedError
+from ..errors import InvalidInputError, NotFoundError, StepFailedError, UntrustedCodeError
 from ._cache import cache_key, find_earlier_run, step_params
-from ._codec import Encoded, decode, encode
+from ._codec import LOADS_CODE, Encoded, decode, encode
 from ._executors import Executor, Job, make_executor
 from ._graph import Graph
 from ._progress import Display
@@ -540,6 +540,13 @@ class _Runner:
         if slot.handle is None:
             if slot.encoded is None:
                 ref = slot.ref
+                # Workers decode what they are sent: a pickle from the store goes only when
+                # trusted (the cache reuses none otherwise; this keeps it so).
+                if ref.format in LOADS_CODE and ref.sha256 not in self.trusted:
+                    raise UntrustedCodeError(
+                        f"{ref.name} is a pickle from the registry: it loads only with "
+                        "trust_code=True"
+                    )
                 data = self.registry.artifacts.get_bytes(ref.sha256)
                 slot.encoded = Encoded(ref.format, data, ref.python_type)
             slot.handle = self.executor.put(slot.encoded)
