@@ -21,6 +21,8 @@ from sqlalchemy import Connection, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
+from .. import bundles
+from ..bundles import Bundle
 from ..errors import (
     AlreadyExistsError,
     DTypeError,
@@ -1261,19 +1263,10 @@ class Registry:
             shutil.rmtree(tmp, ignore_errors=True)
         return final
 
-    def load_model(self, uri: str, **kwargs: Any) -> Any:
-        """Loads a version with ``seawall.serving.load_bundle(path, **kwargs)`` from a verified
+    def load_model(self, uri: str, **kwargs: Any) -> Bundle:
+        """Loads a version with ``seawall.bundles.load_bundle(path, **kwargs)`` from a verified
         local copy of its bundle (e.g. ``trust_code=True`` for a pickled Python model)."""
-        import importlib
-
-        path = self.bundle_path(uri)
-        load_bundle = getattr(importlib.import_module("seawall.serving"), "load_bundle", None)
-        if load_bundle is None:
-            raise NotImplementedError(
-                "this seawall has no seawall.serving.load_bundle to load bundles with; "
-                f"the verified bundle folder is {path}"
-            )
-        return load_bundle(path, **kwargs)
+        return bundles.load_bundle(self.bundle_path(uri), **kwargs)
 
     def reference_profile(self, uri: str) -> Any:
         """The reference Profile of a version's training data (verified on read)."""

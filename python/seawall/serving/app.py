@@ -58,6 +58,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from ..bundles import Bundle, load_bundle, records_to_table
 from ..errors import (
     BatcherClosedError,
     InvalidInputError,
@@ -65,7 +66,7 @@ from ..errors import (
     RequestTimeoutError,
     SeawallError,
 )
-from .bundle import Bundle, load_bundle, records_to_table
+from . import extensions
 from .hot_swap import AliasWatcher
 from .live import LiveProfiler, Slice
 from .metrics import ServerMetrics
@@ -564,7 +565,7 @@ class _Server:
     # --- handlers -----------------------------------------------------------------------------
 
     async def server_metadata(self, request: Request) -> Response:
-        from .. import __version__
+        from .._core import __version__
 
         return _json(
             200, {"name": "seawall", "version": __version__, "extensions": ["binary_tensor_data"]}
@@ -855,9 +856,7 @@ def create_app(
         served, max_body_bytes, retry_after_s, ServerMetrics(batchers, metrics_registry)
     )
     if monitors:
-        from ..monitoring import MonitorCollector
-
-        server.metrics.registry.register(MonitorCollector(list(monitors.values())))
+        server.metrics.registry.register(extensions.monitor_collector(list(monitors.values())))
     for model_name, (uri, served_version) in follow.items():
         if watch_interval_s is None:
             continue
@@ -901,9 +900,7 @@ def create_app(
     if dashboard:
         from starlette.routing import Mount
 
-        from ..dashboard import create_dashboard_app
-
-        ui = create_dashboard_app(registry, list((monitors or {}).values()))
+        ui = extensions.dashboard_app(registry, list((monitors or {}).values()))
         routes.append(Mount("/ui", app=ui))
     app = Starlette(
         routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error}
