@@ -1,4 +1,4 @@
-"""Drift reports against a scipy per-column loop and Evidently, in the same run (issue #3).
+"""Drift reports against a scipy per-column loop and Evidently, in the same run.
 
 Data: ROWS rows x (20 float64 columns + 5 string columns of 50 levels), reference and current;
 the current data is shifted in half the numeric columns. With more than 1000 rows every numeric
@@ -110,7 +110,7 @@ def test_drift_evidently(benchmark, data, medians):
 
 
 def report(medians: dict[str, float]) -> list[str]:
-    """The ratios against the issue's targets (no timed asserts: the machine is shared).
+    """The ratios against their targets (no timed asserts: the machine is shared).
 
     Raises KeyError until the seawall and scipy benchmarks ran with timing on; the Evidently line
     is left out when Evidently was skipped.

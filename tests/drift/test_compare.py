@@ -1,5 +1,5 @@
 """seawall.drift.compare against Evidently's documented method rules and an independent scipy
-oracle (issue #3)."""
+oracle."""
 
 from __future__ import annotations
 

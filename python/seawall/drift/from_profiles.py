@@ -1,4 +1,4 @@
-"""Drift from two :class:`seawall.Profile` objects alone: no raw data (issue #3).
+"""Drift from two :class:`seawall.Profile` objects alone: no raw data.
 
 ``seawall.drift.compare(profile_ref, profile_cur)`` dispatches here. Each column gets the same
 default method as :func:`seawall.drift.compare` (Evidently's rules, see that module), decided on

@@ -138,8 +138,8 @@ def serve(
         raise click.ClickException(
             f"serving needs starlette and uvicorn, which seawall installs: reinstall it ({exc})"
         ) from exc
+    from ..bundles import load_bundle
     from ..errors import SeawallError
-    from .bundle import load_bundle
 
     path, uri_name, uri_version = resolve(target)
     try:
