@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
 
 @click.group()
 @click.version_option(package_name="seawall")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """seawall: the machine-learning loop in production, with a compiled core."""
+    # `seawall serve --dashboard` mounts the dashboard, which sits above serving: it is built
+    # here at the top and handed down.
+    ctx.obj = {"dashboard": _dashboard_app}
+
+
+def _dashboard_app(registry: Any) -> Any:
+    from .dashboard import create_dashboard_app
+
+    return create_dashboard_app(registry)
 
 
 @main.command()

@@ -282,6 +282,29 @@ def test_seawall_ui_serves_the_dashboard(world, tmp_path):
     assert result.returncode != 0 and "Traceback" not in result.stderr
 
 
+def test_seawall_ui_reads_reference_profiles_from_its_artifacts(world, tmp_path, cli_app):
+    """The feature page compares a window with the reference profile registered with its
+    version, which lies in the artifact store that --artifacts names (not the default one)."""
+    window = world.monitor.history()[-1]
+    path = f"/models/fraud/features/country?window={window.id}"
+    db = world.registry._db.engine.url.database
+    app, _ = cli_app(["ui", "--registry", db, "--artifacts", str(tmp_path / "artifacts")])
+    with helpers.running(app) as url:
+        status, body = _get(url + path)
+    assert status == 200
+    labels, ref, cur, _, _ = distribution(world.reference, _stored(world, window), "country")
+    bars = re.findall(r"<title>([^<]+): ([\d.]+)%</title></rect>", body)
+    assert bars == [
+        pair
+        for i, label in enumerate(labels)
+        for pair in ((label, f"{100 * ref[i]:.2f}"), (label, f"{100 * cur[i]:.2f}"))
+    ]
+    app, _ = cli_app(["ui", "--registry", db])  # the default store has not got it
+    with helpers.running(app) as url:
+        status, body = _get(url + path)
+    assert status == 200 and "the reference profile is not available" in body
+
+
 def test_empty_registry(tmp_path):
     from seawall.registry import Registry
 

@@ -66,7 +66,7 @@ from ..errors import (
     SeawallError,
 )
 from .bundle import Bundle, load_bundle, records_to_table
-from .hot_swap import AliasWatcher
+from .hot_swap import AliasWatcher, signature_changes
 from .live import LiveProfiler, Slice
 from .metrics import ServerMetrics
 from .protocol import (
@@ -518,7 +518,14 @@ class _Server:
             old.replaced_by = new
         old.ready = False
         old.batcher.close(drain=True)  # requests already holding the old model finish on it
-        log.info("hot swap: %r now serves version %s (was %s)", name, new.version, old.version)
+        changes = signature_changes(old.bundle.signature, new.bundle.signature)
+        log.info(
+            "hot swap: %r now serves version %s (was %s); signature %s",
+            name,
+            new.version,
+            old.version,
+            "changes: " + "; ".join(changes) if changes else "unchanged",
+        )
 
     def close(self, drain: bool = True) -> None:
         """Closes every batcher (finishing queued requests when drain); the app stops serving."""
@@ -748,6 +755,7 @@ def create_app(
     on_slice: Callable[[str, Slice], None] | None = None,
     monitors: Mapping[str, Any] | None = None,
     dashboard: bool = False,
+    extra_routes: Sequence[BaseRoute] = (),
 ) -> Starlette:
     """The server as an ASGI app (Starlette), to run with uvicorn or mount in another service.
 
@@ -770,6 +778,9 @@ def create_app(
     ``monitors`` maps model names to :class:`seawall.monitoring.Monitor`: each gets its model's
     slices, its windows and alerts are exported on ``/metrics``, and a hot swap gives it the new
     version's reference profile. ``dashboard=True`` mounts ``seawall ui`` at ``/ui``.
+
+    ``extra_routes`` are served beside the server's own, e.g. ``Mount("/ui", app=...)`` for the
+    dashboard over another registry (what ``seawall serve --dashboard`` does).
 
     The batchers start here and close when the app's lifespan ends (uvicorn's shutdown), or on
     ``app.state.seawall.close()`` for an app mounted where its lifespan does not run.
@@ -862,10 +873,19 @@ def create_app(
         if watch_interval_s is None:
             continue
 
+        for result in ("ok", "failed"):  # both series exist from the start, at 0
+            server.metrics.swaps.labels(model_name, result)
+
         def change(new_version: int, model_name: str = model_name, uri: str = uri) -> None:
             version_uri = f"{uri.split('@')[0]}/{new_version}"
-            bundle, _, _ = _from_registry(registry, version_uri, trust_code)
-            server.swap(model_name, start(bundle, model_name, str(new_version)))
+            try:
+                bundle, _, _ = _from_registry(registry, version_uri, trust_code)
+                new = start(bundle, model_name, str(new_version))
+            except Exception:
+                server.metrics.swaps.labels(model_name, "failed").inc()
+                raise
+            server.swap(model_name, new)
+            server.metrics.swaps.labels(model_name, "ok").inc()
             monitor = (monitors or {}).get(model_name)
             reference = registry.reference_profile(version_uri) if monitor else None
             if monitor is not None and reference is not None:
@@ -897,6 +917,7 @@ def create_app(
         Route("/v2/health/ready", server.ready, methods=["GET"]),
         *model_routes,
         Route("/metrics", server.metrics_text, methods=["GET"]),
+        *extra_routes,
     ]
     if dashboard:
         from starlette.routing import Mount
