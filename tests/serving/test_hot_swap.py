@@ -396,3 +396,42 @@ def test_a_version_that_loads_later_is_swapped_and_logged(broken_second_version,
         counts = swap_counts(http.get("/metrics").text, "scaled")
     assert counts == {"ok": 1.0, "failed": float(watcher.failures)}
     app.state.seawall.close()
+
+
+def test_an_unreachable_registry_is_logged_once_and_again_when_it_answers(
+    registry_with_two_versions, monkeypatch, caplog
+):
+    from seawall.errors import SeawallError
+
+    reg, _ = registry_with_two_versions
+    caplog.set_level(logging.INFO, logger="seawall.serving")
+    app = create_app(
+        "models:/scaled@champion", registry=reg, trust_code=True, watch_interval_s=0.005
+    )
+    watcher = app.state.seawall.watchers[0]
+    answer = reg.resolve
+    down = threading.Event()
+    down.set()
+
+    def resolve(uri):
+        if down.is_set():
+            raise SeawallError("could not connect to server: Connection refused")
+        return answer(uri)
+
+    monkeypatch.setattr(reg, "resolve", resolve)
+    deadline = time.monotonic() + 60
+    while watcher.errors < 100:
+        assert time.monotonic() < deadline, "the watcher stopped polling"
+        time.sleep(0.01)
+    reg.set_alias("scaled", "champion", 2)
+    down.clear()
+    while app.state.seawall.models["scaled"].version != "2":
+        assert time.monotonic() < deadline, "the watcher did not come back"
+        time.sleep(0.01)
+    app.state.seawall.close()
+    assert sum(r.levelno >= logging.WARNING for r in caplog.records) == 1
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("cannot ask the registry" in m for m in messages) == 1
+    assert sum("Connection refused" in m for m in messages) == 1
+    assert sum("the registry answers again" in m for m in messages) == 1
+    assert not any(r.exc_info for r in caplog.records)
