@@ -63,7 +63,7 @@ from ..errors import (
     SeawallError,
 )
 from . import extensions
-from .hot_swap import AliasWatcher
+from .hot_swap import AliasWatcher, signature_changes
 from .live import LiveProfiler, Slice
 from .metrics import ServerMetrics
 from .protocol import DATATYPES
@@ -119,7 +119,14 @@ class _Server:
             old.replaced_by = new
         old.ready = False
         old.batcher.close(drain=True)  # requests already holding the old model finish on it
-        log.info("hot swap: %r now serves version %s (was %s)", name, new.version, old.version)
+        changes = signature_changes(old.bundle.signature, new.bundle.signature)
+        log.info(
+            "hot swap: %r now serves version %s (was %s); signature %s",
+            name,
+            new.version,
+            old.version,
+            "changes: " + "; ".join(changes) if changes else "unchanged",
+        )
 
     def close(self, drain: bool = True) -> None:
         """Closes every batcher (finishing queued requests when drain); the app stops serving."""
@@ -461,10 +468,19 @@ def create_app(
         if watch_interval_s is None:
             continue
 
+        for result in ("ok", "failed"):  # both series exist from the start, at 0
+            server.metrics.swaps.labels(model_name, result)
+
         def change(new_version: int, model_name: str = model_name, uri: str = uri) -> None:
             version_uri = f"{uri.split('@')[0]}/{new_version}"
-            bundle, _, _ = _from_registry(registry, version_uri, trust_code)
-            server.swap(model_name, start(bundle, model_name, str(new_version)))
+            try:
+                bundle, _, _ = _from_registry(registry, version_uri, trust_code)
+                new = start(bundle, model_name, str(new_version))
+            except Exception:
+                server.metrics.swaps.labels(model_name, "failed").inc()
+                raise
+            server.swap(model_name, new)
+            server.metrics.swaps.labels(model_name, "ok").inc()
             monitor = (monitors or {}).get(model_name)
             reference = registry.reference_profile(version_uri) if monitor else None
             if monitor is not None and reference is not None:
