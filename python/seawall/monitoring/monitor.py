@@ -304,7 +304,8 @@ class Monitor:
         names = list(columns)
         if not names or len(set(names)) != len(names):
             raise InvalidInputError(f"columns must be distinct names, got {names}")
-        missing = [c for c in names if c not in profile.columns]
+        present = set(profile.columns)  # (profile.columns makes a new list each time)
+        missing = [c for c in names if c not in present]
         if missing:
             raise MissingColumnError(
                 f"monitor of {self.model!r}: the reference profile has no column {missing[0]!r} "
