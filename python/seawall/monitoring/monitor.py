@@ -373,7 +373,8 @@ class Monitor:
         seen = self._slice_columns
         columns = features.columns
         if seen is None:
-            missing = [c for c in self.columns if c not in columns]
+            present = set(columns)
+            missing = [c for c in self.columns if c not in present]
             if missing:
                 raise MissingColumnError(
                     f"monitor of {self.model!r}: the slice's features have no column "
