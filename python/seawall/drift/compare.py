@@ -95,7 +95,7 @@ from .._data import TableSource, pair_columns
 from .._parallel import map_in_threads
 from ..errors import DTypeError, InvalidInputError, MissingColumnError, SeawallError
 from ..stats.categorical import _bin
-from .report import ColumnDrift, Distribution, DriftReport, no_data_column
+from .report import ColumnDrift, Distribution, DriftReport, column_result, no_data_column
 
 __all__ = ["METHODS", "Method", "compare"]
 
@@ -452,27 +452,51 @@ def _one_column(spec: _Spec, ref_col: pa.ChunkedArray, cur_col: pa.ChunkedArray)
             distribution = _distribution(ref.values, cur.values, kind, value_bins)
     except SeawallError as exc:
         raise type(exc)(f"column {name!r} ({method_name}): {exc}") from exc
+    return compared_column(
+        name,
+        kind,
+        method,
+        statistic,
+        pvalue,
+        threshold,
+        (len(ref.values), ref.missing, ref.infinite),
+        (len(cur.values), cur.missing, cur.infinite),
+        distribution=distribution,
+    )
+
+
+def compared_column(
+    name: str,
+    kind: Kind,
+    method: Method,
+    statistic: float,
+    pvalue: float | None,
+    threshold: float,
+    reference: tuple[int, int, int],
+    current: tuple[int, int, int],
+    **fields: Any,
+) -> ColumnDrift:
+    """The result of a compared column, from its statistic and each side's (values used,
+    missing, infinite) counts; a statistic that came out NaN or infinite raises, naming the
+    column, rather than giving a silent NaN."""
     statistic = float(statistic)
     if not math.isfinite(statistic) or (pvalue is not None and not math.isfinite(pvalue)):
+        on = "profiles" if fields.get("source") == "profile" else "values"
         raise InvalidInputError(
-            f"column {name!r}: {method_name} is undefined on these values "
+            f"column {name!r}: {method.name} is undefined on these {on} "
             f"(statistic {statistic}, p-value {pvalue})"
         )
-    return ColumnDrift(
-        column=name,
-        kind=kind,
-        method=method_name,
+    return column_result(
+        name,
+        kind,
+        reference,
+        current,
+        method=method.name,
         statistic=statistic,
         pvalue=None if pvalue is None else float(pvalue),
         threshold=float(threshold),
         drifted=method.drifted(statistic, pvalue, threshold),
-        reference_count=len(ref.values),
-        current_count=len(cur.values),
-        reference_missing=ref.missing,
-        current_missing=cur.missing,
-        reference_infinite=ref.infinite,
-        current_infinite=cur.infinite,
-        distribution=distribution,
+        **fields,
     )
 
 

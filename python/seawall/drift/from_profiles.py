@@ -76,6 +76,7 @@ from .compare import (
     _check_threshold,
     _default_method,
     _method,
+    compared_column,
 )
 from .report import ColumnDrift, Distribution, DriftReport, no_data_column
 
@@ -356,11 +357,9 @@ def _union_distinct_numbers(ref: _NumericSide, cur: _NumericSide) -> int:
 
 def _category_counts(
     profile: Profile, column: str, s: Mapping[str, Any]
-) -> tuple[dict[str, int], int, int, bool, float]:
-    n = int(s["count"])
-    missing = int(s["nulls"])
+) -> tuple[dict[str, int], int, bool, float]:
     top = dict(profile.top_values(column, int(profile.options["top_k"])))
-    return top, n, missing, bool(s["frequent_exact"]), float(s["distinct"])
+    return top, int(s["count"]), bool(s["frequent_exact"]), float(s["distinct"])
 
 
 def _categorical_column(
@@ -369,9 +368,9 @@ def _categorical_column(
     current: Profile,
     method: str | None,
     stats: tuple[Mapping[str, Any], Mapping[str, Any]],
-) -> tuple[str, float, float | None, Distribution, str, tuple[int, int, int, int]]:
-    rtop, rn, rmiss, rexact, rdistinct = _category_counts(reference, column, stats[0])
-    ctop, cn, cmiss, cexact, cdistinct = _category_counts(current, column, stats[1])
+) -> tuple[str, float, float | None, Distribution, str]:
+    rtop, rn, rexact, rdistinct = _category_counts(reference, column, stats[0])
+    ctop, cn, cexact, cdistinct = _category_counts(current, column, stats[1])
     exact = rexact and cexact
     cats = sorted(set(rtop) | set(ctop))
     rc = np.array([rtop.get(k, 0) for k in cats], dtype=np.float64)
@@ -399,7 +398,7 @@ def _categorical_column(
         stat, p = _z_counts(rc, cc)
     else:
         stat, p = _shares_statistic(method, r, c), None
-    return method, stat, p, dist, note, (rn, cn, rmiss, cmiss)
+    return method, stat, p, dist, note
 
 
 # --- compare ---------------------------------------------------------------------------------
@@ -479,35 +478,22 @@ def _profile_column(
         cur = _NumericSide(current, name, cstats)
         kind = "categorical" if as_categories else "numerical"
         method, stat, p, dist, note = _numeric_column(name, ref, cur, method, as_categories)
-        counts = (ref.n, cur.n, ref.missing, cur.missing)
-        infinite = (ref.infinite, cur.infinite)
     else:
         kind = "categorical"
-        method, stat, p, dist, note, counts = _categorical_column(
+        method, stat, p, dist, note = _categorical_column(
             name, reference, current, method, (rstats, cstats)
         )
-        infinite = (0, 0)
     spec = _method(name, method, kind)
     threshold = spec.threshold if threshold is None else _check_threshold(name, method, threshold)
-    if not math.isfinite(stat) or (p is not None and not math.isfinite(p)):
-        raise InvalidInputError(
-            f"column {name!r}: {method} is undefined on these profiles "
-            f"(statistic {stat}, p-value {p})"
-        )
-    return ColumnDrift(
-        column=name,
-        kind=kind,
-        method=method,
-        statistic=float(stat),
-        pvalue=None if p is None else float(p),
-        threshold=float(threshold),
-        drifted=spec.drifted(stat, p, threshold),
-        reference_count=counts[0],
-        current_count=counts[1],
-        reference_missing=counts[2],
-        current_missing=counts[3],
-        reference_infinite=infinite[0],
-        current_infinite=infinite[1],
+    return compared_column(
+        name,
+        kind,
+        spec,
+        stat,
+        p,
+        threshold,
+        rcounts,
+        ccounts,
         distribution=dist,
         source="profile",
         note=note,

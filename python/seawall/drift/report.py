@@ -124,23 +124,41 @@ def no_data_column(
     ]
     if not sides:
         return None
-    return ColumnDrift(
-        column=column,
-        kind=kind,
+    return column_result(
+        column,
+        kind,
+        reference,
+        current,
         method=method,
         statistic=None,
         pvalue=None,
         threshold=threshold,
         drifted=None,
+        source=source,
+        status="no_data",
+        error="; ".join(sides),
+    )
+
+
+def column_result(
+    column: str,
+    kind: Literal["numerical", "categorical"],
+    reference: tuple[int, int, int],
+    current: tuple[int, int, int],
+    **fields: Any,
+) -> ColumnDrift:
+    """A ColumnDrift from each side's (values used, missing, infinite) counts and the other
+    fields by name."""
+    return ColumnDrift(
+        column=column,
+        kind=kind,
         reference_count=reference[0],
         current_count=current[0],
         reference_missing=reference[1],
         current_missing=current[1],
         reference_infinite=reference[2],
         current_infinite=current[2],
-        source=source,
-        status="no_data",
-        error="; ".join(sides),
+        **fields,
     )
 
 
