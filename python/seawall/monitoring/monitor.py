@@ -26,10 +26,11 @@ evaluated.
 
 Evaluating a window (on the monitor's own thread unless ``background=False``): drift of each
 feature against the reference (``seawall.drift.compare(reference, window_profile)`` with the
-monitor's ``methods``, ``thresholds`` and ``drift_share``), the share of drifted features,
-the share of missing values per feature, the prediction distribution, the quality metrics; then
-the history row (in the registry's database, when there is a registry), the alert rules, the
-sinks.
+monitor's ``methods``, ``thresholds`` and ``drift_share``; a feature without values on a side
+gets compare's ``status="no_data"``, one compare cannot take ``status="error"``, and neither
+counts in the share), the share of drifted features, the share of missing values per feature,
+the prediction distribution, the quality metrics; then the history row (in the registry's
+database, when there is a registry), the alert rules, the sinks.
 
 Cost to the caller
 ------------------
