@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,7 @@ def to_table(data: Any) -> pa.Table:
         )
     names = table.column_names
     if len(set(names)) != len(names):
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        dupes = sorted(n for n, k in Counter(names).items() if k > 1)
         raise InvalidInputError(f"the input has duplicate column names: {dupes}")
     return table
 
@@ -218,7 +219,8 @@ class BatchSource:
         return list(self.schema.names)
 
     def require(self, columns: Iterable[str]) -> None:
-        missing = [c for c in columns if c not in self.schema.names]
+        names = set(self.schema.names)
+        missing = [c for c in columns if c not in names]
         if missing:
             raise MissingColumnError(
                 f"column {missing[0]!r} is not in the data (it has: {', '.join(self.schema.names)})"
@@ -243,7 +245,8 @@ class BatchSource:
             assert items is not None
             for item in items:
                 table = to_table(item)
-                missing = [c for c in columns if c not in table.column_names]
+                names = set(table.column_names)
+                missing = [c for c in columns if c not in names]
                 if missing:
                     raise MissingColumnError(f"column {missing[0]!r} is missing from a batch")
                 yield table.select(columns)

@@ -6,6 +6,7 @@ import copy
 import hashlib
 import json
 import os
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,13 +142,17 @@ def _parse_features(features: Any) -> list[_Feature]:
         entries.append(_Feature(name, column, [copy.deepcopy(op) for op in _as_ops(ops)]))
     if not entries:
         raise InvalidInputError("FeaturePipeline needs at least one feature")
-    names = [f.name for f in entries]
-    if len(set(names)) != len(names):
-        dupes = sorted({n for n in names if names.count(n) > 1})
+    dupes = _repeated(f.name for f in entries)
+    if dupes:
         raise InvalidInputError(
             f"feature names must be unique, {dupes} repeat: name the outputs with (name, column, ops)"
         )
     return entries
+
+
+def _repeated(names: Iterable[str]) -> list[str]:
+    """The names that occur more than once, sorted."""
+    return sorted(n for n, k in Counter(names).items() if k > 1)
 
 
 def _check_chain(feature: _Feature) -> None:
@@ -280,11 +285,12 @@ class FeaturePipeline:
         rows_seen = None
         while any(i is not None for i in next_op):
             pending = [(f, i) for f, i in zip(features, next_op, strict=True) if i is not None]
-            columns = list(dict.fromkeys(f.column for f, _ in pending))
-            programs = [f.program(columns.index(f.column), upto=i) for f, i in pending]
+            kinds = {f.column: f.string_input for f, _ in pending}  # first-seen order
+            columns = list(kinds)
+            position = {c: j for j, c in enumerate(columns)}
+            programs = [f.program(position[f.column], upto=i) for f, i in pending]
             specs = [f.ops[i]._collect(f.string_input) for f, i in pending]
-            kinds = {f.column: f.string_input for f, _ in pending}
-            states = collect(FitPass(columns, [kinds[c] for c in columns], programs, specs))
+            states = collect(FitPass(columns, list(kinds.values()), programs, specs))
             rows = states[0].rows if states else 0
             if states is None or rows == 0:
                 raise InvalidInputError("cannot fit on empty data (0 rows)")
@@ -313,18 +319,20 @@ class FeaturePipeline:
         self.features_ = features
         self.feature_names_in_ = np.asarray(inputs, dtype=object)
         self.n_features_in_ = len(inputs)
-        self._input_is_string = [
-            next(f.string_input for f in features if f.column == c) for c in inputs
-        ]
+        kinds: dict[str, bool] = {}
+        for f in features:
+            kinds.setdefault(f.column, f.string_input)
+        self._input_is_string = [kinds[c] for c in inputs]
         names = [n for f in features for n in f.output_names()]
-        if len(set(names)) != len(names):
-            dupes = sorted({n for n in names if names.count(n) > 1})
+        dupes = _repeated(names) if len(set(names)) != len(names) else []
+        if dupes:
             raise InvalidInputError(
                 f"two outputs would share the names {dupes[:5]}: rename a feature with (name, column, ops)"
             )
         self.feature_names_out_ = names
+        position = {c: j for j, c in enumerate(inputs)}
         self._plan = _core.Plan(
-            [f.program(inputs.index(f.column)) for f in features], inputs, self._input_is_string
+            [f.program(position[f.column]) for f in features], inputs, self._input_is_string
         )
 
     def _require_fitted(self) -> None:
@@ -355,13 +363,14 @@ class FeaturePipeline:
                 "out must be a writeable C-contiguous float32 numpy array (and output='numpy')"
             )
         table = to_table(X)
+        position = {c: j for j, c in enumerate(table.column_names)}
         columns = []
         for name, is_string in zip(self.feature_names_in_, self._input_is_string, strict=True):
-            if name not in table.column_names:
+            if name not in position:
                 raise MissingColumnError(
                     f"column {name!r} is not in the data (it has: {', '.join(table.column_names)})"
                 )
-            column = table.column(name)
+            column = table.column(position[name])
             if not is_string and _is_string_schema_type(column.type):
                 raise DTypeError(
                     f"column '{name}' was fit as numbers but holds strings ({column.type})"
