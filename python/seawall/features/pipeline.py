@@ -419,10 +419,13 @@ class FeaturePipeline:
 
         The write is atomic: the file is either the old one or the new one, never half written.
         """
+        write_atomic(path, self._json_text().encode("utf-8"))
+
+    def _json_text(self) -> str:
+        """The document save() writes: the fitted state and its SHA-256, as JSON text."""
         state = self.to_dict()
         document = {**state, "sha256": _digest(state)}
-        text = json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False)
-        write_atomic(path, (text + "\n").encode("utf-8"))
+        return json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> FeaturePipeline:
@@ -431,10 +434,15 @@ class FeaturePipeline:
             text = Path(path).read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:
             raise IntegrityError(f"{path} is not a seawall pipeline (not UTF-8 text)") from exc
+        return cls._from_json_text(text, str(path))
+
+    @classmethod
+    def _from_json_text(cls, text: str, source: str) -> FeaturePipeline:
+        """The pipeline from save()'s document, checked as load() checks a file."""
         try:
             document = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise IntegrityError(f"{path} is not valid JSON: {exc}") from exc
+            raise IntegrityError(f"{source} is not valid JSON: {exc}") from exc
         if (
             isinstance(document, dict)
             and document.get("format") == FORMAT_NAME
@@ -442,9 +450,32 @@ class FeaturePipeline:
         ):
             # save() always writes the hash; a file without one was edited and cannot be checked.
             raise IntegrityError(
-                f"{path} has no SHA-256, so it cannot be checked: it was not written by save()"
+                f"{source} has no SHA-256, so it cannot be checked: it was not written by save()"
             )
-        return cls.from_dict(document, source=str(path))
+        return cls.from_dict(document, source=source)
+
+    # --- pickle, copy.deepcopy, joblib -------------------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What pickle, copy.deepcopy and joblib keep: the parameters, and a fitted pipeline's
+        state as the very document save() writes (versioned, with its SHA-256), never the
+        compiled native plan; unpickling checks it as load() checks a file."""
+        state = {k: v for k, v in self.__dict__.items() if not _is_fitted_attribute(k)}
+        if hasattr(self, "features_"):
+            state[_PICKLED_DOCUMENT] = self._json_text()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        text = state.pop(_PICKLED_DOCUMENT, None)
+        if text is not None:
+            if not isinstance(text, str):
+                raise IntegrityError("a pickled FeaturePipeline holds no pipeline document")
+            fitted = FeaturePipeline._from_json_text(text, "a pickled FeaturePipeline")
+            self.__dict__.update(
+                {k: v for k, v in fitted.__dict__.items() if _is_fitted_attribute(k)}
+            )
+        self.__dict__.update(state)
 
     @classmethod
     def from_dict(cls, document: Any, source: str = "the document") -> FeaturePipeline:
@@ -498,6 +529,15 @@ class FeaturePipeline:
     def __repr__(self) -> str:
         fitted = "fitted" if hasattr(self, "features_") else "not fitted"
         return f"FeaturePipeline({self.features!r}) [{fitted}]"
+
+
+#: The key of the saved document in a pickled pipeline's state.
+_PICKLED_DOCUMENT = "_seawall_document"
+
+
+def _is_fitted_attribute(name: str) -> bool:
+    """Set by fitting (features_, _plan...), as opposed to a parameter such as ``features``."""
+    return name.endswith("_") or name.startswith("_")
 
 
 def _digest(state: dict[str, Any]) -> str:
