@@ -218,6 +218,11 @@ class BatchSource:
     def column_names(self) -> list[str]:
         return list(self.schema.names)
 
+    @property
+    def in_memory_rows(self) -> int | None:
+        """The number of rows when the data is one table in memory; None when it is streamed."""
+        return self._table.num_rows if self._table is not None else None
+
     def require(self, columns: Iterable[str]) -> None:
         names = set(self.schema.names)
         missing = [c for c in columns if c not in names]

@@ -96,4 +96,6 @@ def test_per_column_work_is_constant(h, rng):
     first = pipe.feature_names_out_.index(names[scaled[0]])
     x = np.asarray(data[names[scaled[0]]])
     std = x.std()
-    h.assert_f32_close(out[:, first], (x - x.mean()) / (std if std > 0 and x.min() != x.max() else 1))
+    h.assert_f32_close(
+        out[:, first], (x - x.mean()) / (std if std > 0 and x.min() != x.max() else 1)
+    )

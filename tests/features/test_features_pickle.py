@@ -85,7 +85,11 @@ def test_fitted_pipeline_round_trips_bit_identical(h, rng, how):
     assert twin._plan is not pipe._plan
     # The parameters are the user's, unfitted, as before.
     assert repr(twin.get_params()) == repr(pipe.get_params())
-    ops = [op for _, _, chain in twin.features for op in (chain if isinstance(chain, list) else [chain])]
+    ops = [
+        op
+        for _, _, chain in twin.features
+        for op in (chain if isinstance(chain, list) else [chain])
+    ]
     assert not any(op.needs_fit and op.is_fitted for op in ops)
 
 

@@ -26,12 +26,15 @@ from ..errors import (
     NotFittedError,
     UnsupportedVersionError,
 )
+from . import ops as ops_module
 from .ops import OPS, Impute, OneHot, Op
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "FeaturePipeline", "FitPass"]
 
 FORMAT_NAME = "seawall.FeaturePipeline"
-FORMAT_VERSION = 1
+#: 2: ops that fit quantiles record how (``quantile_method``: "exact" or "sketch"), and ``exact``
+#: defaults to None (chosen from the input). Version 1 files still load (see _op_state_from_v1).
+FORMAT_VERSION = 2
 
 
 @dataclass
@@ -281,6 +284,8 @@ class FeaturePipeline:
                 op._check(feature.column, feature.string_input)
 
         inputs = list(dict.fromkeys(f.column for f in features))
+        rows = source.in_memory_rows
+        exact_quantiles = rows is not None and rows <= ops_module.EXACT_QUANTILES_MAX_ROWS
         next_op = [self._next_unfitted(f, 0) for f in features]
         rows_seen = None
         while any(i is not None for i in next_op):
@@ -289,7 +294,7 @@ class FeaturePipeline:
             columns = list(kinds)
             position = {c: j for j, c in enumerate(columns)}
             programs = [f.program(position[f.column], upto=i) for f, i in pending]
-            specs = [f.ops[i]._collect(f.string_input) for f, i in pending]
+            specs = [f.ops[i]._collect(f.string_input, exact_quantiles) for f, i in pending]
             states = collect(FitPass(columns, list(kinds.values()), programs, specs))
             rows = states[0].rows if states else 0
             if states is None or rows == 0:
@@ -507,7 +512,12 @@ class FeaturePipeline:
                     op_class = OPS.get(op_state["op"])
                     if op_class is None:
                         raise IntegrityError(f"{source} names an unknown op {op_state['op']!r}")
-                    ops.append(op_class._from_state(op_state))
+                    if version == 1:
+                        op_state = _op_state_from_v1(op_class, op_state)
+                    op = op_class._from_state(op_state)
+                    if getattr(op, "quantile_method_", "exact") not in ("exact", "sketch"):
+                        raise IntegrityError(f"{source} names an unknown quantile method")
+                    ops.append(op)
                 features.append(
                     _Feature(entry["name"], entry["column"], ops, entry["input"] == "string")
                 )
@@ -529,6 +539,23 @@ class FeaturePipeline:
     def __repr__(self) -> str:
         fitted = "fitted" if hasattr(self, "features_") else "not fitted"
         return f"FeaturePipeline({self.features!r}) [{fitted}]"
+
+
+def _op_state_from_v1(op_class: type[Op], op_state: dict[str, Any]) -> dict[str, Any]:
+    """A version-1 op's state in version 2's form.
+
+    Version 1 fit quantiles with the sketch unless ``exact=True``, and recorded no method;
+    ``exact=False`` was its default, which loads as today's default, None.
+    """
+    params = op_state.get("params", {})
+    if "exact" not in params:
+        return op_state
+    exact = params["exact"] is True
+    upgraded = {**op_state, "params": {**params, "exact": True if exact else None}}
+    fitted = op_state.get("fitted")
+    if fitted is not None and "quantile_method" in op_class(**upgraded["params"])._fitted_names:
+        upgraded["fitted"] = {**fitted, "quantile_method": "exact" if exact else "sketch"}
+    return upgraded
 
 
 #: The key of the saved document in a pickled pipeline's state.
