@@ -67,7 +67,6 @@ def test_in_memory_default_is_exact_and_matches_sklearn(h, rng, container):
         for op in f["ops"]
         if "fitted" in op and "quantile_method" in op["fitted"]
     )
-    present = x[~missing]
     scale = float(np.max(np.abs(x)))
     by_name = {f.name: f for f in pipe.features_}
 
