@@ -23,7 +23,15 @@ import pyarrow.compute as pc
 
 from .errors import DTypeError, InvalidInputError, MissingColumnError
 
-__all__ = ["BatchSource", "column_chunks", "prepare_column", "to_table"]
+__all__ = [
+    "BatchSource",
+    "column_chunks",
+    "is_matrix",
+    "matrix_to_table",
+    "prepare_column",
+    "reject_sparse",
+    "to_table",
+]
 
 
 def _is_pandas(obj: Any) -> bool:
@@ -74,6 +82,84 @@ def to_table(data: Any) -> pa.Table:
         dupes = sorted(n for n, k in Counter(names).items() if k > 1)
         raise InvalidInputError(f"the input has duplicate column names: {dupes}")
     return table
+
+
+def reject_sparse(data: Any) -> None:
+    """Raises DTypeError for a scipy sparse matrix or array: the kernels read dense columns."""
+    if type(data).__module__.startswith("scipy.sparse"):
+        raise DTypeError(
+            f"sparse input is not supported (got a {type(data).__name__}): pass a dense array, "
+            "a table or a DataFrame (X.toarray() makes a sparse matrix dense)"
+        )
+
+
+def is_matrix(data: Any) -> bool:
+    """A numpy array, another array-like (``__array__``) that is not a table or a column, or a
+    list of rows (lists, tuples or 1-D arrays; a list of tables is a list of batches)."""
+    if isinstance(data, np.ndarray):
+        return True
+    if isinstance(data, (list, tuple)):
+        return bool(data) and isinstance(data[0], (list, tuple, np.ndarray))
+    return (
+        hasattr(data, "__array__")
+        and not isinstance(data, (pa.Table, pa.RecordBatch, pa.Array, pa.ChunkedArray, Mapping))
+        and not hasattr(data, "__arrow_c_stream__")
+        and not hasattr(data, "__arrow_c_array__")
+        and not _is_pandas(data)
+        and not _is_polars(data)
+    )
+
+
+def matrix_to_table(data: Any) -> pa.Table:
+    """A 2-D array as a table whose columns are named x0, x1, ... (scikit-learn's names for
+    the columns of an array).
+
+    An object array is read column by column: strings as strings, integers as integers,
+    other numbers as float64 (None and NaN are missing), as scikit-learn reads them.
+    """
+    matrix = np.asarray(data)
+    if matrix.ndim != 2:
+        raise InvalidInputError(
+            f"expected a 2-D array (rows x columns), got a {matrix.ndim}-D array of shape "
+            f"{matrix.shape}. Reshape your data (X.reshape(-1, 1) makes one column of it) or "
+            "pass a table"
+        )
+    if matrix.dtype.kind == "c":
+        raise DTypeError(f"complex numbers are not supported (the array holds {matrix.dtype})")
+    if matrix.shape[1] == 0:
+        # scikit-learn's wording, which its estimator checks look for.
+        raise InvalidInputError(
+            f"Found array with 0 feature(s) (shape={matrix.shape}) while a minimum of 1 is required."
+        )
+    columns = {}
+    # One contiguous row per column (no copy when the array is in Fortran order).
+    for j, values in enumerate(np.ascontiguousarray(matrix.T)):
+        name = f"x{j}"
+        if values.dtype == object:
+            columns[name] = _object_column(values, name)
+            continue
+        try:
+            columns[name] = _array_from_values(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+            raise DTypeError(
+                f"column '{name}': cannot read its values ({values.dtype}): {exc}"
+            ) from exc
+    return pa.table(columns)
+
+
+def _object_column(values: np.ndarray, name: str) -> pa.Array:
+    """One column of an object array: Arrow's reading when it gives flat values, else the
+    values as float64, or float()'s own error for a value that is no number."""
+    try:
+        array = pa.array(values, from_pandas=True)
+        if not pa.types.is_nested(array.type):
+            return array
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        pass
+    try:
+        return pa.array(np.array([np.nan if v is None else v for v in values], dtype=np.float64))
+    except (TypeError, ValueError) as exc:
+        raise DTypeError(f"column '{name}': {exc}") from exc
 
 
 def _array_from_values(values: Any) -> pa.Array | pa.ChunkedArray:

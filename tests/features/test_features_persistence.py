@@ -399,3 +399,20 @@ def test_version_1_files_load(h, rng, tmp_path):
     assert again["format_version"] == sw.features.pipeline.FORMAT_VERSION > 1
     assert again["features"][0]["ops"][0]["fitted"]["quantile_method"] == "sketch"
     h.assert_bits_equal(sw.FeaturePipeline.load(tmp_path / "again.json").transform(table), out)
+
+
+def test_columns_seen_in_fit_are_checked_on_load(rng):
+    table = pa.table({"a": rng.normal(size=20), "b": rng.normal(size=20), "c": rng.normal(size=20)})
+    pipe = sw.FeaturePipeline({"b": sw.StandardScale()}).fit(table)
+    state = pipe.to_dict()
+    assert state["feature_names_in"] == ["a", "b", "c"] and state["n_features_in"] == 3
+    for edit, message in [
+        ({"feature_names_in": ["a", "c"], "n_features_in": 2}, "did not see"),
+        ({"feature_names_in": ["a", "b"]}, "not a list of n_features_in"),
+        ({"n_features_in": "3"}, "not an integer"),
+        ({"feature_names_in": None, "n_features_in": 3}, "did not see"),  # b is no x0, x1, x2
+    ]:
+        document = {**state, **edit}
+        document["sha256"] = _digest(document)
+        with pytest.raises(IntegrityError, match=message):
+            sw.FeaturePipeline.from_dict(document)

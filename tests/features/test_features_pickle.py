@@ -192,3 +192,53 @@ def test_sklearn_pipeline_holding_one_round_trips(h, rng, how):
     twin = _round_trips()[how](model)
     np.testing.assert_array_equal(twin.predict_proba(new), model.predict_proba(new))
     h.assert_bits_equal(twin[:-1].transform(new), model[:-1].transform(new))
+
+
+class NamedColumnsModel:
+    """A model on rows of numbers that names the columns for the pipeline inside it (a class of
+    this module: a bundle's pickle finds it by its module's name)."""
+
+    def __init__(self, model: Pipeline, columns: list[str]) -> None:
+        self.model = model
+        self.columns = columns
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.model.predict(pd.DataFrame(x, columns=self.columns))
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        return self.model.predict_proba(pd.DataFrame(x, columns=self.columns))
+
+
+def test_sklearn_pipeline_holding_one_goes_into_a_bundle(h, rng, tmp_path):
+    from seawall.serving import load_bundle, save_bundle
+
+    n, k = int(rng.integers(60, 600)), 4
+    X = rng.normal(0, 1, (n, k)) * rng.uniform(0.5, 20, k)
+    y = (X[:, 0] / X[:, 0].std() + rng.normal(0, 1, n) > 0).astype(int)
+    y[:2] = [0, 1]
+    new = rng.normal(0, 1, (50, k)) * X.std(axis=0)
+    features = {
+        "x0": [sw.Impute("median"), sw.RobustScale()],
+        "x1": sw.StandardScale(),
+        "x3": sw.Bucketize(n_bins=4),
+    }
+    on_arrays = Pipeline(
+        [("features", sw.FeaturePipeline(features)), ("clf", LogisticRegression())]
+    ).fit(X, y)
+    columns = ["amount", "age", "unused", "score"]
+    named = {columns[int(c[1:])]: ops for c, ops in features.items()}
+    on_frames = Pipeline(
+        [("features", sw.FeaturePipeline(named)), ("clf", LogisticRegression())]
+    ).fit(pd.DataFrame(X, columns=columns), y)
+    for what, model, reference in [
+        ("sklearn pipeline", on_arrays, on_arrays),
+        ("module class", NamedColumnsModel(on_frames, columns), on_frames),
+    ]:
+        path = save_bundle(tmp_path / what.replace(" ", "-"), python_model=model, example=X[:5])
+        bundle = load_bundle(path, trust_code=True)
+        result = bundle.predict(new)
+        data = new if model is on_arrays else pd.DataFrame(new, columns=columns)
+        np.testing.assert_array_equal(result["predict"], reference.predict(data), err_msg=what)
+        np.testing.assert_array_equal(
+            result["predict_proba"], reference.predict_proba(data), err_msg=what
+        )

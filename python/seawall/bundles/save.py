@@ -238,7 +238,7 @@ def _pipeline_inputs(pipeline: FeaturePipeline, example: Any) -> list[TensorSpec
     table = records_to_table(example) if example is not None else None
     specs = []
     for column, is_string in zip(
-        pipeline.feature_names_in_, pipeline._input_is_string, strict=True
+        pipeline.input_columns_, pipeline._input_is_string, strict=True
     ):
         datatype = "BYTES" if is_string else "FP64"
         if table is not None and column in table.column_names and not is_string:

@@ -16,7 +16,15 @@ import numpy as np
 import pyarrow as pa
 
 from .. import _core
-from .._data import BatchSource, column_chunks, prepare_column, to_table
+from .._data import (
+    BatchSource,
+    column_chunks,
+    is_matrix,
+    matrix_to_table,
+    prepare_column,
+    reject_sparse,
+    to_table,
+)
 from .._files import write_atomic
 from ..errors import (
     DTypeError,
@@ -33,7 +41,8 @@ __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "FeaturePipeline", "FitPass"]
 
 FORMAT_NAME = "seawall.FeaturePipeline"
 #: 2: ops that fit quantiles record how (``quantile_method``: "exact" or "sketch"), and ``exact``
-#: defaults to None (chosen from the input). Version 1 files still load (see _op_state_from_v1).
+#: defaults to None (chosen from the input); ``feature_names_in`` and ``n_features_in`` are all
+#: the columns seen in fit (version 1 had only the columns read). Version 1 files still load.
 FORMAT_VERSION = 2
 
 
@@ -199,7 +208,16 @@ class FeaturePipeline:
 
     ``features`` maps a column to an op or a list of ops; a list of ``(column, ops)`` or
     ``(name, column, ops)`` tuples also works, and lets one column feed several features.
-    A fitted pipeline also works as a scikit-learn transformer.
+
+    A fitted pipeline also works as a scikit-learn transformer, as a ``ColumnTransformer``
+    whose other columns are dropped. It also takes 2-D arrays, whose columns are named
+    ``x0, x1, ...`` (scikit-learn's names for them): ``FeaturePipeline({"x0": StandardScale()})``.
+
+    Fitted attributes: ``n_features_in_``, the number of columns of the data seen in fit, all of
+    them, read or not; ``feature_names_in_``, their names (only when the data had names, not
+    for an array: scikit-learn's convention); ``input_columns_``, the columns the pipeline
+    reads, which a table given to transform must have (an array must have
+    ``n_features_in_`` columns); ``feature_names_out_``; ``features_``, the fitted chains.
     """
 
     def __init__(self, features: Any = None) -> None:
@@ -218,12 +236,27 @@ class FeaturePipeline:
         return self
 
     def __sklearn_tags__(self) -> Any:
-        from sklearn.utils import Tags, TargetTags, TransformerTags
+        from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
 
+        try:
+            features = _parse_features(self.features)
+        except (InvalidInputError, TypeError, ValueError):
+            features = []  # not valid parameters: fit will say why
+        string = [bool(f.ops) and f.ops[-1].categorical for f in features]
         return Tags(
             estimator_type=None,
             target_tags=TargetTags(required=False),
-            transformer_tags=TransformerTags(),
+            # The output is float32 whatever the input: float32 is kept, float64 is not.
+            transformer_tags=TransformerTags(preserves_dtype=["float32"]),
+            input_tags=InputTags(
+                two_d_array=True,
+                # NaN is a missing value, refused unless every numeric chain imputes first.
+                allow_nan=bool(features)
+                and all(
+                    s or isinstance(f.ops[0], Impute) for f, s in zip(features, string, strict=True)
+                ),
+                string=any(string),
+            ),
             requires_fit=True,
         )
 
@@ -231,7 +264,19 @@ class FeaturePipeline:
         return hasattr(self, "features_")
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """The output names. ``input_features``, when given, must be the input's column names
+        as seen in fit (scikit-learn's rule), or x0, x1, ... for a pipeline fit on an array."""
         self._require_fitted()
+        if input_features is not None:
+            seen = getattr(self, "feature_names_in_", None)
+            expected = (
+                list(seen) if seen is not None else [f"x{j}" for j in range(self.n_features_in_)]
+            )
+            if [str(n) for n in input_features] != expected:
+                raise InvalidInputError(
+                    "input_features is not equal to the columns seen in fit "
+                    f"({len(expected)} columns: {', '.join(expected[:5])}...)"
+                )
         return np.asarray(self.feature_names_out_, dtype=object)
 
     def fit_transform(self, X: Any, y: Any = None, **kwargs: Any) -> np.ndarray:
@@ -246,8 +291,9 @@ class FeaturePipeline:
         fit in further passes over the data (a chain with k ops that learn from data reads it k
         times), so one-shot iterators suit chains with at most one such op.
         """
+        X, from_array = _table_input(X)
         source = BatchSource(X)
-        return self._fit(source, lambda p: p.collect(source.batches(p.columns)), check_empty=True)
+        return self._fit(source, lambda p: p.collect(source.batches(p.columns)), True, from_array)
 
     def fit_from_states(
         self, X: Any, collect: Callable[[FitPass], list[Any] | None]
@@ -260,13 +306,15 @@ class FeaturePipeline:
         the result is then exactly fit()'s on the same batches. When no op learns from data,
         `collect` is never called and empty data is not detected.
         """
-        return self._fit(BatchSource(X), collect, check_empty=False)
+        X, from_array = _table_input(X)
+        return self._fit(BatchSource(X), collect, False, from_array)
 
     def _fit(
         self,
         source: BatchSource,
         collect: Callable[[FitPass], list[Any] | None],
         check_empty: bool,
+        from_array: bool,
     ) -> FeaturePipeline:
         features = _parse_features(self.features)
         source.require(f.column for f in features)
@@ -310,7 +358,8 @@ class FeaturePipeline:
             # Nothing learns from data, but an empty input is still a mistake worth naming.
             if all(batch.num_rows == 0 for batch in source.batches(inputs)):
                 raise InvalidInputError("cannot fit on empty data (0 rows)")
-        self._set_fitted(features, inputs)
+        names = source.column_names
+        self._set_fitted(features, inputs, None if from_array else names, len(names))
         return self
 
     @staticmethod
@@ -320,10 +369,20 @@ class FeaturePipeline:
                 return i
         return None
 
-    def _set_fitted(self, features: list[_Feature], inputs: list[str]) -> None:
+    def _set_fitted(
+        self,
+        features: list[_Feature],
+        inputs: list[str],
+        feature_names_in: list[str] | None,
+        n_features_in: int,
+    ) -> None:
         self.features_ = features
-        self.feature_names_in_ = np.asarray(inputs, dtype=object)
-        self.n_features_in_ = len(inputs)
+        self.input_columns_ = inputs
+        self.n_features_in_ = n_features_in
+        if feature_names_in is not None:
+            self.feature_names_in_ = np.asarray(feature_names_in, dtype=object)
+        else:  # fit on an array: no names (a refit must not keep those of an earlier fit)
+            self.__dict__.pop("feature_names_in_", None)
         kinds: dict[str, bool] = {}
         for f in features:
             kinds.setdefault(f.column, f.string_input)
@@ -367,13 +426,22 @@ class FeaturePipeline:
             raise InvalidInputError(
                 "out must be a writeable C-contiguous float32 numpy array (and output='numpy')"
             )
+        X, from_array = _table_input(X)
         table = to_table(X)
+        if from_array and table.num_columns != self.n_features_in_:
+            # scikit-learn's wording, which its estimator checks look for.
+            raise InvalidInputError(
+                f"X has {table.num_columns} features, but FeaturePipeline is expecting "
+                f"{self.n_features_in_} features as input"
+            )
         position = {c: j for j, c in enumerate(table.column_names)}
         columns = []
-        for name, is_string in zip(self.feature_names_in_, self._input_is_string, strict=True):
+        for name, is_string in zip(self.input_columns_, self._input_is_string, strict=True):
             if name not in position:
+                hint = " (an array's columns are x0, x1, ...)" if from_array else ""
                 raise MissingColumnError(
-                    f"column {name!r} is not in the data (it has: {', '.join(table.column_names)})"
+                    f"column {name!r} is not in the data{hint} (it has: "
+                    f"{', '.join(table.column_names)})"
                 )
             column = table.column(position[name])
             if not is_string and _is_string_schema_type(column.type):
@@ -417,6 +485,10 @@ class FeaturePipeline:
                 for f in self.features_
             ],
             "feature_names_out": list(self.feature_names_out_),
+            "feature_names_in": (
+                list(self.feature_names_in_) if hasattr(self, "feature_names_in_") else None
+            ),
+            "n_features_in": self.n_features_in_,
         }
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -527,7 +599,12 @@ class FeaturePipeline:
                     if op.needs_fit and not op.is_fitted:
                         raise IntegrityError(f"{source}: an op of feature '{f.name}' was never fit")
             inputs = list(dict.fromkeys(f.column for f in features))
-            pipe._set_fitted(features, inputs)
+            names_in: list[str] | None
+            if version == 1:  # only the columns read were recorded
+                names_in, n_in = inputs, len(inputs)
+            else:
+                names_in, n_in = _columns_seen(state, inputs, source)
+            pipe._set_fitted(features, inputs, names_in, n_in)
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, IntegrityError):
                 raise
@@ -539,6 +616,32 @@ class FeaturePipeline:
     def __repr__(self) -> str:
         fitted = "fitted" if hasattr(self, "features_") else "not fitted"
         return f"FeaturePipeline({self.features!r}) [{fitted}]"
+
+
+def _columns_seen(
+    state: dict[str, Any], inputs: list[str], source: str
+) -> tuple[list[str] | None, int]:
+    """feature_names_in and n_features_in of a version-2 state, checked against the inputs."""
+    names, n = state["feature_names_in"], state["n_features_in"]
+    if not isinstance(n, int) or isinstance(n, bool):
+        raise IntegrityError(f"{source}: n_features_in is not an integer")
+    if names is None:
+        expected = {f"x{j}" for j in range(n)}  # fit on an array
+    elif isinstance(names, list) and all(isinstance(c, str) for c in names) and len(names) == n:
+        expected = set(names)
+    else:
+        raise IntegrityError(f"{source}: feature_names_in is not a list of n_features_in names")
+    if any(c not in expected for c in inputs):
+        raise IntegrityError(f"{source} is inconsistent: it reads columns it did not see in fit")
+    return names, n
+
+
+def _table_input(X: Any) -> tuple[Any, bool]:
+    """`X` with a 2-D array made a table of columns x0, x1, ...; and whether it was one."""
+    reject_sparse(X)
+    if is_matrix(X):
+        return matrix_to_table(X), True
+    return X, False
 
 
 def _op_state_from_v1(op_class: type[Op], op_state: dict[str, Any]) -> dict[str, Any]:

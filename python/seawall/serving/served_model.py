@@ -74,7 +74,7 @@ class ServedModel:
             {
                 str(c)
                 for c, s in zip(
-                    bundle.pipeline.feature_names_in_, bundle.pipeline._input_is_string, strict=True
+                    bundle.pipeline.input_columns_, bundle.pipeline._input_is_string, strict=True
                 )
                 if s
             }
