@@ -237,9 +237,7 @@ def _output_specs(model: Any, features: np.ndarray) -> list[TensorSpec]:
 def _pipeline_inputs(pipeline: FeaturePipeline, example: Any) -> list[TensorSpec]:
     table = records_to_table(example) if example is not None else None
     specs = []
-    for column, is_string in zip(
-        pipeline.input_columns_, pipeline._input_is_string, strict=True
-    ):
+    for column, is_string in zip(pipeline.input_columns_, pipeline._input_is_string, strict=True):
         datatype = "BYTES" if is_string else "FP64"
         if table is not None and column in table.column_names and not is_string:
             t = table.schema.field(column).type
