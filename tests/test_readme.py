@@ -97,6 +97,11 @@ class Session:
         env = dict(os.environ, SEAWALL_HOME=str(self.home))
         for name in ("SEAWALL_REGISTRY_URI", "SEAWALL_ARTIFACTS_URI"):
             env.pop(name, None)
+        # Shell blocks run in another folder: a relative PYTHONPATH (a developer's checkout)
+        # must still point where it pointed here.
+        if env.get("PYTHONPATH"):
+            paths = env["PYTHONPATH"].split(os.pathsep)
+            env["PYTHONPATH"] = os.pathsep.join(str(Path(p).absolute()) for p in paths if p)
         # The `seawall` and `python` of this test's interpreter come first.
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         return env
