@@ -39,6 +39,11 @@ RUNNABLE = {"python", "bash"}
 # Set-up steps of the fresh-machine commands: CI runs them as written (see .ci/run).
 SETUP_STEP = re.compile(r"^(python3? -m venv |\. \S+/bin/activate$|pip install )")
 SERVER_LINE = re.compile(r"^seawall (serve|ui)\b")
+# Shell blocks run in another folder: a relative PYTHONPATH (a developer's checkout) must still
+# point where it pointed when the suite started.
+PYTHONPATH = os.pathsep.join(
+    str(Path(p).absolute()) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p
+)
 
 
 @dataclass(frozen=True)
@@ -97,11 +102,8 @@ class Session:
         env = dict(os.environ, SEAWALL_HOME=str(self.home))
         for name in ("SEAWALL_REGISTRY_URI", "SEAWALL_ARTIFACTS_URI"):
             env.pop(name, None)
-        # Shell blocks run in another folder: a relative PYTHONPATH (a developer's checkout)
-        # must still point where it pointed here.
-        if env.get("PYTHONPATH"):
-            paths = env["PYTHONPATH"].split(os.pathsep)
-            env["PYTHONPATH"] = os.pathsep.join(str(Path(p).absolute()) for p in paths if p)
+        if PYTHONPATH:
+            env["PYTHONPATH"] = PYTHONPATH
         # The `seawall` and `python` of this test's interpreter come first.
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         return env
