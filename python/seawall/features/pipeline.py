@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from .. import _core
-from .._data import BatchSource, column_chunks, prepare_column, to_table
+from .._data import BatchSource, check_type, column_chunks, prepare_column, to_table
 from .._files import write_atomic
 from ..errors import (
     DTypeError,
@@ -23,9 +23,11 @@ from ..errors import (
     InvalidInputError,
     MissingColumnError,
     NotFittedError,
+    SeawallError,
     UnsupportedVersionError,
 )
-from .ops import OPS, Impute, OneHot, Op
+from ._state import is_text, read_features
+from .ops import Impute, OneHot, Op
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "FeaturePipeline", "FitPass"]
 
@@ -134,9 +136,10 @@ def _parse_features(features: Any) -> list[_Feature]:
                 f"each feature must be (column, ops) or (name, column, ops), got {item!r}"
             )
         name, column, ops = (item[0], item[0], item[1]) if len(item) == 2 else item
-        if not isinstance(name, str) or not isinstance(column, str):
+        if not is_text(name) or not is_text(column):
             raise InvalidInputError(
-                f"feature and column names must be strings, got {name!r}, {column!r}"
+                f"feature and column names must be strings (of text: no lone surrogates), got "
+                f"{name!r}, {column!r}"
             )
         entries.append(_Feature(name, column, [copy.deepcopy(op) for op in _as_ops(ops)]))
     if not entries:
@@ -272,6 +275,7 @@ class FeaturePipeline:
                     f"{type(feature.ops[-1]).__name__} needs numbers (use Categorify, OneHot or "
                     "HashBucket for string columns)"
                 )
+            check_type(t, feature.column, feature.string_input)
             for op in feature.ops:
                 op._check(feature.column, feature.string_input)
 
@@ -379,6 +383,10 @@ class FeaturePipeline:
         """
         self._require_fitted()
         if not isinstance(row, dict):
+            if not isinstance(row, Mapping):
+                raise DTypeError(
+                    f"transform_one takes a mapping of column name to value, got {type(row).__name__}"
+                )
             row = dict(row)
         return self._plan.transform_one(row)
 
@@ -439,14 +447,16 @@ class FeaturePipeline:
 
     @classmethod
     def from_dict(cls, document: Any, source: str = "the document") -> FeaturePipeline:
+        """Reads what to_dict() returns. Every field is checked: a missing or wrong-typed one is
+        an IntegrityError naming it (``features[0].ops[1].fitted.mean``)."""
         if not isinstance(document, dict) or document.get("format") != FORMAT_NAME:
-            raise IntegrityError(f"{source} is not a seawall FeaturePipeline")
+            raise IntegrityError(f"{source} is not a seawall FeaturePipeline (its 'format')")
         version = document.get("format_version")
-        if not isinstance(version, int):
-            raise IntegrityError(f"{source} has no format version")
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise IntegrityError(f"{source} has no integer 'format_version'")
         if version > FORMAT_VERSION:
             raise UnsupportedVersionError(
-                f"{source} uses format version {version}, but this seawall reads up to "
+                f"{source} uses format_version {version}, but this seawall reads up to "
                 f"{FORMAT_VERSION}: upgrade seawall to load it"
             )
         state = {k: v for k, v in document.items() if k != "sha256"}
@@ -459,31 +469,23 @@ class FeaturePipeline:
                 raise IntegrityError(
                     f"{source} was modified or corrupted: its SHA-256 does not match"
                 )
+        features = [
+            _Feature(f.name, f.column, f.ops, f.string_input) for f in read_features(state, source)
+        ]
         try:
-            features = []
-            for entry in state["features"]:
-                ops = []
-                for op_state in entry["ops"]:
-                    op_class = OPS.get(op_state["op"])
-                    if op_class is None:
-                        raise IntegrityError(f"{source} names an unknown op {op_state['op']!r}")
-                    ops.append(op_class._from_state(op_state))
-                features.append(
-                    _Feature(entry["name"], entry["column"], ops, entry["input"] == "string")
-                )
             pipe = cls([(f.name, f.column, copy.deepcopy(f.ops)) for f in features])
+            _parse_features(pipe.features)
             for f in features:
-                for op in f.ops:
-                    if op.needs_fit and not op.is_fitted:
-                        raise IntegrityError(f"{source}: an op of feature '{f.name}' was never fit")
+                _check_chain(f)
             inputs = list(dict.fromkeys(f.column for f in features))
             pipe._set_fitted(features, inputs)
-        except (KeyError, TypeError, ValueError) as exc:
-            if isinstance(exc, IntegrityError):
-                raise
-            raise IntegrityError(f"{source} is malformed: {exc!r}") from exc
+        except SeawallError as exc:
+            raise IntegrityError(f"{source} is malformed: {exc}") from exc
         if pipe.feature_names_out_ != state.get("feature_names_out"):
-            raise IntegrityError(f"{source} is inconsistent: its output names do not match its ops")
+            raise IntegrityError(
+                f"{source} is inconsistent: its output names (feature_names_out) do not match "
+                "its ops"
+            )
         return pipe
 
     def __repr__(self) -> str:
