@@ -69,7 +69,7 @@ def to_table(data: Any) -> pa.Table:
         try:
             table = pa.table(columns)
         except CONVERSION_ERRORS as exc:
-            raise conversion_error(exc, "the column names", [list(columns)]) from exc
+            raise conversion_error(exc, "the column names", []) from exc
     elif hasattr(data, "__arrow_c_stream__"):
         table = pa.table(data)
     else:
