@@ -376,10 +376,11 @@ class TableSource:
 
 def pair_columns(columns: Any, ref_names: list[str], cur_names: list[str]) -> list[str]:
     """The columns to compare (all of both sides' by default), each present on both sides."""
-    names = {"reference": ref_names, "current": cur_names}
+    # sets: one lookup per column, linear in the number of columns
+    names = {"reference": set(ref_names), "current": set(cur_names)}
     if columns is None:
         wanted = list(ref_names)
-        wanted += [c for c in cur_names if c not in set(ref_names)]
+        wanted += [c for c in cur_names if c not in names["reference"]]
     else:
         if isinstance(columns, str) or not isinstance(columns, Iterable):
             raise InvalidInputError(f"columns must be a list of column names, got {columns!r}")

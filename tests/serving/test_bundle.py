@@ -15,6 +15,7 @@ import pytest
 from serving_helpers import assert_matches_oracle, records, transactions
 
 import seawall as sw
+from seawall.bundles.manifest import MANIFEST, _digest, _manifest_bytes
 from seawall.errors import (
     AlreadyExistsError,
     DTypeError,
@@ -26,7 +27,6 @@ from seawall.errors import (
     UntrustedCodeError,
 )
 from seawall.serving import Bundle, OnnxModel, load_bundle, save_bundle
-from seawall.serving.bundle import MANIFEST, _digest, _manifest_bytes
 
 
 def rewrite_manifest(path: Path, change) -> None:

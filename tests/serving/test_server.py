@@ -6,13 +6,20 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 import numpy as np
 import pytest
-from serving_helpers import assert_matches_oracle, records, running, transactions
+from serving_helpers import (
+    assert_matches_oracle,
+    records,
+    running,
+    seawall_serve,
+    transactions,
+)
 
 from seawall.errors import InvalidInputError
 from seawall.serving import create_app, load_bundle, save_bundle
@@ -722,54 +729,46 @@ def test_a_bundle_without_pipeline_takes_the_model_tensor(tmp_path, rng):
 
 
 def test_serve_command_runs_a_real_server(onnx_bundle, fitted, rng, tmp_path):
-    import os
-    import socket
-    import subprocess
-    import sys
-    import time
+    with seawall_serve(
+        str(onnx_bundle.path), "--max-batch-size", "16", "--log-level", "warning"
+    ) as (url, output):
+        data = transactions(rng, 8)
+        r = httpx.post(f"{url}/v2/models/fraud/versions/3/infer", json={"inputs": v2_inputs(data)})
+        assert r.status_code == 200
+        assert_matches_oracle(outputs_of(r.json()), fitted.oracle(data))
+    assert f"serving 'fraud' version 3 from {onnx_bundle.path}" in output[0]
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from seawall.cli import main; main()",
-            "serve",
-            str(onnx_bundle.path),
-            "--port",
-            str(port),
-            "--max-batch-size",
-            "16",
-            "--log-level",
-            "warning",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONWARNINGS": ""},
-    )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        with httpx.Client(base_url=url) as client:
-            while True:
-                try:
-                    if client.get("/v2/health/ready").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert process.poll() is None, process.stdout.read().decode()
-                assert time.monotonic() < deadline, "seawall serve did not come up"
+
+def test_serve_command_follows_an_alias_of_a_named_registry(onnx_bundle, fitted, rng, tmp_path):
+    """seawall serve --registry --artifacts: a registry that is not the default one; with
+    --dashboard the dashboard at /ui; the hot swap is in the server's log."""
+    from seawall.registry import Registry
+
+    db, artifacts = tmp_path / "reg.db", tmp_path / "art"
+    with Registry(db, artifacts=artifacts) as reg:
+        for _ in range(2):
+            reg.register_model("fraud", onnx_bundle.path)
+        reg.set_alias("fraud", "champion", 1)
+        with seawall_serve(
+            "models:/fraud@champion",
+            *("--registry", str(db), "--artifacts", str(artifacts), "--dashboard"),
+        ) as (url, output):
+            assert httpx.get(f"{url}/v2/models/fraud").json()["versions"] == ["1"]
+            page = httpx.get(f"{url}/ui/models/fraud")
+            assert page.status_code == 200 and "/ui/models/fraud/versions/2" in page.text
+            reg.set_alias("fraud", "champion", 2, reason="retrained")
+            deadline = time.monotonic() + 60
+            while httpx.get(f"{url}/v2/models/fraud").json()["versions"] != ["2"]:
+                assert time.monotonic() < deadline, "the server did not follow the alias"
                 time.sleep(0.1)
             data = transactions(rng, 8)
-            r = client.post("/v2/models/fraud/versions/3/infer", json={"inputs": v2_inputs(data)})
-            assert r.status_code == 200
+            r = httpx.post(f"{url}/v2/models/fraud/infer", json={"inputs": v2_inputs(data)})
+            assert r.json()["model_version"] == "2"
             assert_matches_oracle(outputs_of(r.json()), fitted.oracle(data))
-    finally:
-        process.terminate()
-        out, _ = process.communicate(timeout=30)
-    assert f"serving 'fraud' version 3 from {onnx_bundle.path}" in out.decode()
+            metrics = httpx.get(f"{url}/metrics").text
+            assert 'seawall_model_swaps_total{model="fraud",result="ok"} 1.0' in metrics
+    assert "hot swap: 'fraud' now serves version 2 (was 1); signature unchanged" in output[0]
+    assert f"registry sqlite:///{db}" in output[0]
 
 
 def test_serve_command_errors(fitted, tmp_path):
@@ -787,6 +786,9 @@ def test_serve_command_errors(fitted, tmp_path):
     result = CliRunner().invoke(main, ["serve", "models:/"])
     assert result.exit_code == 2
     assert "models:/NAME/VERSION" in result.output
+    result = CliRunner().invoke(main, ["serve", str(path), "--registry", str(tmp_path / "r.db")])
+    assert result.exit_code == 2
+    assert "--registry is for a models:/ URI or --dashboard" in result.output
 
 
 def test_registry_uris_serve_what_the_registry_holds(onnx_bundle, monkeypatch, tmp_path):
@@ -833,7 +835,7 @@ def test_registry_uris_resolve_through_the_registry(monkeypatch, tmp_path):
         resolve("models:/fraud/3")
     asked = []
 
-    def resolve_bundle(uri):
+    def resolve_bundle(uri, registry=None):
         asked.append(uri)
         return tmp_path / "resolved"
 

@@ -395,7 +395,7 @@ class FeaturePipeline:
     def to_dict(self) -> dict[str, Any]:
         """The fitted state as plain JSON-able data (what save() writes, less the hash)."""
         self._require_fitted()
-        from .. import __version__
+        from .._core import __version__
 
         return {
             "format": FORMAT_NAME,

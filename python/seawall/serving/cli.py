@@ -1,18 +1,26 @@
-"""`seawall serve`: a bundle (a directory or a models:/ registry URI) over HTTP, with uvicorn."""
+"""`seawall serve`: a bundle (a directory or a models:/ registry URI) over HTTP, with uvicorn.
+
+With ``--dashboard`` the dashboard is served at ``/ui`` too (``create_app(dashboard=True)``).
+"""
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
+
+from ..registry.cli import artifacts_option, open_registry, registry_option
 
 _URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>[^/@]+)|@(?P<alias>[^/@]+))?/?$")
 
 
-def resolve(target: str) -> tuple[Path, str | None, str | None]:
-    """A bundle directory for `target`, with the name and version a models:/ URI gives."""
+def resolve(target: str, reg: Any = None) -> tuple[Path, str | None, str | None]:
+    """A bundle directory for `target`, with the name and version a models:/ URI gives (from
+    `reg`, default the default registry)."""
     if not target.startswith("models:/"):
         return Path(target), None, None
     match = _URI.match(target)
@@ -36,7 +44,7 @@ def resolve(target: str) -> tuple[Path, str | None, str | None]:
     from ..errors import SeawallError
 
     try:
-        path = resolve_bundle(target)
+        path = resolve_bundle(target, registry=reg)
     except (SeawallError, OSError) as exc:
         raise click.ClickException(f"cannot resolve {target}: {exc}") from exc
     version = match["version"]
@@ -44,8 +52,11 @@ def resolve(target: str) -> tuple[Path, str | None, str | None]:
         # An alias: serve under the version number it points to now (it may move later; this
         # server keeps what it loaded).
         try:
-            with registry.Registry() as reg:
+            if reg is not None:
                 version = str(reg.resolve(target).version)
+            else:
+                with registry.Registry() as default:
+                    version = str(default.resolve(target).version)
         except (SeawallError, OSError, AttributeError, ImportError):
             version = None
     return Path(path), match["name"], version
@@ -69,7 +80,13 @@ def _sizes(ctx: Any, param: Any, value: str | None) -> list[int] | None:
 @click.option(
     "--model-version", default=None, help="Serve as this version (default: the bundle's)."
 )
-@click.option("--max-batch-size", default=64, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--max-batch-size",
+    default=64,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Most rows per model call; larger requests go in parts.",
+)
 @click.option(
     "--max-queue-delay-us",
     default=None,
@@ -95,14 +112,25 @@ def _sizes(ctx: Any, param: Any, value: str | None) -> list[int] | None:
     type=click.IntRange(min=1),
     help="Longest a request may wait in the queue.",
 )
-@click.option("--priority-levels", default=None, type=click.IntRange(min=1))
+@click.option(
+    "--priority-levels",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Priority levels of the queue: a request's 'priority' parameter, 0 the highest.",
+)
 @click.option(
     "--instances",
     default=None,
     type=click.IntRange(min=1),
     help="Model calls that may run at once.",
 )
-@click.option("--max-body-bytes", default=64 << 20, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--max-body-bytes",
+    default=64 << 20,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Largest request body; a larger one gets 400.",
+)
 @click.option(
     "--trust-code",
     is_flag=True,
@@ -113,8 +141,18 @@ def _sizes(ctx: Any, param: Any, value: str | None) -> list[int] | None:
     default="info",
     show_default=True,
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+    help="Least severe log messages shown (uvicorn's and seawall's: hot swaps, model errors).",
 )
+@registry_option
+@artifacts_option
+@click.option(
+    "--dashboard",
+    is_flag=True,
+    help="Also serve the dashboard (as seawall ui does) at /ui, over the same registry.",
+)
+@click.pass_context
 def serve(
+    ctx: click.Context,
     target: str,
     host: str,
     port: int,
@@ -122,13 +160,17 @@ def serve(
     model_version: str | None,
     log_level: str,
     trust_code: bool,
+    registry_uri: str | None,
+    artifacts_uri: str | None,
+    dashboard: bool,
     **options: Any,
 ) -> None:
     """Serve a model bundle with the Open Inference Protocol (KServe v2) over HTTP.
 
     PATH_OR_URI is a bundle directory or a registry URI, models:/NAME/VERSION or
-    models:/NAME@ALIAS. Endpoints: /v2/models/NAME/infer, /v1/models/NAME/predict (raw
-    records), /v2/health/ready, /metrics.
+    models:/NAME@ALIAS (in the registry of --registry and --artifacts). Endpoints:
+    /v2/models/NAME/infer, /v1/models/NAME/predict (raw records), /v2/health/ready, /metrics,
+    and with --dashboard the dashboard at /ui.
     """
     try:
         import uvicorn
@@ -138,15 +180,28 @@ def serve(
         raise click.ClickException(
             f"serving needs starlette and uvicorn, which seawall installs: reinstall it ({exc})"
         ) from exc
+    from ..bundles import load_bundle
     from ..errors import SeawallError
-    from .bundle import load_bundle
 
-    path, uri_name, uri_version = resolve(target)
+    from_registry = target.startswith("models:/")
+    if not (from_registry or dashboard):
+        for param in ("registry_uri", "artifacts_uri"):
+            if ctx.get_parameter_source(param) == ParameterSource.COMMANDLINE:
+                flag = "--" + param.split("_")[0]
+                raise click.UsageError(f"{flag} is for a models:/ URI or --dashboard")
+    reg = open_registry(registry_uri, artifacts_uri) if from_registry or dashboard else None
+    path, uri_name, uri_version = resolve(target, reg)
     try:
-        if target.startswith("models:/"):
+        if from_registry:
             # Served from the registry: an alias is followed (hot swap when it moves).
             app = create_app(
-                target, name=name, version=model_version, trust_code=trust_code, **options
+                target,
+                name=name,
+                version=model_version,
+                trust_code=trust_code,
+                registry=reg,
+                dashboard=dashboard,
+                **options,
             )
         else:
             bundle = load_bundle(path, trust_code=trust_code)
@@ -154,6 +209,8 @@ def serve(
                 bundle,
                 name=name or uri_name,
                 version=model_version or uri_version,
+                registry=reg,
+                dashboard=dashboard,
                 **options,
             )
     except (SeawallError, FileNotFoundError) as exc:
@@ -164,4 +221,18 @@ def serve(
     for model in served.values():
         version = f" version {model.version}" if model.version is not None else ""
         click.echo(f"serving {model.name!r}{version} from {path} on http://{host}:{port}")
+    if reg is not None and dashboard:
+        click.echo(f"dashboard on http://{host}:{port}/ui/ (registry {reg.uri})")
+    _log_to_stderr(log_level)
     uvicorn.run(app, host=host, port=port, log_level=log_level, ws="none")
+
+
+def _log_to_stderr(level: str) -> None:
+    """seawall's own log messages (hot swaps, model failures) on stderr beside uvicorn's."""
+    logger = logging.getLogger("seawall")
+    logger.setLevel(level.upper())
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:  %(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False
