@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "seawall/core/thread_pool.h"
+#include "../error_message.h"
 #include "seawall/errors.h"
 
 namespace {
@@ -343,15 +344,6 @@ TEST(Column, ImportsDictionaries) {
   check_dictionary_import<uint32_t, int64_t>("I", "U", ValueType::kUInt32);
   check_dictionary_import<int64_t, int64_t>("l", "U", ValueType::kInt64);
   check_dictionary_import<uint64_t, int32_t>("L", "u", ValueType::kUInt64);
-}
-
-std::string message_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
 }
 
 TEST(Column, UnsupportedFormatsThrowTypeMismatch) {

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "../error_message.h"
 #include "seawall/errors.h"
 
 namespace {
@@ -50,15 +51,6 @@ class ScopedEnv {
   std::string name_;
   std::optional<std::string> old_;
 };
-
-std::string message_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
 
 // Runs parallel_for and checks that every index in [0, n) was handed out exactly once, that no
 // piece was empty or out of range, and that only the last piece is shorter than the grain.
