@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "bindings.h"
+#include "seawall/core/utf8.h"
 #include "seawall/errors.h"
 #include "seawall/transforms/program.h"
 
@@ -141,6 +142,9 @@ struct PyPlan {
     return out;
   }
 
+  std::string name_of(size_t i) const { return input_names[i].cast<std::string>(); }
+  std::string where(size_t i) const { return "column '" + name_of(i) + "': "; }
+
   py::array_t<float> transform_one(const py::handle& mapping) const {
     if (!PyDict_Check(mapping.ptr())) {
       throw TypeMismatch(std::string("transform_one takes a dict of column name to value, got ") +
@@ -153,15 +157,18 @@ struct PyPlan {
       PyObject* v = PyDict_GetItemWithError(mapping.ptr(), input_names[i].ptr());
       if (v == nullptr) {
         if (PyErr_Occurred()) throw py::error_already_set();
-        throw MissingColumn("column '" + input_names[i].cast<std::string>() +
-                            "' is missing from the request");
+        throw MissingColumn("column '" + name_of(i) + "' is missing from the request");
       }
       RowValue& r = values[i];
       if (v == Py_None) continue;  // missing
       if (PyUnicode_Check(v)) {
         Py_ssize_t size = 0;
         const char* s = PyUnicode_AsUTF8AndSize(v, &size);
-        if (s == nullptr) throw py::error_already_set();
+        if (s == nullptr) {  // a lone surrogate: str can hold one, UTF-8 cannot
+          PyErr_Clear();
+          throw InvalidInput(where(i) + "the string is not valid Unicode text (it holds a lone "
+                                        "surrogate, which has no UTF-8 form)");
+        }
         r = RowValue{false, true, 0.0, std::string_view(s, static_cast<size_t>(size))};
       } else if (PyFloat_Check(v)) {
         const double x = PyFloat_AS_DOUBLE(v);
@@ -172,15 +179,25 @@ struct PyPlan {
         texts.push_back(py::str(v).cast<std::string>());
         r = RowValue{false, true, 0.0, texts.back()};
       } else if (PyBytes_Check(v)) {
-        r = RowValue{false, true, 0.0,
-                     std::string_view(PyBytes_AS_STRING(v), static_cast<size_t>(PyBytes_GET_SIZE(v)))};
-      } else if (PyNumber_Check(v)) {
+        // Bytes are read as the UTF-8 text they encode, as string columns are.
+        const std::string_view b(PyBytes_AS_STRING(v), static_cast<size_t>(PyBytes_GET_SIZE(v)));
+        if (!is_valid_utf8(b)) {
+          throw InvalidInput(where(i) + "the bytes are not valid UTF-8 (string columns hold UTF-8 text)");
+        }
+        r = RowValue{false, true, 0.0, b};
+      } else if (PyNumber_Check(v) && !PySequence_Check(v)) {  // not numpy arrays, even of size 1
         const double x = PyFloat_AsDouble(v);
-        if (x == -1.0 && PyErr_Occurred()) throw py::error_already_set();
+        if (x == -1.0 && PyErr_Occurred()) {
+          const bool too_large = PyErr_ExceptionMatches(PyExc_OverflowError);
+          PyErr_Clear();
+          if (too_large) throw InvalidInput(where(i) + "the number is too large for a float64");
+          throw TypeMismatch(where(i) + "expected a real number, a string or None, got " +
+                             Py_TYPE(v)->tp_name);
+        }
         r = RowValue{false, false, x, {}};
       } else {
-        throw TypeMismatch("column '" + input_names[i].cast<std::string>() +
-                           "': expected a number, a string or None, got " + Py_TYPE(v)->tp_name);
+        throw TypeMismatch(where(i) + "expected a number, a string or None, got " +
+                           Py_TYPE(v)->tp_name);
       }
     }
     py::array_t<float> out(plan->width());
@@ -345,7 +362,7 @@ void bind_transforms(py::module_& m) {
       .def("transform_one", &PyPlan::transform_one, py::arg("mapping"))
       .def("collect",
            [](const PyPlan& p, const py::list& columns, const py::list& specs, int64_t row_offset) {
-             std::vector<Column> cols = columns_from_python(columns);
+             std::vector<Column> cols = columns_from_python(columns, row_offset);
              std::vector<CollectSpec> native;
              for (const py::handle s : specs) native.push_back(collect_spec_from(s.cast<py::dict>()));
              py::gil_scoped_release release;

@@ -5,6 +5,8 @@ from __future__ import annotations
 import platform
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from . import _core, errors, stats
 from .features import (
     Bucketize,
@@ -60,14 +62,18 @@ def build_info() -> dict[str, Any]:
 
 
 def set_num_threads(n: int | None) -> None:
-    """Threads the native kernels use (None for the default: SEAWALL_NUM_THREADS, else the cores)."""
+    """Threads the native kernels use: an integer from 1 to 1024, or None for the default
+    (``SEAWALL_NUM_THREADS``, else the cores this process may use). Anything else, 0 included,
+    is an InvalidInputError."""
     if n is None:
-        n = 0
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        _core.set_num_threads(0)  # the native core's spelling of "the default"
+        return
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= 1024:
         raise errors.InvalidInputError(
-            f"the thread count must be a positive integer or None, got {n!r}"
+            f"set_num_threads takes a thread count from 1 to 1024, or None for the default "
+            f"(SEAWALL_NUM_THREADS, else the cores); got {n!r}"
         )
-    _core.set_num_threads(n)
+    _core.set_num_threads(int(n))
 
 
 def get_num_threads() -> int:

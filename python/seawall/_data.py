@@ -21,11 +21,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .errors import DTypeError, InvalidInputError, MissingColumnError
+from .errors import DTypeError, InvalidInputError, MissingColumnError, SeawallError
 
 __all__ = [
+    "CONVERSION_ERRORS",
     "BatchSource",
+    "check_type",
     "column_chunks",
+    "conversion_error",
     "is_matrix",
     "matrix_to_table",
     "prepare_column",
@@ -51,10 +54,8 @@ def to_table(data: Any) -> pa.Table:
     elif _is_pandas(data):
         try:
             table = pa.Table.from_pandas(data, preserve_index=False)
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-            raise DTypeError(
-                f"cannot read this DataFrame as columns of one type each: {exc}"
-            ) from exc
+        except CONVERSION_ERRORS as exc:
+            raise conversion_error(exc, "this DataFrame", _pandas_columns(data)) from exc
     elif _is_polars(data):
         table = data.to_arrow()
     elif isinstance(data, Mapping):
@@ -63,13 +64,16 @@ def to_table(data: Any) -> pa.Table:
         columns = {}
         for name, values in data.items():
             try:
-                columns[str(name)] = _array_from_values(values)
-            except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-                raise DTypeError(f"column '{name}': cannot read its values: {exc}") from exc
+                columns[str(name)] = _array_from_values(values, str(name))
+            except CONVERSION_ERRORS as exc:
+                raise conversion_error(exc, f"column '{name}'", [values]) from exc
         lengths = {len(v) for v in columns.values()}
         if len(lengths) > 1:
             raise InvalidInputError(f"the input columns have different lengths: {sorted(lengths)}")
-        table = pa.table(columns)
+        try:
+            table = pa.table(columns)
+        except CONVERSION_ERRORS as exc:
+            raise conversion_error(exc, "the column names", []) from exc
     elif hasattr(data, "__arrow_c_stream__"):
         table = pa.table(data)
     else:
@@ -139,11 +143,9 @@ def matrix_to_table(data: Any) -> pa.Table:
             columns[name] = _object_column(values, name)
             continue
         try:
-            columns[name] = _array_from_values(values)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
-            raise DTypeError(
-                f"column '{name}': cannot read its values ({values.dtype}): {exc}"
-            ) from exc
+            columns[name] = _array_from_values(values, name)
+        except CONVERSION_ERRORS as exc:
+            raise conversion_error(exc, f"column '{name}'", [values]) from exc
     return pa.table(columns)
 
 
@@ -154,15 +156,57 @@ def _object_column(values: np.ndarray, name: str) -> pa.Array:
         array = pa.array(values, from_pandas=True)
         if not pa.types.is_nested(array.type):
             return array
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
+    except CONVERSION_ERRORS:
         pass
     try:
         return pa.array(np.array([np.nan if v is None else v for v in values], dtype=np.float64))
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise DTypeError(f"column '{name}': {exc}") from exc
 
 
-def _array_from_values(values: Any) -> pa.Array | pa.ChunkedArray:
+# What pyarrow raises on values it cannot convert: its own errors (ArrowNotImplementedError for
+# complex numbers, among others), OverflowError for integers past 64 bits, UnicodeEncodeError for
+# a str holding a lone surrogate.
+CONVERSION_ERRORS = (pa.ArrowException, OverflowError, UnicodeError)
+
+
+def conversion_error(exc: Exception, what: str, columns: Iterable[Any]) -> SeawallError:
+    """The typed error for a failed conversion of `what`, naming the row of a bad string."""
+    if isinstance(exc, UnicodeError):
+        where = ""
+        for values in columns:
+            row = _first_surrogate(values)
+            if row is not None:
+                where = f", row {row}"
+                break
+        return InvalidInputError(
+            f"{what}{where}: a string holds a lone surrogate, which is not text (it has no "
+            "UTF-8 form)"
+        )
+    if isinstance(exc, OverflowError):
+        return InvalidInputError(f"{what}: a number is too large to store: {exc}")
+    return DTypeError(f"{what}: cannot read its values as one supported type: {exc}")
+
+
+def _first_surrogate(values: Any) -> int | None:
+    try:
+        items = list(values)
+    except TypeError:
+        return None
+    for i, v in enumerate(items):
+        if isinstance(v, str):
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                return i
+    return None
+
+
+def _pandas_columns(frame: Any) -> list[Any]:
+    return [frame[c] for c in frame.columns if frame[c].dtype == object]
+
+
+def _array_from_values(values: Any, name: str) -> pa.Array | pa.ChunkedArray:
     if isinstance(values, (pa.Array, pa.ChunkedArray)):
         return values
     if isinstance(values, (list, tuple)):
@@ -170,11 +214,16 @@ def _array_from_values(values: Any) -> pa.Array | pa.ChunkedArray:
         # into ["1.5", "a"], silently. A NaN among strings is missing, as pandas writes it.
         array = pa.array(values, from_pandas=True)
         if pa.types.is_nested(array.type):
-            raise InvalidInputError(f"each column must be one-dimensional, got {array.type}")
+            raise InvalidInputError(
+                f"column '{name}': each column must be one-dimensional, got {array.type}"
+            )
         return array
     arr = np.asarray(values) if not isinstance(values, np.ndarray) else values
     if arr.ndim != 1:
-        raise InvalidInputError(f"each column must be one-dimensional, got shape {arr.shape}")
+        raise InvalidInputError(
+            f"column '{name}': each column must be one-dimensional (an array or a list), got "
+            + (f"shape {arr.shape}" if arr.ndim else f"a {type(values).__name__}")
+        )
     if arr.dtype.kind in "iufb":
         # NaN stays a float value here; the kernels treat it as missing.
         return pa.array(arr)
@@ -201,27 +250,52 @@ def prepare_column(
     categorical features read strings, dictionaries of strings, and integers (as decimal text).
     """
     t = column.type
+    check_type(t, name, string_input)
     if string_input:
         if pa.types.is_string(t) or pa.types.is_large_string(t):
             return column
         if pa.types.is_dictionary(t):
             if _is_string_type(t.value_type) and not pa.types.is_string_view(t.value_type):
                 return column
-            return pc.cast(column, pa.large_string())
-        if pa.types.is_string_view(t) or pa.types.is_integer(t) or pa.types.is_null(t):
-            return pc.cast(column, pa.large_string())
-        raise DTypeError(
-            f"column '{name}': categorical ops need strings or integers, got {describe(t)}"
-        )
+        return pc.cast(column, pa.large_string())
     if pa.types.is_integer(t) or pa.types.is_float32(t) or pa.types.is_float64(t):
         return column
     if pa.types.is_float16(t) or pa.types.is_boolean(t):
         return pc.cast(column, pa.float32() if pa.types.is_float16(t) else pa.uint8())
+    return pc.cast(column, pa.float64())  # decimals and the null type
+
+
+def check_type(t: pa.DataType, name: str, string_input: bool) -> None:
+    """Raises DTypeError naming the column unless prepare_column reads the type `t`."""
+    if string_input:
+        if _is_string_type(t) or pa.types.is_integer(t) or pa.types.is_null(t):
+            return
+        if pa.types.is_dictionary(t) and (
+            _is_string_type(t.value_type)
+            or pa.types.is_integer(t.value_type)
+            or pa.types.is_floating(t.value_type)
+        ):
+            return
+        raise DTypeError(
+            f"column '{name}': categorical ops need strings or integers, got {describe(t)}"
+            + (" (decode the bytes to strings first)" if _is_binary_type(t) else "")
+        )
+    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t):
+        return
     if pa.types.is_decimal(t) or pa.types.is_null(t):
-        return pc.cast(column, pa.float64())
+        return
     if _is_string_type(t) or pa.types.is_dictionary(t):
         raise DTypeError(f"column '{name}': expected numbers, got strings ({describe(t)})")
     raise DTypeError(f"column '{name}': expected numbers, got {describe(t)}")
+
+
+def _is_binary_type(t: pa.DataType) -> bool:
+    return (
+        pa.types.is_binary(t)
+        or pa.types.is_large_binary(t)
+        or pa.types.is_fixed_size_binary(t)
+        or pa.types.is_binary_view(t)
+    )
 
 
 def column_chunks(column: pa.ChunkedArray | pa.Array) -> list[tuple[Any, Any]]:

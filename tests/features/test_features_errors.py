@@ -301,18 +301,11 @@ def test_all_null_column(rng):
             ("x", [sw.Impute("constant", fill_value=fill, add_indicator=True)]),
             ("t", [sw.Impute("constant"), sw.StandardScale()]),
             ("s", sw.Categorify()),
-            ("s_oh", "s", sw.OneHot()),
             ("s_const", "s", [sw.Impute("constant"), sw.Categorify()]),
         ]
     ).fit(nulls)
     out = pipe.transform(nulls)
-    assert pipe.feature_names_out_ == [
-        "x",
-        "x_missing",
-        "t",
-        "s",
-        "s_const",
-    ]  # no categories for s_oh
+    assert pipe.feature_names_out_ == ["x", "x_missing", "t", "s", "s_const"]
     ref = SimpleImputer(
         strategy="constant", fill_value=fill, add_indicator=True, keep_empty_features=True
     ).fit_transform(np.full((n, 1), np.nan))
@@ -324,6 +317,35 @@ def test_all_null_column(rng):
     later = pipe.transform({"x": x, "t": x, "s": ["a", None, "missing_value", "b"]})
     np.testing.assert_array_equal(later[:, 3], [1, 0, 1, 1])  # unseen strings: 1
     np.testing.assert_array_equal(later[:, 4], [1, 3, 3, 1])
+
+
+@pytest.mark.parametrize("unknown", ["ignore", "other"])
+def test_one_hot_of_a_column_with_only_nulls_is_an_error(rng, unknown):
+    """Nulls are no category for OneHot, so an all-null column has nothing to encode: an error
+    naming the column, not a OneHot of zero columns (or of a constant "other")."""
+    from sklearn.preprocessing import OneHotEncoder
+
+    n = int(rng.integers(1, 300))
+    for column in (
+        pa.array([None] * n, pa.string()),
+        pa.nulls(n),
+        pa.array([None] * n, pa.string()).dictionary_encode(),
+    ):
+        data = pa.table({"s": column})
+        with _raises(InvalidInputError, ValueError, match=r"column 's'.*null"):
+            sw.FeaturePipeline({"s": sw.OneHot(unknown=unknown)}).fit(data)
+        # The remedy the message names: impute, then the one category is scikit-learn's.
+        pipe = sw.FeaturePipeline(
+            {"s": [sw.Impute("constant", fill_value="none"), sw.OneHot(unknown=unknown)]}
+        ).fit(data)
+        expected = OneHotEncoder(handle_unknown="ignore").fit_transform(
+            np.full((n, 1), "none", dtype=object)
+        )
+        np.testing.assert_array_equal(pipe.transform(data)[:, :1], expected.toarray())
+    # One value among the nulls is enough.
+    mostly = pa.table({"s": pa.array([None] * n + ["a"], pa.string())})
+    pipe = sw.FeaturePipeline({"s": sw.OneHot(unknown=unknown)}).fit(mostly)
+    assert pipe.feature_names_out_[0] == "s_a"
 
 
 def test_one_row_table(h, rng):

@@ -118,10 +118,16 @@ def test_thread_count_does_not_change_results(h, rng, restore_threads):
 
 
 def test_set_num_threads_validates_and_resets(restore_threads):
-    for bad in (-1, 1.5, "2", True):
-        with pytest.raises(sw.errors.InvalidInputError) as info:
+    sw.set_num_threads(3)
+    for bad in (0, -1, 1025, 2**70, 1.5, "2", True, np.float64(2.0)):
+        with pytest.raises(sw.errors.InvalidInputError, match="set_num_threads") as info:
             sw.set_num_threads(bad)
         assert isinstance(info.value, ValueError)
+        assert sw.get_num_threads() == 3  # a refused call changes nothing
+    sw.set_num_threads(np.int64(2))
+    assert sw.get_num_threads() == 2
+    sw.set_num_threads(1024)
+    assert sw.get_num_threads() == 1024
     sw.set_num_threads(1)
     assert sw.get_num_threads() == 1
     sw.set_num_threads(None)  # back to the default
@@ -145,6 +151,41 @@ def _threads_in_subprocess(env_value: str | None) -> tuple[int, int]:
     threads, cores, reported = map(int, done.stdout.split())
     assert reported == threads
     return threads, cores
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-2", "1025", "4x", " 4", "1e3"])
+def test_a_seawall_num_threads_that_is_not_a_count_is_an_error_at_use(value):
+    """Not ignored: the first kernel that sizes the pool (and get_num_threads, build_info)
+    raises InvalidInputError naming the variable; an explicit set_num_threads still works."""
+    env = {k: v for k, v in os.environ.items() if k != "SEAWALL_NUM_THREADS"}
+    env["SEAWALL_NUM_THREADS"] = value
+    code = (
+        "import seawall, numpy as np\n"
+        "for call in (seawall.get_num_threads, seawall.build_info,\n"
+        "             lambda: seawall.FeaturePipeline({'x': seawall.StandardScale()})"
+        ".fit({'x': np.arange(300_000.0)})):\n"
+        "    try:\n"
+        "        call()\n"
+        "        print('accepted')\n"
+        "    except seawall.errors.InvalidInputError as e:\n"
+        "        print(type(e).__name__, str(e))\n"
+        "seawall.set_num_threads(2)\n"
+        "print(seawall.get_num_threads())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 4, done.stdout
+    for line in lines[:3]:
+        assert line.startswith("InvalidInputError SEAWALL_NUM_THREADS=") and repr(value) in line
+    assert lines[3] == "2"
+
+
+def test_an_empty_seawall_num_threads_is_unset():
+    threads, cores = _threads_in_subprocess("")
+    assert threads == cores
 
 
 def test_seawall_num_threads_environment_variable(rng):

@@ -111,6 +111,39 @@ def test_nan_inf_empty_allnull_one_row():
     assert huge.stats("x")["max"] == 1e308
 
 
+def test_quantiles_of_a_column_with_no_values_are_an_error(rng):
+    """numpy.quantile raises on an empty array; a profile column with no value (no rows, only
+    nulls, only NaN) says so naming the column, for quantiles and ranks alike, rather than
+    answering [nan]. to_dict() (and the drift and dashboard code, which check the count first)
+    report it as None."""
+    n = int(rng.integers(1, 200))
+    p = Profile.from_data(pa.table({"empty": pa.array([], pa.float64())}))
+    q = Profile.from_data(
+        pa.table(
+            {
+                "nulls": pa.array([None] * 2 * n, pa.float64()),
+                "nans": pa.array([math.nan] * 2 * n),
+                "mixed": pa.array([None, math.nan] * n),
+                "x": rng.normal(0, 1, 2 * n),
+            }
+        )
+    )
+    for profile, column in [(p, "empty"), (q, "nulls"), (q, "nans"), (q, "mixed")]:
+        with pytest.raises(InvalidInputError, match=f"column '{column}' has no values"):
+            profile.quantiles(column, [0.5])
+        with pytest.raises(InvalidInputError, match=f"column '{column}' has no values"):
+            profile.rank(column, 0.0)
+        entry = profile.to_dict()["columns"][column]
+        assert entry["count"] == 0 and set(entry["quantiles"].values()) == {None}
+        assert profile.histogram(column) == ([], [])
+    values = q.quantiles("x", [0.5])  # a column with values still answers
+    assert len(values) == 1 and math.isfinite(values[0])
+    with pytest.raises(InvalidInputError, match="quantiles must be"):
+        q.quantiles("x", ["0.5"])
+    with pytest.raises(InvalidInputError, match="quantiles must be"):
+        q.quantiles("x", [math.nan])
+
+
 def test_bad_input():
     with pytest.raises(DTypeError, match="'t'"):
         Profile.from_data(pa.table({"t": pa.array([1, 2], pa.timestamp("s"))}))

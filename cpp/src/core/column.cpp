@@ -1,7 +1,10 @@
 #include "seawall/core/column.h"
 
+#include <atomic>
 #include <cstring>
 
+#include "seawall/core/thread_pool.h"
+#include "seawall/core/utf8.h"
 #include "seawall/errors.h"
 
 namespace seawall {
@@ -86,10 +89,53 @@ ColumnChunk import_plain(const ArrowSchema& schema, const ArrowArray& array, Val
   return c;
 }
 
+// The first valid value among rows [begin, end) of a string chunk that is not UTF-8, or -1.
+// One pass over their bytes usually settles it: when those are UTF-8 and no value starts inside
+// a character (on a continuation byte), every value is. Otherwise (a bad byte, or a character
+// split across two values) each value is checked on its own, skipping nulls, whose bytes mean
+// nothing.
+template <typename Offset>
+int64_t first_invalid_utf8(const ColumnChunk& c, int64_t begin, int64_t end) {
+  const Offset* o = static_cast<const Offset*>(c.offsets) + c.offset;
+  const int64_t lo = o[begin];
+  const int64_t hi = o[end];
+  if (lo <= hi && is_valid_utf8(std::string_view(c.data + lo, static_cast<size_t>(hi - lo)))) {
+    bool aligned = true;
+    for (int64_t i = begin + 1; i < end && aligned; ++i) {
+      const int64_t at = o[i];
+      aligned = at < lo || at >= hi || (static_cast<unsigned char>(c.data[at]) & 0xC0) != 0x80;
+    }
+    if (aligned) return -1;
+  }
+  for (int64_t i = begin; i < end; ++i) {
+    if (c.is_valid(i) && !is_valid_utf8(c.str(i))) return i;
+  }
+  return -1;
+}
+
+// The first invalid value of the whole chunk (the same whatever the thread count), or -1.
+int64_t first_invalid_utf8(const ColumnChunk& c) {
+  constexpr int64_t kGrain = int64_t{1} << 14;
+  std::atomic<int64_t> first{c.length};
+  parallel_for(c.length, kGrain, [&](int64_t begin, int64_t end) {
+    const int64_t bad = c.type == ValueType::kUtf8 ? first_invalid_utf8<int32_t>(c, begin, end)
+                                                   : first_invalid_utf8<int64_t>(c, begin, end);
+    int64_t seen = first.load();
+    while (bad >= 0 && bad < seen && !first.compare_exchange_weak(seen, bad)) {
+    }
+  });
+  return first.load() < c.length ? first.load() : -1;
+}
+
+[[noreturn]] void not_utf8(const std::string& name, int64_t row, const char* what) {
+  throw InvalidInput(detail::concat("column '", name, "', ", what, row,
+                                    ": not valid UTF-8 (string columns must hold UTF-8 text)"));
+}
+
 }  // namespace
 
 ColumnChunk import_arrow_chunk(const ArrowSchema& schema, const ArrowArray& array,
-                               const std::string& name) {
+                               const std::string& name, int64_t first_row) {
   SEAWALL_CHECK(schema.release != nullptr && array.release != nullptr, "column '", name,
                 "': the Arrow array was already released");
   if (schema.dictionary != nullptr) {
@@ -108,13 +154,25 @@ ColumnChunk import_arrow_chunk(const ArrowSchema& schema, const ArrowArray& arra
     c.type = ValueType::kDictionary;
     c.dictionary = std::make_shared<ColumnChunk>(
         import_plain(*schema.dictionary, *array.dictionary, value_type, name));
+    const int64_t bad = first_invalid_utf8(*c.dictionary);
+    if (bad >= 0) {
+      for (int64_t i = 0; i < c.length; ++i) {  // name the first row that holds it, if any does
+        if (c.is_valid(i) && c.dict_index(i) == bad) not_utf8(name, first_row + i, "row ");
+      }
+      not_utf8(name, bad, "dictionary value ");
+    }
     return c;
   }
   ValueType type;
   SEAWALL_CHECK_TYPE(parse_format(schema.format, &type), "column '", name,
                      "': unsupported Arrow type (format '", schema.format ? schema.format : "?",
                      "'); expected integers, floats or strings");
-  return import_plain(schema, array, type, name);
+  ColumnChunk c = import_plain(schema, array, type, name);
+  if (type == ValueType::kUtf8 || type == ValueType::kLargeUtf8) {
+    const int64_t bad = first_invalid_utf8(c);
+    if (bad >= 0) not_utf8(name, first_row + bad, "row ");
+  }
+  return c;
 }
 
 std::vector<int64_t> chunk_starts(const Column& column) {

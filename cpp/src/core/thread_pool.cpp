@@ -116,6 +116,8 @@ class Pool {
   bool stopping_ = false;
 };
 
+constexpr int kMaxThreads = 1024;
+
 std::mutex g_pool_mutex;  // one parallel_for at a time owns the pool; others wait
 std::unique_ptr<Pool> g_pool;
 std::atomic<int> g_requested{0};
@@ -133,12 +135,20 @@ int affinity_cores() {
 }  // namespace
 
 int default_num_threads() {
-  if (const char* env = std::getenv("SEAWALL_NUM_THREADS")) {
-    char* end = nullptr;
-    const long v = std::strtol(env, &end, 10);
-    if (end != env && *end == '\0' && v >= 1 && v <= 1024) return static_cast<int>(v);
+  // Read at each use, so that a change made after start-up takes effect. Set to anything but a
+  // count it is an error at the first kernel that sizes the pool, rather than ignored.
+  const char* env = std::getenv("SEAWALL_NUM_THREADS");
+  if (env == nullptr || env[0] == '\0') return affinity_cores();
+  int value = 0;
+  bool ok = true;
+  for (const char* p = env; *p != '\0' && ok; ++p) {
+    ok = *p >= '0' && *p <= '9' && value <= kMaxThreads;  // stops before it can overflow
+    value = value * 10 + (*p - '0');
   }
-  return affinity_cores();
+  SEAWALL_CHECK(ok && value >= 1 && value <= kMaxThreads, "SEAWALL_NUM_THREADS='", env,
+                "' is not a thread count: set it to an integer from 1 to ", kMaxThreads,
+                ", or unset it for the cores this process may use");
+  return value;
 }
 
 int num_threads() {
@@ -147,7 +157,8 @@ int num_threads() {
 }
 
 void set_num_threads(int n) {
-  SEAWALL_CHECK(n >= 0 && n <= 1024, "num_threads must be between 1 and 1024 (0 for the default), got ", n);
+  SEAWALL_CHECK(n >= 0 && n <= kMaxThreads, "num_threads must be between 1 and ", kMaxThreads,
+                " (0 for the default), got ", n);
   std::lock_guard<std::mutex> lock(g_pool_mutex);
   g_requested = n;
   g_pool.reset();  // rebuilt at the right size on next use

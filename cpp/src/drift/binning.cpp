@@ -57,6 +57,17 @@ bool more_distinct_than(const double* x, int64_t n, int64_t limit) {
 // numpy.linspace(first, last, bins + 1): i * step + first, with the last edge set exactly.
 std::vector<double> linspace_edges(double first, double last, int64_t bins) {
   std::vector<double> edges(static_cast<size_t>(bins) + 1);
+  if (!std::isfinite(last - first)) {
+    // A span wider than float64 holds (numpy overflows here, with a warning, into infinite
+    // widths): the same edges computed on halves, which scale back exactly.
+    const double step = (last * 0.5 - first * 0.5) / static_cast<double>(bins);
+    for (int64_t i = 0; i <= bins; ++i) {
+      edges[static_cast<size_t>(i)] = 2.0 * (first * 0.5 + static_cast<double>(i) * step);
+    }
+    edges.front() = first;
+    edges.back() = last;
+    return edges;
+  }
   const double delta = last - first;
   const double step = delta / static_cast<double>(bins);
   for (int64_t i = 0; i <= bins; ++i) {
@@ -123,7 +134,9 @@ std::vector<int64_t> count_in_edges(const double* x, int64_t n, const std::vecto
     for (int64_t i = begin; i < end; ++i) {
       const double v = x[i];
       if (!(v >= first && v <= last)) continue;
-      int64_t bin = std::min<int64_t>(static_cast<int64_t>((v - first) * per_unit), bins - 1);
+      // pos is NaN (inf * 0) when the range overflows float64: the search below finds the bin.
+      const double pos = (v - first) * per_unit;
+      int64_t bin = pos < static_cast<double>(bins - 1) ? static_cast<int64_t>(pos) : bins - 1;
       if (bin > 0 && v < e[bin]) --bin;
       if (bin < bins - 1 && v >= e[bin + 1]) ++bin;
       if (v < e[bin] || (bin < bins - 1 && v >= e[bin + 1])) {
@@ -190,7 +203,9 @@ std::vector<double> sturges_edges(double min, double max, int64_t size, bool int
   SEAWALL_CHECK(size > 0, "Sturges edges need a non-empty sample");
   // numpy: width = ptp / (log2(n) + 1); bins = ceil((last - first) / width), at least 1, where a
   // zero range is widened by 0.5 each side only after the width is taken.
-  const double range = max - min;
+  // A range past float64 (finite values of both signs near its limits) is taken in halves.
+  const double scale = std::isfinite(max - min) ? 1.0 : 0.5;
+  const double range = max * scale - min * scale;
   double width = range / (std::log2(static_cast<double>(size)) + 1.0);
   double first = min;
   double last = max;
@@ -201,7 +216,7 @@ std::vector<double> sturges_edges(double min, double max, int64_t size, bool int
   int64_t bins = 1;
   if (width != 0.0) {
     if (integer_input && width < 1.0) width = 1.0;
-    bins = static_cast<int64_t>(std::ceil((last - first) / width));
+    bins = static_cast<int64_t>(std::ceil((last * scale - first * scale) / width));
   }
   return linspace_edges(first, last, bins);
 }

@@ -11,6 +11,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "seawall/core/thread_pool.h"
+#include "../error_message.h"
 #include "seawall/errors.h"
 
 namespace {
@@ -344,15 +346,6 @@ TEST(Column, ImportsDictionaries) {
   check_dictionary_import<uint64_t, int32_t>("L", "u", ValueType::kUInt64);
 }
 
-std::string message_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
-
 TEST(Column, UnsupportedFormatsThrowTypeMismatch) {
   std::vector<uint8_t> payload(64, 0);
   for (const char* format : {"b", "tsu:", "tsu:UTC", "tdD", "e", "z", "Z", "d:10,2", "+l", "n", "w:4",
@@ -503,3 +496,125 @@ TEST(Column, TypeNamesAreDistinct) {
 }
 
 }  // namespace
+
+namespace {
+
+// Strings that are not UTF-8 are refused where they come in, naming the column and the row
+// (counted from first_row); null slots are not read, whatever bytes they hold.
+template <typename Offset>
+void check_invalid_utf8_is_refused(const char* format) {
+  const uint64_t seed = fresh_seed();
+  SCOPED_TRACE(std::string("format '") + format + "', random seed " + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  const char* bad_values[] = {"\xFF", "ab\xC3", "\xED\xA0\x80", "\xC0\xAF", "long ascii text\x80"};
+  for (int trial = 0; trial < 40; ++trial) {
+    const int64_t offset = static_cast<int64_t>(rng() % 5);
+    const int64_t length = 1 + static_cast<int64_t>(rng() % 100);
+    StringArray<Offset> arr;
+    for (int64_t i = 0; i < offset + length; ++i) {
+      arr.values.push_back(random_text(rng));
+      arr.valid.push_back(rng() % 4 != 0);
+    }
+    const int64_t bad_row = static_cast<int64_t>(rng() % length);
+    arr.values[offset + bad_row] = bad_values[rng() % 5];
+    const bool bad_is_null = trial % 4 == 0;
+    arr.valid[offset + bad_row] = !bad_is_null;
+    // build(), but null slots keep their bytes: the bad value is there even when it is null.
+    arr.offsets.assign(1, 0);
+    for (const auto& v : arr.values) {
+      arr.data += v;
+      arr.offsets.push_back(static_cast<Offset>(arr.data.size()));
+    }
+    arr.bits = pack_bits(arr.valid);
+    std::vector<const void*> buffers = {arr.bits.data(), arr.offsets.data(), arr.data.data()};
+    ArrowSchema schema = make_schema(format);
+    ArrowArray array = make_array(length, count_nulls(arr.valid, offset, length), offset, buffers);
+    const int64_t first_row = static_cast<int64_t>(rng() % 1000);
+    if (bad_is_null) {
+      EXPECT_NO_THROW(seawall::import_arrow_chunk(schema, array, "text", first_row));
+      continue;
+    }
+    EXPECT_THROW(seawall::import_arrow_chunk(schema, array, "text", first_row), seawall::InvalidInput);
+    const std::string message =
+        message_of([&] { seawall::import_arrow_chunk(schema, array, "text", first_row); });
+    EXPECT_NE(message.find("column 'text', row " + std::to_string(first_row + bad_row) + ":"),
+              std::string::npos)
+        << message;
+    EXPECT_NE(message.find("UTF-8"), std::string::npos) << message;
+  }
+}
+
+}  // namespace
+
+TEST(Column, RefusesStringsThatAreNotUtf8) {
+  check_invalid_utf8_is_refused<int32_t>("u");
+  check_invalid_utf8_is_refused<int64_t>("U");
+}
+
+TEST(Column, RefusesASequenceSplitAcrossTwoValues) {
+  // "\xC3" then "\xA9": together the bytes of "é", each on its own not UTF-8.
+  std::vector<int32_t> offsets = {0, 1, 2};
+  const std::string data = "\xC3\xA9";
+  std::vector<const void*> buffers = {nullptr, offsets.data(), data.data()};
+  ArrowSchema schema = make_schema("u");
+  ArrowArray array = make_array(2, 0, 0, buffers);
+  const std::string message = message_of([&] { seawall::import_arrow_chunk(schema, array, "s"); });
+  EXPECT_NE(message.find("column 's', row 0:"), std::string::npos) << message;
+}
+
+TEST(Column, RefusesADictionaryValueThatIsNotUtf8) {
+  StringArray<int32_t> dict;
+  dict.values = {"ok", "bad\xFF", "fine"};
+  dict.valid = {true, true, true};
+  dict.build();
+  std::vector<const void*> dict_buffers = {nullptr, dict.offsets.data(), dict.data.data()};
+  ArrowArray dict_array = make_array(3, 0, 0, dict_buffers);
+  ArrowSchema dict_schema = make_schema("u");
+  ArrowSchema schema = make_schema("i", &dict_schema);
+  {  // a row uses it: that row is named
+    std::vector<int32_t> indices = {0, 2, 2, 1, 1};
+    std::vector<const void*> buffers = {nullptr, indices.data()};
+    ArrowArray array = make_array(5, 0, 0, buffers, &dict_array);
+    EXPECT_THROW(seawall::import_arrow_chunk(schema, array, "d", 10), seawall::InvalidInput);
+    const std::string message = message_of([&] { seawall::import_arrow_chunk(schema, array, "d", 10); });
+    EXPECT_NE(message.find("column 'd', row 13:"), std::string::npos) << message;
+  }
+  {  // no row uses it: the dictionary entry is named
+    std::vector<int32_t> indices = {0, 2};
+    std::vector<const void*> buffers = {nullptr, indices.data()};
+    ArrowArray array = make_array(2, 0, 0, buffers, &dict_array);
+    const std::string message = message_of([&] { seawall::import_arrow_chunk(schema, array, "d"); });
+    EXPECT_NE(message.find("column 'd', dictionary value 1:"), std::string::npos) << message;
+  }
+}
+
+TEST(Column, NamesTheFirstRowThatIsNotUtf8WhateverTheThreads) {
+  // Many rows, checked in parallel pieces: the row named is the first bad one, every time.
+  const uint64_t seed = fresh_seed();
+  SCOPED_TRACE("random seed " + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  StringArray<int64_t> arr;
+  const int64_t n = 200000;
+  for (int64_t i = 0; i < n; ++i) {
+    arr.values.push_back(i % 3 == 0 ? "caf\xC3\xA9" : "v" + std::to_string(i));
+    arr.valid.push_back(true);
+  }
+  const int64_t a = static_cast<int64_t>(rng() % n);
+  const int64_t b = static_cast<int64_t>(rng() % n);
+  arr.values[a] = "\xFF";
+  arr.values[b] = "x\xC3";
+  arr.build();
+  std::vector<const void*> buffers = {nullptr, arr.offsets.data(), arr.data.data()};
+  ArrowSchema schema = make_schema("U");
+  ArrowArray array = make_array(n, 0, 0, buffers);
+  const std::string want = "column 'big', row " + std::to_string(std::min(a, b)) + ":";
+  for (const int threads : {1, 2, 5}) {
+    seawall::set_num_threads(threads);
+    for (int repeat = 0; repeat < 3; ++repeat) {
+      const std::string message =
+          message_of([&] { seawall::import_arrow_chunk(schema, array, "big"); });
+      EXPECT_NE(message.find(want), std::string::npos) << message << " (" << threads << " threads)";
+    }
+  }
+  seawall::set_num_threads(0);
+}

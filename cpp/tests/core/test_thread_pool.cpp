@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -14,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "../error_message.h"
 #include "seawall/errors.h"
 
 namespace {
@@ -292,10 +294,27 @@ TEST_F(ThreadPoolTest, EnvironmentVariableSetsTheDefault) {
     ScopedEnv env("SEAWALL_NUM_THREADS", "1");
     EXPECT_EQ(seawall::default_num_threads(), 1);
   }
-  // Values that are not a positive count fall back to the cores this process may use.
-  for (const char* bad : {"", "0", "-2", "abc", "4x", "1e3", "99999999999999999999"}) {
+  {
+    ScopedEnv env("SEAWALL_NUM_THREADS", "1024");
+    EXPECT_EQ(seawall::default_num_threads(), 1024);
+  }
+  {  // Empty is unset: the cores this process may use.
+    ScopedEnv env("SEAWALL_NUM_THREADS", "");
+    EXPECT_EQ(static_cast<unsigned>(seawall::default_num_threads()), fallback);
+  }
+  // Anything else that is not a count is an error naming the variable, at every use of the
+  // default; an explicit size does not read it.
+  for (const char* bad : {"0", "-2", "abc", "4x", " 4", "+4", "1e3", "1025", "99999999999999999999"}) {
     ScopedEnv env("SEAWALL_NUM_THREADS", bad);
-    EXPECT_EQ(static_cast<unsigned>(seawall::default_num_threads()), fallback) << "value '" << bad << "'";
+    EXPECT_THROW(seawall::default_num_threads(), seawall::InvalidInput) << "value '" << bad << "'";
+    seawall::set_num_threads(0);
+    EXPECT_THROW(seawall::num_threads(), seawall::InvalidInput) << "value '" << bad << "'";
+    EXPECT_THROW(seawall::parallel_for(100000, 1, [](int64_t, int64_t) {}), seawall::InvalidInput);
+    const std::string message = message_of([] { seawall::default_num_threads(); });
+    EXPECT_NE(message.find("SEAWALL_NUM_THREADS"), std::string::npos) << message;
+    seawall::set_num_threads(2);
+    EXPECT_EQ(seawall::num_threads(), 2);
+    seawall::set_num_threads(0);
   }
 }
 

@@ -243,6 +243,33 @@ TEST(BinningTest, BadInputThrows) {
   EXPECT_THROW(bin_numbers(ok.data(), 2, ok.data(), 2, quantile), InvalidInput);
 }
 
+TEST(BinningTest, ARangeWiderThanFloat64StillGetsEqualBins) {
+  // Finite values whose max - min overflows (numpy warns and makes infinite widths): the edges
+  // are those of the exact arithmetic, equally spaced over [min, max], each value counted once.
+  const double big = std::numeric_limits<double>::max();
+  EXPECT_EQ(equal_width_edges(-big, big, 2), (std::vector<double>{-big, 0.0, big}));
+  const std::vector<double> quarters = equal_width_edges(-big, big, 4);
+  const std::vector<double> exact{-big, -big / 2, 0.0, big / 2, big};
+  ASSERT_EQ(quarters.size(), exact.size());
+  for (size_t i = 0; i < exact.size(); ++i) EXPECT_DOUBLE_EQ(quarters[i], exact[i]) << i;  // 4 ulps
+  // Sturges: ceil(log2(8) + 1) = 4 bins, as for any range.
+  EXPECT_EQ(sturges_edges(-big, big, 8, false), equal_width_edges(-big, big, 4));
+  EXPECT_EQ(sturges_edges(-big, big, 8, false).size(), sturges_edges(-1.0, 1.0, 8, false).size());
+  const std::vector<double> wide{-big, big, 0.0, 1.0, -1.0};
+  for (const BinRule rule : {BinRule::kSturges, BinRule::kSturgesDistinct, BinRule::kCount}) {
+    BinSpec spec;
+    spec.rule = rule;
+    spec.count = 4;
+    const Bins bins = bin_numbers(wide.data(), 5, wide.data(), 5, spec);
+    for (const double e : bins.edges) EXPECT_TRUE(std::isfinite(e));
+    EXPECT_EQ(bins.edges.front(), -big);
+    EXPECT_EQ(bins.edges.back(), big);
+    int64_t total = 0;
+    for (const auto n : bins.counts.reference) total += static_cast<int64_t>(n);
+    EXPECT_EQ(total, 5);
+  }
+}
+
 TEST(CategoricalTest, CountsCategoriesOfBothSamplesSorted) {
   StringColumn ref({"b", "a", "b", ""});
   StringColumn cur({"c", "a", "\xc3\xa9"});  // "é" sorts after ASCII by bytes

@@ -9,13 +9,12 @@ import pickle
 from pathlib import Path
 from typing import Any
 
-from ..errors import IntegrityError, UnsupportedVersionError, UntrustedCodeError
+from ..errors import DTypeError, IntegrityError, UnsupportedVersionError, UntrustedCodeError
 from ..features.pipeline import FeaturePipeline
 from .bundle import Bundle
-from .manifest import MANIFEST, _files, _read_checked, read_manifest
+from .manifest import MANIFEST, _check_fields, _files, _read_checked, read_manifest
 from .onnx_model import OnnxModel
 from .python_model import PythonModel
-from .signature import Signature
 
 __all__ = ["load_bundle"]
 
@@ -34,22 +33,21 @@ def load_bundle(
     ``trust_code=True`` (unpickling runs code: trust only bundles you made). ``providers`` and
     ``intra_op_num_threads`` go to onnxruntime.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise DTypeError(f"a bundle path is a str or a path, got {type(path).__name__}")
     root = Path(path)
     if not root.is_dir():
+        if root.exists():
+            raise IntegrityError(f"{root} is not a seawall bundle: it is not a directory")
         raise FileNotFoundError(f"no bundle directory at {root}")
     manifest = read_manifest(root)
     contents = {name: _read_checked(root, name, entry) for name, entry in _files(manifest)}
 
-    try:
-        model_entry = manifest["model"]
-        flavor = model_entry["flavor"]
-        model_file = model_entry["file"]
-        pipeline_entry = manifest.get("pipeline")
-        Signature.from_dict(manifest["signature"])
-        if not isinstance(manifest["name"], str):
-            raise TypeError("the name is not a string")
-    except (KeyError, TypeError, ValueError) as exc:
-        raise IntegrityError(f"{root}/{MANIFEST} is malformed: {exc!r}") from exc
+    _check_fields(manifest, f"{root}/{MANIFEST}")
+    model_entry = manifest["model"]
+    flavor = model_entry["flavor"]
+    model_file = model_entry["file"]
+    pipeline_entry = manifest.get("pipeline")
     if model_file not in contents:
         raise IntegrityError(f"{root}/{MANIFEST} names a model file it does not list")
 
@@ -84,5 +82,11 @@ def load_bundle(
     else:
         raise UnsupportedVersionError(
             f"{root} holds a {flavor!r} model, which this seawall cannot load: upgrade seawall"
+        )
+    outputs = [o["name"] for o in manifest["signature"]["outputs"]]
+    given = list(model.methods) if isinstance(model, PythonModel) else list(model.output_names)
+    if sorted(outputs) != sorted(given):
+        raise IntegrityError(
+            f"{root}/{MANIFEST}: signature.outputs names {outputs}, but the model gives {given}"
         )
     return Bundle(root, manifest, model, pipeline)

@@ -22,7 +22,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..errors import IntegrityError, UnsupportedVersionError
+from ..errors import IntegrityError, SeawallError, UnsupportedVersionError
+from .signature import TensorSpec
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "MANIFEST", "read_manifest"]
 
@@ -36,7 +37,7 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     root = Path(path)
     try:
         raw = (root / MANIFEST).read_bytes()
-    except FileNotFoundError:
+    except (FileNotFoundError, IsADirectoryError):
         raise IntegrityError(f"{root} is not a seawall bundle: it has no {MANIFEST}") from None
     try:
         manifest = json.loads(raw.decode("utf-8"))
@@ -100,8 +101,65 @@ def _files(manifest: Mapping[str, Any]) -> Iterable[tuple[str, Mapping[str, Any]
 def _read_checked(root: Path, name: str, entry: Mapping[str, Any]) -> bytes:
     try:
         data = (root / name).read_bytes()
-    except FileNotFoundError:
-        raise IntegrityError(f"{root} is incomplete: {name} is missing") from None
+    except (FileNotFoundError, IsADirectoryError):
+        raise IntegrityError(f"{root} is incomplete: {name} is missing (or not a file)") from None
     if len(data) != entry.get("bytes") or hashlib.sha256(data).hexdigest() != entry.get("sha256"):
         raise IntegrityError(f"{root}/{name} was modified or corrupted: its SHA-256 does not match")
     return data
+
+
+def _check_fields(manifest: Mapping[str, Any], where: str) -> None:
+    """IntegrityError naming the first field of the manifest that is missing or of a wrong type
+    (the SHA-256 shows the manifest is the one written, not that a careful editor did not
+    rewrite it)."""
+
+    def fail(field: str, wanted: str) -> IntegrityError:
+        return IntegrityError(f"{where} is malformed: {field} must be {wanted}")
+
+    def text(value: Any) -> bool:  # JSON can spell a lone surrogate, which is not text
+        return isinstance(value, str) and not any(0xD800 <= ord(c) <= 0xDFFF for c in value)
+
+    def entry(obj: Any, field: str) -> Mapping[str, Any]:
+        if not isinstance(obj, dict):
+            raise fail(field, "an object")
+        return obj
+
+    if not text(manifest.get("name")) or not manifest.get("name"):
+        raise fail("name", "a non-empty string")
+    if manifest.get("version") is not None and not text(manifest["version"]):
+        raise fail("version", "a string or null")
+    model = entry(manifest.get("model"), "model")
+    for key in ("flavor", "file"):
+        if not text(model.get(key)):
+            raise fail(f"model.{key}", "a string")
+    if not isinstance(model.get("loads_code"), bool):
+        raise fail("model.loads_code", "true or false")
+    methods = model.get("methods")
+    if methods is not None and not (
+        isinstance(methods, dict) and all(text(k) and text(v) for k, v in methods.items())
+    ):
+        raise fail("model.methods", "an object of output name to method name")
+    pipeline = manifest.get("pipeline")
+    if pipeline is not None and not text(entry(pipeline, "pipeline").get("file")):
+        raise fail("pipeline.file", "a string")
+    signature = entry(manifest.get("signature"), "signature")
+    for group in ("inputs", "outputs", "model_inputs"):
+        specs = signature.get(group)
+        if not isinstance(specs, list):
+            raise fail(f"signature.{group}", "a list")
+        for i, spec in enumerate(specs):
+            field = f"signature.{group}[{i}]"
+            spec = entry(spec, field)
+            if not text(spec.get("name")) or not text(spec.get("datatype")):
+                raise fail(f"{field}.name and .datatype", "strings")
+            shape = spec.get("shape")
+            if not isinstance(shape, list) or not all(
+                isinstance(d, int) and not isinstance(d, bool) and -1 <= d < 2**63 for d in shape
+            ):
+                raise fail(f"{field}.shape", "a list of sizes (-1 for any)")
+            try:
+                TensorSpec.from_dict(spec)
+            except SeawallError as exc:
+                raise fail(f"{field}.datatype", f"a v2 datatype ({exc})") from exc
+    if manifest.get("metadata") is not None and not isinstance(manifest["metadata"], dict):
+        raise fail("metadata", "an object or null")

@@ -271,7 +271,15 @@ def _distinct_upto(ref: Any, cur: Any, cap: int) -> int:
     ucur = pc.unique(cur)
     if len(ucur) >= cap:
         return cap
-    return min(len(set(uref.to_pylist()) | set(ucur.to_pylist())), cap)
+    return min(len(_byte_strings(uref) | _byte_strings(ucur)), cap)
+
+
+def _byte_strings(strings: pa.Array) -> set[bytes]:
+    """The strings as bytes, not decoded: the native core checks (and names) text that is not
+    UTF-8 when it bins the column, after this."""
+    if pa.types.is_dictionary(strings.type):
+        strings = strings.dictionary_decode()
+    return set(strings.cast(pa.large_binary()).to_pylist())
 
 
 def _default_method(kind: Kind, n_ref: int, distinct: int) -> str:

@@ -286,6 +286,8 @@ def _sturges_edges(ref: _NumericSide, cur: _NumericSide) -> npt.NDArray[np.float
     n_bins = math.ceil(math.log2(ref.n + cur.n) + 1)
     if lo == hi:
         lo, hi = lo - 0.5, hi + 0.5
+    if not math.isfinite(hi - lo):  # a span past float64: the same edges, on halves
+        return 2.0 * np.linspace(lo / 2, hi / 2, n_bins + 1)
     return np.linspace(lo, hi, n_bins + 1)
 
 

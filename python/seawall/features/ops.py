@@ -623,7 +623,8 @@ class OneHot(_VocabularyOp):
     Infrequent values (min_frequency, max_categories, as in scikit-learn, where max_categories
     counts the infrequent column) share one column ``<name>_infrequent``. Values not seen when
     fitting, and nulls, give all zeros (unknown="ignore") or set a column ``<name>_other``
-    (unknown="other").
+    (unknown="other"). Nulls are never a category (scikit-learn makes None one), so a column
+    with no value but nulls is an error when fitting, rather than a OneHot of no columns.
     """
 
     _param_names = ("min_frequency", "max_categories", "unknown")
@@ -645,6 +646,16 @@ class OneHot(_VocabularyOp):
             raise InvalidInputError(
                 f"OneHot unknown must be 'ignore' or 'other', got {self.unknown!r}"
             )
+
+    def _finish(self, state: Any, column: str, rows: int) -> None:
+        if not state.string_counts():
+            # Nulls are no category here (scikit-learn would make one constant None column):
+            # with no value there would be no output at all, or only a constant "other".
+            raise InvalidInputError(
+                f"column '{column}': OneHot found no value to learn categories from (all {rows} "
+                "rows are null); impute first (Impute('constant')) or drop the feature"
+            )
+        super()._finish(state, column, rows)
 
     def output_names(self, name: str) -> list[str]:
         self._require_fitted()

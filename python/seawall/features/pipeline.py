@@ -18,6 +18,7 @@ import pyarrow as pa
 from .. import _core
 from .._data import (
     BatchSource,
+    check_type,
     column_chunks,
     is_matrix,
     matrix_to_table,
@@ -32,10 +33,12 @@ from ..errors import (
     InvalidInputError,
     MissingColumnError,
     NotFittedError,
+    SeawallError,
     UnsupportedVersionError,
 )
 from . import ops as ops_module
-from .ops import OPS, Impute, OneHot, Op
+from ._state import is_text, read_features
+from .ops import Impute, OneHot, Op
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "FeaturePipeline", "FitPass"]
 
@@ -147,9 +150,10 @@ def _parse_features(features: Any) -> list[_Feature]:
                 f"each feature must be (column, ops) or (name, column, ops), got {item!r}"
             )
         name, column, ops = (item[0], item[0], item[1]) if len(item) == 2 else item
-        if not isinstance(name, str) or not isinstance(column, str):
+        if not is_text(name) or not is_text(column):
             raise InvalidInputError(
-                f"feature and column names must be strings, got {name!r}, {column!r}"
+                f"feature and column names must be strings (of text: no lone surrogates), got "
+                f"{name!r}, {column!r}"
             )
         entries.append(_Feature(name, column, [copy.deepcopy(op) for op in _as_ops(ops)]))
     if not entries:
@@ -328,6 +332,7 @@ class FeaturePipeline:
                     f"{type(feature.ops[-1]).__name__} needs numbers (use Categorify, OneHot or "
                     "HashBucket for string columns)"
                 )
+            check_type(t, feature.column, feature.string_input)
             for op in feature.ops:
                 op._check(feature.column, feature.string_input)
 
@@ -461,6 +466,10 @@ class FeaturePipeline:
         """
         self._require_fitted()
         if not isinstance(row, dict):
+            if not isinstance(row, Mapping):
+                raise DTypeError(
+                    f"transform_one takes a mapping of column name to value, got {type(row).__name__}"
+                )
             row = dict(row)
         return self._plan.transform_one(row)
 
@@ -556,14 +565,16 @@ class FeaturePipeline:
 
     @classmethod
     def from_dict(cls, document: Any, source: str = "the document") -> FeaturePipeline:
+        """Reads what to_dict() returns. Every field is checked: a missing or wrong-typed one is
+        an IntegrityError naming it (``features[0].ops[1].fitted.mean``)."""
         if not isinstance(document, dict) or document.get("format") != FORMAT_NAME:
-            raise IntegrityError(f"{source} is not a seawall FeaturePipeline")
+            raise IntegrityError(f"{source} is not a seawall FeaturePipeline (its 'format')")
         version = document.get("format_version")
-        if not isinstance(version, int):
-            raise IntegrityError(f"{source} has no format version")
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise IntegrityError(f"{source} has no integer 'format_version'")
         if version > FORMAT_VERSION:
             raise UnsupportedVersionError(
-                f"{source} uses format version {version}, but this seawall reads up to "
+                f"{source} uses format_version {version}, but this seawall reads up to "
                 f"{FORMAT_VERSION}: upgrade seawall to load it"
             )
         state = {k: v for k, v in document.items() if k != "sha256"}
@@ -576,28 +587,15 @@ class FeaturePipeline:
                 raise IntegrityError(
                     f"{source} was modified or corrupted: its SHA-256 does not match"
                 )
+        features = [
+            _Feature(f.name, f.column, f.ops, f.string_input)
+            for f in read_features(state, source, version)
+        ]
         try:
-            features = []
-            for entry in state["features"]:
-                ops = []
-                for op_state in entry["ops"]:
-                    op_class = OPS.get(op_state["op"])
-                    if op_class is None:
-                        raise IntegrityError(f"{source} names an unknown op {op_state['op']!r}")
-                    if version == 1:
-                        op_state = _op_state_from_v1(op_class, op_state)
-                    op = op_class._from_state(op_state)
-                    if getattr(op, "quantile_method_", "exact") not in ("exact", "sketch"):
-                        raise IntegrityError(f"{source} names an unknown quantile method")
-                    ops.append(op)
-                features.append(
-                    _Feature(entry["name"], entry["column"], ops, entry["input"] == "string")
-                )
             pipe = cls([(f.name, f.column, copy.deepcopy(f.ops)) for f in features])
+            _parse_features(pipe.features)
             for f in features:
-                for op in f.ops:
-                    if op.needs_fit and not op.is_fitted:
-                        raise IntegrityError(f"{source}: an op of feature '{f.name}' was never fit")
+                _check_chain(f)
             inputs = list(dict.fromkeys(f.column for f in features))
             names_in: list[str] | None
             if version == 1:  # only the columns read were recorded
@@ -605,12 +603,15 @@ class FeaturePipeline:
             else:
                 names_in, n_in = _columns_seen(state, inputs, source)
             pipe._set_fitted(features, inputs, names_in, n_in)
-        except (KeyError, TypeError, ValueError) as exc:
+        except SeawallError as exc:
             if isinstance(exc, IntegrityError):
                 raise
-            raise IntegrityError(f"{source} is malformed: {exc!r}") from exc
+            raise IntegrityError(f"{source} is malformed: {exc}") from exc
         if pipe.feature_names_out_ != state.get("feature_names_out"):
-            raise IntegrityError(f"{source} is inconsistent: its output names do not match its ops")
+            raise IntegrityError(
+                f"{source} is inconsistent: its output names (feature_names_out) do not match "
+                "its ops"
+            )
         return pipe
 
     def __repr__(self) -> str:
@@ -632,7 +633,10 @@ def _columns_seen(
     else:
         raise IntegrityError(f"{source}: feature_names_in is not a list of n_features_in names")
     if any(c not in expected for c in inputs):
-        raise IntegrityError(f"{source} is inconsistent: it reads columns it did not see in fit")
+        raise IntegrityError(
+            f"{source} is inconsistent: it reads columns that feature_names_in (the columns "
+            "seen in fit) does not hold"
+        )
     return names, n
 
 
@@ -642,23 +646,6 @@ def _table_input(X: Any) -> tuple[Any, bool]:
     if is_matrix(X):
         return matrix_to_table(X), True
     return X, False
-
-
-def _op_state_from_v1(op_class: type[Op], op_state: dict[str, Any]) -> dict[str, Any]:
-    """A version-1 op's state in version 2's form.
-
-    Version 1 fit quantiles with the sketch unless ``exact=True``, and recorded no method;
-    ``exact=False`` was its default, which loads as today's default, None.
-    """
-    params = op_state.get("params", {})
-    if "exact" not in params:
-        return op_state
-    exact = params["exact"] is True
-    upgraded = {**op_state, "params": {**params, "exact": True if exact else None}}
-    fitted = op_state.get("fitted")
-    if fitted is not None and "quantile_method" in op_class(**upgraded["params"])._fitted_names:
-        upgraded["fitted"] = {**fitted, "quantile_method": "exact" if exact else "sketch"}
-    return upgraded
 
 
 #: The key of the saved document in a pickled pipeline's state.

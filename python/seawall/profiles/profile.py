@@ -8,7 +8,9 @@ What each column keeps, and the error of each estimate:
   formula, so any split and grouping agrees to within rounding (about 1e-15 relative).
 * quantiles: a KLL sketch (k=200 by default); the normalized rank error of one query is below
   ``KllSketch.rank_error_bound(k)`` = 4/k (0.02 for k=200) with at least 99.9% probability;
-  exact (numpy.quantile, bit for bit) while the column has fewer than about k values.
+  exact (numpy.quantile, bit for bit) while the column has fewer than about k values. A column
+  with no values (no rows, or only nulls and NaN) has no quantiles: ``quantiles`` and ``rank``
+  raise InvalidInputError naming it, as numpy.quantile raises on an empty array.
 * histogram: derived from the sketch at query time (``histogram(column, bins)``), so its counts
   carry the same rank error, n * 4/k per bin edge; no bins are fixed in advance.
 * distinct: HyperLogLog with 2^p registers (p=12: 4 KiB), Ertl's estimator; relative standard
@@ -37,6 +39,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from .. import _core
@@ -55,6 +58,7 @@ __all__ = ["FORMAT_VERSION", "MAGIC", "Profile"]
 MAGIC = b"SWPF"
 FORMAT_VERSION = 1
 DEFAULT_QUANTILES = (0.0, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 1.0)
+MAX_BINS = 1 << 20
 
 
 def _kind_of(name: str, t: pa.DataType) -> str:
@@ -114,6 +118,8 @@ class Profile:
         ):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise InvalidInputError(f"{label} must be an integer, got {value!r}")
+            if not 0 < value < 2**31:  # the exact range is checked natively, naming it too
+                raise InvalidInputError(f"{label} must be a positive integer, got {value!r}")
         source = BatchSource(data)
         if columns is None:
             names = source.column_names
@@ -192,6 +198,8 @@ class Profile:
         return int(self._state.summary(0)["rows"]) if self._index else 0
 
     def _i(self, column: str) -> int:
+        if not isinstance(column, str):
+            raise InvalidInputError(f"a column name is a string, got {column!r}")
         try:
             return self._index[column]
         except KeyError:
@@ -207,17 +215,30 @@ class Profile:
         return dict(self._state.summary(self._i(column)))
 
     def quantiles(self, column: str, qs: Iterable[float]) -> list[float]:
-        """Quantiles with numpy's 'linear' method, within the sketch's rank error (numeric only)."""
-        self._require_numeric(column)
-        qs = [float(q) for q in qs]
+        """Quantiles with numpy's 'linear' method, within the sketch's rank error (numeric only).
+
+        A column with no values (all null or NaN, or no rows) has no quantiles: that raises
+        InvalidInputError naming the column, as :meth:`rank` does (``to_dict`` reports None).
+        """
+        self._require_values(column)
+        if isinstance(qs, (str, bytes)) or not isinstance(qs, Iterable):
+            raise InvalidInputError(f"qs must be a list of numbers in [0, 1], got {qs!r}")
+        values = []
         for q in qs:
-            if not 0.0 <= q <= 1.0:
+            if isinstance(q, bool) or not isinstance(q, (int, float, np.integer, np.floating)):
+                raise InvalidInputError(f"quantiles must be numbers in [0, 1], got {q!r}")
+            if not 0.0 <= float(q) <= 1.0:
                 raise InvalidInputError(f"quantiles must be in [0, 1], got {q}")
-        return self._state.quantiles(self._i(column), qs).tolist()
+            values.append(float(q))
+        return self._state.quantiles(self._i(column), values).tolist()
 
     def rank(self, column: str, x: float) -> float:
-        """Estimated fraction of values <= x (numeric only)."""
-        self._require_numeric(column)
+        """Estimated fraction of values <= x (numeric only; an error for a column with no values)."""
+        self._require_values(column)
+        if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
+            raise InvalidInputError(f"rank needs a real number, got {x!r}")
+        if isinstance(x, int) and abs(x) >= 2**1024:  # past every float: beyond every value
+            x = math.inf if x > 0 else -math.inf
         if math.isnan(x):
             raise InvalidInputError("rank of NaN is undefined")
         return float(self._state.ranks(self._i(column), [float(x)])[0])
@@ -227,8 +248,8 @@ class Profile:
         count is within 2 * n * rank_error_bound(k) of the truth. Empty lists for no values or
         non-finite bounds."""
         self._require_numeric(column)
-        if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
-            raise InvalidInputError(f"bins must be a positive integer, got {bins!r}")
+        if isinstance(bins, bool) or not isinstance(bins, int) or not 1 <= bins <= MAX_BINS:
+            raise InvalidInputError(f"bins must be an integer from 1 to {MAX_BINS}, got {bins!r}")
         s = self.stats(column)
         lo, hi, n = s["min"], s["max"], s["count"]
         if n == 0 or not (math.isfinite(lo) and math.isfinite(hi)):
@@ -250,11 +271,23 @@ class Profile:
         """Most frequent strings with their (lower-bound) counts, most frequent first."""
         if self.kind(column) != "string":
             raise DTypeError(f"column '{column}' holds numbers: top values are kept for strings")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise InvalidInputError(f"n must be a non-negative integer, got {n!r}")
+        n = min(n, self.options["top_k"])  # no more are kept
         return [(v, int(c)) for v, c in self._state.top(self._i(column), n)]
 
     def _require_numeric(self, column: str) -> None:
         if self.kind(column) != "numeric":
             raise DTypeError(f"column '{column}' holds strings: quantiles need numbers")
+
+    def _require_values(self, column: str) -> None:
+        self._require_numeric(column)
+        s = self.stats(column)
+        if s["count"] == 0:
+            raise InvalidInputError(
+                f"column '{column}' has no values ({s['rows']} rows: {s['nulls']} null, "
+                f"{s['nans']} NaN), so no quantiles or ranks"
+            )
 
     def to_dict(
         self, quantiles: Sequence[float] = DEFAULT_QUANTILES, top: int = 10
@@ -303,6 +336,10 @@ class Profile:
 
     @classmethod
     def from_bytes(cls, data: bytes, source: str = "the data") -> Profile:
+        if isinstance(data, (bytearray, memoryview)):
+            data = bytes(data)
+        if not isinstance(data, bytes):
+            raise DTypeError(f"a profile is read from bytes, got {type(data).__name__}")
         if len(data) < 8 or data[:4] != MAGIC:
             raise IntegrityError(f"{source} is not a seawall profile")
         (version,) = struct.unpack_from("<H", data, 4)

@@ -57,6 +57,8 @@ def check_name(name: Any, what: str = "artifact name") -> str:
         raise InvalidInputError(f"{what} must have 1 to 1024 characters, got {len(name)}")
     if any(ord(c) < 32 or c == "\x7f" for c in name):
         raise InvalidInputError(f"{what} {name!r} contains a control character")
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in name):
+        raise InvalidInputError(f"{what} {name!r} contains a lone surrogate, which is not text")
     if "\\" in name:
         raise InvalidInputError(f"{what} {name!r} contains a backslash: use '/' between folders")
     if name.startswith("/") or _WINDOWS_DRIVE.match(name):

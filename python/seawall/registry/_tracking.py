@@ -272,6 +272,7 @@ class TrackingMixin(RegistryBase):
     def metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Every logged point of a metric, by step then time of logging."""
         checks.check_run_id(run_id)
+        checks.check_key(key, "metric")
         with self._db.read() as conn:
             pk = self._run_pk(conn, run_id)
             rows = conn.execute(
@@ -309,8 +310,14 @@ class TrackingMixin(RegistryBase):
             names = [experiment]
         elif experiment is None:
             names = None
-        else:
+        elif isinstance(experiment, (list, tuple)):
             names = list(experiment)
+        else:
+            raise InvalidInputError(
+                f"experiment must be a name, a list of names or None, got {experiment!r}"
+            )
+        for name in names or ():
+            checks.check_name(name, "experiment name")
         key = _search.query_key(names, filter, ordering)
         offset = 0 if page_token is None else _search.page_offset(page_token, key)
         with self._db.read() as conn:

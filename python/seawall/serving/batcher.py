@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .. import _core
-from ..errors import DTypeError
+from ..errors import DTypeError, InvalidInputError
 
 __all__ = ["BatchResult", "Batcher"]
 
@@ -107,6 +107,21 @@ class Batcher:
     ) -> None:
         if not callable(model):
             raise DTypeError(f"model must be callable, got {type(model).__name__}")
+        if isinstance(preferred_batch_sizes, (str, bytes)) or not isinstance(
+            preferred_batch_sizes, Iterable
+        ):
+            raise DTypeError(
+                f"preferred_batch_sizes must be a list of integers, got {preferred_batch_sizes!r}"
+            )
+        if row_shape is not None and (
+            isinstance(row_shape, (str, bytes)) or not isinstance(row_shape, Iterable)
+        ):
+            raise DTypeError(f"row_shape must be a tuple of integers, got {row_shape!r}")
+        if dtype is not None:
+            try:
+                dtype = np.dtype(dtype)
+            except TypeError as exc:
+                raise DTypeError(f"dtype {dtype!r} is not a numpy dtype: {exc}") from exc
         self._native = _core.Batcher(
             model,
             _integer("max_batch_size", max_batch_size),
@@ -114,11 +129,11 @@ class Batcher:
             [_integer("preferred_batch_sizes", s) for s in preferred_batch_sizes],
             0 if max_queue_size is None else _integer("max_queue_size", max_queue_size),
             0 if default_timeout_us is None else _integer("default_timeout_us", default_timeout_us),
-            _integer("priority_levels", priority_levels),
-            -1 if default_priority is None else _integer("default_priority", default_priority),
-            _integer("instances", instances),
+            _integer("priority_levels", priority_levels, bits=32),
+            -1 if default_priority is None else _integer("default_priority", default_priority, 32),
+            _integer("instances", instances, bits=32),
             _integer("spin_us", spin_us),
-            None if dtype is None else np.dtype(dtype),
+            dtype,
             None if row_shape is None else tuple(_integer("row_shape", d) for d in row_shape),
         )
         self._delivery = _Delivery()
@@ -231,13 +246,17 @@ class Batcher:
         )
 
 
-def _integer(name: str, value: object) -> int:
+def _integer(name: str, value: object, bits: int = 64) -> int:
+    """`value` as an int of the native core's width; the core checks each setting's range."""
     if isinstance(value, bool):
         raise DTypeError(f"{name} must be an integer, got a bool")
     try:
-        return operator.index(value)  # type: ignore[arg-type]
+        out = operator.index(value)  # type: ignore[arg-type]
     except TypeError:
         raise DTypeError(f"{name} must be an integer, got {type(value).__name__}") from None
+    if not -(2 ** (bits - 1)) <= out < 2 ** (bits - 1):
+        raise InvalidInputError(f"{name} is out of range: {out}")
+    return out
 
 
 class _Delivery:

@@ -61,7 +61,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import _core
-from .._data import column_chunks
+from .._data import CONVERSION_ERRORS, column_chunks, conversion_error
 from ..errors import DTypeError, InvalidInputError
 
 __all__ = [
@@ -138,8 +138,8 @@ def _to_arrow(values: Any, which: str) -> pa.Array | pa.ChunkedArray | npt.NDArr
         # Straight to Arrow: numpy would turn ["a", 1.5] into strings silently. from_pandas makes
         # a float NaN among strings a null, as pandas writes missing strings.
         return pa.array(list(values), from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise DTypeError(f"cannot read the {which} sample as one type of value: {exc}") from exc
+    except CONVERSION_ERRORS as exc:
+        raise conversion_error(exc, f"the {which} sample", [values]) from exc
     except TypeError as exc:
         raise DTypeError(
             f"the {which} sample must be an array or a sequence, got {type(values).__name__}"
@@ -149,19 +149,23 @@ def _to_arrow(values: Any, which: str) -> pa.Array | pa.ChunkedArray | npt.NDArr
 def _sample(values: Any, which: str) -> _Numbers | pa.Array | pa.ChunkedArray:
     """The sample as float64 numbers or as an Arrow string column."""
     data = _to_arrow(values, which)
+    if isinstance(data, np.ndarray) and data.ndim != 1:
+        raise InvalidInputError(
+            f"the {which} sample must be one-dimensional, got shape {data.shape}"
+        )
     if len(data) == 0:
         raise InvalidInputError(f"the {which} sample is empty")
     if isinstance(data, np.ndarray):
-        if data.ndim != 1:
-            raise InvalidInputError(
-                f"the {which} sample must be one-dimensional, got shape {data.shape}"
-            )
         if data.dtype.kind in "iub":
             return _Numbers(data.astype(np.float64), True)
         if data.dtype.kind == "f":
             return _Numbers(np.ascontiguousarray(data, dtype=np.float64), False)
         if data.dtype.kind in "OUS":
-            return _sample(pa.array(data, from_pandas=True), which)
+            try:
+                converted = pa.array(data, from_pandas=True)
+            except CONVERSION_ERRORS as exc:
+                raise conversion_error(exc, f"the {which} sample", [data]) from exc
+            return _sample(converted, which)
         raise DTypeError(f"the {which} sample must hold numbers or strings, got {data.dtype}")
 
     t = data.type

@@ -91,9 +91,11 @@ void for_each_piece(const Column& column, const std::vector<int64_t>& starts, in
 }
 
 // Reads an Arrow C array (borrowed: the caller keeps it alive and releases it) into a chunk view.
-// Throws TypeMismatch for types the kernels do not read, InvalidInput for malformed arrays.
+// Throws TypeMismatch for types the kernels do not read, InvalidInput for malformed arrays and
+// for strings that are not valid UTF-8 (naming the row: first_row is the row of the chunk's
+// first value in the caller's data).
 ColumnChunk import_arrow_chunk(const ArrowSchema& schema, const ArrowArray& array,
-                               const std::string& column_name);
+                               const std::string& column_name, int64_t first_row = 0);
 
 // Reads value i of a numeric chunk as a double (caller checked is_valid).
 double numeric_value(const ColumnChunk& c, int64_t i);

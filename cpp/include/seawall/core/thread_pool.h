@@ -11,7 +11,9 @@ namespace seawall {
 int num_threads();
 // n >= 1 sets the size; n == 0 goes back to the default. Safe to call at any time from one thread.
 void set_num_threads(int n);
-// The default: SEAWALL_NUM_THREADS if set and valid, else the cores in this process's affinity mask.
+// The default: SEAWALL_NUM_THREADS if set (and not empty), else the cores in this process's
+// affinity mask. Throws InvalidInput naming the variable when it is set to anything but an integer
+// from 1 to 1024, so every kernel that sizes the pool reports it.
 int default_num_threads();
 
 // Runs fn(begin, end) over consecutive pieces of [0, n), each of at least `grain` items, on the
