@@ -407,7 +407,10 @@ def test_columns_seen_in_fit_are_checked_on_load(rng):
     state = pipe.to_dict()
     assert state["feature_names_in"] == ["a", "b", "c"] and state["n_features_in"] == 3
     for edit, message in [
-        ({"feature_names_in": ["a", "c"], "n_features_in": 2}, "feature_names_in .the columns seen in fit. does not hold"),
+        (
+            {"feature_names_in": ["a", "c"], "n_features_in": 2},
+            "feature_names_in .the columns seen in fit. does not hold",
+        ),
         ({"feature_names_in": ["a", "b"]}, "not a list of n_features_in"),
         ({"n_features_in": "3"}, "not an integer"),
         ({"feature_names_in": None, "n_features_in": 3}, "does not hold"),  # b is no x0, x1, x2
