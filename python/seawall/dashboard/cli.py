@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
+
+from .._server.options import pop_server_options, server_options
 
 
 @click.command()
@@ -12,13 +16,14 @@ import click
     default=None,
     help="Registry URI or SQLite path (default: $SEAWALL_REGISTRY_URI, else ~/.seawall).",
 )
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8765, show_default=True, type=int, help="Port to listen on.")
-def ui(registry_uri: str | None, host: str, port: int) -> None:
-    """Serve the dashboard: models, versions, aliases, lineage, runs, drift and alerts."""
+@server_options(port=8765)
+def ui(registry_uri: str | None, **options: Any) -> None:
+    """Serve the dashboard: models, versions, aliases, lineage, runs, drift and alerts
+    (read-only). It listens on loopback unless --host says otherwise, and has no authentication
+    yet."""
+    server = pop_server_options(options)
     try:
-        import uvicorn
-
+        from .._server.run import run
         from .app import create_dashboard_app
     except ImportError as exc:
         raise click.ClickException(
@@ -31,5 +36,15 @@ def ui(registry_uri: str | None, host: str, port: int) -> None:
     except Exception as exc:  # a bad URI, an unreachable server: say so, without a traceback
         raise click.ClickException(f"cannot open the registry: {exc}") from None
     app = create_dashboard_app(registry)
-    click.echo(f"seawall dashboard on http://{host}:{port}/ (registry {registry.uri})")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    click.echo(
+        f"seawall dashboard on http://{server.host}:{server.port}/ (registry {registry.uri})"
+    )
+    run(
+        app,
+        host=server.host,
+        port=server.port,
+        what="seawall ui",
+        limits=server.limits,
+        access_log=server.access_log,
+        log_level="warning",
+    )

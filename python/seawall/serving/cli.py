@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from .._server.options import pop_server_options, server_options
+
 _URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>[^/@]+)|@(?P<alias>[^/@]+))?/?$")
 
 
@@ -63,13 +65,18 @@ def _sizes(ctx: Any, param: Any, value: str | None) -> list[int] | None:
 
 @click.command()
 @click.argument("target", metavar="PATH_OR_URI")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@server_options(port=8000)
 @click.option("--name", default=None, help="Serve under this model name (default: the bundle's).")
 @click.option(
     "--model-version", default=None, help="Serve as this version (default: the bundle's)."
 )
-@click.option("--max-batch-size", default=64, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--max-batch-size",
+    default=64,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Most rows one model call takes.",
+)
 @click.option(
     "--max-queue-delay-us",
     default=None,
@@ -95,14 +102,18 @@ def _sizes(ctx: Any, param: Any, value: str | None) -> list[int] | None:
     type=click.IntRange(min=1),
     help="Longest a request may wait in the queue.",
 )
-@click.option("--priority-levels", default=None, type=click.IntRange(min=1))
+@click.option(
+    "--priority-levels",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Priority levels a request may ask for (0 is the highest).",
+)
 @click.option(
     "--instances",
     default=None,
     type=click.IntRange(min=1),
     help="Model calls that may run at once.",
 )
-@click.option("--max-body-bytes", default=64 << 20, show_default=True, type=click.IntRange(min=1))
 @click.option(
     "--trust-code",
     is_flag=True,
@@ -113,11 +124,10 @@ def _sizes(ctx: Any, param: Any, value: str | None) -> list[int] | None:
     default="info",
     show_default=True,
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+    help="Least severe server log messages shown.",
 )
 def serve(
     target: str,
-    host: str,
-    port: int,
     name: str | None,
     model_version: str | None,
     log_level: str,
@@ -128,11 +138,14 @@ def serve(
 
     PATH_OR_URI is a bundle directory or a registry URI, models:/NAME/VERSION or
     models:/NAME@ALIAS. Endpoints: /v2/models/NAME/infer, /v1/models/NAME/predict (raw
-    records), /v2/health/ready, /metrics.
+    records), /v2/health/ready, /metrics. It listens on loopback unless --host says otherwise,
+    and has no authentication yet.
     """
+    server = pop_server_options(options)
+    host, port = server.host, server.port
+    options["max_body_bytes"] = server.limits.max_body_bytes
     try:
-        import uvicorn
-
+        from .._server.run import run
         from .app import create_app
     except ImportError as exc:
         raise click.ClickException(
@@ -164,4 +177,12 @@ def serve(
     for model in served.values():
         version = f" version {model.version}" if model.version is not None else ""
         click.echo(f"serving {model.name!r}{version} from {path} on http://{host}:{port}")
-    uvicorn.run(app, host=host, port=port, log_level=log_level, ws="none")
+    run(
+        app,
+        host=host,
+        port=port,
+        what="seawall serve",
+        limits=server.limits,
+        access_log=server.access_log,
+        log_level=log_level,
+    )
