@@ -388,12 +388,27 @@ def test_bad_records_get_400(client, case):
     assert r.json()["error"]
 
 
-def test_a_body_over_the_limit_is_refused(onnx_bundle, rng):
-    app = create_app(onnx_bundle, max_body_bytes=2_000)
-    with running(app) as url, httpx.Client(base_url=url) as client:
+@pytest.mark.parametrize("where", ["app", "server"])
+def test_a_body_over_the_limit_gets_413(onnx_bundle, rng, where):
+    """The app's own max_body_bytes (when mounted elsewhere) and the server's limits (seawall
+    serve, serve_in_thread) answer 413, with or without a Content-Length; tritonclient gets a
+    clean error saying so."""
+    import tritonclient.http as triton
+
+    from seawall._server import Limits
+    from seawall.serving import serve_in_thread
+
+    if where == "app":
+        app, limits = create_app(onnx_bundle, max_body_bytes=2_000), Limits()
+    else:
+        app, limits = create_app(onnx_bundle), Limits(max_body_bytes=2_000)
+    with (
+        serve_in_thread(app, limits=limits, http="h11") as url,
+        httpx.Client(base_url=url) as client,
+    ):
         big = {"inputs": v2_inputs(transactions(rng, 200))}
         r = client.post("/v2/models/fraud/infer", json=big)
-        assert r.status_code == 400
+        assert r.status_code == 413
         assert "limit" in r.json()["error"]
 
         def chunks():  # no Content-Length: the limit is enforced while reading
@@ -402,11 +417,65 @@ def test_a_body_over_the_limit_is_refused(onnx_bundle, rng):
                 yield text[i : i + 500]
 
         r = client.post("/v2/models/fraud/infer", content=chunks())
-        assert r.status_code == 400
+        assert r.status_code == 413
         assert "limit" in r.json()["error"]
         small = transactions(rng, 2)
         r = client.post("/v2/models/fraud/infer", json={"inputs": v2_inputs(small)})
         assert r.status_code == 200
+
+        triton_client = triton.InferenceServerClient(url=url.removeprefix("http://"))
+        try:
+            inputs = [triton.InferInput("age", [1000], "INT64")]
+            inputs[0].set_data_from_numpy(np.arange(1000, dtype=np.int64))
+            with pytest.raises(triton.InferenceServerException) as error:
+                triton_client.infer("fraud", inputs)
+            assert error.value.status() == "413"
+            assert "limit" in error.value.message()
+        finally:
+            triton_client.close()
+
+
+def test_health_answers_while_a_large_body_is_parsed(onnx_bundle, monkeypatch, rng):
+    """A large JSON body is parsed off the event loop and a block at a time: a health check sent
+    once parsing has started is answered before parsing ends."""
+    import seawall.serving.app as server_app
+
+    parse = server_app._parse_json
+    started = threading.Event()
+    done = threading.Event()
+
+    def watched(body: bytes) -> Any:
+        if len(body) > 1_000_000:
+            started.set()
+        try:
+            return parse(body)
+        finally:
+            if len(body) > 1_000_000:
+                done.set()
+
+    monkeypatch.setattr(server_app, "_parse_json", watched)
+    inputs = v2_inputs(transactions(rng, 600_000))
+    # Without 'age' the request is answered 400 once parsed: the model need not run.
+    inputs = [i for i in inputs if i["name"] != "age"]
+    body = json.dumps({"inputs": inputs}).encode()  # about 20 MB
+    with running(create_app(onnx_bundle)) as url:
+        answers: list[httpx.Response] = []
+
+        def send_big() -> None:
+            with httpx.Client(base_url=url, timeout=600) as c:
+                answers.append(c.post("/v2/models/fraud/infer", content=body))
+
+        sender = threading.Thread(target=send_big)
+        sender.start()
+        try:
+            assert started.wait(600)
+            with httpx.Client(base_url=url, timeout=600) as c:
+                assert c.get("/v2/health/live").json() == {"live": True}
+            parsing_when_answered = not done.is_set()
+        finally:
+            sender.join(600)
+    assert answers[0].status_code == 400 and "missing inputs ['age']" in answers[0].text
+    assert parsing_when_answered
 
 
 def test_fuzzed_requests_never_crash_the_server(server, fitted, rng):
