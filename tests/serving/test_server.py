@@ -790,7 +790,9 @@ def test_a_bundle_without_pipeline_takes_the_model_tensor(tmp_path, rng):
             assert r.status_code == 400, (body, r.text)
 
 
-def test_serve_command_runs_a_real_server(onnx_bundle, fitted, rng, tmp_path):
+@pytest.mark.parametrize("access_log", [False, True])
+def test_serve_command_runs_a_real_server(onnx_bundle, fitted, rng, tmp_path, access_log):
+    """`seawall serve` answers as the app does; it logs requests only with --access-log."""
     import os
     import socket
     import subprocess
@@ -812,7 +814,8 @@ def test_serve_command_runs_a_real_server(onnx_bundle, fitted, rng, tmp_path):
             "--max-batch-size",
             "16",
             "--log-level",
-            "warning",
+            "info",
+            *(["--access-log"] if access_log else []),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -839,6 +842,33 @@ def test_serve_command_runs_a_real_server(onnx_bundle, fitted, rng, tmp_path):
         process.terminate()
         out, _ = process.communicate(timeout=30)
     assert f"serving 'fraud' version 3 from {onnx_bundle.path}" in out.decode()
+    logged = '"POST /v2/models/fraud/versions/3/infer HTTP/1.1" 200' in out.decode()
+    assert logged == access_log
+    assert "loopback" not in out.decode()  # 127.0.0.1: no warning
+
+
+def test_serve_command_warns_when_not_on_loopback(onnx_bundle):
+    """The warning comes before the server listens; uvicorn's loop is replaced by a no-op here,
+    so that nothing listens on other than loopback in a test."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import uvicorn; uvicorn.Server.run = lambda self, sockets=None: None; "
+        "from seawall.cli import main; main()"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, "serve", str(onnx_bundle.path), "--host", "0.0.0.0"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONWARNINGS": ""},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "WARNING" in result.stderr
+    assert "seawall serve listens on '0.0.0.0', not on loopback" in result.stderr
+    assert "no authentication" in result.stderr
 
 
 def test_serve_command_errors(fitted, tmp_path):

@@ -121,6 +121,8 @@ def run(
         log_level=log_level,
         log_config=log_config,
     )  # uvicorn sets up logging here: warn after it, so the warnings show
+    if access_log:  # uvicorn gives the access log the server's level, which may hide it
+        logging.getLogger("uvicorn.access").setLevel(logging.INFO)
     warning = exposure_warning(host, what)
     if warning is not None:
         log.warning(warning)

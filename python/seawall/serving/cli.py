@@ -115,6 +115,13 @@ def _sizes(ctx: Any, param: Any, value: str | None) -> list[int] | None:
     help="Model calls that may run at once.",
 )
 @click.option(
+    "--profile-max-bytes",
+    default=64 << 20,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Bytes of live-profile slices kept per model (the oldest go first).",
+)
+@click.option(
     "--trust-code",
     is_flag=True,
     help="Allow bundles whose model is a pickled Python object (loading runs code).",
