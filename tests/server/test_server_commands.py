@@ -5,15 +5,14 @@ runs (which need a bundle) are in tests/serving/test_server.py."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 
 import pytest
 from click.testing import CliRunner
 
+from local_servers import seawall_command
 from seawall._server.run import exposure_warning
 from seawall.cli import main
 
@@ -98,45 +97,12 @@ def test_seawall_ui_warns_on_stderr_when_not_on_loopback():
     assert "loopback" not in local.stderr + local.stdout
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def ui_output(*extra: str) -> str:
-    """Starts `seawall ui`, gets / twice, stops it; what it printed."""
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from seawall.cli import main; main()",
-            "ui",
-            "--port",
-            str(port),
-            *extra,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as r:
-                    assert r.status == 200
-                break
-            except OSError:
-                assert process.poll() is None, process.stdout.read().decode()  # type: ignore[union-attr]
-                assert time.monotonic() < deadline, "seawall ui did not come up"
-                time.sleep(0.1)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/runs", timeout=30) as r:
+    """Starts `seawall ui`, gets /runs, stops it; what it printed."""
+    with seawall_command("ui", *extra) as (url, output):
+        with urllib.request.urlopen(url + "/runs", timeout=30) as r:
             assert r.status == 200
-    finally:
-        process.terminate()
-        out, _ = process.communicate(timeout=30)
-    return out.decode()
+    return output[0]
 
 
 def test_access_logs_are_off_unless_asked_for():

@@ -793,58 +793,22 @@ def test_a_bundle_without_pipeline_takes_the_model_tensor(tmp_path, rng):
 @pytest.mark.parametrize("access_log", [False, True])
 def test_serve_command_runs_a_real_server(onnx_bundle, fitted, rng, tmp_path, access_log):
     """`seawall serve` answers as the app does; it logs requests only with --access-log."""
-    import os
-    import socket
-    import subprocess
-    import sys
-    import time
+    from local_servers import seawall_command
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from seawall.cli import main; main()",
-            "serve",
-            str(onnx_bundle.path),
-            "--port",
-            str(port),
-            "--max-batch-size",
-            "16",
-            "--log-level",
-            "info",
-            *(["--access-log"] if access_log else []),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONWARNINGS": ""},
-    )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
+    args = ["serve", str(onnx_bundle.path), "--max-batch-size", "16", "--log-level", "info"]
+    with seawall_command(
+        *args, *(["--access-log"] if access_log else []), ready="/v2/health/ready"
+    ) as (url, output):
         with httpx.Client(base_url=url) as client:
-            while True:
-                try:
-                    if client.get("/v2/health/ready").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert process.poll() is None, process.stdout.read().decode()
-                assert time.monotonic() < deadline, "seawall serve did not come up"
-                time.sleep(0.1)
             data = transactions(rng, 8)
             r = client.post("/v2/models/fraud/versions/3/infer", json={"inputs": v2_inputs(data)})
             assert r.status_code == 200
             assert_matches_oracle(outputs_of(r.json()), fitted.oracle(data))
-    finally:
-        process.terminate()
-        out, _ = process.communicate(timeout=30)
-    assert f"serving 'fraud' version 3 from {onnx_bundle.path}" in out.decode()
-    logged = '"POST /v2/models/fraud/versions/3/infer HTTP/1.1" 200' in out.decode()
+    out = output[0]
+    assert f"serving 'fraud' version 3 from {onnx_bundle.path}" in out
+    logged = '"POST /v2/models/fraud/versions/3/infer HTTP/1.1" 200' in out
     assert logged == access_log
-    assert "loopback" not in out.decode()  # 127.0.0.1: no warning
+    assert "loopback" not in out  # 127.0.0.1: no warning
 
 
 def test_serve_command_warns_when_not_on_loopback(onnx_bundle):

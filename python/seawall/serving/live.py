@@ -151,6 +151,10 @@ def _slice_bytes(s: Slice) -> int:
 
 
 class LiveProfiler:
+    """Profiles served batches off the request path into slices of ``slice_s`` seconds (module
+    docstring); ``keep`` slices and ``max_bytes`` of their profiles at most are kept, and at most
+    ``max_pending_rows`` rows and ``max_pending_bytes`` bytes wait to be profiled."""
+
     def __init__(
         self,
         slice_s: float = 10.0,
