@@ -1,4 +1,4 @@
-"""The dynamic batcher (issue #4) against a direct model call and a pure-Python asyncio batcher,
+"""The dynamic batcher against a direct model call and a pure-Python asyncio batcher,
 in the same run.
 
     python -m pytest benchmarks/bench_batching.py -s --benchmark-columns=median,min,max,rounds
@@ -186,7 +186,7 @@ def test_throughput_python_asyncio(benchmark, medians):
 
 
 def report(medians: dict[str, float]) -> list[str]:
-    """The figures against the issue's targets (no timed asserts: the machine is shared)."""
+    """The figures against their targets (no timed asserts: the machine is shared)."""
     requests = CALLERS * PER_CALLER
     bound = MAX_BATCH / medians["costly_call"]
 

@@ -1,4 +1,4 @@
-"""Drift reports against a scipy per-column loop and Evidently, in the same run (issue #3).
+"""Drift reports against a scipy per-column loop and Evidently, in the same run.
 
 Data: ROWS rows x (20 float64 columns + 5 string columns of 50 levels), reference and current;
 the current data is shifted in half the numeric columns. With more than 1000 rows every numeric
@@ -8,9 +8,17 @@ defaults), and the scipy loop computes exactly those statistics.
     python -m pytest benchmarks/bench_drift.py -s --benchmark-columns=median,min,max,rounds
 
 Targets: >= 100x faster than Evidently's DataDriftPreset, >= 10x faster than the scipy loop.
+
+Wide data: WIDE_COLUMNS columns of WIDE_ROWS rows (4 numeric columns in 5, the rest strings of
+4 levels, 1 in 100 without values in the current data), from tables and from profiles, and the
+report written as HTML and JSON; anchored on the same with a tenth of the columns, in the same
+run. Target: time per column at 10,000 columns within 1.5x of that at 1,000 (linear). With
+SEAWALL_BENCH_ROWS below 100,000 (CI's smoke run) the widths are 1,000 and 100.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,6 +33,9 @@ from conftest import ROWS
 NUMERIC = [f"x{i}" for i in range(20)]
 STRINGS = [f"s{i}" for i in range(5)]
 SLOW_ROUNDS = 1 if ROWS >= 1_000_000 else 3
+WIDE_COLUMNS = 10_000 if ROWS >= 100_000 else 1_000
+WIDE_ROWS = 100
+LINEAR_TARGET = 1.5
 
 
 @pytest.fixture(scope="module")
@@ -109,12 +120,108 @@ def test_drift_evidently(benchmark, data, medians):
     medians.record("drift_evidently", benchmark)
 
 
-def report(medians: dict[str, float]) -> list[str]:
-    """The ratios against the issue's targets (no timed asserts: the machine is shared).
+# --- many columns ------------------------------------------------------------------------------
 
-    Raises KeyError until the seawall and scipy benchmarks ran with timing on; the Evidently line
-    is left out when Evidently was skipped.
+
+@pytest.fixture(scope="module")
+def wide() -> dict[int, dict[str, Any]]:
+    """Per width (WIDE_COLUMNS and a tenth of it): reference and current tables and profiles."""
+    rng = np.random.default_rng(20261204)
+    levels = np.array(["a", "b", "c", "d"], dtype=object)
+
+    def make(width: int, current: bool) -> pa.Table:
+        cols: dict[str, Any] = {}
+        for i in range(width):
+            shift = 0.5 if current and i % 3 == 0 else 0.0
+            if i % 5 == 4:
+                cols[f"c{i}"] = pa.array(levels[rng.integers(0, 4, WIDE_ROWS)])
+            elif current and i % 100 == 1:
+                cols[f"c{i}"] = pa.nulls(WIDE_ROWS, pa.float64())
+            else:
+                cols[f"c{i}"] = pa.array(rng.normal(shift, 1.0, WIDE_ROWS))
+        return pa.table(cols)
+
+    out = {}
+    for width in (WIDE_COLUMNS, WIDE_COLUMNS // 10):
+        ref, cur = make(width, False), make(width, True)
+        out[width] = {
+            "ref": ref,
+            "cur": cur,
+            "ref_profile": seawall.Profile.from_data(ref),
+            "cur_profile": seawall.Profile.from_data(cur),
+        }
+    return out
+
+
+def _wide_report(width: int, data: dict[str, Any], source: str) -> seawall.drift.DriftReport:
+    if source == "profiles":
+        report = seawall.drift.compare(data["ref_profile"], data["cur_profile"])
+    else:
+        report = seawall.drift.compare(data["ref"], data["cur"])
+    assert len(report.columns) == width
+    assert len(report.no_data_columns) == len(range(1, width, 100))
+    return report
+
+
+@pytest.mark.parametrize("source", ["tables", "profiles"])
+@pytest.mark.parametrize("scale", ["wide", "narrow"])
+def test_drift_many_columns(benchmark, wide, medians, source, scale):
+    width = WIDE_COLUMNS if scale == "wide" else WIDE_COLUMNS // 10
+    rounds = 3 if scale == "wide" else 10
+    benchmark.pedantic(
+        lambda: _wide_report(width, wide[width], source), rounds=rounds, iterations=1
+    )
+    medians.record(f"drift_{scale}_{source}", benchmark)
+
+
+@pytest.mark.parametrize("scale", ["wide", "narrow"])
+def test_drift_many_columns_html_and_json(benchmark, wide, medians, scale):
+    width = WIDE_COLUMNS if scale == "wide" else WIDE_COLUMNS // 10
+    report = _wide_report(width, wide[width], "tables")
+
+    def write() -> int:
+        return len(report.to_html()) + len(report.to_json())
+
+    benchmark.pedantic(write, rounds=3 if scale == "wide" else 10, iterations=1)
+    medians.record(f"drift_{scale}_output", benchmark)
+
+
+def report(medians: dict[str, float]) -> list[str]:
+    """The ratios against their targets (no timed asserts: the machine is shared), for the
+    groups of benchmarks that ran with timing on.
+
+    Raises KeyError when none did; the Evidently line is left out when Evidently was skipped.
     """
+    lines: list[str] = []
+    try:
+        lines += _report_rows(medians)
+    except KeyError:
+        pass
+    try:
+        lines += _report_columns(medians)
+    except KeyError:
+        pass
+    if not lines:
+        raise KeyError("no drift benchmark ran with timing on")
+    return lines
+
+
+def _report_columns(medians: dict[str, float]) -> list[str]:
+    wide, narrow = WIDE_COLUMNS, WIDE_COLUMNS // 10
+    lines = [f"many columns: {wide:,} (anchor {narrow:,}) columns x {WIDE_ROWS} rows"]
+    for what in ("tables", "profiles", "output"):
+        w, n = medians[f"drift_wide_{what}"], medians[f"drift_narrow_{what}"]
+        per_w, per_n = w / wide * 1e6, n / narrow * 1e6
+        label = "HTML + JSON" if what == "output" else f"compare from {what}"
+        lines.append(
+            f"{label}: {w:.3f} s at {wide:,} ({per_w:.0f} us/column), {n:.4f} s at {narrow:,} "
+            f"({per_n:.0f} us/column) -> {per_w / per_n:.2f}x per column  "
+            f"[target <= {LINEAR_TARGET}x: linear]"
+        )
+    return lines
+
+
+def _report_rows(medians: dict[str, float]) -> list[str]:
     sw, sw_pd, sp = (
         medians["drift_seawall_arrow"],
         medians["drift_seawall_pandas"],

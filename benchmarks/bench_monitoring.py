@@ -1,4 +1,4 @@
-"""Monitoring and the dashboard (issue #7).
+"""Monitoring and the dashboard: what the dashboard's first page and a monitor's slice cost.
 
 * The dashboard's first page (``GET /``: every model with its aliases, drift share and
   sparkline, open alerts, counts, recent runs) over a registry of N_MODELS models (1 to 3

@@ -1,4 +1,4 @@
-"""What monitoring costs serving (issue #7): the same model server with and without it.
+"""What monitoring costs serving: the same model server with and without it.
 
 A fraud model (the demo's pipeline and logistic regression) served by uvicorn on loopback;
 CLIENTS threads each send single-record JSON requests to ``/v1/models/fraud/predict`` as fast as

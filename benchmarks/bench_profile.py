@@ -1,4 +1,4 @@
-"""Profile.from_data against numpy computing the same statistics, in the same run (issue #3).
+"""Profile.from_data against numpy computing the same statistics, in the same run.
 
 Data: ROWS rows x 4 float64 columns. numpy's anchor: nanmean, nanvar, nanmin, nanmax,
 quantile (5 points) and len(unique) per column.

@@ -1,4 +1,4 @@
-"""The registry against MLflow with its SQLite backend, in the same run (issue #5).
+"""The registry against MLflow with its SQLite backend, in the same run.
 
 * Logging N_METRICS metric points (10 keys x 1,000 steps) to one new run: seawall's
   Run.log_batch against MlflowClient.log_batch (each one's batch API; MLflow's client splits

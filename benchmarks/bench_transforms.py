@@ -1,11 +1,11 @@
-"""Feature transforms against scikit-learn's ColumnTransformer, in the same run (issue #2).
+"""Feature transforms against scikit-learn's ColumnTransformer, in the same run.
 
 Data: ROWS rows x (20 float32 columns standard-scaled + 5 string columns of 50 levels one-hot).
 
     pip install ".[bench]"
     python -m pytest benchmarks/bench_transforms.py -s --benchmark-columns=median,min,max,rounds
 
-The last test prints the ratios the issue sets targets for:
+The last test prints the ratios against their targets:
   fit >= 30x and transform >= 10x faster than scikit-learn; numeric scaling throughput >= half
   the memory-copy bandwidth; transform_one median <= 10 us.
 """
@@ -145,7 +145,7 @@ def test_transform_one_sklearn(benchmark, frames, medians):
 
 
 def report(medians: dict[str, float]) -> list[str]:
-    """The ratios against the issue's targets (no timed asserts: the machine is shared)."""
+    """The ratios against their targets (no timed asserts: the machine is shared)."""
     bytes_moved = ROWS * 20 * 4
     lines = [
         f"rows: {ROWS:,}",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -79,6 +80,26 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "cuda" in item.keywords:
             item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture
+def cli_app(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """``cli_app(args)``: the ASGI app that ``seawall ARGS`` would serve (the server commands'
+    seawall._server.run.run is caught instead of run), and what the command printed."""
+    from click.testing import CliRunner
+
+    import seawall._server.run
+    from seawall.cli import main
+
+    def serve(args: list[str]) -> tuple[Any, str]:
+        served = []
+        monkeypatch.setattr(seawall._server.run, "run", lambda app, **kwargs: served.append(app))
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+        (app,) = served
+        return app, result.output
+
+    return serve
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ def test_info_prints_build_info():
     assert json.loads(result.output) == seawall.build_info()
 
 
-def test_demo_runs_the_whole_loop(tmp_path):
+def test_demo_runs_the_whole_loop(tmp_path, cli_app):
     result = CliRunner().invoke(main, ["demo", "--rows", "20000", "--folder", str(tmp_path), "-q"])
     assert result.exit_code == 0, result.output
     out = result.output
@@ -37,6 +38,23 @@ def test_demo_runs_the_whole_loop(tmp_path):
         assert reg.resolve("models:/fraud@champion").version == 2
         (move,) = [m for m in reg.alias_history("fraud", "champion") if m.version == 2]
         assert "drift" in (move.reason or "")
+    # The commands it ends with open that registry again: the dashboard, whose feature pages
+    # show the reference profile (from the demo's artifacts), and the model server.
+    import httpx
+
+    from seawall.serving import serve_in_thread
+
+    ui = next(line for line in out.splitlines() if " seawall ui " in line)
+    app, _ = cli_app(shlex.split(ui.split(" seawall ", 1)[1]))
+    with serve_in_thread(app) as url:
+        page = httpx.get(f"{url}/models/fraud/features/amount", timeout=60)
+        assert page.status_code == 200
+        assert "amount distribution" in page.text and "not available" not in page.text
+    serve = next(line for line in out.splitlines() if " seawall serve " in line)
+    app, _ = cli_app(shlex.split(serve.split(" seawall ", 1)[1]))
+    with serve_in_thread(app) as url:
+        assert httpx.get(f"{url}/v2/models/fraud", timeout=60).json()["versions"] == ["2"]
+        assert "/ui/models/fraud" in httpx.get(f"{url}/ui/", timeout=60).text
 
 
 def test_demo_rejects_too_few_rows():
@@ -82,3 +100,30 @@ def test_demo_model_matches_scikit_learn(rng):
     np.testing.assert_allclose(p, theirs.predict_proba(X)[:, 1], rtol=1e-4, atol=1e-7)
     ties = np.round(p, 1)  # many ties: the rank formula must average them
     assert roc_auc(y, ties) == pytest.approx(roc_auc_score(y, ties), rel=1e-12)
+
+
+def test_every_option_and_command_has_a_help_text():
+    import click
+
+    missing = []
+
+    def walk(command: click.Command, path: str) -> None:
+        if not (command.help or "").strip():
+            missing.append(path)
+        for param in command.get_params(click.Context(command)):
+            if isinstance(param, click.Option) and not (param.help or "").strip():
+                missing.append(f"{path} {max(param.opts, key=len)}")
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, f"{path} {name}")
+
+    walk(main, "seawall")
+    assert missing == []
+
+
+def test_models_lineage_without_a_version_says_how_to_name_one(tmp_path):
+    result = CliRunner().invoke(
+        main, ["models", "lineage", "fraud", "--registry", str(tmp_path / "r.db")]
+    )
+    assert result.exit_code == 2
+    assert "seawall models lineage fraud champion" in result.output
+    assert "(" + repr("fraud") not in result.output  # no Python tuples

@@ -75,6 +75,25 @@ def get_num_threads() -> int:
     return int(_core.num_threads())
 
 
+def _monitor_collector(monitors: list[Any]) -> Any:
+    from .monitoring import MonitorCollector
+
+    return MonitorCollector(monitors)
+
+
+def _dashboard_app(registry: Any, monitors: list[Any]) -> Any:
+    from .dashboard import create_dashboard_app
+
+    return create_dashboard_app(registry, monitors)
+
+
+# The model server exports monitors and mounts the dashboard, which are built on top of it:
+# they are connected here, where every layer may be imported, so that serving imports neither.
+from .serving import extensions as _serving_extensions  # noqa: E402
+
+_serving_extensions.connect(monitor_collector=_monitor_collector, dashboard_app=_dashboard_app)
+
+
 def __getattr__(name: str) -> Any:
     # seawall.Registry loads on first use, so `import seawall` does not import SQLAlchemy.
     if name == "Registry":

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,15 @@ import pyarrow.compute as pc
 
 from .errors import DTypeError, InvalidInputError, MissingColumnError
 
-__all__ = ["BatchSource", "column_chunks", "prepare_column", "to_table"]
+__all__ = [
+    "BatchSource",
+    "column_chunks",
+    "is_matrix",
+    "matrix_to_table",
+    "prepare_column",
+    "reject_sparse",
+    "to_table",
+]
 
 
 def _is_pandas(obj: Any) -> bool:
@@ -70,9 +79,87 @@ def to_table(data: Any) -> pa.Table:
         )
     names = table.column_names
     if len(set(names)) != len(names):
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        dupes = sorted(n for n, k in Counter(names).items() if k > 1)
         raise InvalidInputError(f"the input has duplicate column names: {dupes}")
     return table
+
+
+def reject_sparse(data: Any) -> None:
+    """Raises DTypeError for a scipy sparse matrix or array: the kernels read dense columns."""
+    if type(data).__module__.startswith("scipy.sparse"):
+        raise DTypeError(
+            f"sparse input is not supported (got a {type(data).__name__}): pass a dense array, "
+            "a table or a DataFrame (X.toarray() makes a sparse matrix dense)"
+        )
+
+
+def is_matrix(data: Any) -> bool:
+    """A numpy array, another array-like (``__array__``) that is not a table or a column, or a
+    list of rows (lists, tuples or 1-D arrays; a list of tables is a list of batches)."""
+    if isinstance(data, np.ndarray):
+        return True
+    if isinstance(data, (list, tuple)):
+        return bool(data) and isinstance(data[0], (list, tuple, np.ndarray))
+    return (
+        hasattr(data, "__array__")
+        and not isinstance(data, (pa.Table, pa.RecordBatch, pa.Array, pa.ChunkedArray, Mapping))
+        and not hasattr(data, "__arrow_c_stream__")
+        and not hasattr(data, "__arrow_c_array__")
+        and not _is_pandas(data)
+        and not _is_polars(data)
+    )
+
+
+def matrix_to_table(data: Any) -> pa.Table:
+    """A 2-D array as a table whose columns are named x0, x1, ... (scikit-learn's names for
+    the columns of an array).
+
+    An object array is read column by column: strings as strings, integers as integers,
+    other numbers as float64 (None and NaN are missing), as scikit-learn reads them.
+    """
+    matrix = np.asarray(data)
+    if matrix.ndim != 2:
+        raise InvalidInputError(
+            f"expected a 2-D array (rows x columns), got a {matrix.ndim}-D array of shape "
+            f"{matrix.shape}. Reshape your data (X.reshape(-1, 1) makes one column of it) or "
+            "pass a table"
+        )
+    if matrix.dtype.kind == "c":
+        raise DTypeError(f"complex numbers are not supported (the array holds {matrix.dtype})")
+    if matrix.shape[1] == 0:
+        # scikit-learn's wording, which its estimator checks look for.
+        raise InvalidInputError(
+            f"Found array with 0 feature(s) (shape={matrix.shape}) while a minimum of 1 is required."
+        )
+    columns = {}
+    # One contiguous row per column (no copy when the array is in Fortran order).
+    for j, values in enumerate(np.ascontiguousarray(matrix.T)):
+        name = f"x{j}"
+        if values.dtype == object:
+            columns[name] = _object_column(values, name)
+            continue
+        try:
+            columns[name] = _array_from_values(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+            raise DTypeError(
+                f"column '{name}': cannot read its values ({values.dtype}): {exc}"
+            ) from exc
+    return pa.table(columns)
+
+
+def _object_column(values: np.ndarray, name: str) -> pa.Array:
+    """One column of an object array: Arrow's reading when it gives flat values, else the
+    values as float64, or float()'s own error for a value that is no number."""
+    try:
+        array = pa.array(values, from_pandas=True)
+        if not pa.types.is_nested(array.type):
+            return array
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        pass
+    try:
+        return pa.array(np.array([np.nan if v is None else v for v in values], dtype=np.float64))
+    except (TypeError, ValueError) as exc:
+        raise DTypeError(f"column '{name}': {exc}") from exc
 
 
 def _array_from_values(values: Any) -> pa.Array | pa.ChunkedArray:
@@ -217,8 +304,14 @@ class BatchSource:
     def column_names(self) -> list[str]:
         return list(self.schema.names)
 
+    @property
+    def in_memory_rows(self) -> int | None:
+        """The number of rows when the data is one table in memory; None when it is streamed."""
+        return self._table.num_rows if self._table is not None else None
+
     def require(self, columns: Iterable[str]) -> None:
-        missing = [c for c in columns if c not in self.schema.names]
+        names = set(self.schema.names)
+        missing = [c for c in columns if c not in names]
         if missing:
             raise MissingColumnError(
                 f"column {missing[0]!r} is not in the data (it has: {', '.join(self.schema.names)})"
@@ -243,7 +336,8 @@ class BatchSource:
             assert items is not None
             for item in items:
                 table = to_table(item)
-                missing = [c for c in columns if c not in table.column_names]
+                names = set(table.column_names)
+                missing = [c for c in columns if c not in names]
                 if missing:
                     raise MissingColumnError(f"column {missing[0]!r} is missing from a batch")
                 yield table.select(columns)
@@ -295,10 +389,11 @@ class TableSource:
 
 def pair_columns(columns: Any, ref_names: list[str], cur_names: list[str]) -> list[str]:
     """The columns to compare (all of both sides' by default), each present on both sides."""
-    names = {"reference": ref_names, "current": cur_names}
+    # sets: one lookup per column, linear in the number of columns
+    names = {"reference": set(ref_names), "current": set(cur_names)}
     if columns is None:
         wanted = list(ref_names)
-        wanted += [c for c in cur_names if c not in set(ref_names)]
+        wanted += [c for c in cur_names if c not in names["reference"]]
     else:
         if isinstance(columns, str) or not isinstance(columns, Iterable):
             raise InvalidInputError(f"columns must be a list of column names, got {columns!r}")

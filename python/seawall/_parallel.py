@@ -17,9 +17,9 @@ def map_in_threads(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
     map yields in submission order, so when several items fail, the error raised is the first
     failing item's in that order: the same error on any machine.
     """
-    from . import get_num_threads
+    from ._core import num_threads
 
-    workers = max(1, min(get_num_threads(), len(items), os.cpu_count() or 1))
+    workers = max(1, min(num_threads(), len(items), os.cpu_count() or 1))
     if workers == 1:
         return [fn(x) for x in items]
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="seawall") as pool:

@@ -253,6 +253,29 @@ def test_seawall_ui_serves_the_dashboard(world, tmp_path):
     assert result.returncode != 0 and "Traceback" not in result.stderr
 
 
+def test_seawall_ui_reads_reference_profiles_from_its_artifacts(world, tmp_path, cli_app):
+    """The feature page compares a window with the reference profile registered with its
+    version, which lies in the artifact store that --artifacts names (not the default one)."""
+    window = world.monitor.history()[-1]
+    path = f"/models/fraud/features/country?window={window.id}"
+    db = world.registry._db.engine.url.database
+    app, _ = cli_app(["ui", "--registry", db, "--artifacts", str(tmp_path / "artifacts")])
+    with helpers.running(app) as url:
+        status, body = _get(url + path)
+    assert status == 200
+    labels, ref, cur, _, _ = distribution(world.reference, _stored(world, window), "country")
+    bars = re.findall(r"<title>([^<]+): ([\d.]+)%</title></rect>", body)
+    assert bars == [
+        pair
+        for i, label in enumerate(labels)
+        for pair in ((label, f"{100 * ref[i]:.2f}"), (label, f"{100 * cur[i]:.2f}"))
+    ]
+    app, _ = cli_app(["ui", "--registry", db])  # the default store has not got it
+    with helpers.running(app) as url:
+        status, body = _get(url + path)
+    assert status == 200 and "the reference profile is not available" in body
+
+
 def test_empty_registry(tmp_path):
     from seawall.registry import Registry
 
@@ -262,4 +285,72 @@ def test_empty_registry(tmp_path):
         assert status == 200 and "None." in body
         status, body = _get(url + "/alerts")
         assert status == 200
+    reg.close()
+
+
+def _run_pages(url: str, first: str, rel: str) -> list[list[str]]:
+    """The run ids of each page of the run search, from `first` following the `rel` links
+    ("next" or "previous") until there is none."""
+    pages = []
+    path: str | None = first
+    while path is not None:
+        status, body = _get(url + path)
+        assert status == 200, body[:300]
+        pages.append(re.findall(r'href="/runs/([0-9a-f]{32})"', body))
+        links = re.findall(r'<a href="([^"]+)">(?:&laquo;|&lsaquo;)? ?(\w+)', body)
+        path = next((html.unescape(href) for href, label in links if label == rel), None)
+        assert len(pages) < 100, "the pages do not end"
+    return pages
+
+
+def test_the_run_search_pages_through_every_run(tmp_path, rng):
+    """450 runs, more than a page holds: following "next" shows each exactly once, in the order
+    asked for, and "previous" leads back through the same pages."""
+    from seawall.registry import Registry
+
+    reg = Registry(tmp_path / "runs.db", artifacts=tmp_path / "a")
+    auc = {}
+    for i in range(450):
+        with reg.start_run(experiment="sweep" if i % 9 else "other", name=f"r{i}") as run:
+            auc[run.id] = float(rng.random())
+            run.log_metric("auc", auc[run.id])
+    everyone = {r.id for r in reg.search_runs(max_results=1000)}
+    assert everyone == set(auc)
+    with helpers.running(create_dashboard_app(reg)) as url:
+        # the default page size, newest first, every experiment
+        pages = _run_pages(url, "/runs", "next")
+        assert [len(p) for p in pages] == [100, 100, 100, 100, 50]
+        seen = [run for page in pages for run in page]
+        assert sorted(seen) == sorted(auc)  # each run exactly once
+        assert seen == [r.id for r in reg.search_runs(max_results=1000)]
+        # a filter, an order and a page size are kept from page to page
+        threshold = float(rng.uniform(0.2, 0.5))
+        size = int(rng.integers(20, 60))
+        q = urllib.parse.urlencode(
+            {
+                "experiment": "sweep",
+                "filter": f"metrics.auc > {threshold}",
+                "order_by": "metrics.auc DESC",
+                "max_results": size,
+            }
+        )
+        pages = _run_pages(url, f"/runs?{q}", "next")
+        seen = [run for page in pages for run in page]
+        names = {r.id: r.experiment for r in reg.search_runs(max_results=1000)}
+        want = sorted(
+            (run for run, a in auc.items() if a > threshold and names[run] == "sweep"),
+            key=lambda run: -auc[run],
+        )
+        assert seen == want
+        assert all(len(p) == size for p in pages[:-1]) and 0 < len(pages[-1]) <= size
+        # back from the last page, through the same pages
+        status, body = _get(url + f"/runs?{q}")
+        last = f"/runs?{q}"
+        for _ in range(len(pages) - 1):
+            last = html.unescape(re.findall(r'<a href="([^"]+)">next', body)[0])
+            status, body = _get(url + last)
+        assert _run_pages(url, last, "previous") == pages[::-1]
+        for bad in ("max_results=0", "max_results=abc", "page_token=nonsense"):
+            status, body = _get(url + "/runs?" + bad)
+            assert status == 400 and "class=error" in body
     reg.close()

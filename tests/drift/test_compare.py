@@ -1,5 +1,5 @@
 """seawall.drift.compare against Evidently's documented method rules and an independent scipy
-oracle (issue #3)."""
+oracle."""
 
 from __future__ import annotations
 
@@ -345,14 +345,11 @@ def test_constant_columns(rng):
 # --- bad input ------------------------------------------------------------------------------
 
 
-def test_empty_data_raises(rng):
+def test_no_columns_raises(rng):
     x = {"x": rng.normal(size=10)}
-    with pytest.raises(InvalidInputError, match="current data has no rows"):
-        compare(x, {"x": np.array([], dtype=float)})
-    with pytest.raises(InvalidInputError, match="reference data has no rows"):
-        compare({"x": np.array([], dtype=float)}, x)
     with pytest.raises(InvalidInputError, match="no columns"):
         compare(x, x, columns=[])
+    # empty tables and columns without values are reported, not raised: test_no_data.py
 
 
 def test_column_on_one_side_only_raises(rng):
@@ -365,22 +362,6 @@ def test_column_on_one_side_only_raises(rng):
     with pytest.raises(MissingColumnError, match="'y'"):
         compare(b, a, columns=["x", "y"])
     assert compare(a, b, columns=["x"]).columns[0].column == "x"
-
-
-def test_all_missing_column_raises_naming_it(rng):
-    ref = {"x": rng.normal(size=10), "gone": rng.normal(size=10)}
-    cur = {"x": rng.normal(size=10), "gone": np.full(10, np.nan)}
-    with pytest.raises(InvalidInputError, match=r"'gone'.*current data after dropping 10"):
-        compare(ref, cur)
-    cur_inf = {"x": rng.normal(size=10), "gone": np.full(10, np.inf)}
-    with pytest.raises(InvalidInputError, match="'gone'"):
-        compare(ref, cur_inf)
-    nulls = pa.table({"x": rng.normal(size=3), "gone": pa.nulls(3)})
-    with pytest.raises(InvalidInputError, match="'gone'"):
-        compare(nulls, nulls)
-    strings = {"s": pa.array([None, None], pa.string())}
-    with pytest.raises(InvalidInputError, match=r"'s'.*reference"):
-        compare(strings, {"s": ["a", "b"]})
 
 
 def test_mismatched_types_raise_dtype_error_naming_the_column(rng):

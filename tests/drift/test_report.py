@@ -1,4 +1,4 @@
-"""DriftReport: dict/JSON round trip and the self-contained, escaped HTML (issue #3)."""
+"""DriftReport: dict/JSON round trip and the self-contained, escaped HTML."""
 
 from __future__ import annotations
 

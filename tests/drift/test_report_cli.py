@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -125,7 +128,7 @@ def test_bad_inputs_are_clear_errors(parquet_pair, tmp_path):
             "-q",
         ],
     )
-    assert missing.exit_code == 1 and "'nope' is not in the reference data" in missing.output
+    assert missing.exit_code == 2 and "'nope' is not in the reference data" in missing.output
     assert not (tmp_path / "never.html").exists()
     absent = runner.invoke(
         report, ["drift", "--reference", str(tmp_path / "absent"), "--current", str(cur_path)]
@@ -140,3 +143,69 @@ def test_progress_reaches_every_column(parquet_pair, threads, restore_threads):
     seawall.set_num_threads(threads)
     seawall.drift.compare(ref, cur, _on_column=lambda d, t: seen.append((d, t)))
     assert sorted(seen) == [(1, 3), (2, 3), (3, 3)]
+
+
+def _run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """The installed `seawall` entry point's function, in a fresh interpreter."""
+    code = "import sys; from seawall.cli import main; sys.argv[0] = 'seawall'; main()"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.parametrize("shift", [0.0, 1.0])
+def test_fail_on_drift_exits_1_after_writing_the_report(rng, tmp_path, shift):
+    ref = _data(rng, 800, 0.0)
+    if shift:  # every column moves: the dataset drifts whatever the seed
+        levels = np.array(["a", "b", "c", "d", "e"])
+        cur = _data(rng, 600, shift)
+        cur = cur.set_column(1, "y", pa.array(rng.exponential(3.0, 600)))
+        cur = cur.set_column(2, "s", pa.array(levels[rng.integers(3, 5, 600)]))
+    else:  # the reference's rows shuffled: the same distributions, no drift whatever the seed
+        cur = ref.take(rng.permutation(800))
+    pq.write_table(ref, tmp_path / "ref.parquet")
+    pq.write_table(cur, tmp_path / "cur.parquet")
+    expected = seawall.drift.compare(ref, cur)
+    out, js = tmp_path / "r.html", tmp_path / "r.json"
+    args = ["report", "drift", "--reference", str(tmp_path / "ref.parquet")]
+    args += ["--current", str(tmp_path / "cur.parquet"), "-o", str(out), "--json", str(js), "-q"]
+
+    gated = _run_cli(*args, "--fail-on-drift")
+    assert gated.returncode == (1 if expected.dataset_drift else 0), gated.stderr
+    assert expected.dataset_drift == bool(shift)  # the data above makes it so
+    assert json.loads(js.read_text()) == json.loads(expected.to_json())
+    assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert gated.stdout.startswith(expected.summary() + "; report written to")
+    out.unlink()
+
+    plain = _run_cli(*args)  # without the flag: 0 either way
+    assert plain.returncode == 0, plain.stderr
+    assert out.exists()
+
+
+def test_fail_on_drift_with_columns_without_values(rng, tmp_path):
+    ref = _data(rng, 800, 0.0)
+    cur = _data(rng, 600, 0.0)
+    cur = cur.set_column(0, "x", pa.nulls(600, pa.float64()))
+    pq.write_table(ref, tmp_path / "ref.parquet")
+    pq.write_table(cur, tmp_path / "cur.parquet")
+    pq.write_table(cur.slice(0, 0), tmp_path / "empty.parquet")
+    runner = CliRunner()
+
+    def invoke(current: str) -> Any:
+        paths = ["--reference", str(tmp_path / "ref.parquet"), "--current", str(tmp_path / current)]
+        return runner.invoke(
+            report, ["drift", *paths, "-o", str(tmp_path / "r.html"), "--fail-on-drift", "-q"]
+        )
+
+    # one broken column: reported, named, left out of the share; the gate follows the share
+    partial = invoke("cur.parquet")
+    expected = seawall.drift.compare(ref, cur)
+    assert expected["x"].status == "no_data" and expected.dataset_drift is not None
+    assert partial.exit_code == (1 if expected.dataset_drift else 0), partial.output
+    assert "1 without values to compare: 'x'" in partial.output
+    # nothing could be compared: nothing vouches for the data, the gate fails
+    empty = invoke("empty.parquet")
+    assert empty.exit_code == 1, empty.output
+    assert empty.output.startswith("no dataset verdict: no column could be compared")
+    assert "No verdict" in (tmp_path / "r.html").read_text(encoding="utf-8")

@@ -320,3 +320,99 @@ def test_unfitted_pipeline_cannot_be_saved(tmp_path):
     with pytest.raises(sw.errors.NotFittedError):
         sw.FeaturePipeline({"x": sw.StandardScale()}).save(tmp_path / "x.json")
     assert list(tmp_path.iterdir()) == []
+
+
+V1_FILE = os.path.join(os.path.dirname(__file__), "data", "feature_pipeline_v1.json")
+
+
+def test_version_1_files_load(h, rng, tmp_path):
+    """A file written by the version before quantile methods were recorded (format 1, kept as
+    written then) loads: its fitted numbers are used as they are, each quantile op records the
+    method version 1 used (the sketch unless exact=True), and saving it again writes the
+    current format."""
+    with open(V1_FILE, encoding="utf-8") as f:
+        document = json.load(f)
+    assert document["format_version"] == 1
+    pipe = sw.FeaturePipeline.load(V1_FILE)
+    fitted = {
+        entry["name"]: [op.get("fitted", {}) for op in entry["ops"]]
+        for entry in document["features"]
+    }
+    methods = {
+        f.name: [getattr(op, "quantile_method_", None) for op in f.ops] for f in pipe.features_
+    }
+    assert methods == {
+        "amount": ["sketch", None, "sketch"],
+        "amount_exact": ["exact", "exact"],
+        "age": ["sketch", None],
+        "age_bin": ["exact"],
+        "score": ["exact", None],
+        "score_bin": ["sketch"],
+        "merchant": [None],
+    }
+    # exact=False was version 1's default; it loads as today's default.
+    assert pipe.features_[0].ops[0].exact is None and pipe.features_[1].ops[0].exact is True
+    assert pipe.feature_names_out_ == document["feature_names_out"]
+
+    # The transform, from the file's own numbers (numpy, float64).
+    n = int(rng.integers(1, 300))
+    amount = rng.lognormal(3, 1, n)
+    amount_missing = h.missing_mask(rng, n, 0.2)
+    age = rng.integers(10, 99, n).astype(np.float64)
+    score = rng.normal(0, 1.5, n)
+    merchant = rng.choice(["acme", "globex", "initech", "umbrella", "hooli"], n)
+    table = pa.table(
+        {
+            "amount": pa.array(amount, mask=amount_missing),
+            "age": age,
+            "score": score,
+            "merchant": merchant,
+        }
+    )
+    a_fill = np.where(amount_missing, fitted["amount"][0]["fill_value"], amount)
+    robust = fitted["amount"][2]
+    e_fill = np.where(amount_missing, fitted["amount_exact"][0]["fill_value"], amount)
+    e_robust = fitted["amount_exact"][1]
+    clip, std = fitted["age"]
+    lower, minmax = fitted["score"]
+    categories = fitted["merchant"][0]["categories"]
+    expected = np.column_stack(
+        [
+            (np.log1p(a_fill) - robust["center"]) / robust["scale"],
+            (e_fill - e_robust["center"]) / e_robust["scale"],
+            amount_missing.astype(np.float64),
+            (np.clip(age, clip["lower"], clip["upper"]) - std["mean"]) / std["scale"],
+            np.searchsorted(fitted["age_bin"][0]["boundaries"], age, side="right"),
+            (np.maximum(score, lower["lower"]) - minmax["min"]) / (minmax["max"] - minmax["min"]),
+            np.searchsorted(fitted["score_bin"][0]["boundaries"], score, side="right"),
+            *[(merchant == c).astype(np.float64) for c in categories],
+        ]
+    )
+    out = pipe.transform(table)
+    h.assert_f32_close(out, expected, rtol=1e-5, atol=1e-5)
+    for i in range(min(n, 5)):
+        h.assert_bits_equal(pipe.transform_one(table.slice(i, 1).to_pylist()[0]), out[i])
+
+    # Saved again: the current format, loading to the same pipeline.
+    pipe.save(tmp_path / "again.json")
+    again = json.loads((tmp_path / "again.json").read_text("utf-8"))
+    assert again["format_version"] == sw.features.pipeline.FORMAT_VERSION > 1
+    assert again["features"][0]["ops"][0]["fitted"]["quantile_method"] == "sketch"
+    h.assert_bits_equal(sw.FeaturePipeline.load(tmp_path / "again.json").transform(table), out)
+
+
+def test_columns_seen_in_fit_are_checked_on_load(rng):
+    table = pa.table({"a": rng.normal(size=20), "b": rng.normal(size=20), "c": rng.normal(size=20)})
+    pipe = sw.FeaturePipeline({"b": sw.StandardScale()}).fit(table)
+    state = pipe.to_dict()
+    assert state["feature_names_in"] == ["a", "b", "c"] and state["n_features_in"] == 3
+    for edit, message in [
+        ({"feature_names_in": ["a", "c"], "n_features_in": 2}, "did not see"),
+        ({"feature_names_in": ["a", "b"]}, "not a list of n_features_in"),
+        ({"n_features_in": "3"}, "not an integer"),
+        ({"feature_names_in": None, "n_features_in": 3}, "did not see"),  # b is no x0, x1, x2
+    ]:
+        document = {**state, **edit}
+        document["sha256"] = _digest(document)
+        with pytest.raises(IntegrityError, match=message):
+            sw.FeaturePipeline.from_dict(document)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
@@ -172,3 +173,108 @@ def test_grid_search_over_feature_pipelines(h, rng):
         [("features", sw.FeaturePipeline(best)), ("clf", LogisticRegression(max_iter=500))]
     ).fit(df, y)
     np.testing.assert_array_equal(grid.predict(df), manual.predict(df))
+
+
+def test_columns_seen_in_fit_as_column_transformer(h, rng):
+    """n_features_in_ and feature_names_in_ count every column of the data seen in fit, read or
+    not, as ColumnTransformer's (whose other columns are dropped); input_columns_ are the ones
+    read, and only those must be in the data given to transform."""
+    df, _ = _frame(h, rng, int(rng.integers(5, 300)))
+    df.insert(1, "unused", rng.normal(size=len(df)))
+    df["also_unused"] = h.strings(rng, len(df))
+    pipe = sw.FeaturePipeline({"age": sw.StandardScale(), "merchant": sw.OneHot()}).fit(df)
+    ref = ColumnTransformer(
+        [("age", StandardScaler(), ["age"]), ("m", OneHotEncoder(), ["merchant"])]
+    ).fit(df)
+    assert pipe.n_features_in_ == ref.n_features_in_ == df.shape[1]
+    assert list(pipe.feature_names_in_) == list(ref.feature_names_in_) == list(df.columns)
+    assert pipe.feature_names_in_.dtype == object
+    assert pipe.input_columns_ == ["age", "merchant"]
+    # The columns not read may be left out of the data to transform, as ColumnTransformer allows.
+    h.assert_bits_equal(pipe.transform(df[["merchant", "age"]]), pipe.transform(df))
+    # The state keeps them.
+    loaded = sw.FeaturePipeline.from_dict(pipe.to_dict())
+    assert list(loaded.feature_names_in_) == list(df.columns)
+    assert loaded.n_features_in_ == df.shape[1]
+    # input_features as scikit-learn checks them.
+    assert list(pipe.get_feature_names_out(list(df.columns))) == pipe.feature_names_out_
+    with pytest.raises(sw.errors.InvalidInputError, match="input_features"):
+        pipe.get_feature_names_out(["age", "merchant"])
+
+
+def test_2d_arrays_as_column_transformer(h, rng):
+    """A 2-D array's columns are x0, x1, ...; the result is ColumnTransformer's on the same
+    columns (its other columns dropped); the output is float32 whatever the input, as the tags
+    say (float32 preserved, float64 not)."""
+    from sklearn.utils import get_tags
+
+    n, k = int(rng.integers(1, 400)), int(rng.integers(3, 9))
+    X = rng.normal(rng.uniform(-50, 50, k), rng.uniform(0.1, 10, k), (n, k))
+    if rng.random() < 0.5:
+        X = np.asfortranarray(X)
+    pipe = sw.FeaturePipeline({"x0": sw.StandardScale(), "x2": sw.MinMaxScale()})
+    out = pipe.fit_transform(X)
+    ref = ColumnTransformer(
+        [("a", StandardScaler(), [0]), ("b", _min_max(), [2])], remainder="drop"
+    ).fit(X)
+    h.assert_f32_close(out, ref.transform(X))
+    assert out.dtype == np.float32
+    assert pipe.n_features_in_ == ref.n_features_in_ == k
+    # No names in an array: no feature_names_in_, as scikit-learn's convention (and as
+    # ColumnTransformer fit on an array).
+    assert not hasattr(pipe, "feature_names_in_") and not hasattr(ref, "feature_names_in_")
+    assert pipe.input_columns_ == ["x0", "x2"]
+    assert list(pipe.get_feature_names_out([f"x{j}" for j in range(k)])) == ["x0", "x2"]
+    assert get_tags(pipe).transformer_tags.preserves_dtype == ["float32"]
+    assert get_tags(pipe).input_tags.two_d_array and not get_tags(pipe).input_tags.allow_nan
+    # float32, integer, object and list-of-rows input, and a table with the generated names.
+    h.assert_bits_equal(pipe.transform(X.astype(object)), out)
+    h.assert_bits_equal(pipe.transform(X.tolist()), out)
+    named = pa.table({f"x{j}": X[:, j] for j in range(k)})
+    h.assert_bits_equal(pipe.transform(named), out)
+    ints = rng.integers(-100, 100, (n, k))
+    h.assert_f32_close(pipe.transform(ints), ref.transform(ints.astype(np.float64)))
+    # An array of another width is refused, as scikit-learn refuses it.
+    with pytest.raises(sw.errors.InvalidInputError, match=f"X has {k - 1} features, but"):
+        pipe.transform(X[:, :-1])
+    with pytest.raises(sw.errors.InvalidInputError, match="Reshape your data"):
+        pipe.transform(X[0])
+    # Refit on a table: its names come back; refit on an array: they go again.
+    pipe.fit(named)
+    assert list(pipe.feature_names_in_) == named.column_names
+    pipe.fit(X)
+    assert not hasattr(pipe, "feature_names_in_")
+    loaded = sw.FeaturePipeline.from_dict(pipe.to_dict())
+    assert not hasattr(loaded, "feature_names_in_") and loaded.n_features_in_ == k
+    h.assert_bits_equal(loaded.transform(X), pipe.transform(X))
+
+
+def test_2d_array_input_errors(rng):
+    from scipy import sparse
+
+    pipe = sw.FeaturePipeline({"x0": sw.StandardScale()})
+    X = rng.normal(size=(20, 3))
+    with pytest.raises(sw.errors.DTypeError, match="sparse"):
+        pipe.fit(sparse.csr_matrix(X))
+    with pytest.raises(sw.errors.InvalidInputError, match="0 feature"):
+        pipe.fit(np.empty((5, 0)))
+    bad = X.astype(object)
+    bad[3, 0] = {"a": 1}
+    with pytest.raises(sw.errors.DTypeError, match=r"column 'x0'.*must be a string or a"):
+        pipe.fit(bad)
+    with pytest.raises(sw.errors.DTypeError, match="complex"):
+        pipe.fit(X.astype(np.complex128))
+    with pytest.raises(sw.errors.InvalidInputError, match="NaN"):
+        pipe.fit(np.where(X > 1, np.nan, X))
+    with pytest.raises(sw.errors.MissingColumnError, match="'x5' is not in the data"):
+        sw.FeaturePipeline({"x5": sw.StandardScale()}).fit(X)
+    # Fit on named columns, given an array as wide: its columns are not those names.
+    named = sw.FeaturePipeline({"b": sw.StandardScale()}).fit({"a": X[:, 0], "b": X[:, 1]})
+    with pytest.raises(sw.errors.MissingColumnError, match=r"'b'.*an array's columns are x0"):
+        named.transform(X[:, :2])
+
+
+def _min_max():
+    from sklearn.preprocessing import MinMaxScaler
+
+    return MinMaxScaler()

@@ -182,19 +182,77 @@ def test_late_data_grace_and_advance(rng):
     assert [w.end for w in monitor.history()] == [110.0, 120.0, 3710.0]
 
 
-def test_a_feature_without_values_is_reported_not_fatal(rng):
+def _break(data: pa.Table, kind: str, rng: np.random.Generator) -> tuple[pa.Table, str]:
+    """The window's rows with one feature left without values, and that feature."""
+    n = data.num_rows
+    if kind == "null":
+        return data.set_column(0, "amount", pa.nulls(n, pa.float64())), "amount"
+    if kind == "inf":  # no missing value at all, so a missing-share rule cannot see it
+        return data.set_column(1, "age", pa.array(rng.choice([np.inf, -np.inf], n))), "age"
+    if kind == "strings":
+        return data.set_column(2, "country", pa.nulls(n, pa.string())), "country"
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("kind", ["null", "inf", "strings"])
+def test_a_feature_without_values_is_reported_as_compare_reports_it(registry, rng, kind):
     reference = Profile.from_data(traffic(rng, 2_000))
-    monitor = Monitor("fraud", reference, window_s=10, background=False)
+    events: list[dict] = []
+    monitor = Monitor(
+        "fraud",
+        reference,
+        registry=registry,
+        window_s=10,
+        rules=[Rule.no_data("*"), Rule.drifted("*", name="drift")],
+        sinks=[CallbackSink(events.append)],
+        background=False,
+    )
+    broken, feature = _break(traffic(rng, 300), kind, rng)
+    monitor.add_slice(0.0, 10.0, Profile.from_data(broken))
+    (report,) = monitor.history()
+    oracle = seawall.drift.compare(reference, Profile.from_data(broken), FEATURES)
+    assert oracle[feature].status == "no_data"
+    # one representation: the window's features are compare's columns
+    same = ("status", "error", "method", "statistic", "pvalue", "threshold", "drifted")
+    for c in FEATURES:
+        for field in same:
+            assert getattr(report.features[c], field) == getattr(oracle[c], field), (c, field)
+    assert report.features[feature].to_dict()["status"] == "no_data"
+    assert "the current data has no values: all 300 are" in report.features[feature].error
+    assert report.features[feature].missing_share == (0.0 if kind == "inf" else 1.0)
+    assert report.drift_share == oracle.drift_share  # over the two compared features
+    assert report.dataset_drift == oracle.dataset_drift
+    # the alert names the broken feature; no drift alert for it
+    fired = [(e["alert"]["rule"], e["alert"]["subject"]) for e in events]
+    assert ("no_data:*", feature) in fired and ("drift", feature) not in fired
+    assert [a.subject for a in monitor.alerts() if a.kind == "no_data"] == [feature]
+    # the history in the registry reads back the same, status and reason included
+    assert [w.to_dict() for w in monitor.history()] == [report.to_dict()]
+    assert monitor.history()[0].features[feature].status == "no_data"
+    # values again: the alert resolves
+    monitor.add_slice(10.0, 20.0, Profile.from_data(traffic(rng, 300)))
+    monitor.advance(math.inf)
+    last = [e for e in events if e["alert"]["kind"] == "no_data"][-1]
+    assert last["status"] == "resolved" and last["alert"]["subject"] == feature
+    assert last["alert"]["message"] == f"resolved: feature {feature!r} has values to compare"
+    assert not [a for a in monitor.alerts() if a.kind == "no_data"]
+
+
+def test_a_feature_that_cannot_be_compared_does_not_hide_the_others(rng):
+    reference = Profile.from_data(traffic(rng, 2_000))
+    monitor = Monitor("fraud", reference, window_s=10, rules=[Rule.no_data("*")], background=False)
     data = traffic(rng, 300)
-    data = data.set_column(0, "amount", pa.nulls(300, pa.float64()))
+    data = data.set_column(1, "age", pa.array(np.array(["young", "old"])[rng.integers(0, 2, 300)]))
     monitor.add_slice(0.0, 10.0, Profile.from_data(data))
     (report,) = monitor.history()
-    assert report.features["amount"].drifted is None
-    assert report.features["amount"].missing_share == 1.0
-    assert "no values" in report.features["amount"].error
-    oracle = seawall.drift.compare(reference, Profile.from_data(data), ["age", "country"])
-    assert report.features["age"].statistic == oracle["age"].statistic
+    age = report.features["age"]
+    assert (age.status, age.drifted) == ("error", None)
+    assert "'age'" in age.error and "strings" in age.error
+    oracle = seawall.drift.compare(reference, Profile.from_data(data), ["amount", "country"])
+    for c in ("amount", "country"):
+        assert report.features[c].statistic == oracle[c].statistic
     assert report.drift_share == oracle.drift_share
+    assert monitor.alerts() == []  # a comparison that failed is not a feed without values
 
 
 def test_missing_reference_is_a_clear_typed_error(registry, tmp_path, rng):

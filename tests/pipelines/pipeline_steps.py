@@ -132,3 +132,26 @@ def after_broken(broken, log):
 def independent(log):
     note(log, "independent")
     return 42
+
+
+# --- a pickled output: word counts (a Counter, stored as a pickle) -> a report (JSON) ----------
+
+
+@seawall.step
+def counts(words, log):
+    note(log, "counts")
+    return collections.Counter(words)
+
+
+@seawall.step
+def report(counts, log):
+    note(log, "report")
+    return {w: n for w, n in sorted(counts.items())}
+
+
+COUNTING = [counts, report]
+
+
+def counting_oracle(words: list[str]) -> dict[str, int]:
+    values, n = np.unique(np.array(words, dtype=str), return_counts=True)
+    return {str(v): int(c) for v, c in zip(values, n, strict=True)}

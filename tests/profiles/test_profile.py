@@ -263,7 +263,7 @@ def test_streams_and_thread_count_do_not_change_result(rng, restore_threads, tmp
 
 
 def test_top_level_names():
-    """The issue's spelling works: seawall.Profile and seawall.stats."""
+    """The top-level spelling works: seawall.Profile and seawall.stats."""
     import seawall
     import seawall.profiles
     import seawall.stats

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pytest
 from registry_helpers import make_bundle
 
+import seawall.bundles
 import seawall.serving
 from seawall.errors import IntegrityError, InvalidInputError, NotFoundError
 from seawall.profiles import Profile
@@ -159,7 +160,7 @@ def test_corrupted_bundle_file_is_never_loaded(tmp_path, sqlite_uri, monkeypatch
     os.chmod(obj, 0o644)
     obj.write_text("bundle 6 but evil\n")
     loaded = []
-    monkeypatch.setattr(seawall.serving, "load_bundle", loaded.append, raising=False)
+    monkeypatch.setattr(seawall.bundles, "load_bundle", loaded.append)
     with pytest.raises(IntegrityError):
         reg.load_model(mv.uri)
     with pytest.raises(IntegrityError):
@@ -173,7 +174,7 @@ def test_corrupted_bundle_file_is_never_loaded(tmp_path, sqlite_uri, monkeypatch
         reg.bundle_manifest(mv.uri)
 
 
-def test_load_model_calls_serving_load_bundle(reg, tmp_path, monkeypatch):
+def test_load_model_calls_load_bundle(reg, tmp_path, monkeypatch):
     bundle = make_bundle(tmp_path / "bundle", seed=7)
     reg.register_model("m", bundle)
     reg.set_alias("m", "prod", 1)
@@ -183,7 +184,7 @@ def test_load_model_calls_serving_load_bundle(reg, tmp_path, monkeypatch):
         seen.append((_tree(path), kwargs))
         return "loaded model"
 
-    monkeypatch.setattr(seawall.serving, "load_bundle", fake_load_bundle, raising=False)
+    monkeypatch.setattr(seawall.bundles, "load_bundle", fake_load_bundle)
     assert reg.load_model("models:/m@prod", trust_code=True) == "loaded model"
     assert seen == [(_tree(bundle), {"trust_code": True})]
 

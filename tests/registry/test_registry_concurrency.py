@@ -1,7 +1,7 @@
 """Processes writing to one registry at once, and processes killed in the middle of a write.
 
 Eight processes log metrics, register versions and move an alias on one SQLite registry for
-SEAWALL_STRESS_SECONDS (3 by default; the figure reported for issue 5 used 30): no errors, no
+SEAWALL_STRESS_SECONDS (3 by default; the figure in benchmarks/RESULTS.md used 30): no errors, no
 lost write, versions gapless. The database is read back with the sqlite3 module as the oracle.
 """
 

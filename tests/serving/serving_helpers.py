@@ -1,5 +1,6 @@
 """Helpers the serving tests import by name (fixtures live in conftest.py): generated
-transactions as JSON records, the feature pipeline, the oracle comparison, and a real server."""
+transactions as JSON records, the feature pipeline, the oracle comparison, and a real server
+(in a thread, or `seawall serve` in a subprocess)."""
 
 from __future__ import annotations
 
@@ -59,3 +60,11 @@ def running(app: Any) -> Any:
     from seawall.serving import serve_in_thread
 
     return serve_in_thread(app, http="h11")
+
+
+def seawall_serve(*args: str) -> Any:
+    """Runs ``seawall serve ARGS`` in a subprocess on a free loopback port until it is ready;
+    yields its base URL and a list that holds its output (stdout and stderr) once it stopped."""
+    from local_servers import seawall_command
+
+    return seawall_command("serve", *args, ready="/v2/health/ready")

@@ -1,4 +1,4 @@
-"""seawall.serving.Batcher (issue #4): results against the model called directly, many callers,
+"""seawall.serving.Batcher: results against the model called directly, many callers,
 Triton's dispatch rules (delay, full and preferred batches, priorities), queue limits, timeouts,
 model errors, concurrent instances, asyncio, typed input errors and consistent statistics.
 

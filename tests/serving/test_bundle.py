@@ -15,6 +15,7 @@ import pytest
 from serving_helpers import assert_matches_oracle, records, transactions
 
 import seawall as sw
+from seawall.bundles.manifest import MANIFEST, _digest, _manifest_bytes
 from seawall.errors import (
     AlreadyExistsError,
     DTypeError,
@@ -26,7 +27,6 @@ from seawall.errors import (
     UntrustedCodeError,
 )
 from seawall.serving import Bundle, OnnxModel, load_bundle, save_bundle
-from seawall.serving.bundle import MANIFEST, _digest, _manifest_bytes
 
 
 def rewrite_manifest(path: Path, change) -> None:
@@ -368,3 +368,27 @@ def test_a_manifest_reformatted_to_the_same_json_is_an_integrity_error(onnx_bund
     (path / MANIFEST).write_bytes(changed)
     with pytest.raises(IntegrityError, match="bytes differ"):
         load_bundle(path)
+
+
+def test_signature_lists_the_columns_the_pipeline_reads(fitted, tmp_path, rng):
+    """A pipeline fit on data with more columns than it reads: the bundle asks requests for the
+    columns read (input_columns_), not for every column seen in fit (feature_names_in_)."""
+    data = transactions(rng, 200)
+    wide = pa.table({**data, "note": [f"n{i}" for i in range(200)], "extra": rng.normal(size=200)})
+    pipe = sw.FeaturePipeline({"age": sw.StandardScale(), "merchant": sw.OneHot()}).fit(wide)
+    assert pipe.n_features_in_ == 5 and pipe.input_columns_ == ["age", "merchant"]
+    path = save_bundle(
+        tmp_path / "b", python_model=_RowSum(), pipeline=pipe, example=wide.slice(0, 3)
+    )
+    bundle = load_bundle(path, trust_code=True)
+    assert [s.name for s in bundle.signature.inputs] == ["age", "merchant"]
+    request = {"age": data["age"][:7], "merchant": data["merchant"][:7]}
+    expected = pipe.transform(request).sum(axis=1)
+    np.testing.assert_array_equal(bundle.predict(request)["output"], expected)
+
+
+class _RowSum:
+    """A picklable model of this module: the sum of each row's features."""
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return x.sum(axis=1)

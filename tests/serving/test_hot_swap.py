@@ -3,6 +3,8 @@ serves. A real registry, real bundles, a real uvicorn and real HTTP clients."""
 
 from __future__ import annotations
 
+import logging
+import math
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -247,3 +249,189 @@ def test_a_stuck_monitor_never_stops_serving(registry_with_two_versions, rng):
         assert profiler.dropped_rows > 0  # the backlog was bounded, not grown
         release.set()
     app.state.seawall.close()
+
+
+class Unloadable(Scaled):
+    """A model whose unpickling fails while `broken` is set, as one whose class the server lacks
+    does; once cleared, it loads (as when an artifact store that was down answers again).
+    ``loads`` counts the attempts to unpickle it."""
+
+    broken = threading.Event()
+    loads = 0
+
+    def __setstate__(self, state: dict) -> None:
+        type(self).loads += 1
+        if type(self).broken.is_set():
+            raise ModuleNotFoundError("No module named 'fraud_features_v2'")
+        self.__dict__.update(state)
+
+
+@pytest.fixture
+def broken_second_version(tmp_path, rng):
+    """'scaled' version 1 (factor 1, champion) and version 2 (factor 2, without the 'age'
+    column), whose model does not unpickle until Unloadable.broken is cleared."""
+    reg, pipe = two_versions(tmp_path, rng, transactions(rng, 500))
+    train = transactions(rng, 500)
+    del train["age"]
+    pipe2 = sw_pipeline_without_age().fit(train)
+    example = records(transactions(rng, 5))
+    for row in example:
+        del row["age"]
+    path = save_bundle(
+        tmp_path / "v3",
+        python_model=Unloadable(2.0),
+        pipeline=pipe2,
+        name="scaled",
+        example=example,
+    )
+    reg.register_model("scaled", path)  # version 3: version 2 stays unused
+    Unloadable.broken.set()
+    Unloadable.loads = 0
+    yield reg, pipe, pipe2
+    Unloadable.broken.clear()
+    reg.close()
+
+
+def sw_pipeline_without_age():
+    return seawall.FeaturePipeline(
+        {
+            "amount": [seawall.Impute("median"), seawall.Log1p(), seawall.StandardScale()],
+            "merchant": [seawall.Impute("constant", fill_value="unknown"), seawall.OneHot()],
+        }
+    )
+
+
+def attempts_in(polls: int, cap: int) -> int:
+    """Loads tried in `polls` polls after the alias moved, by the back-off rule: the first poll
+    tries; after the k-th failure the next try comes 2**k polls later, at most `cap` polls."""
+    tried, due, k = 0, 1, 0
+    for poll in range(1, polls + 1):
+        if poll == due:
+            tried += 1
+            k += 1
+            due = poll + min(2**k, cap)
+    return tried
+
+
+def swap_counts(metrics: str, model: str) -> dict[str, float]:
+    out = {}
+    for line in metrics.splitlines():
+        if line.startswith("seawall_model_swaps_total{") and f'model="{model}"' in line:
+            result = line.split('result="', 1)[1].split('"', 1)[0]
+            out[result] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def test_a_version_that_does_not_load_is_logged_once_and_retried_with_backoff(
+    broken_second_version, rng, caplog
+):
+    reg, pipe, _ = broken_second_version
+    caplog.set_level(logging.DEBUG, logger="seawall.serving")
+    app = create_app(
+        "models:/scaled@champion", registry=reg, trust_code=True, watch_interval_s=0.005
+    )
+    watcher = app.state.seawall.watchers[0]
+    with running(app) as url, httpx.Client(base_url=url, timeout=30) as http:
+        before = watcher.checks
+        reg.set_alias("scaled", "champion", 3, reason="broken")
+        after = watcher.checks
+        deadline = time.monotonic() + 60
+        while watcher.checks < after + 150:  # many poll intervals of a broken version
+            assert time.monotonic() < deadline, "the watcher stopped polling"
+            time.sleep(0.01)
+        watcher.close()
+        # still serving version 1, as if nothing happened
+        columns = transactions(rng, 7)
+        r = http.post("/v1/models/scaled/predict", json={"columns": columns})
+        assert r.status_code == 200 and r.json()["model_version"] == "1"
+        np.testing.assert_allclose(
+            r.json()["outputs"]["output"], expected(pipe, records(columns), 1.0), rtol=1e-6
+        )
+        counts = swap_counts(http.get("/metrics").text, "scaled")
+    polls = watcher.checks
+    errors = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(errors) == 1, [r.getMessage() for r in errors]
+    assert "version 3" in errors[0].getMessage() and "fraud_features_v2" in errors[0].getMessage()
+    assert sum(1 for r in caplog.records if r.exc_info) == 1  # one traceback, not one a poll
+    # every load attempt failed and was counted; back-off made them few
+    assert Unloadable.loads == watcher.failures == counts["failed"]
+    assert counts["ok"] == 0 and watcher.swaps == 0
+    cap = math.ceil(watcher.max_backoff_s / watcher.interval_s)
+    assert Unloadable.loads in {
+        attempts_in(n, cap) for n in range(polls - after, polls - before + 1)
+    }
+    app.state.seawall.close()
+
+
+def test_a_version_that_loads_later_is_swapped_and_logged(broken_second_version, rng, caplog):
+    reg, _, pipe2 = broken_second_version
+    caplog.set_level(logging.INFO, logger="seawall.serving")
+    app = create_app(
+        "models:/scaled@champion", registry=reg, trust_code=True, watch_interval_s=3600
+    )
+    watcher = app.state.seawall.watchers[0]
+    watcher.interval_s, watcher.max_backoff_s = 1.0, 8.0  # polls driven by hand: at most every 8th
+    reg.set_alias("scaled", "champion", 3, reason="broken")
+    polls = int(rng.integers(40, 80))
+    assert not any(watcher.check_now() for _ in range(polls))
+    assert Unloadable.loads == attempts_in(polls, 8) == watcher.failures
+    Unloadable.broken.clear()  # the store answers again
+    waited = 1
+    while not watcher.check_now():
+        waited += 1
+        assert waited <= 8, "the retry did not come within the back-off cap"
+    messages = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    swap = [m for m in messages if "now serves version 3" in m]
+    assert swap == ["hot swap: 'scaled' now serves version 3 (was 1); signature changes: input "
+                    "'age' removed"]  # fmt: skip
+    assert any("loads now, after" in m for m in messages)
+    with running(app) as url, httpx.Client(base_url=url, timeout=30) as http:
+        columns = transactions(rng, 9)
+        del columns["age"]
+        r = http.post("/v1/models/scaled/predict", json={"columns": columns})
+        assert r.status_code == 200 and r.json()["model_version"] == "3"
+        np.testing.assert_allclose(
+            r.json()["outputs"]["output"], expected(pipe2, records(columns), 2.0), rtol=1e-6
+        )
+        counts = swap_counts(http.get("/metrics").text, "scaled")
+    assert counts == {"ok": 1.0, "failed": float(watcher.failures)}
+    app.state.seawall.close()
+
+
+def test_an_unreachable_registry_is_logged_once_and_again_when_it_answers(
+    registry_with_two_versions, monkeypatch, caplog
+):
+    from seawall.errors import SeawallError
+
+    reg, _ = registry_with_two_versions
+    caplog.set_level(logging.INFO, logger="seawall.serving")
+    app = create_app(
+        "models:/scaled@champion", registry=reg, trust_code=True, watch_interval_s=0.005
+    )
+    watcher = app.state.seawall.watchers[0]
+    answer = reg.resolve
+    down = threading.Event()
+    down.set()
+
+    def resolve(uri):
+        if down.is_set():
+            raise SeawallError("could not connect to server: Connection refused")
+        return answer(uri)
+
+    monkeypatch.setattr(reg, "resolve", resolve)
+    deadline = time.monotonic() + 60
+    while watcher.errors < 100:
+        assert time.monotonic() < deadline, "the watcher stopped polling"
+        time.sleep(0.01)
+    reg.set_alias("scaled", "champion", 2)
+    down.clear()
+    while app.state.seawall.models["scaled"].version != "2":
+        assert time.monotonic() < deadline, "the watcher did not come back"
+        time.sleep(0.01)
+    app.state.seawall.close()
+    assert sum(r.levelno >= logging.WARNING for r in caplog.records) == 1
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("cannot ask the registry" in m for m in messages) == 1
+    assert sum("Connection refused" in m for m in messages) == 1
+    assert sum("the registry answers again" in m for m in messages) == 1
+    assert not any(r.exc_info for r in caplog.records)

@@ -6,13 +6,20 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 import numpy as np
 import pytest
-from serving_helpers import assert_matches_oracle, records, running, transactions
+from serving_helpers import (
+    assert_matches_oracle,
+    records,
+    running,
+    seawall_serve,
+    transactions,
+)
 
 from seawall.errors import InvalidInputError
 from seawall.serving import create_app, load_bundle, save_bundle
@@ -438,7 +445,7 @@ def test_a_body_over_the_limit_gets_413(onnx_bundle, rng, where):
 def test_health_answers_while_a_large_body_is_parsed(onnx_bundle, monkeypatch, rng):
     """A large JSON body is parsed off the event loop and a block at a time: a health check sent
     once parsing has started is answered before parsing ends."""
-    import seawall.serving.app as server_app
+    import seawall.serving.served_model as server_app
 
     parse = server_app._parse_json
     started = threading.Event()
@@ -793,17 +800,15 @@ def test_a_bundle_without_pipeline_takes_the_model_tensor(tmp_path, rng):
 @pytest.mark.parametrize("access_log", [False, True])
 def test_serve_command_runs_a_real_server(onnx_bundle, fitted, rng, tmp_path, access_log):
     """`seawall serve` answers as the app does; it logs requests only with --access-log."""
-    from local_servers import seawall_command
-
-    args = ["serve", str(onnx_bundle.path), "--max-batch-size", "16", "--log-level", "info"]
-    with seawall_command(
-        *args, *(["--access-log"] if access_log else []), ready="/v2/health/ready"
-    ) as (url, output):
-        with httpx.Client(base_url=url) as client:
-            data = transactions(rng, 8)
-            r = client.post("/v2/models/fraud/versions/3/infer", json={"inputs": v2_inputs(data)})
-            assert r.status_code == 200
-            assert_matches_oracle(outputs_of(r.json()), fitted.oracle(data))
+    args = ["--max-batch-size", "16", "--log-level", "info"]
+    with seawall_serve(str(onnx_bundle.path), *args, *(["--access-log"] if access_log else [])) as (
+        url,
+        output,
+    ):
+        data = transactions(rng, 8)
+        r = httpx.post(f"{url}/v2/models/fraud/versions/3/infer", json={"inputs": v2_inputs(data)})
+        assert r.status_code == 200
+        assert_matches_oracle(outputs_of(r.json()), fitted.oracle(data))
     out = output[0]
     assert f"serving 'fraud' version 3 from {onnx_bundle.path}" in out
     logged = '"POST /v2/models/fraud/versions/3/infer HTTP/1.1" 200' in out
@@ -835,6 +840,38 @@ def test_serve_command_warns_when_not_on_loopback(onnx_bundle):
     assert "no authentication" in result.stderr
 
 
+def test_serve_command_follows_an_alias_of_a_named_registry(onnx_bundle, fitted, rng, tmp_path):
+    """seawall serve --registry --artifacts: a registry that is not the default one; with
+    --dashboard the dashboard at /ui; the hot swap is in the server's log."""
+    from seawall.registry import Registry
+
+    db, artifacts = tmp_path / "reg.db", tmp_path / "art"
+    with Registry(db, artifacts=artifacts) as reg:
+        for _ in range(2):
+            reg.register_model("fraud", onnx_bundle.path)
+        reg.set_alias("fraud", "champion", 1)
+        with seawall_serve(
+            "models:/fraud@champion",
+            *("--registry", str(db), "--artifacts", str(artifacts), "--dashboard"),
+        ) as (url, output):
+            assert httpx.get(f"{url}/v2/models/fraud").json()["versions"] == ["1"]
+            page = httpx.get(f"{url}/ui/models/fraud")
+            assert page.status_code == 200 and "/ui/models/fraud/versions/2" in page.text
+            reg.set_alias("fraud", "champion", 2, reason="retrained")
+            deadline = time.monotonic() + 60
+            while httpx.get(f"{url}/v2/models/fraud").json()["versions"] != ["2"]:
+                assert time.monotonic() < deadline, "the server did not follow the alias"
+                time.sleep(0.1)
+            data = transactions(rng, 8)
+            r = httpx.post(f"{url}/v2/models/fraud/infer", json={"inputs": v2_inputs(data)})
+            assert r.json()["model_version"] == "2"
+            assert_matches_oracle(outputs_of(r.json()), fitted.oracle(data))
+            metrics = httpx.get(f"{url}/metrics").text
+            assert 'seawall_model_swaps_total{model="fraud",result="ok"} 1.0' in metrics
+    assert "hot swap: 'fraud' now serves version 2 (was 1); signature unchanged" in output[0]
+    assert f"registry sqlite:///{db}" in output[0]
+
+
 def test_serve_command_errors(fitted, tmp_path):
     from click.testing import CliRunner
 
@@ -850,6 +887,9 @@ def test_serve_command_errors(fitted, tmp_path):
     result = CliRunner().invoke(main, ["serve", "models:/"])
     assert result.exit_code == 2
     assert "models:/NAME/VERSION" in result.output
+    result = CliRunner().invoke(main, ["serve", str(path), "--registry", str(tmp_path / "r.db")])
+    assert result.exit_code == 2
+    assert "--registry is for a models:/ URI or --dashboard" in result.output
 
 
 def test_registry_uris_serve_what_the_registry_holds(onnx_bundle, monkeypatch, tmp_path):
@@ -896,7 +936,7 @@ def test_registry_uris_resolve_through_the_registry(monkeypatch, tmp_path):
         resolve("models:/fraud/3")
     asked = []
 
-    def resolve_bundle(uri):
+    def resolve_bundle(uri, registry=None):
         asked.append(uri)
         return tmp_path / "resolved"
 

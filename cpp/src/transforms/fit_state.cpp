@@ -24,6 +24,34 @@ double linear_quantile(const std::vector<double>& sorted, double q) {
   return t >= 0.5 ? b - diff * (1.0 - t) : a + diff * t;
 }
 
+// Puts into place the order statistics that linear_quantile reads for `qs` (positions lo and
+// lo + 1 of each), as a full sort would. For a few quantiles, successive selections over the
+// shrinking part above the last placed position cost O(n) each instead of O(n log n); for many,
+// one sort is cheaper.
+void place_order_statistics(std::vector<double>& values, const std::vector<double>& qs) {
+  const int64_t n = static_cast<int64_t>(values.size());
+  if (n < 2) return;
+  std::vector<int64_t> ranks;
+  for (double q : qs) {
+    const int64_t lo = std::min<int64_t>(static_cast<int64_t>(std::floor(static_cast<double>(n - 1) * q)), n - 1);
+    ranks.push_back(lo);
+    ranks.push_back(std::min<int64_t>(lo + 1, n - 1));
+  }
+  std::sort(ranks.begin(), ranks.end());
+  ranks.erase(std::unique(ranks.begin(), ranks.end()), ranks.end());
+  constexpr size_t kMaxSelections = 8;
+  if (ranks.size() > kMaxSelections) {
+    std::sort(values.begin(), values.end());
+    return;
+  }
+  auto first = values.begin();
+  for (const int64_t r : ranks) {
+    // Everything before `first` is already no greater than what lies from it on.
+    std::nth_element(first, values.begin() + r, values.end());
+    first = values.begin() + r + 1;
+  }
+}
+
 uint64_t number_key(double x) {
   if (x == 0.0) x = 0.0;  // -0 and +0 are one value
   uint64_t bits;
@@ -114,9 +142,9 @@ std::vector<double> FitState::quantiles(const std::vector<double>& qs) const {
   std::vector<double> out;
   out.reserve(qs.size());
   if (spec_.quantiles == CollectSpec::Quantiles::kExact) {
-    std::vector<double> sorted = exact_;
-    std::sort(sorted.begin(), sorted.end());
-    for (double q : qs) out.push_back(linear_quantile(sorted, q));
+    std::vector<double> values = exact_;
+    place_order_statistics(values, qs);
+    for (double q : qs) out.push_back(linear_quantile(values, q));
   } else if (sketch_) {
     out = sketch_->quantiles(qs.data(), qs.size());
   } else {

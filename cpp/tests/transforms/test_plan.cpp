@@ -1448,10 +1448,19 @@ TEST_F(PlanTest, CollectExactQuantilesFollowNumpyLinear) {
     ASSERT_TRUE(states[0].exact_quantiles());
     auto o = numeric_oracle(plan.programs()[0], inputs[0], false);
     std::sort(o.values.begin(), o.values.end());
-    const auto got = states[0].quantiles(qs);
-    ASSERT_EQ(got.size(), qs.size());
-    for (size_t i = 0; i < qs.size(); ++i) {
-      EXPECT_EQ(got[i], numpy_linear_quantile(o.values, qs[i])) << "q " << qs[i] << std::hexfloat << ": got " << got[i];
+    // Many quantiles at once (one sort), and a few in any order, repeats included (selections).
+    std::vector<std::vector<double>> asks = {qs};
+    for (int k = 0; k < 6; ++k) {
+      std::vector<double> few;
+      for (uint64_t j = 0, m = 1 + rng() % 4; j < m; ++j) few.push_back(qs[rng() % qs.size()]);
+      asks.push_back(few);
+    }
+    for (const auto& ask : asks) {
+      const auto got = states[0].quantiles(ask);
+      ASSERT_EQ(got.size(), ask.size());
+      for (size_t i = 0; i < ask.size(); ++i) {
+        EXPECT_EQ(got[i], numpy_linear_quantile(o.values, ask[i])) << "q " << ask[i] << std::hexfloat << ": got " << got[i];
+      }
     }
     EXPECT_THROW(states[0].quantiles({1.5}), sw::InvalidInput);
     EXPECT_THROW(states[0].quantiles({-0.1}), sw::InvalidInput);

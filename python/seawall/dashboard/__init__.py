@@ -1,4 +1,4 @@
-"""The dashboard (issue #7): models, versions, aliases and their history, lineage, runs and
+"""The dashboard: models, versions, aliases and their history, lineage, runs and
 metrics, and per model the drift over time per feature with the reference and window
 distributions, and the alerts. Server-rendered HTML with inline CSS and SVG: it works offline.
 

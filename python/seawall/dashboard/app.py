@@ -8,7 +8,8 @@ Pages (every link is relative to where the app is mounted):
     /models/{name}/versions/{v}               one version and its lineage
     /models/{name}/features/{feature}         a feature's drift over time, and the reference and
                                               window distributions (?window=id)
-    /runs                                     run search (?experiment=, ?filter=, ?order_by=)
+    /runs                                     run search (?experiment=, ?filter=, ?order_by=), a
+                                              page at a time (?max_results=, ?page_token=)
     /runs/{run_id}                            params, metrics and their history, tags, inputs
     /alerts                                   open and recent alerts of every model
 """
@@ -35,6 +36,9 @@ __all__ = ["create_dashboard_app"]
 
 _HISTORY = 200  # windows shown in the charts of a model
 _FEATURE_CHARTS = 24
+_RUNS_PAGE = 100  # runs on a page of the run search, unless ?max_results= says otherwise
+_RUNS_PAGE_MAX = 1000
+_BACK_PAGES = 50  # earlier pages a page of runs can step back through (the first is always linked)
 
 
 def create_dashboard_app(
@@ -637,9 +641,18 @@ def _runs(request: Request, data: Data, prefix: str) -> str:
     experiment = q.get("experiment") or None
     flt = q.get("filter") or None
     order = q.get("order_by") or None
+    size = _page_size(q.get("max_results"))
+    token = q.get("page_token") or None
+    # The registry's page tokens lead forward only: a page's link back carries the tokens of
+    # the pages before it ("" for the first), oldest first, separated by dots.
+    back = q["back"].split(".")[-_BACK_PAGES:] if "back" in q else []
     experiments = data.registry.list_experiments()
     found = data.registry.search_runs(
-        experiment, filter=flt, order_by=[order] if order else None, max_results=200
+        experiment,
+        filter=flt,
+        order_by=[order] if order else None,
+        max_results=size,
+        page_token=token,
     )
     options = "".join(
         f'<option value="{h.esc(e.name)}"{" selected" if e.name == experiment else ""}>'
@@ -652,8 +665,9 @@ def _runs(request: Request, data: Data, prefix: str) -> str:
         f'<input type="text" name="filter" placeholder="metrics.auc &gt; 0.8 and params.lr = '
         f'\'0.1\'" value="{h.esc(flt or "")}"> '
         f'<input type="text" name="order_by" placeholder="metrics.auc DESC" '
-        f'value="{h.esc(order or "")}" style="width:12em"> <button type="submit">Search</button>'
-        "</form>"
+        f'value="{h.esc(order or "")}" style="width:12em"> '
+        + (f'<input type="hidden" name="max_results" value="{size}">' if size != _RUNS_PAGE else "")
+        + '<button type="submit">Search</button></form>'
     )
     metric_keys = sorted({k for r in found for k in r.metrics})[:6]
     param_keys = sorted({k for r in found for k in r.params})[:4]
@@ -668,9 +682,31 @@ def _runs(request: Request, data: Data, prefix: str) -> str:
         ]
         for r in found
     ]
+
+    def link(label: str, page_token: str | None, pages_before: list[str]) -> str:
+        target = h.href(
+            prefix,
+            "runs",
+            experiment=experiment,
+            filter=flt,
+            order_by=order,
+            max_results=size if size != _RUNS_PAGE else None,
+            page_token=page_token,
+            back=".".join(pages_before) if pages_before else None,
+        )
+        return f'<a href="{target}">{label}</a>'
+
+    pager = []
+    if token is not None:
+        pager.append(link("&laquo; first", None, []))
+        if back:
+            pager.append(link("&lsaquo; previous", back[-1] or None, back[:-1]))
+    if found.token is not None:
+        pager.append(link("next &rsaquo;", found.token, [*back, token or ""]))
+    more = "; more on the next page" if found.token is not None else ""
     body = (
         f"<h1>Runs</h1>{form}"
-        f'<p class="sub">{len(found)} run(s){" (the first 200)" if len(found) == 200 else ""}</p>'
+        f'<p class="sub">{len(found)} run(s) on this page{more}</p>'
         '<div class="panel">'
         + h.table(
             [
@@ -684,8 +720,19 @@ def _runs(request: Request, data: Data, prefix: str) -> str:
             rows,
         )
         + "</div>"
+        + (f'<p class="pager">{" &middot; ".join(pager)}</p>' if pager else "")
     )
     return h.page("Runs", body, prefix, "runs")
+
+
+def _page_size(value: str | None) -> int:
+    if value is None or value == "":
+        return _RUNS_PAGE
+    if not value.isdigit() or not 1 <= int(value) <= _RUNS_PAGE_MAX:
+        raise InvalidInputError(
+            f"max_results must be a whole number from 1 to {_RUNS_PAGE_MAX}, got {value!r}"
+        )
+    return int(value)
 
 
 def _run(request: Request, data: Data, prefix: str) -> str:

@@ -7,17 +7,14 @@ from typing import Any
 import click
 
 from .._server.options import pop_server_options, server_options
+from ..registry.cli import artifacts_option, open_registry, registry_option
 
 
 @click.command()
-@click.option(
-    "--registry",
-    "registry_uri",
-    default=None,
-    help="Registry URI or SQLite path (default: $SEAWALL_REGISTRY_URI, else ~/.seawall).",
-)
+@registry_option
+@artifacts_option
 @server_options(port=8765)
-def ui(registry_uri: str | None, **options: Any) -> None:
+def ui(registry_uri: str | None, artifacts_uri: str | None, **options: Any) -> None:
     """Serve the dashboard: models, versions, aliases, lineage, runs, drift and alerts
     (read-only). It listens on loopback unless --host says otherwise, and has no authentication
     yet."""
@@ -29,12 +26,7 @@ def ui(registry_uri: str | None, **options: Any) -> None:
         raise click.ClickException(
             f"the dashboard needs Starlette and uvicorn ({exc}): pip install 'seawall[serve]'"
         ) from None
-    from ..registry import Registry
-
-    try:
-        registry = Registry(registry_uri)
-    except Exception as exc:  # a bad URI, an unreachable server: say so, without a traceback
-        raise click.ClickException(f"cannot open the registry: {exc}") from None
+    registry = open_registry(registry_uri, artifacts_uri)
     app = create_dashboard_app(registry)
     click.echo(
         f"seawall dashboard on http://{server.host}:{server.port}/ (registry {registry.uri})"

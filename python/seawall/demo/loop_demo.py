@@ -12,13 +12,15 @@
 5. The drift report of the shifted traffic is written as HTML.
 
 Everything lives in one folder (default ``./seawall-demo``): the registry's SQLite database, its
-artifacts, and the report.
+artifacts, and the report. The demo ends with the commands that open its dashboard again and
+serve its champion.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import shlex
 import threading
 import time
 import urllib.error
@@ -306,6 +308,15 @@ def run(
     echo(
         f"the loop closed in {total:.1f} s: AUC on the shifted data {decision.champion_score:.3f} "
         f"(old champion) -> {decision.challenger_score:.3f} (new champion)"
+    )
+    where = (
+        f"--registry {shlex.quote(str((folder / 'registry.db').resolve()))} "
+        f"--artifacts {shlex.quote(str((folder / 'artifacts').resolve()))}"
+    )
+    echo("its dashboard again:  seawall ui " + where)
+    echo(
+        "serve its champion:   seawall serve models:/fraud@champion --trust-code --dashboard "
+        + where
     )
     result.update(timings=timings, total_s=total)
     return result

@@ -1,4 +1,4 @@
-"""Data drift reports: compare a reference table with a current one, column by column (issue #3).
+"""Data drift reports: compare a reference table with a current one, column by column.
 
 >>> report = seawall.drift.compare(reference, current)
 >>> report.dataset_drift, report.drift_share

@@ -23,10 +23,12 @@ _CSS = """
 .sw-drift .verdict{padding:.5em .8em;border-radius:4px;display:inline-block}
 .sw-drift .yes{background:#fde2e1;color:#8a1c1c}
 .sw-drift .no{background:#e3f4e1;color:#1f5f1a}
+.sw-drift .warn{background:#fff1cc;color:#6b4a00}
 .sw-drift table{border-collapse:collapse;margin:.6em 0;font-size:.9em}
 .sw-drift th,.sw-drift td{border-bottom:1px solid #ddd;padding:.3em .7em;text-align:left}
 .sw-drift td.num{text-align:right;font-variant-numeric:tabular-nums}
 .sw-drift tr.drifted td{background:#fff4f3}
+.sw-drift tr.no_data td{background:#fff8e1}
 .sw-drift .legend span{display:inline-block;width:.9em;height:.9em;margin:0 .3em 0 1em;
   vertical-align:middle}
 .sw-drift .meta{color:#666;font-size:.85em}
@@ -45,23 +47,45 @@ def _fmt(x: float | None) -> str:
 def render(report: DriftReport, *, full_page: bool) -> str:
     parts = ['<div class="sw-drift">']
     parts.append("<h1>Data drift report</h1>")
-    verdict = "Dataset drift detected" if report.dataset_drift else "No dataset drift"
-    parts.append(
-        f'<p><span class="verdict {"yes" if report.dataset_drift else "no"}">{verdict}</span> '
-        f"{report.number_of_drifted_columns} of {len(report.columns)} columns drifted "
-        f"(share {_fmt(report.drift_share)}; dataset drift when the share is at least "
-        f"{_fmt(report.drift_share_threshold)}). Reference: {report.reference_rows:,} rows; "
-        f"current: {report.current_rows:,} rows.</p>"
-    )
+    rows = f"Reference: {report.reference_rows:,} rows; current: {report.current_rows:,} rows."
+    if report.dataset_drift is None:
+        parts.append(
+            '<p><span class="verdict warn">No verdict: no column could be compared</span> '
+            f"Every column lacks values on a side (reasons below). {rows}</p>"
+        )
+    else:
+        verdict = "Dataset drift detected" if report.dataset_drift else "No dataset drift"
+        parts.append(
+            f'<p><span class="verdict {"yes" if report.dataset_drift else "no"}">{verdict}</span> '
+            f"{report.number_of_drifted_columns} of {report.number_of_compared_columns} compared "
+            f"columns drifted (share {_fmt(report.drift_share)}; dataset drift when the share is "
+            f"at least {_fmt(report.drift_share_threshold)}). {rows}</p>"
+        )
+    no_data = report.no_data_columns
+    if no_data and report.dataset_drift is not None:
+        parts.append(
+            f'<p><span class="verdict warn">{len(no_data):,} of {len(report.columns):,} '
+            "columns could not be compared</span> A side "
+            "has no values (every value missing or infinite, or no rows): marked "
+            "<em>no data</em> below, with the reason, and left out of the share.</p>"
+        )
     parts.append(
         "<table><thead><tr><th>column</th><th>kind</th><th>method</th><th>statistic</th>"
         "<th>p-value</th><th>threshold</th><th>drifted</th></tr></thead><tbody>"
     )
     for i, c in enumerate(report.columns):
-        parts.append(
-            f'<tr class="{"drifted" if c.drifted else ""}">'
+        head = (
             f'<td><a href="#sw-col-{i}">{escape(c.column)}</a></td><td>{c.kind}</td>'
-            f"<td>{escape(c.method)}</td>"
+            f"<td>{_text(c.method)}</td>"
+        )
+        if c.status == "no_data":
+            parts.append(
+                f'<tr class="no_data">{head}<td colspan="3">{_text(c.error)}</td>'
+                "<td>no data</td></tr>"
+            )
+            continue
+        parts.append(
+            f'<tr class="{"drifted" if c.drifted else ""}">{head}'
             f'<td class="num">{_fmt(c.statistic)}</td><td class="num">{_fmt(c.pvalue)}</td>'
             f'<td class="num">{_fmt(c.threshold)}</td><td>{"yes" if c.drifted else "no"}</td></tr>'
         )
@@ -89,10 +113,17 @@ def _section(i: int, c: ColumnDrift) -> str:
         dropped.append(f"missing dropped: {c.reference_missing:,} / {c.current_missing:,}")
     if c.reference_infinite or c.current_infinite:
         dropped.append(f"infinite dropped: {c.reference_infinite:,} / {c.current_infinite:,}")
+    if c.status == "no_data":
+        verdict = f"{c.kind}: <strong>no data, not compared</strong>: {_text(c.error)}. "
+    else:
+        verdict = (
+            f"{c.kind}, {_text(c.method)}: statistic {_fmt(c.statistic)}, p-value "
+            f"{_fmt(c.pvalue)}, threshold {_fmt(c.threshold)} &rarr; "
+            f"{'drift' if c.drifted else 'no drift'}. "
+        )
     meta = (
-        f"{c.kind}, {escape(c.method)}: statistic {_fmt(c.statistic)}, p-value {_fmt(c.pvalue)}, "
-        f"threshold {_fmt(c.threshold)} &rarr; {'drift' if c.drifted else 'no drift'}. "
-        f"Values used (reference / current): {c.reference_count:,} / {c.current_count:,}"
+        verdict
+        + f"Values used (reference / current): {c.reference_count:,} / {c.current_count:,}"
         + ("; " + "; ".join(dropped) if dropped else "")
         + "."
     )
@@ -100,7 +131,7 @@ def _section(i: int, c: ColumnDrift) -> str:
         meta += " Estimated from two profiles" + (f": {escape(c.note)}." if c.note else ".")
     elif c.note:
         meta += f" {escape(c.note)}."
-    plot = _svg(c.column, c.distribution)
+    plot = _svg(c.column, c.distribution, "no values to compare" if c.status == "no_data" else None)
     hidden = ""
     if c.distribution is not None and c.distribution.hidden:
         hidden = f" {c.distribution.hidden:,} less frequent categories not shown."
@@ -118,14 +149,19 @@ def _label(x: object) -> str:
     return str(x)
 
 
-def _svg(column: str, dist: Distribution | None) -> str:
+def _text(x: str | None) -> str:
+    return "&ndash;" if x is None else escape(x)
+
+
+def _svg(column: str, dist: Distribution | None, why: str | None = None) -> str:
     width, height = 640, 240
     left, right, top, bottom = 48, 10, 10, 60
     title = f"<title>{escape(column)}: reference vs current shares</title>"
     if dist is None or not dist.reference:
+        text = "no distribution" + (f": {why}" if why else "")
         return (
             f'<svg width="{width}" height="40" role="img">'
-            f'{title}<text x="4" y="24" font-size="12">no distribution</text></svg>'
+            f'{title}<text x="4" y="24" font-size="12">{text}</text></svg>'
         )
     n = len(dist.reference)
     peak = max(max(dist.reference), max(dist.current), 1e-12)

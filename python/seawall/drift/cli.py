@@ -3,6 +3,14 @@
 Inputs are Parquet files or directories (only the compared columns are read), or two saved
 profiles (``Profile.save``), which gives the report from sketches. The progress display shows
 each phase on a terminal and stays quiet when the output is not one (CI logs, pipes).
+
+Exit status, for CI (the codes ruff and pytest use in the same sense):
+
+- 0: the report was written (without ``--fail-on-drift``, whatever it says);
+- 1: with ``--fail-on-drift``, the report was written and the dataset drifted, or no column
+  could be compared at all (every column lacks values on a side: nothing vouches for the data);
+- 2: no report: bad options or arguments, or input that cannot be compared (a missing column,
+  mismatched types, unreadable files); the message says which.
 """
 
 from __future__ import annotations
@@ -16,6 +24,15 @@ import click
 
 from .._files import write_atomic
 from ..profiles.profile import MAGIC as PROFILE_MAGIC
+
+EXIT_DRIFT = 1
+EXIT_ERROR = 2
+
+
+class _InputError(click.ClickException):
+    """Input the report cannot be made from: exits with EXIT_ERROR, as usage errors do."""
+
+    exit_code = EXIT_ERROR
 
 
 def _is_profile(path: Path) -> bool:
@@ -73,6 +90,12 @@ def report() -> None:
     show_default=True,
     help="Share of drifted columns at which the dataset counts as drifted.",
 )
+@click.option(
+    "--fail-on-drift",
+    is_flag=True,
+    help=f"Exit with status {EXIT_DRIFT} (after writing the report) when the dataset drifted or "
+    "no column could be compared; for CI.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 def drift_command(
     reference: Path,
@@ -81,11 +104,14 @@ def drift_command(
     json_path: Path | None,
     columns: str | None,
     drift_share: float,
+    fail_on_drift: bool,
     quiet: bool,
 ) -> None:
     """Compare CURRENT with REFERENCE column by column and write the HTML drift report.
 
-    Exits with status 0 whether or not drift is found; the summary line says which.
+    The summary line gives the verdict and names the columns without values to compare. Exit
+    status: 0 when the report is written; with --fail-on-drift, 1 when the dataset drifted or
+    no column could be compared; 2 when no report could be made (bad options or input).
     """
     from rich.console import Console
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -133,9 +159,9 @@ def drift_command(
         if json_path is not None:
             write_atomic(json_path, json.dumps(result.to_dict(), indent=2).encode())
     except SeawallError as exc:
-        raise click.ClickException(str(exc)) from exc
-    verdict = "dataset drift detected" if result.dataset_drift else "no dataset drift"
+        raise _InputError(str(exc)) from exc
     click.echo(
-        f"{verdict}: {result.number_of_drifted_columns} of {len(result.columns)} columns "
-        f"drifted; report written to {output} ({time.perf_counter() - started:.1f} s)"
+        f"{result.summary()}; report written to {output} ({time.perf_counter() - started:.1f} s)"
     )
+    if fail_on_drift and result.dataset_drift is not False:
+        click.get_current_context().exit(EXIT_DRIFT)

@@ -60,10 +60,14 @@ Kinds, missing values, bad input
   ``*_infinite``). Dropping infinities keeps every method defined on the same values (the
   Wasserstein and energy distances are undefined for them), so the same data gives a report
   whichever method the size picks.
-- A column with no value left on a side after dropping raises
-  :class:`~seawall.errors.InvalidInputError` naming the column and the side (as Evidently
-  raises); so does an empty table. A column on one side only raises
-  :class:`~seawall.errors.MissingColumnError`.
+- Some missing or infinite values: the statistic uses the values left on each side, and the
+  counts of those dropped are reported. No value left on a side (every value missing or
+  infinite, an all-null string column, a table with no rows): the column is not compared; its
+  result has ``status="no_data"`` and an ``error`` saying which side lacks values and why, it
+  is left out of the drift share, and the other columns are compared as usual (see
+  :mod:`seawall.drift.report`; Evidently raises instead). A side without values does not fix
+  the column's kind, so its type need not match the other side's. A column on one side only
+  raises :class:`~seawall.errors.MissingColumnError`.
 - Constant columns are well defined: ``ks`` gives D = 0, p = 1 when both sides hold the same
   value; ``chisquare`` and ``z`` give statistic 0, p = 1 for a single shared category; the
   distances give 0 for identical samples. A statistic that still comes out NaN raises
@@ -91,7 +95,7 @@ from .._data import TableSource, pair_columns
 from .._parallel import map_in_threads
 from ..errors import DTypeError, InvalidInputError, MissingColumnError, SeawallError
 from ..stats.categorical import _bin
-from .report import ColumnDrift, Distribution, DriftReport
+from .report import ColumnDrift, Distribution, DriftReport, column_result, no_data_column
 
 __all__ = ["METHODS", "Method", "compare"]
 
@@ -148,15 +152,16 @@ def _check_options(
     names: list[str], methods: Any, thresholds: Any, categorical: Any
 ) -> tuple[dict[str, Any], dict[str, Any], set[str]]:
     """Validates the per-column options: (method by column, threshold by column, categorical)."""
-    method_for = _per_column(methods, "methods", names)
-    threshold_for = _per_column(thresholds, "thresholds", names)
+    compared = set(names)
+    method_for = _per_column(methods, "methods", compared)
+    threshold_for = _per_column(thresholds, "thresholds", compared)
     if categorical is not None and (
         isinstance(categorical, str) or not isinstance(categorical, Iterable)
     ):
         raise InvalidInputError(f"categorical must be a list of column names, got {categorical!r}")
     as_categories = set(categorical or ())
     for c in as_categories:
-        if c not in names:
+        if c not in compared:
             raise MissingColumnError(f"categorical names column {c!r}, which is not compared")
     for c, m in method_for.items():
         if m not in METHODS:
@@ -166,7 +171,7 @@ def _check_options(
     return method_for, threshold_for, as_categories
 
 
-def _per_column(option: Any, name: str, columns: list[str]) -> dict[str, Any]:
+def _per_column(option: Any, name: str, columns: set[str]) -> dict[str, Any]:
     if option is None:
         return {}
     if not isinstance(option, Mapping):
@@ -365,36 +370,66 @@ class _Spec:
     categorical: bool
 
 
+def _method(column: str, name: str, kind: Kind) -> Method:
+    method = METHODS[name]
+    if method.numerical_only and kind != "numerical":
+        raise InvalidInputError(
+            f"column {column!r}: method {name!r} applies to numerical columns only; "
+            f"this column is {kind}"
+        )
+    return method
+
+
+def _no_data(spec: _Spec, kinds: list[str | None], ref: _Side, cur: _Side) -> ColumnDrift:
+    """The result of a column with no value left on a side. Its kind is that of a side with
+    values (the other side's type says nothing about values it does not have)."""
+    with_values = [k for k, s in zip(kinds, (ref, cur), strict=True) if len(s.values) and k]
+    known = with_values or [k for k in kinds if k is not None] or ["numerical"]
+    kind: Kind = "numerical" if known[0] == "numerical" and not spec.categorical else "categorical"
+    threshold = spec.threshold
+    if spec.method is not None:
+        method = _method(spec.name, spec.method, kind)
+        threshold = method.threshold if threshold is None else threshold
+    result = no_data_column(
+        spec.name,
+        kind,
+        (len(ref.values), ref.missing, ref.infinite),
+        (len(cur.values), cur.missing, cur.infinite),
+        method=spec.method,
+        threshold=threshold,
+    )
+    assert result is not None
+    return result
+
+
+def _side_values(col: pa.ChunkedArray, kind: str | None) -> _Side:
+    if kind is None:  # the null type: every value missing
+        return _Side(np.empty(0), len(col), 0)
+    return _strings(col) if kind == "categorical" else _numbers(col)
+
+
 def _one_column(spec: _Spec, ref_col: pa.ChunkedArray, cur_col: pa.ChunkedArray) -> ColumnDrift:
     name = spec.name
     kinds = [_side_kind(ref_col.type, name, "reference"), _side_kind(cur_col.type, name, "current")]
-    known = [k for k in kinds if k is not None]
-    if not known:
-        raise InvalidInputError(f"column {name!r}: no values in the reference data (all missing)")
+    ref, cur = _side_values(ref_col, kinds[0]), _side_values(cur_col, kinds[1])
+    if len(ref.values) == 0 or len(cur.values) == 0:
+        return _no_data(spec, kinds, ref, cur)
+    rkind, ckind = kinds
+    assert rkind is not None and ckind is not None  # a null-typed side has no values
     base = {"categorical_numbers": "numbers", "numerical": "numbers", "categorical": "strings"}
-    if len({base[k] for k in known}) > 1 or (len(set(known)) > 1 and not spec.categorical):
+    if base[rkind] != base[ckind] or (rkind != ckind and not spec.categorical):
         words = {
             "numerical": "numbers",
             "categorical": "strings or booleans",
             "categorical_numbers": "categories of numbers",
         }
         raise DTypeError(
-            f"column {name!r}: the reference data holds {words[kinds[0] or known[0]]} but the "
-            f"current data holds {words[kinds[1] or known[0]]}"
+            f"column {name!r}: the reference data holds {words[rkind]} but the "
+            f"current data holds {words[ckind]}"
         )
-    numbers = base[known[0]] == "numbers"
-    kind: Kind = "numerical" if known[0] == "numerical" and not spec.categorical else "categorical"
+    numbers = base[rkind] == "numbers"
+    kind: Kind = "numerical" if rkind == "numerical" and not spec.categorical else "categorical"
     value_bins = numbers and kind == "categorical"
-
-    ref = _numbers(ref_col) if numbers else _strings(ref_col)
-    cur = _numbers(cur_col) if numbers else _strings(cur_col)
-    for side, which in ((ref, "reference"), (cur, "current")):
-        if len(side.values) == 0:
-            dropped = side.missing + side.infinite
-            raise InvalidInputError(
-                f"column {name!r}: no values left in the {which} data after dropping "
-                f"{dropped} missing or infinite value{'' if dropped == 1 else 's'}"
-            )
 
     method_name = spec.method
     if method_name is None:
@@ -402,12 +437,7 @@ def _one_column(spec: _Spec, ref_col: pa.ChunkedArray, cur_col: pa.ChunkedArray)
         needs_distinct = kind == "numerical" or n_ref <= _SMALL_REFERENCE
         distinct = _distinct_upto(ref.values, cur.values, _FEW_VALUES + 1) if needs_distinct else 0
         method_name = _default_method(kind, n_ref, distinct)
-    method = METHODS[method_name]
-    if method.numerical_only and kind != "numerical":
-        raise InvalidInputError(
-            f"column {name!r}: method {method_name!r} applies to numerical columns only; "
-            f"this column is {kind}"
-        )
+    method = _method(name, method_name, kind)
     threshold = method.threshold if spec.threshold is None else spec.threshold
 
     try:
@@ -422,27 +452,51 @@ def _one_column(spec: _Spec, ref_col: pa.ChunkedArray, cur_col: pa.ChunkedArray)
             distribution = _distribution(ref.values, cur.values, kind, value_bins)
     except SeawallError as exc:
         raise type(exc)(f"column {name!r} ({method_name}): {exc}") from exc
+    return compared_column(
+        name,
+        kind,
+        method,
+        statistic,
+        pvalue,
+        threshold,
+        (len(ref.values), ref.missing, ref.infinite),
+        (len(cur.values), cur.missing, cur.infinite),
+        distribution=distribution,
+    )
+
+
+def compared_column(
+    name: str,
+    kind: Kind,
+    method: Method,
+    statistic: float,
+    pvalue: float | None,
+    threshold: float,
+    reference: tuple[int, int, int],
+    current: tuple[int, int, int],
+    **fields: Any,
+) -> ColumnDrift:
+    """The result of a compared column, from its statistic and each side's (values used,
+    missing, infinite) counts; a statistic that came out NaN or infinite raises, naming the
+    column, rather than giving a silent NaN."""
     statistic = float(statistic)
     if not math.isfinite(statistic) or (pvalue is not None and not math.isfinite(pvalue)):
+        on = "profiles" if fields.get("source") == "profile" else "values"
         raise InvalidInputError(
-            f"column {name!r}: {method_name} is undefined on these values "
+            f"column {name!r}: {method.name} is undefined on these {on} "
             f"(statistic {statistic}, p-value {pvalue})"
         )
-    return ColumnDrift(
-        column=name,
-        kind=kind,
-        method=method_name,
+    return column_result(
+        name,
+        kind,
+        reference,
+        current,
+        method=method.name,
         statistic=statistic,
         pvalue=None if pvalue is None else float(pvalue),
         threshold=float(threshold),
         drifted=method.drifted(statistic, pvalue, threshold),
-        reference_count=len(ref.values),
-        current_count=len(cur.values),
-        reference_missing=ref.missing,
-        current_missing=cur.missing,
-        reference_infinite=ref.infinite,
-        current_infinite=cur.infinite,
-        distribution=distribution,
+        **fields,
     )
 
 
@@ -483,7 +537,8 @@ def compare(
     are read). `columns` defaults to every column (each must be on both sides). `methods` and
     `thresholds` override the defaults per column (module docstring); `categorical` lists
     numeric columns to compare as categories. The dataset drifts when the share of drifted
-    columns is at least `drift_share` (Evidently's default, 0.5).
+    columns is at least `drift_share` (Evidently's default, 0.5). A column with no value left on
+    a side is reported with ``status="no_data"`` and left out of that share (module docstring).
     """
     if isinstance(drift_share, bool) or not isinstance(drift_share, (int, float, np.floating)):
         raise InvalidInputError(f"drift_share must be a number in [0, 1], got {drift_share!r}")
@@ -523,15 +578,12 @@ def compare(
     ]
     ref_table = ref_source.read(names)
     cur_table = cur_source.read(names)
-    for table, which in ((ref_table, "reference"), (cur_table, "current")):
-        if table.num_rows == 0:
-            raise InvalidInputError(f"the {which} data has no rows")
 
     done = itertools.count(1)  # next() is atomic under the GIL: a thread-safe counter
 
     def run(spec: _Spec) -> ColumnDrift:
         result = _one_column(spec, ref_table.column(spec.name), cur_table.column(spec.name))
-        if spec.threshold is not None and spec.method is None:
+        if spec.threshold is not None and spec.method is None and result.method is not None:
             _check_threshold(spec.name, result.method, spec.threshold)
         if _on_column is not None:  # a progress display (seawall report drift)
             _on_column(next(done), len(specs))

@@ -1,4 +1,4 @@
-"""Drift from two :class:`seawall.Profile` objects alone: no raw data (issue #3).
+"""Drift from two :class:`seawall.Profile` objects alone: no raw data.
 
 ``seawall.drift.compare(profile_ref, profile_cur)`` dispatches here. Each column gets the same
 default method as :func:`seawall.drift.compare` (Evidently's rules, see that module), decided on
@@ -47,12 +47,19 @@ Not available from profiles: ``cramer_von_mises``, ``energy``, ``hellinger`` (th
 values; an :class:`~seawall.errors.InvalidInputError` says so). Booleans are numeric in a
 profile, so a boolean column is compared as numbers (``compare`` on data treats them as
 categories).
+
+Missing and infinite values are dropped and counted as ``compare`` does on data; a column with no
+value left on a side (or a profile of no rows) gets the same ``status="no_data"`` result, with
+the same counts and message, as ``compare`` gives on the data the profiles were made from. A
+profile keeps no type for a column without values (an all-null column is "numeric"), so, as on
+data, a side without values does not have to be of the other side's kind.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -63,14 +70,15 @@ from ..errors import DTypeError, InvalidInputError
 from ..profiles import Profile
 from .compare import (
     _FEW_VALUES,
-    METHODS,
     Kind,
     _bars,
     _check_options,
     _check_threshold,
     _default_method,
+    _method,
+    compared_column,
 )
-from .report import ColumnDrift, Distribution, DriftReport
+from .report import ColumnDrift, Distribution, DriftReport, no_data_column
 
 __all__ = ["PROFILE_METHODS", "compare_profiles", "kolmogorov_sf"]
 
@@ -205,26 +213,25 @@ def _z_counts(r: npt.NDArray[np.float64], c: npt.NDArray[np.float64]) -> tuple[f
 # --- one numeric side ------------------------------------------------------------------------
 
 
+def _counts(s: Mapping[str, Any]) -> tuple[int, int, int]:
+    """(values left, missing, infinite) of one profile column, as compare counts them on data:
+    NaN is missing; infinities are dropped from numbers (strings have none)."""
+    infinite = int(s["neg_inf"]) + int(s["pos_inf"])
+    return int(s["count"]) - infinite, int(s["nulls"]) + int(s["nans"]), infinite
+
+
 class _NumericSide:
     """One profile's numeric column restricted to its finite values (as compare drops infs)."""
 
-    def __init__(self, profile: Profile, column: str, which: str) -> None:
-        s = profile.stats(column)
-        self.profile, self.column, self.which = profile, column, which
+    def __init__(self, profile: Profile, column: str, s: dict[str, Any]) -> None:
+        self.profile, self.column = profile, column
         self.i = profile._i(column)
         self.n_all = int(s["count"])  # non-null, non-NaN values, infinities included
         self.neg_inf, self.pos_inf = int(s["neg_inf"]), int(s["pos_inf"])
-        self.n = self.n_all - self.neg_inf - self.pos_inf
-        self.missing = int(s["nulls"]) + int(s["nans"])
-        self.infinite = self.neg_inf + self.pos_inf
+        self.n, self.missing, self.infinite = _counts(s)
         self.distinct = float(s["distinct"]) - (self.neg_inf > 0) - (self.pos_inf > 0)
         self.exact = bool(s["sketch_exact"])
-        if self.n == 0:
-            dropped = self.missing + self.infinite
-            raise InvalidInputError(
-                f"column {column!r}: no values left in the {which} data after dropping "
-                f"{dropped} missing or infinite value{'' if dropped == 1 else 's'}"
-            )
+        assert self.n > 0  # columns without values are reported before
         self.variance = max(0.0, float(s["finite_m2"]) / self.n)
         self.k = int(profile.options["sketch_k"])
         self.eps = 0.0 if self.exact else float(_core.KllSketch.rank_error_bound(self.k))
@@ -349,25 +356,21 @@ def _union_distinct_numbers(ref: _NumericSide, cur: _NumericSide) -> int:
 
 
 def _category_counts(
-    profile: Profile, column: str, which: str
-) -> tuple[dict[str, int], int, int, bool, float]:
-    s = profile.stats(column)
-    n = int(s["count"])
-    missing = int(s["nulls"])
-    if n == 0:
-        raise InvalidInputError(
-            f"column {column!r}: no values left in the {which} data after dropping "
-            f"{missing} missing value{'' if missing == 1 else 's'}"
-        )
+    profile: Profile, column: str, s: Mapping[str, Any]
+) -> tuple[dict[str, int], int, bool, float]:
     top = dict(profile.top_values(column, int(profile.options["top_k"])))
-    return top, n, missing, bool(s["frequent_exact"]), float(s["distinct"])
+    return top, int(s["count"]), bool(s["frequent_exact"]), float(s["distinct"])
 
 
 def _categorical_column(
-    column: str, reference: Profile, current: Profile, method: str | None
-) -> tuple[str, float, float | None, Distribution, str, tuple[int, int, int, int]]:
-    rtop, rn, rmiss, rexact, rdistinct = _category_counts(reference, column, "reference")
-    ctop, cn, cmiss, cexact, cdistinct = _category_counts(current, column, "current")
+    column: str,
+    reference: Profile,
+    current: Profile,
+    method: str | None,
+    stats: tuple[Mapping[str, Any], Mapping[str, Any]],
+) -> tuple[str, float, float | None, Distribution, str]:
+    rtop, rn, rexact, rdistinct = _category_counts(reference, column, stats[0])
+    ctop, cn, cexact, cdistinct = _category_counts(current, column, stats[1])
     exact = rexact and cexact
     cats = sorted(set(rtop) | set(ctop))
     rc = np.array([rtop.get(k, 0) for k in cats], dtype=np.float64)
@@ -395,7 +398,7 @@ def _categorical_column(
         stat, p = _z_counts(rc, cc)
     else:
         stat, p = _shares_statistic(method, r, c), None
-    return method, stat, p, dist, note, (rn, cn, rmiss, cmiss)
+    return method, stat, p, dist, note
 
 
 # --- compare ---------------------------------------------------------------------------------
@@ -413,10 +416,7 @@ def compare_profiles(
     _on_column: Callable[[int, int], None] | None = None,
 ) -> DriftReport:
     """:func:`seawall.drift.compare` on two profiles (module docstring: methods and errors)."""
-    for profile, which in ((reference, "reference"), (current, "current")):
-        if profile.num_rows == 0:
-            raise InvalidInputError(f"the {which} profile has no rows")
-    names = pair_columns(columns, list(reference.columns), list(current.columns))
+    names = pair_columns(columns, reference.columns, current.columns)
     method_for, threshold_for, as_categories = _check_options(
         names, methods, thresholds, categorical
     )
@@ -428,65 +428,73 @@ def compare_profiles(
             )
     results = []
     for name in names:
-        rkind, ckind = reference.kind(name), current.kind(name)
-        if rkind != ckind:
-            words = {"numeric": "numbers", "string": "strings"}
-            raise DTypeError(
-                f"column {name!r}: the reference data holds {words[rkind]} but the current data "
-                f"holds {words[ckind]}"
-            )
-        method = method_for.get(name)
-        if rkind == "numeric":
-            ref = _NumericSide(reference, name, "reference")
-            cur = _NumericSide(current, name, "current")
-            kind: Kind = "categorical" if name in as_categories else "numerical"
-            method, stat, p, dist, note = _numeric_column(
-                name, ref, cur, method, name in as_categories
-            )
-            counts = (ref.n, cur.n, ref.missing, cur.missing)
-            infinite = (ref.infinite, cur.infinite)
-        else:
-            kind = "categorical"
-            method, stat, p, dist, note, counts = _categorical_column(
-                name, reference, current, method
-            )
-            infinite = (0, 0)
-        spec = METHODS[method]
-        if spec.numerical_only and kind != "numerical":
-            raise InvalidInputError(
-                f"column {name!r}: method {method!r} applies to numerical columns only; "
-                f"this column is {kind}"
-            )
-        threshold = (
-            _check_threshold(name, method, threshold_for[name])
-            if name in threshold_for
-            else spec.threshold
-        )
-        if not math.isfinite(stat) or (p is not None and not math.isfinite(p)):
-            raise InvalidInputError(
-                f"column {name!r}: {method} is undefined on these profiles "
-                f"(statistic {stat}, p-value {p})"
-            )
         results.append(
-            ColumnDrift(
-                column=name,
-                kind=kind,
-                method=method,
-                statistic=float(stat),
-                pvalue=None if p is None else float(p),
-                threshold=float(threshold),
-                drifted=spec.drifted(stat, p, threshold),
-                reference_count=counts[0],
-                current_count=counts[1],
-                reference_missing=counts[2],
-                current_missing=counts[3],
-                reference_infinite=infinite[0],
-                current_infinite=infinite[1],
-                distribution=dist,
-                source="profile",
-                note=note,
+            _profile_column(
+                reference,
+                current,
+                name,
+                method_for.get(name),
+                threshold_for.get(name),
+                name in as_categories,
             )
         )
         if _on_column is not None:
             _on_column(len(results), len(names))
     return DriftReport.from_columns(results, drift_share, reference.num_rows, current.num_rows)
+
+
+def _profile_column(
+    reference: Profile,
+    current: Profile,
+    name: str,
+    method: str | None,
+    threshold: float | None,
+    as_categories: bool,
+) -> ColumnDrift:
+    rstats, cstats = reference.stats(name), current.stats(name)
+    rkind, ckind = str(rstats["kind"]), str(cstats["kind"])
+    rcounts, ccounts = _counts(rstats), _counts(cstats)
+    if rcounts[0] == 0 or ccounts[0] == 0:
+        # the kind of a side with values; a profile calls a column without values numeric
+        side_kind = ckind if rcounts[0] == 0 and ccounts[0] else rkind
+        kind: Kind = "numerical" if side_kind == "numeric" and not as_categories else "categorical"
+        if threshold is not None:
+            threshold = _check_threshold(name, method, threshold)
+        if method is not None:
+            threshold = _method(name, method, kind).threshold if threshold is None else threshold
+        result = no_data_column(
+            name, kind, rcounts, ccounts, method=method, threshold=threshold, source="profile"
+        )
+        assert result is not None
+        return result
+    if rkind != ckind:
+        words = {"numeric": "numbers", "string": "strings"}
+        raise DTypeError(
+            f"column {name!r}: the reference data holds {words[rkind]} but the current data "
+            f"holds {words[ckind]}"
+        )
+    if rkind == "numeric":
+        ref = _NumericSide(reference, name, rstats)
+        cur = _NumericSide(current, name, cstats)
+        kind = "categorical" if as_categories else "numerical"
+        method, stat, p, dist, note = _numeric_column(name, ref, cur, method, as_categories)
+    else:
+        kind = "categorical"
+        method, stat, p, dist, note = _categorical_column(
+            name, reference, current, method, (rstats, cstats)
+        )
+    spec = _method(name, method, kind)
+    threshold = spec.threshold if threshold is None else _check_threshold(name, method, threshold)
+    return compared_column(
+        name,
+        kind,
+        spec,
+        stat,
+        p,
+        threshold,
+        rcounts,
+        ccounts,
+        distribution=dist,
+        source="profile",
+        note=note,
+    )

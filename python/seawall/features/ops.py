@@ -5,13 +5,18 @@ and, once fit, its learned values in attributes ending in ``_``. The pipeline dr
 it asks an op what statistics to gather (``_collect``), gathers them natively over the output of
 the already-fitted ops before it, and hands the result back (``_finish``).
 
-Quantiles (median imputation, RobustScale, quantile Clip and Bucketize) come from a KLL sketch by
-default: memory stays bounded on any data size, and each quantile is within the sketch's rank
-error (``seawall.features.quantile_rank_error()``, 2% of the rows for the default k=200:
-4/k, calibrated on 1.5 million adversarial trials whose worst used 70% of it)
-of the exact one. While a column has no more than about k values the sketch holds them all and
-is exact. Pass ``exact=True`` for exact quantiles (numpy's "linear" definition, as scikit-learn
-uses); fitting then keeps every value of that column in memory.
+Quantiles (median imputation, RobustScale, quantile Clip and Bucketize) are exact by default
+when ``fit`` gets the whole data in memory (one table, DataFrame, dict of arrays or 2-D array) of
+at most ``EXACT_QUANTILES_MAX_ROWS`` rows: numpy's "linear" definition, as scikit-learn uses, so
+the fitted numbers are scikit-learn's. Streamed input (Parquet files and datasets, lists and
+iterables of batches) and larger tables use a KLL sketch instead: memory stays bounded on any
+data size, and each quantile is within the sketch's rank error
+(``seawall.features.quantile_rank_error()``, 2% of the rows for the default k=200: 4/k,
+calibrated on 1.5 million adversarial trials whose worst used 70% of it) of the exact one; while
+a column has no more than about k values the sketch holds them all and is exact. ``exact=True``
+on an op forces exact quantiles (fitting then keeps every value of that column in memory, however
+large), ``exact=False`` forces the sketch. The fitted op records which was used in
+``quantile_method_`` ("exact" or "sketch").
 """
 
 from __future__ import annotations
@@ -40,6 +45,11 @@ __all__ = [
 
 #: Integer ids at or past this (2**24) would be rounded in float32 outputs.
 FLOAT32_EXACT_IDS = 2**24
+
+#: Quantiles are exact by default when fit gets one in-memory table of at most this many rows
+#: (a float64 copy of each column with a quantile op, 8 MB a column at this size, lives while
+#: fitting); streamed and larger inputs use the sketch. An op's ``exact`` overrides it.
+EXACT_QUANTILES_MAX_ROWS = 1_000_000
 
 
 class Op:
@@ -86,8 +96,9 @@ class Op:
                 "(use Categorify, OneHot or HashBucket for string columns)"
             )
 
-    def _collect(self, string_input: bool) -> dict[str, Any]:
-        """What statistics to gather to fit this op."""
+    def _collect(self, string_input: bool, exact_quantiles: bool) -> dict[str, Any]:
+        """What statistics to gather to fit this op; `exact_quantiles` is the default for ops
+        whose ``exact`` is None (whether the input is in memory and small enough)."""
         raise NotImplementedError
 
     def _finish(self, state: Any, column: str, rows: int) -> None:
@@ -131,8 +142,15 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _quantile_spec(exact: bool) -> dict[str, Any]:
-    return {"quantiles": "exact" if exact else "sketch"}
+def _quantile_spec(exact: bool | None, default: bool) -> dict[str, Any]:
+    if exact is not None and not isinstance(exact, (bool, np.bool_)):
+        raise InvalidInputError(f"exact must be True, False or None (the default), got {exact!r}")
+    return {"quantiles": "exact" if (default if exact is None else exact) else "sketch"}
+
+
+def _quantile_method(state: Any) -> str:
+    """What a fitted op records: how its quantiles were computed."""
+    return "exact" if state.exact_quantiles else "sketch"
 
 
 def _require_values(state: Any, column: str, what: str) -> None:
@@ -169,7 +187,7 @@ class Impute(Op):
         strategy: str = "mean",
         fill_value: float | str | None = None,
         add_indicator: bool = False,
-        exact: bool = False,
+        exact: bool | None = None,
     ) -> None:
         self.strategy = strategy
         self.fill_value = fill_value
@@ -178,6 +196,8 @@ class Impute(Op):
 
     @property
     def _fitted_names(self) -> tuple[str, ...]:  # type: ignore[override]
+        if self.strategy == "median":
+            return ("fill_value", "quantile_method")
         return () if self.strategy == "constant" else ("fill_value",)
 
     def _check(self, column: str, string_input: bool) -> None:
@@ -198,12 +218,12 @@ class Impute(Op):
             ):
                 raise DTypeError(f"column '{column}': the fill value must be a finite number")
 
-    def _collect(self, string_input: bool) -> dict[str, Any]:
+    def _collect(self, string_input: bool, exact_quantiles: bool) -> dict[str, Any]:
         spec: dict[str, Any] = {"skip_missing": True}
         if self.strategy == "mean":
             spec["moments"] = True
         elif self.strategy == "median":
-            spec.update(_quantile_spec(self.exact))
+            spec.update(_quantile_spec(self.exact, exact_quantiles))
         elif string_input:
             spec["string_counts"] = True
         else:
@@ -216,6 +236,7 @@ class Impute(Op):
             self.fill_value_: float | str = _finite(state.mean, column, "mean")
         elif self.strategy == "median":
             self.fill_value_ = float(state.quantiles([0.5])[0])
+            self.quantile_method_ = _quantile_method(state)
         else:  # most_frequent: string columns count strings, numeric ones count numbers
             counts = state.string_counts()
             self.fill_value_ = counts[0][0] if counts else float(state.most_frequent_number())
@@ -258,7 +279,7 @@ class Clip(Op):
         lower: float | None = None,
         upper: float | None = None,
         quantiles: tuple[float | None, float | None] | None = None,
-        exact: bool = False,
+        exact: bool | None = None,
     ) -> None:
         self.lower = lower
         self.upper = upper
@@ -267,7 +288,7 @@ class Clip(Op):
 
     @property
     def _fitted_names(self) -> tuple[str, ...]:  # type: ignore[override]
-        return ("lower", "upper") if self.quantiles is not None else ()
+        return ("lower", "upper", "quantile_method") if self.quantiles is not None else ()
 
     def _check(self, column: str, string_input: bool) -> None:
         super()._check(column, string_input)
@@ -293,8 +314,8 @@ class Clip(Op):
             return self.quantiles[0], self.quantiles[1]
         return None, None
 
-    def _collect(self, string_input: bool) -> dict[str, Any]:
-        return _quantile_spec(self.exact)
+    def _collect(self, string_input: bool, exact_quantiles: bool) -> dict[str, Any]:
+        return _quantile_spec(self.exact, exact_quantiles)
 
     def _finish(self, state: Any, column: str, rows: int) -> None:
         _require_values(state, column, "clip quantiles")
@@ -304,6 +325,7 @@ class Clip(Op):
         values = iter(state.quantiles(qs))
         self.lower_ = float(next(values)) if lo_q is not None else None
         self.upper_ = float(next(values)) if hi_q is not None else None
+        self.quantile_method_ = _quantile_method(state)
 
     def _native(self) -> dict[str, Any]:
         if self.quantiles is None:
@@ -325,7 +347,7 @@ class StandardScale(Op):
         self.with_mean = with_mean
         self.with_std = with_std
 
-    def _collect(self, string_input: bool) -> dict[str, Any]:
+    def _collect(self, string_input: bool, exact_quantiles: bool) -> dict[str, Any]:
         return {"moments": True}
 
     def _finish(self, state: Any, column: str, rows: int) -> None:
@@ -350,7 +372,7 @@ class MinMaxScale(Op):
     def __init__(self, clip: bool = False) -> None:
         self.clip = clip
 
-    def _collect(self, string_input: bool) -> dict[str, Any]:
+    def _collect(self, string_input: bool, exact_quantiles: bool) -> dict[str, Any]:
         return {"moments": True}
 
     def _finish(self, state: Any, column: str, rows: int) -> None:
@@ -376,14 +398,14 @@ class RobustScale(Op):
     """(x - median) / (q_high - q_low), as scikit-learn's RobustScaler (a zero range gives 1)."""
 
     _param_names = ("quantile_range", "with_centering", "with_scaling", "exact")
-    _fitted_names = ("center", "scale")
+    _fitted_names = ("center", "scale", "quantile_method")
 
     def __init__(
         self,
         quantile_range: tuple[float, float] = (25.0, 75.0),
         with_centering: bool = True,
         with_scaling: bool = True,
-        exact: bool = False,
+        exact: bool | None = None,
     ) -> None:
         self.quantile_range = quantile_range
         self.with_centering = with_centering
@@ -398,8 +420,8 @@ class RobustScale(Op):
                 f"RobustScale quantile_range must satisfy 0 <= low <= high <= 100, got {self.quantile_range}"
             )
 
-    def _collect(self, string_input: bool) -> dict[str, Any]:
-        return _quantile_spec(self.exact)
+    def _collect(self, string_input: bool, exact_quantiles: bool) -> dict[str, Any]:
+        return _quantile_spec(self.exact, exact_quantiles)
 
     def _finish(self, state: Any, column: str, rows: int) -> None:
         _require_values(state, column, "median and quantile range")
@@ -409,6 +431,7 @@ class RobustScale(Op):
         self.center_ = float(median) if self.with_centering else 0.0
         self.scale_ = float(spread) if (self.with_scaling and spread > 0.0) else 1.0
         _finite(self.scale_, column, "quantile range")
+        self.quantile_method_ = _quantile_method(state)
 
     def _native(self) -> dict[str, Any]:
         self._require_fitted()
@@ -427,7 +450,10 @@ class Bucketize(Op):
     _param_names = ("boundaries", "n_bins", "exact")
 
     def __init__(
-        self, boundaries: list[float] | None = None, n_bins: int | None = None, exact: bool = False
+        self,
+        boundaries: list[float] | None = None,
+        n_bins: int | None = None,
+        exact: bool | None = None,
     ) -> None:
         self.boundaries = boundaries
         self.n_bins = n_bins
@@ -435,7 +461,7 @@ class Bucketize(Op):
 
     @property
     def _fitted_names(self) -> tuple[str, ...]:  # type: ignore[override]
-        return ("boundaries",) if self.boundaries is None else ()
+        return ("boundaries", "quantile_method") if self.boundaries is None else ()
 
     def _check(self, column: str, string_input: bool) -> None:
         super()._check(column, string_input)
@@ -450,8 +476,8 @@ class Bucketize(Op):
                 f"Bucketize n_bins must be a positive integer, got {self.n_bins!r}"
             )
 
-    def _collect(self, string_input: bool) -> dict[str, Any]:
-        return _quantile_spec(self.exact)
+    def _collect(self, string_input: bool, exact_quantiles: bool) -> dict[str, Any]:
+        return _quantile_spec(self.exact, exact_quantiles)
 
     def _finish(self, state: Any, column: str, rows: int) -> None:
         _require_values(state, column, "bucket boundaries")
@@ -464,6 +490,7 @@ class Bucketize(Op):
         edges = np.asarray(state.quantiles(qs), dtype=np.float64)
         edges = edges[np.ediff1d(edges, to_begin=np.inf) > 1e-8]
         self.boundaries_ = tuple(float(v) for v in edges[1:-1])
+        self.quantile_method_ = _quantile_method(state)
 
     def _native(self) -> dict[str, Any]:
         if self.boundaries is not None:
@@ -544,7 +571,7 @@ class _VocabularyOp(Op):
         if mc is not None and not (isinstance(mc, int) and mc >= 1):
             raise InvalidInputError(f"max_categories must be an int >= 1, got {mc!r}")
 
-    def _collect(self, string_input: bool) -> dict[str, Any]:
+    def _collect(self, string_input: bool, exact_quantiles: bool) -> dict[str, Any]:
         return {"string_counts": True}
 
     def _finish(self, state: Any, column: str, rows: int) -> None:

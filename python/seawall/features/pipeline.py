@@ -6,6 +6,7 @@ import copy
 import hashlib
 import json
 import os
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,15 @@ import numpy as np
 import pyarrow as pa
 
 from .. import _core
-from .._data import BatchSource, column_chunks, prepare_column, to_table
+from .._data import (
+    BatchSource,
+    column_chunks,
+    is_matrix,
+    matrix_to_table,
+    prepare_column,
+    reject_sparse,
+    to_table,
+)
 from .._files import write_atomic
 from ..errors import (
     DTypeError,
@@ -25,12 +34,16 @@ from ..errors import (
     NotFittedError,
     UnsupportedVersionError,
 )
+from . import ops as ops_module
 from .ops import OPS, Impute, OneHot, Op
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "FeaturePipeline", "FitPass"]
 
 FORMAT_NAME = "seawall.FeaturePipeline"
-FORMAT_VERSION = 1
+#: 2: ops that fit quantiles record how (``quantile_method``: "exact" or "sketch"), and ``exact``
+#: defaults to None (chosen from the input); ``feature_names_in`` and ``n_features_in`` are all
+#: the columns seen in fit (version 1 had only the columns read). Version 1 files still load.
+FORMAT_VERSION = 2
 
 
 @dataclass
@@ -141,13 +154,17 @@ def _parse_features(features: Any) -> list[_Feature]:
         entries.append(_Feature(name, column, [copy.deepcopy(op) for op in _as_ops(ops)]))
     if not entries:
         raise InvalidInputError("FeaturePipeline needs at least one feature")
-    names = [f.name for f in entries]
-    if len(set(names)) != len(names):
-        dupes = sorted({n for n in names if names.count(n) > 1})
+    dupes = _repeated(f.name for f in entries)
+    if dupes:
         raise InvalidInputError(
             f"feature names must be unique, {dupes} repeat: name the outputs with (name, column, ops)"
         )
     return entries
+
+
+def _repeated(names: Iterable[str]) -> list[str]:
+    """The names that occur more than once, sorted."""
+    return sorted(n for n, k in Counter(names).items() if k > 1)
 
 
 def _check_chain(feature: _Feature) -> None:
@@ -191,7 +208,16 @@ class FeaturePipeline:
 
     ``features`` maps a column to an op or a list of ops; a list of ``(column, ops)`` or
     ``(name, column, ops)`` tuples also works, and lets one column feed several features.
-    A fitted pipeline also works as a scikit-learn transformer.
+
+    A fitted pipeline also works as a scikit-learn transformer, as a ``ColumnTransformer``
+    whose other columns are dropped. It also takes 2-D arrays, whose columns are named
+    ``x0, x1, ...`` (scikit-learn's names for them): ``FeaturePipeline({"x0": StandardScale()})``.
+
+    Fitted attributes: ``n_features_in_``, the number of columns of the data seen in fit, all of
+    them, read or not; ``feature_names_in_``, their names (only when the data had names, not
+    for an array: scikit-learn's convention); ``input_columns_``, the columns the pipeline
+    reads, which a table given to transform must have (an array must have
+    ``n_features_in_`` columns); ``feature_names_out_``; ``features_``, the fitted chains.
     """
 
     def __init__(self, features: Any = None) -> None:
@@ -210,12 +236,27 @@ class FeaturePipeline:
         return self
 
     def __sklearn_tags__(self) -> Any:
-        from sklearn.utils import Tags, TargetTags, TransformerTags
+        from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
 
+        try:
+            features = _parse_features(self.features)
+        except (InvalidInputError, TypeError, ValueError):
+            features = []  # not valid parameters: fit will say why
+        string = [bool(f.ops) and f.ops[-1].categorical for f in features]
         return Tags(
             estimator_type=None,
             target_tags=TargetTags(required=False),
-            transformer_tags=TransformerTags(),
+            # The output is float32 whatever the input: float32 is kept, float64 is not.
+            transformer_tags=TransformerTags(preserves_dtype=["float32"]),
+            input_tags=InputTags(
+                two_d_array=True,
+                # NaN is a missing value, refused unless every numeric chain imputes first.
+                allow_nan=bool(features)
+                and all(
+                    s or isinstance(f.ops[0], Impute) for f, s in zip(features, string, strict=True)
+                ),
+                string=any(string),
+            ),
             requires_fit=True,
         )
 
@@ -223,7 +264,19 @@ class FeaturePipeline:
         return hasattr(self, "features_")
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """The output names. ``input_features``, when given, must be the input's column names
+        as seen in fit (scikit-learn's rule), or x0, x1, ... for a pipeline fit on an array."""
         self._require_fitted()
+        if input_features is not None:
+            seen = getattr(self, "feature_names_in_", None)
+            expected = (
+                list(seen) if seen is not None else [f"x{j}" for j in range(self.n_features_in_)]
+            )
+            if [str(n) for n in input_features] != expected:
+                raise InvalidInputError(
+                    "input_features is not equal to the columns seen in fit "
+                    f"({len(expected)} columns: {', '.join(expected[:5])}...)"
+                )
         return np.asarray(self.feature_names_out_, dtype=object)
 
     def fit_transform(self, X: Any, y: Any = None, **kwargs: Any) -> np.ndarray:
@@ -238,8 +291,9 @@ class FeaturePipeline:
         fit in further passes over the data (a chain with k ops that learn from data reads it k
         times), so one-shot iterators suit chains with at most one such op.
         """
+        X, from_array = _table_input(X)
         source = BatchSource(X)
-        return self._fit(source, lambda p: p.collect(source.batches(p.columns)), check_empty=True)
+        return self._fit(source, lambda p: p.collect(source.batches(p.columns)), True, from_array)
 
     def fit_from_states(
         self, X: Any, collect: Callable[[FitPass], list[Any] | None]
@@ -252,13 +306,15 @@ class FeaturePipeline:
         the result is then exactly fit()'s on the same batches. When no op learns from data,
         `collect` is never called and empty data is not detected.
         """
-        return self._fit(BatchSource(X), collect, check_empty=False)
+        X, from_array = _table_input(X)
+        return self._fit(BatchSource(X), collect, False, from_array)
 
     def _fit(
         self,
         source: BatchSource,
         collect: Callable[[FitPass], list[Any] | None],
         check_empty: bool,
+        from_array: bool,
     ) -> FeaturePipeline:
         features = _parse_features(self.features)
         source.require(f.column for f in features)
@@ -276,15 +332,18 @@ class FeaturePipeline:
                 op._check(feature.column, feature.string_input)
 
         inputs = list(dict.fromkeys(f.column for f in features))
+        rows = source.in_memory_rows
+        exact_quantiles = rows is not None and rows <= ops_module.EXACT_QUANTILES_MAX_ROWS
         next_op = [self._next_unfitted(f, 0) for f in features]
         rows_seen = None
         while any(i is not None for i in next_op):
             pending = [(f, i) for f, i in zip(features, next_op, strict=True) if i is not None]
-            columns = list(dict.fromkeys(f.column for f, _ in pending))
-            programs = [f.program(columns.index(f.column), upto=i) for f, i in pending]
-            specs = [f.ops[i]._collect(f.string_input) for f, i in pending]
-            kinds = {f.column: f.string_input for f, _ in pending}
-            states = collect(FitPass(columns, [kinds[c] for c in columns], programs, specs))
+            kinds = {f.column: f.string_input for f, _ in pending}  # first-seen order
+            columns = list(kinds)
+            position = {c: j for j, c in enumerate(columns)}
+            programs = [f.program(position[f.column], upto=i) for f, i in pending]
+            specs = [f.ops[i]._collect(f.string_input, exact_quantiles) for f, i in pending]
+            states = collect(FitPass(columns, list(kinds.values()), programs, specs))
             rows = states[0].rows if states else 0
             if states is None or rows == 0:
                 raise InvalidInputError("cannot fit on empty data (0 rows)")
@@ -299,7 +358,8 @@ class FeaturePipeline:
             # Nothing learns from data, but an empty input is still a mistake worth naming.
             if all(batch.num_rows == 0 for batch in source.batches(inputs)):
                 raise InvalidInputError("cannot fit on empty data (0 rows)")
-        self._set_fitted(features, inputs)
+        names = source.column_names
+        self._set_fitted(features, inputs, None if from_array else names, len(names))
         return self
 
     @staticmethod
@@ -309,22 +369,34 @@ class FeaturePipeline:
                 return i
         return None
 
-    def _set_fitted(self, features: list[_Feature], inputs: list[str]) -> None:
+    def _set_fitted(
+        self,
+        features: list[_Feature],
+        inputs: list[str],
+        feature_names_in: list[str] | None,
+        n_features_in: int,
+    ) -> None:
         self.features_ = features
-        self.feature_names_in_ = np.asarray(inputs, dtype=object)
-        self.n_features_in_ = len(inputs)
-        self._input_is_string = [
-            next(f.string_input for f in features if f.column == c) for c in inputs
-        ]
+        self.input_columns_ = inputs
+        self.n_features_in_ = n_features_in
+        if feature_names_in is not None:
+            self.feature_names_in_ = np.asarray(feature_names_in, dtype=object)
+        else:  # fit on an array: no names (a refit must not keep those of an earlier fit)
+            self.__dict__.pop("feature_names_in_", None)
+        kinds: dict[str, bool] = {}
+        for f in features:
+            kinds.setdefault(f.column, f.string_input)
+        self._input_is_string = [kinds[c] for c in inputs]
         names = [n for f in features for n in f.output_names()]
-        if len(set(names)) != len(names):
-            dupes = sorted({n for n in names if names.count(n) > 1})
+        dupes = _repeated(names) if len(set(names)) != len(names) else []
+        if dupes:
             raise InvalidInputError(
                 f"two outputs would share the names {dupes[:5]}: rename a feature with (name, column, ops)"
             )
         self.feature_names_out_ = names
+        position = {c: j for j, c in enumerate(inputs)}
         self._plan = _core.Plan(
-            [f.program(inputs.index(f.column)) for f in features], inputs, self._input_is_string
+            [f.program(position[f.column]) for f in features], inputs, self._input_is_string
         )
 
     def _require_fitted(self) -> None:
@@ -354,14 +426,24 @@ class FeaturePipeline:
             raise InvalidInputError(
                 "out must be a writeable C-contiguous float32 numpy array (and output='numpy')"
             )
+        X, from_array = _table_input(X)
         table = to_table(X)
+        if from_array and table.num_columns != self.n_features_in_:
+            # scikit-learn's wording, which its estimator checks look for.
+            raise InvalidInputError(
+                f"X has {table.num_columns} features, but FeaturePipeline is expecting "
+                f"{self.n_features_in_} features as input"
+            )
+        position = {c: j for j, c in enumerate(table.column_names)}
         columns = []
-        for name, is_string in zip(self.feature_names_in_, self._input_is_string, strict=True):
-            if name not in table.column_names:
+        for name, is_string in zip(self.input_columns_, self._input_is_string, strict=True):
+            if name not in position:
+                hint = " (an array's columns are x0, x1, ...)" if from_array else ""
                 raise MissingColumnError(
-                    f"column {name!r} is not in the data (it has: {', '.join(table.column_names)})"
+                    f"column {name!r} is not in the data{hint} (it has: "
+                    f"{', '.join(table.column_names)})"
                 )
-            column = table.column(name)
+            column = table.column(position[name])
             if not is_string and _is_string_schema_type(column.type):
                 raise DTypeError(
                     f"column '{name}' was fit as numbers but holds strings ({column.type})"
@@ -387,7 +469,7 @@ class FeaturePipeline:
     def to_dict(self) -> dict[str, Any]:
         """The fitted state as plain JSON-able data (what save() writes, less the hash)."""
         self._require_fitted()
-        from .. import __version__
+        from .._core import __version__
 
         return {
             "format": FORMAT_NAME,
@@ -403,6 +485,10 @@ class FeaturePipeline:
                 for f in self.features_
             ],
             "feature_names_out": list(self.feature_names_out_),
+            "feature_names_in": (
+                list(self.feature_names_in_) if hasattr(self, "feature_names_in_") else None
+            ),
+            "n_features_in": self.n_features_in_,
         }
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -410,10 +496,13 @@ class FeaturePipeline:
 
         The write is atomic: the file is either the old one or the new one, never half written.
         """
+        write_atomic(path, self._json_text().encode("utf-8"))
+
+    def _json_text(self) -> str:
+        """The document save() writes: the fitted state and its SHA-256, as JSON text."""
         state = self.to_dict()
         document = {**state, "sha256": _digest(state)}
-        text = json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False)
-        write_atomic(path, (text + "\n").encode("utf-8"))
+        return json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> FeaturePipeline:
@@ -422,10 +511,15 @@ class FeaturePipeline:
             text = Path(path).read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:
             raise IntegrityError(f"{path} is not a seawall pipeline (not UTF-8 text)") from exc
+        return cls._from_json_text(text, str(path))
+
+    @classmethod
+    def _from_json_text(cls, text: str, source: str) -> FeaturePipeline:
+        """The pipeline from save()'s document, checked as load() checks a file."""
         try:
             document = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise IntegrityError(f"{path} is not valid JSON: {exc}") from exc
+            raise IntegrityError(f"{source} is not valid JSON: {exc}") from exc
         if (
             isinstance(document, dict)
             and document.get("format") == FORMAT_NAME
@@ -433,9 +527,32 @@ class FeaturePipeline:
         ):
             # save() always writes the hash; a file without one was edited and cannot be checked.
             raise IntegrityError(
-                f"{path} has no SHA-256, so it cannot be checked: it was not written by save()"
+                f"{source} has no SHA-256, so it cannot be checked: it was not written by save()"
             )
-        return cls.from_dict(document, source=str(path))
+        return cls.from_dict(document, source=source)
+
+    # --- pickle, copy.deepcopy, joblib -------------------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What pickle, copy.deepcopy and joblib keep: the parameters, and a fitted pipeline's
+        state as the very document save() writes (versioned, with its SHA-256), never the
+        compiled native plan; unpickling checks it as load() checks a file."""
+        state = {k: v for k, v in self.__dict__.items() if not _is_fitted_attribute(k)}
+        if hasattr(self, "features_"):
+            state[_PICKLED_DOCUMENT] = self._json_text()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        text = state.pop(_PICKLED_DOCUMENT, None)
+        if text is not None:
+            if not isinstance(text, str):
+                raise IntegrityError("a pickled FeaturePipeline holds no pipeline document")
+            fitted = FeaturePipeline._from_json_text(text, "a pickled FeaturePipeline")
+            self.__dict__.update(
+                {k: v for k, v in fitted.__dict__.items() if _is_fitted_attribute(k)}
+            )
+        self.__dict__.update(state)
 
     @classmethod
     def from_dict(cls, document: Any, source: str = "the document") -> FeaturePipeline:
@@ -467,7 +584,12 @@ class FeaturePipeline:
                     op_class = OPS.get(op_state["op"])
                     if op_class is None:
                         raise IntegrityError(f"{source} names an unknown op {op_state['op']!r}")
-                    ops.append(op_class._from_state(op_state))
+                    if version == 1:
+                        op_state = _op_state_from_v1(op_class, op_state)
+                    op = op_class._from_state(op_state)
+                    if getattr(op, "quantile_method_", "exact") not in ("exact", "sketch"):
+                        raise IntegrityError(f"{source} names an unknown quantile method")
+                    ops.append(op)
                 features.append(
                     _Feature(entry["name"], entry["column"], ops, entry["input"] == "string")
                 )
@@ -477,7 +599,12 @@ class FeaturePipeline:
                     if op.needs_fit and not op.is_fitted:
                         raise IntegrityError(f"{source}: an op of feature '{f.name}' was never fit")
             inputs = list(dict.fromkeys(f.column for f in features))
-            pipe._set_fitted(features, inputs)
+            names_in: list[str] | None
+            if version == 1:  # only the columns read were recorded
+                names_in, n_in = inputs, len(inputs)
+            else:
+                names_in, n_in = _columns_seen(state, inputs, source)
+            pipe._set_fitted(features, inputs, names_in, n_in)
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, IntegrityError):
                 raise
@@ -489,6 +616,58 @@ class FeaturePipeline:
     def __repr__(self) -> str:
         fitted = "fitted" if hasattr(self, "features_") else "not fitted"
         return f"FeaturePipeline({self.features!r}) [{fitted}]"
+
+
+def _columns_seen(
+    state: dict[str, Any], inputs: list[str], source: str
+) -> tuple[list[str] | None, int]:
+    """feature_names_in and n_features_in of a version-2 state, checked against the inputs."""
+    names, n = state["feature_names_in"], state["n_features_in"]
+    if not isinstance(n, int) or isinstance(n, bool):
+        raise IntegrityError(f"{source}: n_features_in is not an integer")
+    if names is None:
+        expected = {f"x{j}" for j in range(n)}  # fit on an array
+    elif isinstance(names, list) and all(isinstance(c, str) for c in names) and len(names) == n:
+        expected = set(names)
+    else:
+        raise IntegrityError(f"{source}: feature_names_in is not a list of n_features_in names")
+    if any(c not in expected for c in inputs):
+        raise IntegrityError(f"{source} is inconsistent: it reads columns it did not see in fit")
+    return names, n
+
+
+def _table_input(X: Any) -> tuple[Any, bool]:
+    """`X` with a 2-D array made a table of columns x0, x1, ...; and whether it was one."""
+    reject_sparse(X)
+    if is_matrix(X):
+        return matrix_to_table(X), True
+    return X, False
+
+
+def _op_state_from_v1(op_class: type[Op], op_state: dict[str, Any]) -> dict[str, Any]:
+    """A version-1 op's state in version 2's form.
+
+    Version 1 fit quantiles with the sketch unless ``exact=True``, and recorded no method;
+    ``exact=False`` was its default, which loads as today's default, None.
+    """
+    params = op_state.get("params", {})
+    if "exact" not in params:
+        return op_state
+    exact = params["exact"] is True
+    upgraded = {**op_state, "params": {**params, "exact": True if exact else None}}
+    fitted = op_state.get("fitted")
+    if fitted is not None and "quantile_method" in op_class(**upgraded["params"])._fitted_names:
+        upgraded["fitted"] = {**fitted, "quantile_method": "exact" if exact else "sketch"}
+    return upgraded
+
+
+#: The key of the saved document in a pickled pipeline's state.
+_PICKLED_DOCUMENT = "_seawall_document"
+
+
+def _is_fitted_attribute(name: str) -> bool:
+    """Set by fitting (features_, _plan...), as opposed to a parameter such as ``features``."""
+    return name.endswith("_") or name.startswith("_")
 
 
 def _digest(state: dict[str, Any]) -> str:

@@ -254,7 +254,7 @@ class ContinuousTraining:
             traffic = Profile.from_data(table.select(columns))
         report = compare(reference, traffic, columns)
         details["drift"] = {c.column: c.statistic for c in report.columns}
-        return float(report.drift_share), [c.column for c in report.columns if c.drifted]
+        return report.drift_share, [c.column for c in report.columns if c.drifted]
 
     def _train_version(self, data: pa.Table) -> int:
         if self.label not in data.column_names:

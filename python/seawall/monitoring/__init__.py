@@ -1,4 +1,4 @@
-"""Production monitoring (issue #7): drift, missing data, predictions and quality of a served
+"""Production monitoring: drift, missing data, predictions and quality of a served
 model per time window, a history in the registry, alerts, and Prometheus metrics.
 
 The three entry points a model server uses::

@@ -11,13 +11,15 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from ..drift import DriftReport, compare
+from ..drift import ColumnDrift, DriftReport, compare
 from ..errors import SeawallError
 from ..profiles import Profile
 
-__all__ = ["PREDICTION_QUANTILES", "FeatureDrift", "WindowReport"]
+__all__ = ["PREDICTION_QUANTILES", "FeatureDrift", "FeatureStatus", "WindowReport"]
+
+FeatureStatus = Literal["ok", "no_data", "error"]
 
 log = logging.getLogger("seawall.monitoring")
 
@@ -29,9 +31,13 @@ _TOP_CLASSES = 20
 class FeatureDrift:
     """One feature in one window.
 
-    ``method``, ``statistic``, ``pvalue``, ``threshold`` and ``drifted`` are those of
-    :class:`seawall.drift.ColumnDrift`; they are None when the feature could not be compared in
-    this window (no values left after dropping missing ones; ``error`` says why).
+    ``method``, ``statistic``, ``pvalue``, ``threshold``, ``drifted``, ``status`` and
+    ``error`` are those of the feature's :class:`seawall.drift.ColumnDrift`: ``status="ok"``
+    when it was compared; ``"no_data"`` when the window or the reference has no value of it
+    left after dropping missing and infinite ones (``drifted``, ``statistic`` are None and
+    ``error`` says which side and why, as in a drift report); ``"error"`` when comparing it
+    raised (a type that changed, a method its values do not allow; ``error`` holds the
+    message). Features that are not ``"ok"`` are left out of the window's drift share.
     ``missing_share`` is the share of the window's rows where the feature is null or NaN.
     """
 
@@ -43,6 +49,26 @@ class FeatureDrift:
     drifted: bool | None
     missing_share: float | None
     error: str | None = None
+    status: FeatureStatus = "ok"
+
+    def __post_init__(self) -> None:
+        if self.status == "ok" and self.drifted is None:  # not compared: say so
+            object.__setattr__(self, "status", "error")
+
+    @classmethod
+    def of(cls, column: ColumnDrift, missing_share: float | None) -> FeatureDrift:
+        """The feature's entry from its result in the window's drift report."""
+        return cls(
+            column.column,
+            column.method,
+            column.statistic,
+            column.pvalue,
+            column.threshold,
+            column.drifted,
+            missing_share,
+            column.error,
+            column.status,
+        )
 
     @property
     def drift_score(self) -> float | None:
@@ -60,6 +86,7 @@ class FeatureDrift:
             "threshold": self.threshold,
             "drifted": self.drifted,
             "missing_share": self.missing_share,
+            "status": self.status,
             "error": self.error,
         }
 
@@ -161,15 +188,6 @@ def _finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def _comparable(reference: Profile, current: Profile, column: str) -> str | None:
-    """Why the column cannot be compared in this window, or None when it can."""
-    if int(current.stats(column)["count"]) == 0:
-        return "no values in this window (all missing)"
-    if int(reference.stats(column)["count"]) == 0:
-        return "no values in the reference profile"
-    return None
-
-
 def drift_of(
     reference: Profile,
     current: Profile,
@@ -178,47 +196,48 @@ def drift_of(
     thresholds: Mapping[str, float] | None,
     drift_share: float,
 ) -> tuple[DriftReport | None, dict[str, FeatureDrift]]:
-    """``seawall.drift.compare(reference, current)`` on the columns that have values on both
-    sides; a column that still fails is compared alone, and its error kept, so that one bad
-    column does not hide the drift of the others."""
+    """``seawall.drift.compare(reference, current, columns)``, per feature. A feature without
+    values on a side is in the report with ``status="no_data"``. When compare raises, the
+    columns are split in halves until the ones at fault are found (a few compare calls per bad
+    column, not one per column); their errors are kept (``status="error"``) and the rest make
+    the report, so that one bad column does not hide the drift of the others. The report is
+    None when no column could be given to compare."""
     errors: dict[str, str] = {}
-    usable = []
-    for c in columns:
-        why = _comparable(reference, current, c)
-        if why is None:
-            usable.append(c)
-        else:
-            errors[c] = why
-    report: DriftReport | None = None
+    results: list[ColumnDrift] = []
 
     def options(cols: Sequence[str]) -> dict[str, Any]:
+        wanted = set(cols)
         return {
-            "methods": {c: m for c, m in (methods or {}).items() if c in cols} or None,
-            "thresholds": {c: t for c, t in (thresholds or {}).items() if c in cols} or None,
+            "methods": {c: m for c, m in (methods or {}).items() if c in wanted} or None,
+            "thresholds": {c: t for c, t in (thresholds or {}).items() if c in wanted} or None,
         }
 
-    if usable:
+    def run(cols: Sequence[str]) -> None:
         try:
-            report = compare(reference, current, usable, drift_share=drift_share, **options(usable))
-        except SeawallError:
-            # Find the columns at fault one by one; the rest make the report.
-            good = []
-            for c in usable:
-                try:
-                    compare(reference, current, [c], drift_share=drift_share, **options([c]))
-                    good.append(c)
-                except SeawallError as exc:
-                    errors[c] = str(exc)
-            if good:
-                report = compare(reference, current, good, drift_share=drift_share, **options(good))
+            found = compare(reference, current, cols, drift_share=drift_share, **options(cols))
+        except SeawallError as exc:
+            if len(cols) == 1:
+                errors[cols[0]] = str(exc)
+                return
+            run(cols[: len(cols) // 2])
+            run(cols[len(cols) // 2 :])
+            return
+        results.extend(found.columns)
+
+    if columns:
+        run(list(columns))
+    report = (
+        DriftReport.from_columns(results, drift_share, reference.num_rows, current.num_rows)
+        if results
+        else None
+    )
     out: dict[str, FeatureDrift] = {}
     for c in columns:
         share = missing_share(current, c)
         if report is not None and c not in errors:
-            d = report[c]
-            out[c] = FeatureDrift(c, d.method, d.statistic, d.pvalue, d.threshold, d.drifted, share)
+            out[c] = FeatureDrift.of(report[c], share)
         else:
-            out[c] = FeatureDrift(c, None, None, None, None, None, share, errors.get(c))
+            out[c] = FeatureDrift(c, None, None, None, None, None, share, errors.get(c), "error")
     return report, out
 
 

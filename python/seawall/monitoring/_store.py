@@ -61,6 +61,9 @@ class HistoryStore:
                 "quality": {k: _clean(v) for k, v in report.quality.items()},
                 "missing": {f.feature: f.missing_share for f in report.features.values()},
                 "errors": {f.feature: f.error for f in report.features.values() if f.error},
+                "status": {
+                    f.feature: f.status for f in report.features.values() if f.status != "ok"
+                },
                 "order": list(report.features),
             },
             allow_nan=False,
@@ -343,6 +346,7 @@ def _window_from_row(r: Any, drift_rows: Sequence[Any]) -> WindowReport:
         raise ValueError(f"details are a JSON {type(details).__name__}, not an object")
     missing = details.get("missing", {})
     errors = details.get("errors", {})
+    status = details.get("status", {})
     by_feature = {d.feature: d for d in drift_rows}
     order = list(details.get("order") or sorted(set(missing) | set(by_feature)))
     features: dict[str, FeatureDrift] = {}
@@ -366,7 +370,15 @@ def _window_from_row(r: Any, drift_rows: Sequence[Any]) -> WindowReport:
             )
         else:
             features[name] = FeatureDrift(
-                name, None, None, None, None, None, share, errors.get(name)
+                name,
+                None,
+                None,
+                None,
+                None,
+                None,
+                share,
+                errors.get(name),
+                "no_data" if status.get(name) == "no_data" else "error",
             )
     quality = {str(k): float(v) for k, v in details.get("quality", {}).items() if v is not None}
     predictions = details.get("predictions", {})

@@ -26,10 +26,11 @@ evaluated.
 
 Evaluating a window (on the monitor's own thread unless ``background=False``): drift of each
 feature against the reference (``seawall.drift.compare(reference, window_profile)`` with the
-monitor's ``methods``, ``thresholds`` and ``drift_share``), the share of drifted features,
-the share of missing values per feature, the prediction distribution, the quality metrics; then
-the history row (in the registry's database, when there is a registry), the alert rules, the
-sinks.
+monitor's ``methods``, ``thresholds`` and ``drift_share``; a feature without values on a side
+gets compare's ``status="no_data"``, one compare cannot take ``status="error"``, and neither
+counts in the share), the share of drifted features, the share of missing values per feature,
+the prediction distribution, the quality metrics; then the history row (in the registry's
+database, when there is a registry), the alert rules, the sinks.
 
 Cost to the caller
 ------------------
@@ -304,7 +305,8 @@ class Monitor:
         names = list(columns)
         if not names or len(set(names)) != len(names):
             raise InvalidInputError(f"columns must be distinct names, got {names}")
-        missing = [c for c in names if c not in profile.columns]
+        present = set(profile.columns)  # (profile.columns makes a new list each time)
+        missing = [c for c in names if c not in present]
         if missing:
             raise MissingColumnError(
                 f"monitor of {self.model!r}: the reference profile has no column {missing[0]!r} "
@@ -372,7 +374,8 @@ class Monitor:
         seen = self._slice_columns
         columns = features.columns
         if seen is None:
-            missing = [c for c in self.columns if c not in columns]
+            present = set(columns)
+            missing = [c for c in self.columns if c not in present]
             if missing:
                 raise MissingColumnError(
                     f"monitor of {self.model!r}: the slice's features have no column "

@@ -21,7 +21,7 @@ from ._report import WindowReport
 __all__ = ["SEVERITIES", "Alert", "Rule"]
 
 SEVERITIES = ("info", "warning", "critical")
-Kind = Literal["drift_score", "drifted", "drift_share", "quality", "missing"]
+Kind = Literal["drift_score", "drifted", "drift_share", "quality", "missing", "no_data"]
 State = Literal["firing", "resolved"]
 
 
@@ -35,6 +35,7 @@ class Rule:
         Rule.drift_share(above=0.5)                # share of drifted features
         Rule.quality("accuracy", below=0.8)        # from add_labels / log_quality
         Rule.missing("*", above=0.1)               # share of null or NaN values
+        Rule.no_data("*")                          # no values to compare (see FeatureDrift)
 
     ``"*"`` applies the rule to every feature, one alert per feature. ``above`` and ``below``
     are strict (a value equal to the threshold does not breach). ``name`` identifies the rule
@@ -115,6 +116,16 @@ class Rule:
         return cls._make("missing", _feature(feature), op, value, name, severity)
 
     @classmethod
+    def no_data(
+        cls, feature: str = "*", *, name: str | None = None, severity: str = "warning"
+    ) -> Rule:
+        """A feature cannot be compared because the window (or the reference) has no value of
+        it left after dropping missing and infinite ones (``FeatureDrift.status == "no_data"``):
+        a broken feed, which a drift rule cannot see. It resolves when the feature has values
+        again; a feature whose comparison failed for another reason changes nothing."""
+        return cls._make("no_data", _feature(feature), "above", 0.5, name, severity)
+
+    @classmethod
     def _make(
         cls,
         kind: Kind,
@@ -127,8 +138,8 @@ class Rule:
         if severity not in SEVERITIES:
             raise InvalidInputError(f"severity must be one of {SEVERITIES}, got {severity!r}")
         if name is None:
-            if kind == "drifted":
-                name = f"drifted:{subject}"
+            if kind in ("drifted", "no_data"):
+                name = f"{kind}:{subject}"
             elif subject is None:
                 name = f"{kind} {op} {value:g}"
             else:
@@ -142,7 +153,7 @@ class Rule:
     def check(self, report: WindowReport) -> dict[str | None, tuple[float, float, bool]]:
         """Per subject this window can evaluate: (value, threshold, breached)."""
         out: dict[str | None, tuple[float, float, bool]] = {}
-        if self.kind in ("drift_score", "drifted", "missing"):
+        if self.kind in ("drift_score", "drifted", "missing", "no_data"):
             features = (
                 report.features.values()
                 if self.subject == "*"
@@ -152,6 +163,9 @@ class Rule:
                 if self.kind == "missing":
                     if f.missing_share is not None:
                         out[f.feature] = self._test(f.missing_share)
+                elif self.kind == "no_data":
+                    if f.status != "error":
+                        out[f.feature] = self._test(1.0 if f.status == "no_data" else 0.0)
                 elif f.drifted is not None:
                     score = f.drift_score
                     assert score is not None and f.threshold is not None
@@ -176,6 +190,10 @@ class Rule:
     def describe(self, subject: str | None, value: float, threshold: float) -> str:
         if self.kind == "drifted":
             return f"feature {subject!r} drifted (drift score {value:.4g}, threshold {threshold:g})"
+        if self.kind == "no_data":
+            if value > threshold:
+                return f"feature {subject!r} has no values to compare (all missing or infinite)"
+            return f"feature {subject!r} has values to compare"
         what = {
             "drift_score": f"drift score of {subject!r}",
             "drift_share": "share of drifted features",

@@ -15,8 +15,10 @@ fitted FeaturePipeline       ``seawall.feature   its JSON document with SHA-256,
 anything else                ``pickle``          pickle, protocol 5
 ===========================  ==================  =========================================
 
-Pickled artifacts run code when read: they are read back only by the pipeline machinery (and
-:meth:`PipelineRun.load`), from the content-addressed store whose SHA-256 the registry keeps.
+Reading a pickle runs code chosen by whoever wrote it, so :func:`decode` reads one only when
+told ``trust_code=True``; every other format is data to its reader (numpy refuses the pickles a
+.npy can hold, and pyarrow no longer unpickles its old Python extension type), so those load
+from the registry without an opt-in.
 """
 
 from __future__ import annotations
@@ -31,9 +33,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ..errors import IntegrityError
+from ..errors import IntegrityError, UntrustedCodeError
 
-__all__ = ["EXTENSIONS", "Encoded", "decode", "encode"]
+__all__ = ["EXTENSIONS", "LOADS_CODE", "Encoded", "decode", "encode"]
 
 EXTENSIONS = {
     "arrow": "arrow",
@@ -43,6 +45,9 @@ EXTENSIONS = {
     "seawall.feature_pipeline": "json",
     "pickle": "pkl",
 }
+
+# The formats whose reading runs code from the bytes.
+LOADS_CODE = frozenset({"pickle"})
 
 
 @dataclass(frozen=True)
@@ -117,9 +122,16 @@ def encode(value: Any) -> Encoded:
     return Encoded("pickle", pickle.dumps(value, protocol=5), kind)
 
 
-def decode(encoded: Encoded) -> Any:
-    """The value back from its stored form."""
+def decode(encoded: Encoded, *, trust_code: bool = False) -> Any:
+    """The value back from its stored form. A pickle needs ``trust_code=True``: reading it runs
+    code from the bytes (UntrustedCodeError otherwise)."""
     fmt, data = encoded.format, encoded.data
+    if fmt in LOADS_CODE and not trust_code:
+        raise UntrustedCodeError(
+            f"this value ({encoded.python_type}) is stored as a {fmt}, and loading it executes "
+            "code from the stored bytes. Pass trust_code=True only if you trust everyone who "
+            "can write to this registry"
+        )
     try:
         if fmt == "arrow":
             table = pa.ipc.open_file(pa.BufferReader(data)).read_all()
@@ -128,7 +140,11 @@ def decode(encoded: Encoded) -> Any:
             if encoded.python_type == "polars.DataFrame":
                 import polars as pl
 
-                return pl.from_arrow(table)
+                try:
+                    return pl.from_arrow(table)
+                except pl.exceptions.PanicException as exc:  # a BaseException, from Rust
+                    # (seen: schema metadata that is not UTF-8)
+                    raise IntegrityError(f"cannot read a stored polars frame: {exc}") from None
             if encoded.python_type == "pyarrow.lib.RecordBatch":
                 table = table.combine_chunks()
                 arrays = [

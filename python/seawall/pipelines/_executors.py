@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
-import multiprocessing
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -115,16 +114,28 @@ class ThreadExecutor(_PoolExecutor):
 
 
 class ProcessExecutor(_PoolExecutor):
-    """Fresh Python processes ("spawn": nothing is forked from this one, whose native thread
-    pool would not survive it); functions must be importable by module name, and arguments and
-    results picklable."""
+    """Fresh Python processes, through loky (joblib's process pool): each worker is a new
+    interpreter (fork and exec: nothing of this process's native thread pool is copied), which
+    does not import the caller's ``__main__``, so a script without the
+    ``if __name__ == "__main__":`` guard is not run again in every worker. Tasks travel with
+    cloudpickle: functions of ``__main__`` (steps defined in the script) go by value, functions
+    of importable modules by name."""
 
     name = "processes"
 
     def __init__(self, max_workers: int | None) -> None:
+        import loky
+        from loky.backend import get_context
+
         n = max_workers or os.cpu_count() or 1
-        context = multiprocessing.get_context("spawn")
-        super().__init__(cf.ProcessPoolExecutor(n, mp_context=context), n)
+        super().__init__(loky.ProcessPoolExecutor(n, context=get_context("loky")), n)
+
+    def close(self, cancel: Sequence[Job] = ()) -> None:
+        for job in cancel:
+            job.handle.cancel()
+        # After an error (Ctrl-C...), the workers are stopped, tasks running now included.
+        pool: Any = self._pool  # loky's shutdown also takes kill_workers
+        pool.shutdown(wait=not cancel, kill_workers=bool(cancel))
 
 
 class RayExecutor(Executor):

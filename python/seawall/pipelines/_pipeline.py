@@ -17,14 +17,15 @@ short JSON values, else ``sha256:<hex>``), the defaults the steps used
 ``seawall.progress``) and, at the end, ``pipeline.json``: the :class:`PipelineRun` record.
 
 The cache key of a step is the SHA-256 of its name, the hash of its code, its version, its
-output names and the SHA-256 of each input; a FINISHED step run with the same key in the
-pipeline's experiment is reused instead of running the step again.
+output names and the SHA-256 of each input; a FINISHED step run of the pipeline's experiment
+with the same key, whose records all agree with the step, is reused instead of running the step
+again (see :mod:`seawall.pipelines._cache`; outputs stored as pickles only with
+``trust_code=True``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import pickle
@@ -36,8 +37,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidInputError, NotFoundError, StepFailedError
-from ._codec import Encoded, decode, encode
+from ..errors import InvalidInputError, NotFoundError, StepFailedError, UntrustedCodeError
+from ._cache import cache_key, find_earlier_run, step_params
+from ._codec import LOADS_CODE, Encoded, decode, encode
 from ._executors import Executor, Job, make_executor
 from ._graph import Graph
 from ._progress import Display
@@ -58,7 +60,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Pipeline"]
 
-CACHE_KEY_FORMAT = "seawall.step_cache/1"
 _MAX_ERROR_TAG = 2000
 _MAX_PARAM_TEXT = 500  # longer parameters are logged in the run's params by their SHA-256
 
@@ -108,15 +109,22 @@ class Pipeline:
         max_workers: int | None = None,
         cache: bool = True,
         progress: bool | None = None,
+        trust_code: bool = False,
     ) -> PipelineRun:
         """Runs the steps that are not cached, each as soon as the data it takes is ready.
 
         * params: values of the pipeline's parameters (see :attr:`params`); parameters left
           out take each step's default.
         * registry: where runs, artifacts and the cache live (default ``Registry()``).
-        * executor: "threads" (default), "processes", "ray" or a ``ray://`` address.
+        * executor: "threads" (default), "processes", "ray" or a ``ray://`` address. Steps
+          defined in the script itself (``__main__``) work with each; worker processes do not
+          run the script again, with or without the ``if __name__ == "__main__":`` guard.
         * cache: False runs every step (their outputs still go to the cache).
         * progress: None shows progress when standard error is a terminal; True or False.
+        * trust_code: True reuses cached outputs stored as pickles, which run code when loaded:
+          only for a registry whose every writer you trust (as ``load_bundle(trust_code=True)``).
+          Without it, a step whose cached outputs are pickles runs again, and an event
+          ``cache_refused`` in the record says so.
 
         Returns the :class:`PipelineRun` record. When a step fails after its retries, its
         dependents are skipped, independent steps still run, and :class:`StepFailedError` is
@@ -128,6 +136,8 @@ class Pipeline:
             registry = Registry()
         if not isinstance(cache, bool):
             raise InvalidInputError(f"cache must be True or False, got {cache!r}")
+        if not isinstance(trust_code, bool):
+            raise InvalidInputError(f"trust_code must be True or False, got {trust_code!r}")
         if progress is not None and not isinstance(progress, bool):
             raise InvalidInputError(f"progress must be True, False or None, got {progress!r}")
         if params is not None and not isinstance(params, Mapping):
@@ -135,7 +145,7 @@ class Pipeline:
         inputs = self._inputs(dict(params or {}))
         pool = make_executor(executor, max_workers)
         with Display(progress, self.name, len(self.graph.steps)) as display:
-            return _Runner(self, registry, pool, display).run(inputs, cache)
+            return _Runner(self, registry, pool, display, trust_code).run(inputs, cache)
 
     def _inputs(self, given: dict[str, Any]) -> _Inputs:
         """Checks the parameters and encodes their values (and the defaults used), before any
@@ -245,7 +255,9 @@ def execute_step(s: Step, params: tuple[str, ...], *inputs: Encoded) -> Any:
     started = time.time()
     fn, outputs = s.fn, s.outputs
     try:
-        value = fn(**{p: decode(e) for p, e in zip(params, inputs, strict=True)})
+        # The driver sends values it trusts: made in this run, given to run(), or cached
+        # outputs it chose to reuse (pickles only with trust_code=True).
+        value = fn(**{p: decode(e, trust_code=True) for p, e in zip(params, inputs, strict=True)})
         encoded: list[Encoded | None] = [encode(v) for v in _split_outputs(value, outputs, fn)]
         outcome = Outcome(True, started, time.time(), socket.gethostname(), os.getpid())
     except Exception as exc:
@@ -282,27 +294,21 @@ class _Slot:
     consumers_left: int = 0
 
 
-def cache_key(s: Step, inputs: Mapping[str, ArtifactRef]) -> str:
-    """The SHA-256 of what a step's outputs depend on (see the module's docstring)."""
-    document = {
-        "format": CACHE_KEY_FORMAT,
-        "step": s.name,
-        "code_sha256": s.code_sha256,
-        "version": s.version,
-        "outputs": list(s.outputs),
-        "inputs": {p: ref.sha256 for p, ref in sorted(inputs.items())},
-    }
-    text = json.dumps(document, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 class _Runner:
     """One run of a pipeline: the driver's loop, the only code that talks to the registry."""
 
     def __init__(
-        self, pipeline: Pipeline, registry: Registry, executor: Executor, display: Display
+        self,
+        pipeline: Pipeline,
+        registry: Registry,
+        executor: Executor,
+        display: Display,
+        trust_code: bool,
     ) -> None:
         self.pipeline = pipeline
+        self.trust_code = trust_code
+        # Values that load without trust_code: the ones this process made or was given here.
+        self.trusted: set[str] = set()
         self.graph = pipeline.graph
         self.registry = registry
         self.executor = executor
@@ -354,6 +360,7 @@ class _Runner:
                 started,
                 time.time(),
                 self.registry,
+                frozenset(self.trusted),
             )
             if ok:
                 self.parent.log_text(result.to_json(), "pipeline.json")
@@ -418,6 +425,7 @@ class _Runner:
     ) -> ArtifactRef:
         path = f"{path}.{encoded.extension}"
         art = run.log_bytes(encoded.data, path)
+        self.trusted.add(art.sha256)
         return ArtifactRef(
             name, art.sha256, encoded.format, encoded.python_type, art.size, run.id, path, step
         )
@@ -485,20 +493,16 @@ class _Runner:
         inputs = {p: slot.ref for p, slot in self.step_inputs[step].items()}
         key = self.keys[step] = cache_key(s, inputs)
         if cache and s.cache:
-            hit = self.lookup(step, key)
-            if hit is not None:
-                self.status[step] = CACHED
-                self.records[step] = hit
-                for out, ref in hit.outputs.items():
-                    self.slots.setdefault(out, _Slot(ref)).ref = ref
-                self.release_inputs(step)
-                self.event(step, CACHED, f"outputs of run {hit.run_id}")
+            found = find_earlier_run(
+                self.registry, self.pipeline.name, s, key, inputs, self.trust_code
+            )
+            if found.refused:
+                self.event(step, "cache_refused", "; ".join(found.refused))
+            if found.record is not None:
+                self.reuse(step, found.record)
                 return
         self.status[step] = "running"
         self.attempts[step] = 0
-        params = {f"input.{p}": ref.sha256 for p, ref in inputs.items()}
-        if s.version is not None:
-            params["version"] = s.version
         self.step_runs[step] = self.registry.start_run(
             experiment=self.pipeline.name,
             name=step,
@@ -510,39 +514,14 @@ class _Runner:
                 "seawall.code_sha256": s.code_sha256,
                 "seawall.cache_key": key,
             },
-            params=params,
+            params=step_params(s, inputs),
         )
         self.submit(step)
 
-    def lookup(self, step: str, key: str) -> StepRecord | None:
-        """The newest FINISHED run of the step with this cache key, as a cached record."""
-        found = self.registry.search_runs(
-            self.pipeline.name,
-            filter=(
-                f"tags.`seawall.cache_key` = '{key}' and tags.`seawall.kind` = 'step' "
-                "and attributes.status = 'FINISHED'"
-            ),
-            max_results=1,
-        )
-        if not found:
-            return None
-        try:
-            earlier = StepRecord.from_dict(
-                {
-                    k: v
-                    for k, v in json.loads(found[0].read_artifact("step.json")).items()
-                    if k != "format"
-                }
-            )
-        except (NotFoundError, ValueError, KeyError, TypeError):
-            return None  # an unreadable record is a cache miss, not an error
-        if set(earlier.outputs) != set(self.graph.steps[step].outputs):
-            return None
-        # Outputs someone removed from the store (a cleanup, a lost bucket) make the step run
-        # again rather than fail the pipeline when a dependent reads them.
-        if not all(self.registry.artifacts.exists(ref.sha256) for ref in earlier.outputs.values()):
-            return None
-        return self.record(
+    def reuse(self, step: str, earlier: StepRecord) -> None:
+        """Takes the outputs of an earlier run of the step (see the cache) instead of running it."""
+        self.status[step] = CACHED
+        self.record(
             step,
             CACHED,
             run_id=earlier.run_id,
@@ -550,11 +529,24 @@ class _Runner:
             started=earlier.started,
             ended=earlier.ended,
         )
+        for out, ref in earlier.outputs.items():
+            self.slots.setdefault(out, _Slot(ref)).ref = ref
+            if self.trust_code:
+                self.trusted.add(ref.sha256)
+        self.release_inputs(step)
+        self.event(step, CACHED, f"outputs of run {earlier.run_id}")
 
     def handle(self, slot: _Slot) -> Any:
         if slot.handle is None:
             if slot.encoded is None:
                 ref = slot.ref
+                # Workers decode what they are sent: a pickle from the store goes only when
+                # trusted (the cache reuses none otherwise; this keeps it so).
+                if ref.format in LOADS_CODE and ref.sha256 not in self.trusted:
+                    raise UntrustedCodeError(
+                        f"{ref.name} is a pickle from the registry: it loads only with "
+                        "trust_code=True"
+                    )
                 data = self.registry.artifacts.get_bytes(ref.sha256)
                 slot.encoded = Encoded(ref.format, data, ref.python_type)
             slot.handle = self.executor.put(slot.encoded)

@@ -9,6 +9,7 @@ __all__ = ["Display"]
 _MARKS = {
     "executed": "[green]done[/]",
     "cached": "[cyan]cached[/]",
+    "cache_refused": "[yellow]not reused[/]",
     "retrying": "[yellow]retrying[/]",
     "failed": "[red]failed[/]",
     "skipped": "[dim]skipped[/]",

@@ -91,7 +91,9 @@ class PipelineRun:
 
     ``steps`` (in a topological order) say what happened to each step and which registry run
     made its outputs from which inputs; ``events`` is the progress log. Values load from the
-    registry's store: ``result["model"]`` or ``result.load("model")``.
+    registry's store: ``result["model"]`` or ``result.load("model")``. A value stored as a
+    pickle loads only with ``load(name, trust_code=True)``, unless this process made it (or
+    was told to trust it) in the run that returned this record.
     """
 
     def __init__(
@@ -106,6 +108,7 @@ class PipelineRun:
         started: float,
         ended: float | None,
         registry: Registry | None = None,
+        trusted: frozenset[str] = frozenset(),
     ) -> None:
         self.pipeline = pipeline
         self.run_id = run_id
@@ -117,6 +120,7 @@ class PipelineRun:
         self.started = started
         self.ended = ended
         self._registry = registry
+        self._trusted = trusted  # SHA-256 of values that load without trust_code
 
     def _names(self, status: str) -> list[str]:
         return [n for n, s in self.steps.items() if s.status == status]
@@ -179,15 +183,22 @@ class PipelineRun:
                 todo.extend(ups.get(name, []))
         return [s for n, s in self.steps.items() if n in wanted]
 
-    def load(self, name: str) -> Any:
-        """An output's (or parameter's) value, read from the store and checked against its hash."""
+    def load(self, name: str, *, trust_code: bool = False) -> Any:
+        """An output's (or parameter's) value, read from the store and checked against its hash.
+
+        A pickle runs code when loaded: it needs ``trust_code=True`` (UntrustedCodeError
+        otherwise), unless this process stored it, or reused it under ``trust_code=True``, in
+        the run that returned this record.
+        """
         ref = self.artifact(name)
         if self._registry is None:
             raise NotFoundError("this record has no registry to read values from")
         data = self._registry.artifacts.get_bytes(ref.sha256)
-        return decode(Encoded(ref.format, data, ref.python_type))
+        trusted = trust_code or ref.sha256 in self._trusted
+        return decode(Encoded(ref.format, data, ref.python_type), trust_code=trusted)
 
-    __getitem__ = load
+    def __getitem__(self, name: str) -> Any:
+        return self.load(name)
 
     def graph(self) -> dict[str, list[dict[str, Any]]]:
         """The lineage as nodes (parameters, artifacts, step runs) and edges: an artifact is an

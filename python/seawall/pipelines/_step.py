@@ -123,7 +123,7 @@ class Step:
         # A step defined at the top of a module pickles as a reference to it, as functions do
         # (the module's attribute is the step, not the function, so the function cannot be
         # pickled by reference). Elsewhere (__main__, a notebook) the step pickles whole, and
-        # Ray's cloudpickle sends its function by value.
+        # cloudpickle (the processes executor's and Ray's) sends its function by value.
         module, qualname = self.fn.__module__, self.fn.__qualname__
         if module != "__main__" and getattr(sys.modules.get(module), qualname, None) is self:
             return _import_step, (module, qualname)

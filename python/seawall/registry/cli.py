@@ -16,14 +16,14 @@ from typing import Any
 
 import click
 
-_registry_option = click.option(
+registry_option = click.option(
     "--registry",
     "registry_uri",
     envvar="SEAWALL_REGISTRY_URI",
     help="Registry database: a SQLite path, sqlite:///... or postgresql://... "
     "[default: $SEAWALL_HOME/registry.db]",
 )
-_artifacts_option = click.option(
+artifacts_option = click.option(
     "--artifacts",
     "artifacts_uri",
     envvar="SEAWALL_ARTIFACTS_URI",
@@ -31,18 +31,27 @@ _artifacts_option = click.option(
 )
 
 
+def open_registry(registry_uri: str | None, artifacts_uri: str | None) -> Any:
+    """The registry that --registry and --artifacts name, or a clean exit saying why not."""
+    from ._registry import Registry
+
+    try:
+        return Registry(registry_uri, artifacts=artifacts_uri)
+    except Exception as exc:  # a bad URI, an unreachable server: say so, without a traceback
+        raise click.ClickException(f"cannot open the registry: {exc}") from None
+
+
 def _command(fn: Callable[..., None]) -> Callable[..., None]:
     """Opens the registry for the command and turns seawall's errors into clean exits."""
 
-    @_registry_option
-    @_artifacts_option
+    @registry_option
+    @artifacts_option
     @wraps(fn)
     def wrapper(registry_uri: str | None, artifacts_uri: str | None, **kwargs: Any) -> None:
         from ..errors import SeawallError
-        from ._registry import Registry
 
         try:
-            with Registry(registry_uri, artifacts=artifacts_uri) as reg:
+            with open_registry(registry_uri, artifacts_uri) as reg:
                 fn(reg, **kwargs)
         except SeawallError as exc:
             raise click.ClickException(str(exc)) from None
@@ -83,7 +92,14 @@ def runs() -> None:
 @click.option("--experiment", "-e", multiple=True, help="Experiment name (repeatable).")
 @click.option("--filter", "-f", "filter_", help="e.g. \"metrics.auc > 0.8 and params.lr = '0.1'\"")
 @click.option("--order-by", "-o", multiple=True, help='e.g. "metrics.auc DESC" (repeatable).')
-@click.option("--max-results", "-n", default=50, show_default=True, type=int)
+@click.option(
+    "--max-results",
+    "-n",
+    default=50,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Runs to list at most.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @_command
 def list_runs(
@@ -230,10 +246,18 @@ def promote(reg: Any, name: str, version: str, alias: str, reason: str | None) -
 @click.option("--json", "as_json", is_flag=True, help="Print the graph as JSON.")
 @_command
 def lineage(reg: Any, name: str, version: str | None, as_json: bool) -> None:
-    """Datasets -> run -> version -> aliases and deployments, and the alias history."""
+    """Datasets -> run -> version -> aliases and deployments, and the alias history.
+
+    VERSION is a number, an alias or "latest"; NAME may also be a models:/ URI without VERSION.
+    """
     from rich.table import Table
     from rich.tree import Tree
 
+    if version is None and not name.startswith("models:/"):
+        raise click.UsageError(
+            f"name a version: seawall models lineage {name} 3, seawall models lineage {name} "
+            f"champion (an alias), or seawall models lineage models:/{name}/3"
+        )
     graph = reg.lineage(name, version)
     if as_json:
         click.echo(json.dumps(graph.to_dict(), indent=2))

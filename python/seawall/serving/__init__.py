@@ -1,13 +1,23 @@
-"""Serving: the native dynamic batcher, model bundles and the Open Inference Protocol server."""
+"""Serving: the native dynamic batcher and the Open Inference Protocol server over model bundles.
+
+The bundle names (``save_bundle``, ``load_bundle``, ``Bundle``...) are those of
+:mod:`seawall.bundles`, re-exported here where a server's user looks for them.
+"""
 
 from typing import Any
 
+# Model bundles (the format is seawall.bundles) and the server (create_app needs the serve
+# extra, so it is imported on use).
+from ..bundles import (
+    Bundle,
+    OnnxModel,
+    PythonModel,
+    Signature,
+    TensorSpec,
+    load_bundle,
+    save_bundle,
+)
 from .batcher import Batcher
-
-# Model bundles and the server (create_app needs the serve extra, so it is imported on use).
-from .bundle import Bundle, PythonModel, Signature, load_bundle, save_bundle
-from .onnx_model import OnnxModel
-from .protocol import TensorSpec
 
 __all__ = [
     "Batcher",

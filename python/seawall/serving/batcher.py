@@ -1,4 +1,4 @@
-"""The dynamic inference batcher (issue #4): many concurrent requests, one model call per batch.
+"""The dynamic inference batcher: many concurrent requests, one model call per batch.
 
 Requests from any number of threads (:meth:`Batcher.predict`, :meth:`Batcher.submit`) or from
 asyncio (:meth:`Batcher.apredict`) are queued in native code, coalesced into one contiguous batch,

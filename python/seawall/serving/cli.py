@@ -1,4 +1,7 @@
-"""`seawall serve`: a bundle (a directory or a models:/ registry URI) over HTTP, with uvicorn."""
+"""`seawall serve`: a bundle (a directory or a models:/ registry URI) over HTTP, with uvicorn.
+
+With ``--dashboard`` the dashboard is served at ``/ui`` too (``create_app(dashboard=True)``).
+"""
 
 from __future__ import annotations
 
@@ -7,14 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from .._server.options import pop_server_options, server_options
+from ..registry.cli import artifacts_option, open_registry, registry_option
 
 _URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>[^/@]+)|@(?P<alias>[^/@]+))?/?$")
 
 
-def resolve(target: str) -> tuple[Path, str | None, str | None]:
-    """A bundle directory for `target`, with the name and version a models:/ URI gives."""
+def resolve(target: str, reg: Any = None) -> tuple[Path, str | None, str | None]:
+    """A bundle directory for `target`, with the name and version a models:/ URI gives (from
+    `reg`, default the default registry)."""
     if not target.startswith("models:/"):
         return Path(target), None, None
     match = _URI.match(target)
@@ -38,7 +44,7 @@ def resolve(target: str) -> tuple[Path, str | None, str | None]:
     from ..errors import SeawallError
 
     try:
-        path = resolve_bundle(target)
+        path = resolve_bundle(target, registry=reg)
     except (SeawallError, OSError) as exc:
         raise click.ClickException(f"cannot resolve {target}: {exc}") from exc
     version = match["version"]
@@ -46,8 +52,11 @@ def resolve(target: str) -> tuple[Path, str | None, str | None]:
         # An alias: serve under the version number it points to now (it may move later; this
         # server keeps what it loaded).
         try:
-            with registry.Registry() as reg:
+            if reg is not None:
                 version = str(reg.resolve(target).version)
+            else:
+                with registry.Registry() as default:
+                    version = str(default.resolve(target).version)
         except (SeawallError, OSError, AttributeError, ImportError):
             version = None
     return Path(path), match["name"], version
@@ -75,7 +84,7 @@ def _sizes(ctx: Any, param: Any, value: str | None) -> list[int] | None:
     default=64,
     show_default=True,
     type=click.IntRange(min=1),
-    help="Most rows one model call takes.",
+    help="Most rows per model call; larger requests go in parts.",
 )
 @click.option(
     "--max-queue-delay-us",
@@ -106,7 +115,7 @@ def _sizes(ctx: Any, param: Any, value: str | None) -> list[int] | None:
     "--priority-levels",
     default=None,
     type=click.IntRange(min=1),
-    help="Priority levels a request may ask for (0 is the highest).",
+    help="Priority levels of the queue: a request's 'priority' parameter, 0 the highest.",
 )
 @click.option(
     "--instances",
@@ -131,22 +140,35 @@ def _sizes(ctx: Any, param: Any, value: str | None) -> list[int] | None:
     default="info",
     show_default=True,
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
-    help="Least severe server log messages shown.",
+    help="Least severe log messages shown (uvicorn's and seawall's: hot swaps, model errors).",
 )
+@registry_option
+@artifacts_option
+@click.option(
+    "--dashboard",
+    is_flag=True,
+    help="Also serve the dashboard (as seawall ui does) at /ui, over the same registry.",
+)
+@click.pass_context
 def serve(
+    ctx: click.Context,
     target: str,
     name: str | None,
     model_version: str | None,
     log_level: str,
     trust_code: bool,
+    registry_uri: str | None,
+    artifacts_uri: str | None,
+    dashboard: bool,
     **options: Any,
 ) -> None:
     """Serve a model bundle with the Open Inference Protocol (KServe v2) over HTTP.
 
     PATH_OR_URI is a bundle directory or a registry URI, models:/NAME/VERSION or
-    models:/NAME@ALIAS. Endpoints: /v2/models/NAME/infer, /v1/models/NAME/predict (raw
-    records), /v2/health/ready, /metrics. It listens on loopback unless --host says otherwise,
-    and has no authentication yet.
+    models:/NAME@ALIAS (in the registry of --registry and --artifacts). Endpoints:
+    /v2/models/NAME/infer, /v1/models/NAME/predict (raw records), /v2/health/ready, /metrics,
+    and with --dashboard the dashboard at /ui. It listens on loopback unless --host says
+    otherwise, and has no authentication yet.
     """
     server = pop_server_options(options)
     host, port = server.host, server.port
@@ -158,15 +180,28 @@ def serve(
         raise click.ClickException(
             f"serving needs starlette and uvicorn, which seawall installs: reinstall it ({exc})"
         ) from exc
+    from ..bundles import load_bundle
     from ..errors import SeawallError
-    from .bundle import load_bundle
 
-    path, uri_name, uri_version = resolve(target)
+    from_registry = target.startswith("models:/")
+    if not (from_registry or dashboard):
+        for param in ("registry_uri", "artifacts_uri"):
+            if ctx.get_parameter_source(param) == ParameterSource.COMMANDLINE:
+                flag = "--" + param.split("_")[0]
+                raise click.UsageError(f"{flag} is for a models:/ URI or --dashboard")
+    reg = open_registry(registry_uri, artifacts_uri) if from_registry or dashboard else None
+    path, uri_name, uri_version = resolve(target, reg)
     try:
-        if target.startswith("models:/"):
+        if from_registry:
             # Served from the registry: an alias is followed (hot swap when it moves).
             app = create_app(
-                target, name=name, version=model_version, trust_code=trust_code, **options
+                target,
+                name=name,
+                version=model_version,
+                trust_code=trust_code,
+                registry=reg,
+                dashboard=dashboard,
+                **options,
             )
         else:
             bundle = load_bundle(path, trust_code=trust_code)
@@ -174,6 +209,8 @@ def serve(
                 bundle,
                 name=name or uri_name,
                 version=model_version or uri_version,
+                registry=reg,
+                dashboard=dashboard,
                 **options,
             )
     except (SeawallError, FileNotFoundError) as exc:
@@ -184,7 +221,9 @@ def serve(
     for model in served.values():
         version = f" version {model.version}" if model.version is not None else ""
         click.echo(f"serving {model.name!r}{version} from {path} on http://{host}:{port}")
-    run(
+    if reg is not None and dashboard:
+        click.echo(f"dashboard on http://{host}:{port}/ui/ (registry {reg.uri})")
+    run(  # seawall's own log messages (hot swaps, model failures) show at --log-level too
         app,
         host=host,
         port=port,

@@ -5,22 +5,35 @@ the new version's bundle is loaded and a new batcher started *beside* the old on
 server's table of models switches to it in one assignment. Requests that already hold the old
 model finish on it (its batcher drains before it closes), and a request that reaches the old
 batcher after it closed is passed on to the new one, so no request is dropped.
+
+A version that does not load (a model file that fails to unpickle, an artifact store that is
+down) leaves the old version serving. The failure is logged once, with its traceback, and the
+load is retried with back-off: after the k-th failure the watcher lets ``2**k - 1`` polls go by
+(at most ``max_backoff_s`` worth), while it goes on asking every poll where the alias points. A
+registry that cannot be reached is logged once, and again when it answers.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 log = logging.getLogger("seawall.serving")
 
-__all__ = ["AliasWatcher"]
+__all__ = ["AliasWatcher", "signature_changes"]
 
 
 class AliasWatcher:
-    """Calls ``on_change(version)`` when `uri`'s version differs from `version`."""
+    """Calls ``on_change(version)`` when `uri`'s version differs from `version`.
+
+    ``on_change`` loads and serves the version; when it raises, the watcher keeps the version it
+    had and retries with back-off (see the module's docstring). ``swaps`` and ``failures``
+    count successful swaps and failed loads, ``checks`` the polls, ``errors`` the polls whose
+    registry lookup failed.
+    """
 
     def __init__(
         self,
@@ -29,27 +42,73 @@ class AliasWatcher:
         version: int,
         on_change: Callable[[int], None],
         interval_s: float = 2.0,
+        max_backoff_s: float = 60.0,
     ) -> None:
         self.registry = registry
         self.uri = uri
         self.version = version
         self.on_change = on_change
         self.interval_s = interval_s
+        self.max_backoff_s = max_backoff_s
+        self.checks = 0
         self.swaps = 0
+        self.failures = 0
         self.errors = 0
+        self._failing: int | None = None  # the version that did not load, while the alias is on it
+        self._attempts = 0  # failed loads of that version
+        self._skip = 0  # polls to let go by before the next attempt
+        self._unreachable = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="seawall-hot-swap", daemon=True)
         self._thread.start()
 
     def check_now(self) -> bool:
-        """One look at the registry; True when it swapped."""
+        """One poll: True when it swapped. A version that does not load is logged and retried
+        later (False); an error asking the registry where the alias points is raised."""
+        self.checks += 1
         current = int(self.registry.resolve(self.uri).version)
         if current == self.version:
+            self._failing = None  # the alias came back: nothing is pending
             return False
-        self.on_change(current)
+        if current == self._failing and self._skip > 0:
+            self._skip -= 1
+            return False
+        try:
+            self.on_change(current)
+        except Exception as exc:
+            self._failed(current, exc)
+            return False
+        if current == self._failing:
+            log.info(
+                "hot swap: version %s of %s loads now, after %d failed attempt(s)",
+                current,
+                self.uri,
+                self._attempts,
+            )
+        self._failing = None
         self.version = current
         self.swaps += 1
         return True
+
+    def _failed(self, version: int, exc: Exception) -> None:
+        self.failures += 1
+        if version != self._failing:
+            self._failing, self._attempts = version, 0
+            log.error(
+                "hot swap: %s points to version %s, which does not load: %s; still serving "
+                "version %s, retrying with back-off (up to every %gs)",
+                self.uri,
+                version,
+                exc,
+                self.version,
+                max(self.max_backoff_s, self.interval_s),
+                exc_info=exc,
+            )
+        else:
+            log.debug("hot swap: version %s of %s still does not load: %s", version, self.uri, exc)
+        self._attempts += 1
+        most = math.ceil(self.max_backoff_s / self.interval_s) - 1 if self.interval_s > 0 else 0
+        self._skip = max(0, min(2 ** min(self._attempts, 62) - 1, most))
 
     def close(self) -> None:
         self._stop.set()
@@ -60,10 +119,45 @@ class AliasWatcher:
         while not self._stop.wait(self.interval_s):
             try:
                 self.check_now()
-            except Exception:  # the registry may be briefly unreachable: keep serving, retry
+            except Exception as exc:  # the registry may be briefly unreachable: keep serving
                 self.errors += 1
-                log.exception(
-                    "hot swap: could not follow %s; still serving version %s",
-                    self.uri,
-                    self.version,
-                )
+                if not self._unreachable:
+                    self._unreachable = True
+                    log.warning(
+                        "hot swap: cannot ask the registry where %s points (%s); still serving "
+                        "version %s, asking again every %gs",
+                        self.uri,
+                        exc,
+                        self.version,
+                        self.interval_s,
+                    )
+                continue
+            if self._unreachable:
+                self._unreachable = False
+                log.info("hot swap: the registry answers again for %s", self.uri)
+
+
+def signature_changes(old: Any, new: Any) -> list[str]:
+    """What differs between two bundle signatures, in words: inputs and outputs added, removed,
+    or of another datatype or shape (empty when they are the same)."""
+    changes: list[str] = []
+    for kind, before, after in (
+        ("input", old.inputs, new.inputs),
+        ("output", old.outputs, new.outputs),
+    ):
+        changes += _spec_changes(kind, before, after)
+    return changes
+
+
+def _spec_changes(kind: str, before: Sequence[Any], after: Sequence[Any]) -> list[str]:
+    old = {s.name: s for s in before}
+    new = {s.name: s for s in after}
+    out = [f"{kind} {name!r} added" for name in new if name not in old]
+    out += [f"{kind} {name!r} removed" for name in old if name not in new]
+    for name in (n for n in old if n in new):
+        a, b = old[name], new[name]
+        if (a.datatype, tuple(a.shape)) != (b.datatype, tuple(b.shape)):
+            out.append(
+                f"{kind} {name!r} {a.datatype}{list(a.shape)} -> {b.datatype}{list(b.shape)}"
+            )
+    return out

@@ -1,8 +1,9 @@
 """Prometheus metrics of a seawall server, in the text format that ``GET /metrics`` serves.
 
 Per model and version: HTTP requests by endpoint and status code, their latency, requests in
-flight; and, read from each batcher's ``stats()`` at scrape time, the batcher's request counts,
-batch sizes and queue-wait and compute times. Each app has its own registry unless given one.
+flight; per model, hot swaps by result; and, read from each batcher's ``stats()`` at scrape
+time, the batcher's request counts, batch sizes and queue-wait and compute times. Each app has
+its own registry unless given one.
 """
 
 from __future__ import annotations
@@ -146,6 +147,13 @@ class ServerMetrics:
             "seawall_inference_requests_in_flight",
             "Inference requests being handled now.",
             _LABELS,
+            registry=self.registry,
+        )
+        self.swaps = Counter(
+            "seawall_model_swaps",
+            "Hot swaps to the version an alias moved to, by model and result: ok, or failed "
+            "(the version did not load; the old one goes on serving and the load is retried).",
+            ("model", "result"),
             registry=self.registry,
         )
         self.registry.register(_BatcherCollector(batchers))

@@ -1,4 +1,5 @@
-"""Tensors of the Open Inference Protocol (KServe v2): datatypes, specs, JSON decoding and encoding.
+"""Tensors of the Open Inference Protocol (KServe v2) on the wire: JSON and binary decoding and
+encoding. The datatypes and tensor specs are the bundle format's (:mod:`seawall.bundles.signature`).
 
 Decoding is strict, as the protocol asks: an input's ``datatype`` must be the one the model
 declares (raw feature columns accept any number type for a number column), ``shape`` must hold
@@ -12,15 +13,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from ..bundles.signature import (
+    DATATYPES,
+    NUMBER_TYPES,
+    TensorSpec,
+    datatype_of,
+    numpy_dtype,
+)
 from ..errors import DTypeError, InvalidInputError, MissingColumnError
 
 __all__ = [
     "DATATYPES",
+    "NUMBER_TYPES",
     "BinarySection",
     "TensorSpec",
     "datatype_of",
@@ -30,82 +38,12 @@ __all__ = [
     "numpy_dtype",
 ]
 
-# KServe v2 datatype -> numpy dtype. BYTES holds strings (UTF-8 in JSON).
-DATATYPES: dict[str, np.dtype[Any]] = {
-    "BOOL": np.dtype(np.bool_),
-    "UINT8": np.dtype(np.uint8),
-    "UINT16": np.dtype(np.uint16),
-    "UINT32": np.dtype(np.uint32),
-    "UINT64": np.dtype(np.uint64),
-    "INT8": np.dtype(np.int8),
-    "INT16": np.dtype(np.int16),
-    "INT32": np.dtype(np.int32),
-    "INT64": np.dtype(np.int64),
-    "FP16": np.dtype(np.float16),
-    "FP32": np.dtype(np.float32),
-    "FP64": np.dtype(np.float64),
-    "BYTES": np.dtype(object),
-}
-_BY_DTYPE = {dtype: name for name, dtype in DATATYPES.items() if name != "BYTES"}
-NUMBER_TYPES = frozenset(DATATYPES) - {"BYTES", "BOOL"}
-
 # How many elements one tensor may hold, whatever its declared shape (a shape like
 # [1e12] must not make the server allocate before it notices the data is short).
 MAX_ELEMENTS = 1 << 31
 # Lists of JSON values are converted to arrays this many elements at a time: numpy holds the GIL
 # while it converts, and a server thread converting a large request must not stall the others.
 _BLOCK = 1 << 16
-
-
-def numpy_dtype(datatype: str) -> np.dtype[Any]:
-    try:
-        return DATATYPES[datatype]
-    except KeyError:
-        raise DTypeError(
-            f"unknown datatype {datatype!r}: expected one of {', '.join(DATATYPES)}"
-        ) from None
-
-
-def datatype_of(dtype: np.dtype[Any]) -> str:
-    """The v2 datatype of a numpy dtype (strings and objects are BYTES)."""
-    dtype = np.dtype(dtype)
-    if dtype.kind in "OUS":
-        return "BYTES"
-    try:
-        return _BY_DTYPE[dtype.newbyteorder("=")]
-    except KeyError:
-        raise DTypeError(f"numpy dtype {dtype} has no Open Inference Protocol datatype") from None
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    """A named tensor: v2 datatype and shape, with -1 for a dimension of any size (rows first)."""
-
-    name: str
-    datatype: str
-    shape: tuple[int, ...]
-
-    def __post_init__(self) -> None:
-        numpy_dtype(self.datatype)
-        object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "datatype": self.datatype, "shape": list(self.shape)}
-
-    def check_shape(self, shape: tuple[int, ...]) -> None:
-        """Raises InvalidInputError unless `shape` fits this spec (-1 matches any size)."""
-        ok = len(shape) == len(self.shape) and all(
-            want < 0 or got == want for got, want in zip(shape, self.shape, strict=True)
-        )
-        if not ok:
-            raise InvalidInputError(
-                f"input {self.name!r} has shape {list(shape)}, the model takes "
-                f"{list(self.shape)} (-1: any size)"
-            )
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> TensorSpec:
-        return cls(str(d["name"]), str(d["datatype"]), tuple(d["shape"]))
 
 
 def _field(obj: Mapping[str, Any], key: str, what: str) -> Any:

@@ -1,4 +1,4 @@
-// The dynamic inference batcher (issue #4), with the semantics of NVIDIA Triton's dynamic batcher.
+// The dynamic inference batcher, with the semantics of NVIDIA Triton's dynamic batcher.
 //
 // Requests (1..max_batch_size rows of row_bytes bytes each) are queued from any thread. An idle
 // instance thread takes the head of the queue, in priority order (level 0 first) and FIFO within a

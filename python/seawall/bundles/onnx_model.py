@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DTypeError, IntegrityError, InvalidInputError
-from .protocol import TensorSpec, numpy_dtype
+from .signature import TensorSpec, numpy_dtype
 
 __all__ = ["OnnxModel"]
 

@@ -1,0 +1,107 @@
+"""The bundle format: one self-contained, versioned directory with everything a server needs.
+
+A bundle holds the model (ONNX, run by onnxruntime; or a pickled Python object, which only loads
+with ``trust_code=True``), the fitted :class:`~seawall.FeaturePipeline` in its own JSON format,
+the signature (the tensors it takes and gives: names, datatypes, shapes) and free metadata.
+``bundle.json`` names the format version and the SHA-256 and size of every other file, and has a
+SHA-256 of its own; loading checks them all. A bundle is written to a temporary directory beside
+its target and renamed into place, so a reader sees the whole bundle or none of it.
+
+    path/
+      bundle.json      the manifest
+      model.onnx       or model.pkl (a Python model: loading it runs code)
+      pipeline.json    the fitted FeaturePipeline, when there is one
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from ..errors import IntegrityError, UnsupportedVersionError
+
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "MANIFEST", "read_manifest"]
+
+FORMAT_NAME = "seawall.Bundle"
+FORMAT_VERSION = 1
+MANIFEST = "bundle.json"
+
+
+def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The checked manifest of the bundle at `path` (format, version and its own SHA-256)."""
+    root = Path(path)
+    try:
+        raw = (root / MANIFEST).read_bytes()
+    except FileNotFoundError:
+        raise IntegrityError(f"{root} is not a seawall bundle: it has no {MANIFEST}") from None
+    try:
+        manifest = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise IntegrityError(f"{root}/{MANIFEST} is not valid JSON: {exc}") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
+        raise IntegrityError(f"{root}/{MANIFEST} is not a seawall bundle manifest")
+    version = manifest.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise IntegrityError(f"{root}/{MANIFEST} has no format version")
+    if version > FORMAT_VERSION:
+        raise UnsupportedVersionError(
+            f"{root} is a bundle of format version {version}, but this seawall reads up to "
+            f"{FORMAT_VERSION}: upgrade seawall to load it"
+        )
+    try:
+        digest = _digest(manifest)
+    except (TypeError, ValueError) as exc:
+        raise IntegrityError(f"{root}/{MANIFEST} was modified or corrupted: {exc}") from exc
+    if manifest.get("sha256") != digest:
+        raise IntegrityError(
+            f"{root}/{MANIFEST} was modified or corrupted: its SHA-256 does not match"
+        )
+    # The digest covers the content; this covers the bytes too (whitespace, number spellings),
+    # so that any changed byte is caught, as in every other file of the bundle.
+    if raw != _manifest_bytes(manifest):
+        raise IntegrityError(
+            f"{root}/{MANIFEST} was modified: its bytes differ from what seawall wrote"
+        )
+    return manifest
+
+
+def _manifest_bytes(manifest: Mapping[str, Any]) -> bytes:
+    return (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def _digest(manifest: Mapping[str, Any]) -> str:
+    state = {k: v for k, v in manifest.items() if k != "sha256"}
+    canonical = json.dumps(state, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _files(manifest: Mapping[str, Any]) -> Iterable[tuple[str, Mapping[str, Any]]]:
+    files = manifest.get("files")
+    if not isinstance(files, dict):
+        raise IntegrityError(f"the {MANIFEST} lists no files")
+    for name, entry in files.items():
+        pure = PurePosixPath(name)
+        if (
+            not name
+            or pure.is_absolute()
+            or ".." in pure.parts
+            or "\\" in name
+            or name == MANIFEST
+            or not isinstance(entry, dict)
+        ):
+            raise IntegrityError(f"the {MANIFEST} lists a file it may not: {name!r}")
+        yield name, entry
+
+
+def _read_checked(root: Path, name: str, entry: Mapping[str, Any]) -> bytes:
+    try:
+        data = (root / name).read_bytes()
+    except FileNotFoundError:
+        raise IntegrityError(f"{root} is incomplete: {name} is missing") from None
+    if len(data) != entry.get("bytes") or hashlib.sha256(data).hexdigest() != entry.get("sha256"):
+        raise IntegrityError(f"{root}/{name} was modified or corrupted: its SHA-256 does not match")
+    return data

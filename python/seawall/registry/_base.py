@@ -1,0 +1,255 @@
+"""The database and the artifact store that every part of a registry shares, with the lookups
+between the parts: an experiment or run by name or id, a model version by number, alias or URI."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+from sqlalchemy import Connection, func, select
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+
+from ..errors import InvalidInputError, NotFoundError, RunClosedError
+from . import _checks as checks
+from . import _migrate
+from ._db import Database, seawall_home
+from ._entities import DatasetInput, ModelVersion
+from ._run import RUNNING, Run
+from ._schema import (
+    aliases,
+    datasets,
+    experiments,
+    latest_metrics,
+    model_version_tags,
+    model_versions,
+    models,
+    params,
+    run_inputs,
+    runs,
+    tags,
+)
+from ._store import ArtifactStore
+
+if TYPE_CHECKING:
+    from ._registry import Registry
+
+
+class RegistryBase:
+    """What the parts of :class:`Registry` share: the database, the artifact store and the lookups."""
+
+    def __init__(
+        self,
+        uri: str | os.PathLike[str] | None = None,
+        artifacts: str | os.PathLike[str] | None = None,
+        *,
+        cache: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self._db = Database(uri)
+        _migrate.upgrade(self._db)
+        self.artifacts = ArtifactStore(artifacts)
+        self._cache = Path(cache) if cache is not None else seawall_home() / "cache"
+        self._postgres = self._db.dialect == "postgresql"
+        # The driver's placeholders for the five columns of a metric row.
+        style = self._db.engine.dialect.paramstyle
+        self._marks = ", ".join(["?" if style == "qmark" else "%s"] * 5)
+
+    @property
+    def uri(self) -> str:
+        return self._db.engine.url.render_as_string(hide_password=True)
+
+    def __repr__(self) -> str:
+        return f"Registry({self.uri!r}, artifacts={self.artifacts.uri!r})"
+
+    def close(self) -> None:
+        """Closes the database connections (the registry reconnects if used again)."""
+        self._db.dispose()
+
+    def _insert(self, table: Any) -> Any:
+        return (pg_dialect if self._postgres else sqlite_dialect).insert(table)
+
+    def _experiment_id(self, conn: Connection, name: str, create: bool) -> int:
+        found = conn.execute(select(experiments.c.id).where(experiments.c.name == name)).scalar()
+        if found is not None:
+            return int(found)
+        if not create:
+            raise NotFoundError(f"no experiment named {name!r}")
+        conn.execute(
+            self._insert(experiments)
+            .values(name=name, created_at=time.time())
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
+        return int(
+            conn.execute(select(experiments.c.id).where(experiments.c.name == name)).scalar_one()
+        )
+
+    def _model_id(self, conn: Connection, name: str, lock: bool = False) -> int:
+        query = select(models.c.id).where(models.c.name == name)
+        if lock:
+            query = query.with_for_update()
+        found = conn.execute(query).scalar()
+        if found is None:
+            raise NotFoundError(f"no model named {name!r}")
+        return int(found)
+
+    def _run_pk(self, conn: Connection, run_id: str) -> int:
+        found = conn.execute(select(runs.c.id).where(runs.c.uuid == run_id)).scalar()
+        if found is None:
+            raise NotFoundError(f"no run with id {run_id!r}")
+        return int(found)
+
+    def _require_running(self, conn: Connection, run: Run) -> None:
+        # FOR SHARE on PostgreSQL: an end_run racing with this write waits for it, or this
+        # write sees the run ended. SQLite's BEGIN IMMEDIATE already serializes writers.
+        status = conn.execute(
+            select(runs.c.status).where(runs.c.id == run._pk).with_for_update(read=True)
+        ).scalar()
+        if status is None:
+            raise NotFoundError(f"no run with id {run.id!r}")
+        if status != RUNNING:
+            run.status = status
+            raise RunClosedError(f"run {run.id} has ended ({status}): it takes no more writes")
+
+    def _runs(self, conn: Connection, rows: Sequence[Any]) -> list[Run]:
+        """Run handles, with their params, newest metrics and tags, for rows of `runs`."""
+        pks = [r.id for r in rows]
+        loaded: dict[int, tuple[dict[str, str], dict[str, float], dict[str, str]]] = {
+            pk: ({}, {}, {}) for pk in pks
+        }
+        for start in range(0, len(pks), 5000):
+            part = pks[start : start + 5000]
+            for table, slot in ((params, 0), (latest_metrics, 1), (tags, 2)):
+                query = select(table.c.run_id, table.c.key, table.c.value).where(
+                    table.c.run_id.in_(part)
+                )
+                for pk, key, value in conn.execute(query):
+                    loaded[pk][slot][key] = value
+        names = dict(conn.execute(select(experiments.c.id, experiments.c.name)).all())
+        return [
+            Run(
+                cast("Registry", self),  # the parts of a registry only ever run in one
+                r.id,
+                r.uuid,
+                names[r.experiment_id],
+                r.name,
+                r.status,
+                r.start_time,
+                r.end_time,
+                *loaded[r.id],
+            )
+            for r in rows
+        ]
+
+    def _inputs(self, conn: Connection, run_pk: int) -> list[DatasetInput]:
+        rows = conn.execute(
+            select(datasets, run_inputs.c.context)
+            .join(run_inputs, run_inputs.c.dataset_id == datasets.c.id)
+            .where(run_inputs.c.run_id == run_pk)
+            .order_by(run_inputs.c.context, datasets.c.id)
+        ).all()
+        return [
+            DatasetInput(
+                r.fingerprint,
+                r.name,
+                json.loads(r.schema),
+                r.num_rows,
+                r.profile_sha256,
+                r.source,
+                r.context,
+            )
+            for r in rows
+        ]
+
+    def _version_row(self, conn: Connection, ref: checks.ModelRef) -> Any:
+        model_pk = self._model_id(conn, ref.name)
+        query = select(model_versions).where(model_versions.c.model_id == model_pk)
+        if ref.alias is not None:
+            row = conn.execute(
+                query.join(aliases, aliases.c.version_id == model_versions.c.id).where(
+                    aliases.c.alias == ref.alias
+                )
+            ).first()
+            if row is None:
+                known = conn.execute(
+                    select(aliases.c.alias).where(aliases.c.model_id == model_pk)
+                ).scalars()
+                raise NotFoundError(
+                    f"model {ref.name!r} has no alias {ref.alias!r} "
+                    f"(aliases: {', '.join(sorted(known)) or 'none'})"
+                )
+            return row
+        if ref.version is None:
+            row = conn.execute(query.order_by(model_versions.c.version.desc()).limit(1)).first()
+            if row is None:
+                raise NotFoundError(f"model {ref.name!r} has no versions")
+            return row
+        row = conn.execute(query.where(model_versions.c.version == ref.version)).first()
+        if row is None:
+            last = conn.execute(
+                select(func.max(model_versions.c.version)).where(
+                    model_versions.c.model_id == model_pk
+                )
+            ).scalar()
+            have = f"versions 1 to {last}" if last else "no versions"
+            raise NotFoundError(f"model {ref.name!r} has no version {ref.version} (it has {have})")
+        return row
+
+    def _ref(self, model: str, version: int | str | None) -> checks.ModelRef:
+        """A reference from (name, version), (name, "alias"), (name, "latest") or a URI."""
+        if version is None:
+            if isinstance(model, str) and model.startswith("models:/"):
+                return checks.parse_model_uri(model)
+            raise InvalidInputError(
+                f"name a version: ({model!r}, 3), ({model!r}, 'champion') or models:/{model}/3"
+            )
+        checks.check_name(model, "model name")
+        if isinstance(version, str) and not version.isdigit():
+            if version == "latest":
+                return checks.ModelRef(model)
+            return checks.ModelRef(model, alias=checks.check_alias(version))
+        return checks.ModelRef(model, version=checks.check_version(version))
+
+    def _model_version(self, conn: Connection, row: Any) -> ModelVersion:
+        name = conn.execute(select(models.c.name).where(models.c.id == row.model_id)).scalar_one()
+        run_id = (
+            conn.execute(select(runs.c.uuid).where(runs.c.id == row.run_id)).scalar()
+            if row.run_id is not None
+            else None
+        )
+        version_tags = dict(
+            conn.execute(
+                select(model_version_tags.c.key, model_version_tags.c.value).where(
+                    model_version_tags.c.version_id == row.id
+                )
+            ).all()
+        )
+        names = conn.execute(
+            select(aliases.c.alias).where(aliases.c.version_id == row.id).order_by(aliases.c.alias)
+        ).scalars()
+        return ModelVersion(
+            name,
+            row.version,
+            run_id,
+            row.bundle_sha256,
+            row.profile_sha256,
+            row.description,
+            row.created_at,
+            version_tags,
+            tuple(names),
+        )
+
+    def get_model_version(self, model: str, version: int | str | None = None) -> ModelVersion:
+        """A version by number, alias or "latest": ``("churn", 3)``, ``("churn", "champion")``,
+        or a URI, ``get_model_version("models:/churn@champion")``."""
+        ref = self._ref(model, version)
+        with self._db.read() as conn:
+            return self._model_version(conn, self._version_row(conn, ref))
+
+    def resolve(self, uri: str) -> ModelVersion:
+        """The version a ``models:/name/3``, ``models:/name/latest`` or ``models:/name@alias``
+        URI points to now."""
+        return self.get_model_version(uri)

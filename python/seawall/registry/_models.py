@@ -1,0 +1,239 @@
+"""The model registry: models and their numbered versions (each a stored bundle), descriptions
+and tags."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+
+from ..errors import InvalidInputError, NotFoundError
+from . import _checks as checks
+from ._base import RegistryBase
+from ._bundles import BUNDLE_FORMAT
+from ._entities import Model, ModelVersion
+from ._run import Run
+from ._schema import aliases, model_tags, model_version_tags, model_versions, models
+from ._store import fire, walk_files
+
+
+class ModelsMixin(RegistryBase):
+    """Models, versions, descriptions and tags."""
+
+    def register_model(
+        self,
+        name: str,
+        bundle: str | os.PathLike[str],
+        *,
+        run: Run | str | None = None,
+        profile: Any = None,
+        description: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> ModelVersion:
+        """Registers the next version of model `name` (created if new) from a bundle folder.
+
+        The bundle's files are stored content-addressed with a manifest; `profile` is the
+        reference Profile of the training data (a Profile or a saved profile's path; by default
+        the profile recorded with the run's one 'training' input, if any). Version numbers
+        increase by one with no gap or duplicate, whatever registers at the same time.
+        """
+        from ..profiles import Profile
+
+        checks.check_name(name, "model name")
+        if description is not None and not isinstance(description, str):
+            raise InvalidInputError("description must be a string")
+        tag_rows = {
+            checks.check_key(k, "tag"): checks.text_value(k, v, "tag", checks.MAX_TAG_VALUE)
+            for k, v in (tags or {}).items()
+        }
+        run_id = run.id if isinstance(run, Run) else run
+        if run_id is not None:
+            checks.check_run_id(run_id)
+        if isinstance(profile, (str, os.PathLike)):
+            profile = Profile.load(profile)
+        if profile is not None and not isinstance(profile, Profile):
+            raise InvalidInputError(
+                f"profile must be a seawall Profile or a path to one, got {type(profile).__name__}"
+            )
+        files = []
+        for rel, path in walk_files(bundle):
+            sha, size = self.artifacts.put_file(path)
+            files.append({"path": rel, "sha256": sha, "size": size})
+        if not files:
+            raise InvalidInputError(f"the bundle folder {bundle} holds no files")
+        manifest = json.dumps(
+            {"format": BUNDLE_FORMAT, "files": files}, sort_keys=True, separators=(",", ":")
+        ).encode()
+        bundle_sha = self.artifacts.put_bytes(manifest)[0]
+        profile_sha = self.artifacts.put_bytes(profile.to_bytes())[0] if profile else None
+        fire("register:stored")
+        now = time.time()
+
+        def tx(conn: Connection) -> ModelVersion:
+            run_pk = None
+            chosen_profile = profile_sha
+            if run_id is not None:
+                run_pk = self._run_pk(conn, run_id)
+                if chosen_profile is None:
+                    training = [i for i in self._inputs(conn, run_pk) if i.context == "training"]
+                    if len(training) == 1:
+                        chosen_profile = training[0].profile_sha256
+            conn.execute(
+                self._insert(models)
+                .values(name=name, created_at=now, updated_at=now, last_version=0)
+                .on_conflict_do_nothing(index_elements=["name"])
+            )
+            # The counter bump takes the model row's write lock: registrations of one model
+            # serialize here, and a rollback undoes the bump with the version row.
+            model_pk, version = conn.execute(
+                update(models)
+                .where(models.c.name == name)
+                .values(last_version=models.c.last_version + 1, updated_at=now)
+                .returning(models.c.id, models.c.last_version)
+            ).one()
+            version_pk = conn.execute(
+                model_versions.insert()
+                .values(
+                    model_id=model_pk,
+                    version=version,
+                    run_id=run_pk,
+                    bundle_sha256=bundle_sha,
+                    profile_sha256=chosen_profile,
+                    description=description,
+                    created_at=now,
+                )
+                .returning(model_versions.c.id)
+            ).scalar_one()
+            if tag_rows:
+                conn.execute(
+                    model_version_tags.insert(),
+                    [{"version_id": version_pk, "key": k, "value": v} for k, v in tag_rows.items()],
+                )
+            fire("register:inserted")
+            return ModelVersion(
+                name,
+                int(version),
+                run_id,
+                bundle_sha,
+                chosen_profile,
+                description,
+                now,
+                dict(tag_rows),
+                (),
+            )
+
+        out = self._db.write(tx)
+        fire("register:committed")
+        return out
+
+    def list_versions(self, model: str) -> list[ModelVersion]:
+        checks.check_name(model, "model name")
+        with self._db.read() as conn:
+            model_pk = self._model_id(conn, model)
+            rows = conn.execute(
+                select(model_versions)
+                .where(model_versions.c.model_id == model_pk)
+                .order_by(model_versions.c.version)
+            ).all()
+            return [self._model_version(conn, r) for r in rows]
+
+    def get_model(self, name: str) -> Model:
+        checks.check_name(name, "model name")
+        with self._db.read() as conn:
+            row = conn.execute(select(models).where(models.c.name == name)).first()
+            if row is None:
+                raise NotFoundError(f"no model named {name!r}")
+            return self._model(conn, row)
+
+    def _model(self, conn: Connection, row: Any) -> Model:
+        named = dict(
+            conn.execute(
+                select(aliases.c.alias, model_versions.c.version)
+                .join(model_versions, model_versions.c.id == aliases.c.version_id)
+                .where(aliases.c.model_id == row.id)
+                .order_by(aliases.c.alias)
+            ).all()
+        )
+        model_tag_rows = dict(
+            conn.execute(
+                select(model_tags.c.key, model_tags.c.value).where(model_tags.c.model_id == row.id)
+            ).all()
+        )
+        return Model(
+            row.name,
+            row.description,
+            row.created_at,
+            row.updated_at,
+            row.last_version or None,
+            named,
+            model_tag_rows,
+        )
+
+    def list_models(self) -> list[Model]:
+        with self._db.read() as conn:
+            rows = conn.execute(select(models).order_by(models.c.name)).all()
+            return [self._model(conn, r) for r in rows]
+
+    def set_model_description(self, name: str, description: str | None) -> None:
+        checks.check_name(name, "model name")
+
+        def tx(conn: Connection) -> None:
+            pk = self._model_id(conn, name, lock=True)
+            conn.execute(
+                update(models)
+                .where(models.c.id == pk)
+                .values(description=description, updated_at=time.time())
+            )
+
+        self._db.write(tx)
+
+    def set_model_tag(self, name: str, key: str, value: Any) -> None:
+        checks.check_name(name, "model name")
+        checks.check_key(key, "tag")
+        text = checks.text_value(key, value, "tag", checks.MAX_TAG_VALUE)
+
+        def tx(conn: Connection) -> None:
+            pk = self._model_id(conn, name, lock=True)
+            stmt = self._insert(model_tags).values(model_id=pk, key=key, value=text)
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["model_id", "key"], set_={"value": stmt.excluded.value}
+                )
+            )
+
+        self._db.write(tx)
+
+    def set_version_tag(self, model: str, version: int | str, key: str, value: Any) -> None:
+        ref = self._ref(model, version)
+        checks.check_key(key, "tag")
+        text = checks.text_value(key, value, "tag", checks.MAX_TAG_VALUE)
+
+        def tx(conn: Connection) -> None:
+            row = self._version_row(conn, ref)
+            stmt = self._insert(model_version_tags).values(version_id=row.id, key=key, value=text)
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["version_id", "key"], set_={"value": stmt.excluded.value}
+                )
+            )
+
+        self._db.write(tx)
+
+    def set_version_description(
+        self, model: str, version: int | str, description: str | None
+    ) -> None:
+        ref = self._ref(model, version)
+
+        def tx(conn: Connection) -> None:
+            row = self._version_row(conn, ref)
+            conn.execute(
+                update(model_versions)
+                .where(model_versions.c.id == row.id)
+                .values(description=description)
+            )
+
+        self._db.write(tx)
