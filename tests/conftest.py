@@ -84,16 +84,16 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture
 def cli_app(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """``cli_app(args)``: the ASGI app that ``seawall ARGS`` would serve (uvicorn.run is caught
-    instead of run), and what the command printed."""
-    import uvicorn
+    """``cli_app(args)``: the ASGI app that ``seawall ARGS`` would serve (the server commands'
+    seawall._server.run.run is caught instead of run), and what the command printed."""
     from click.testing import CliRunner
 
+    import seawall._server.run
     from seawall.cli import main
 
     def serve(args: list[str]) -> tuple[Any, str]:
         served = []
-        monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: served.append(app))
+        monkeypatch.setattr(seawall._server.run, "run", lambda app, **kwargs: served.append(app))
         result = CliRunner().invoke(main, args)
         assert result.exit_code == 0, result.output
         (app,) = served

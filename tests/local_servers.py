@@ -1,5 +1,5 @@
 """Servers the tests start on loopback, shared by the test folders that need them: a free port,
-and a throwaway PostgreSQL cluster (Debian's postgresql package; started as an unprivileged user
+a seawall server command in a subprocess, and a throwaway PostgreSQL cluster (Debian's postgresql package; started as an unprivileged user
 when the tests run as root, as CI does, since postgres refuses to run as root)."""
 
 from __future__ import annotations
@@ -11,8 +11,12 @@ import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
+import time
+import urllib.request
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -30,6 +34,42 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def seawall_command(*args: str, ready: str = "/") -> Iterator[tuple[str, list[str]]]:
+    """Runs `seawall ARGS --port P` (serve, ui) on a free loopback port until the block ends,
+    from when GET `ready` answers 200; yields its base URL and a list that holds, once the block
+    has ended, everything the command printed (stdout and stderr)."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from seawall.cli import main; main()", *args, "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONWARNINGS": ""},
+    )
+    url = f"http://127.0.0.1:{port}"
+    output: list[str] = []
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(url + ready, timeout=30) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise AssertionError(
+                    f"seawall {args[0]} did not come up: " + process.communicate()[0].decode()
+                )
+            time.sleep(0.1)
+        yield url, output
+    finally:
+        if process.poll() is None:
+            process.terminate()
+        output.append(process.communicate(timeout=30)[0].decode())
 
 
 class PostgresServer:

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1] / "python" / "seawall"
 # From the ground up. Each entry is one layer: the packages (or top-level modules) in it.
 LAYERS: list[set[str]] = [
     {"errors"},
-    {"_core", "_files", "_data", "_parallel"},
+    {"_core", "_files", "_data", "_parallel", "_server"},  # _server: what every server shares
     {"features", "profiles", "stats"},
     {"drift"},
     {"bundles"},

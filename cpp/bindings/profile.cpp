@@ -162,6 +162,9 @@ void bind_profile(py::module_& m) {
                   },
                   py::arg("data"));
 
+  // Values longer than this are counted under a truncated key (FrequentItems::key_of).
+  m.attr("TOP_VALUE_MAX_BYTES") = profile::FrequentItems::kMaxValueBytes;
+
   m.def("profile_batch",
         [](const py::list& columns, const std::vector<std::string>& kinds, uint32_t sketch_k,
            int hll_precision, uint32_t top_k) {

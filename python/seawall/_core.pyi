@@ -95,6 +95,8 @@ class ProfileState:
     @staticmethod
     def deserialize(data: bytes) -> ProfileState: ...
 
+TOP_VALUE_MAX_BYTES: int
+
 def profile_batch(
     columns: _Columns, kinds: list[str], sketch_k: int, hll_precision: int, top_k: int
 ) -> ProfileState: ...

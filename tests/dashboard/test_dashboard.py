@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import html
 import re
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -232,39 +230,12 @@ def test_a_corrupt_history_row_is_a_note_on_the_page(world, mounted, caplog):
 
 
 def test_seawall_ui_serves_the_dashboard(world, tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    from local_servers import seawall_command
+
     db = world.registry._db.engine.url.database
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from seawall.cli import main; main()",
-            "ui",
-            "--registry",
-            db,
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                status, body = _get(f"http://127.0.0.1:{port}/")
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(process.stdout.read().decode()) from None
-                time.sleep(0.1)
+    with seawall_command("ui", "--registry", db) as (url, _):
+        status, body = _get(url + "/")
         assert status == 200 and "/models/fraud" in body and "/models/churn" in body
-    finally:
-        process.terminate()
-        process.wait(30)
-        process.stdout.close()
     result = subprocess.run(
         [
             sys.executable,

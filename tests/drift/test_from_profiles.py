@@ -116,6 +116,26 @@ def test_categorical_exact_when_top_k_exact(rng):
             assert "exact" in (e.note or "")
 
 
+def test_long_category_values_compare_as_on_the_data(rng):
+    """Categories longer than a profile keeps (TOP_VALUE_MAX_BYTES) are named by their truncated
+    keys on both sides, reference and current alike: the statistics are those of the data."""
+    cats = [f"c{i}-" + "v" * int(rng.integers(300, 5000)) for i in range(12)]
+    ref = {"s": rng.choice(cats, 5000)}
+    cur = {"s": rng.choice(cats[2:], 4000)}
+    est, exact = _both(ref, cur)
+    e, x = est["s"], exact["s"]
+    assert e.method == x.method
+    assert e.statistic == pytest.approx(x.statistic, rel=1e-9, abs=1e-12)
+    assert e.drifted == x.drifted
+    labels = e.distribution.bins
+    limit = _core.TOP_VALUE_MAX_BYTES
+    assert all(len(label.encode()) <= limit and label.endswith(" bytes)") for label in labels)
+    markers = {label: f"…({len(label)} bytes)" for label in x.distribution.bins}  # ASCII labels
+    assert sorted(labels) == sorted(
+        label[: limit - len(marker.encode())] + marker for label, marker in markers.items()
+    )
+
+
 def test_categorical_z_test_exact(rng):
     ref = {"s": rng.choice(["no", "yes"], 500)}
     cur = {"s": rng.choice(["no", "yes"], 600, p=[0.3, 0.7])}

@@ -74,6 +74,37 @@ def test_strings_top_values_and_distinct(rng):
         assert abs(p.distinct(col) - len(truth)) <= 1
 
 
+def truncated(value: str) -> str:
+    """The key a profile counts a long string under (the oracle of FrequentItems::key_of)."""
+    data = value.encode()
+    limit = _core.TOP_VALUE_MAX_BYTES
+    if len(data) <= limit:
+        return value
+    marker = f"…({len(data)} bytes)".encode()
+    return data[: limit - len(marker)].decode("utf-8", "ignore") + marker.decode()
+
+
+def test_long_strings_are_counted_by_their_first_bytes_and_length(rng, tmp_path):
+    limit = _core.TOP_VALUE_MAX_BYTES
+    bases = ["a" * limit, "a" * (limit + 1), "é" * limit, "x€" * 400, "short"]
+    values = []
+    for _ in range(3000):
+        base = bases[int(rng.integers(len(bases)))]
+        # A suffix past the kept bytes: values of one length and one prefix share their key.
+        values.append(base + ("" if len(base) <= limit else str(int(rng.integers(10)))))
+    truth = collections.Counter(truncated(v) for v in values)
+    for data in ({"s": values}, {"s": pa.array(values).dictionary_encode()}):
+        p = Profile.from_data(data)
+        assert dict(p.top_values("s", 100)) == dict(truth)
+        assert all(len(v.encode()) <= limit for v, _ in p.top_values("s", 100))
+        assert abs(p.distinct("s") - len(set(values))) <= 1  # distinct counts whole values
+    halves = [Profile.from_data({"s": values[:1000]}), Profile.from_data({"s": values[1000:]})]
+    merged = halves[0].merge(halves[1])
+    assert dict(merged.top_values("s", 100)) == dict(truth)
+    merged.save(tmp_path / "p.swp")
+    assert Profile.load(tmp_path / "p.swp").top_values("s", 100) == merged.top_values("s", 100)
+
+
 def test_top_values_bound_when_pruned(rng):
     words = [f"k{int(v)}" for v in rng.zipf(1.3, 100_000) % 5000]
     batches = [pa.table({"s": words[i : i + 7000]}) for i in range(0, len(words), 7000)]

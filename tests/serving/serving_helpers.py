@@ -4,15 +4,8 @@ transactions as JSON records, the feature pipeline, the oracle comparison, and a
 
 from __future__ import annotations
 
-import contextlib
-import os
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import numpy as np
 
 import seawall as sw
@@ -69,35 +62,9 @@ def running(app: Any) -> Any:
     return serve_in_thread(app, http="h11")
 
 
-@contextlib.contextmanager
-def seawall_serve(*args: str) -> Iterator[tuple[str, list[str]]]:
+def seawall_serve(*args: str) -> Any:
     """Runs ``seawall serve ARGS`` in a subprocess on a free loopback port until it is ready;
     yields its base URL and a list that holds its output (stdout and stderr) once it stopped."""
-    from local_servers import free_port
+    from local_servers import seawall_command
 
-    port = free_port()
-    command = [sys.executable, "-c", "from seawall.cli import main; main()", "serve"]
-    process = subprocess.Popen(
-        [*command, *args, "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONWARNINGS": ""},
-    )
-    output: list[str] = []
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/v2/health/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, process.stdout.read().decode()  # type: ignore[union-attr]
-            assert time.monotonic() < deadline, "seawall serve did not come up"
-            time.sleep(0.1)
-        yield url, output
-    finally:
-        process.terminate()
-        out, _ = process.communicate(timeout=30)
-        output.append(out.decode())
+    return seawall_command("serve", *args, ready="/v2/health/ready")

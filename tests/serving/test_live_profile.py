@@ -116,6 +116,110 @@ def test_predictions_table_and_options():
     t = predictions_table({"label": np.array([1, 0]), "proba": np.array([[0.2, 0.8], [0.9, 0.1]])})
     assert t.column_names == ["label", "proba_0", "proba_1"]
     assert t.column("proba_1").to_pylist() == [0.8, 0.1]
-    for bad in ({"slice_s": 0}, {"keep": 0}, {"max_pending_rows": 0}):
+    for bad in (
+        {"slice_s": 0},
+        {"keep": 0},
+        {"max_pending_rows": 0},
+        {"max_bytes": 0},
+        {"max_pending_bytes": True},
+    ):
         with pytest.raises(InvalidInputError):
             LiveProfiler(**bad)
+
+
+def long_strings(rng: np.random.Generator, n: int) -> list[str]:
+    """Distinct strings of 5 to 50 kB: what a client can send in a string column."""
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    return ["".join(rng.choice(letters, int(rng.integers(5_000, 50_000)))) for _ in range(n)]
+
+
+def test_long_strings_are_kept_truncated_and_the_ring_within_its_bytes(rng):
+    clock = Clock()
+    live = LiveProfiler(slice_s=1, max_bytes=100_000, clock=clock)
+    try:
+        sent = []
+        for _ in range(40):
+            values = long_strings(rng, 3)
+            sent.append(values)
+            live.observe({"amount": rng.random(3), "country": values})
+            clock.t += 1
+            live.flush(close_slice=True)
+        slices = live.slices()
+        sizes = sum(s.features.nbytes for s in slices if s.features is not None)
+        assert live.ring_bytes == sizes <= 100_000
+        assert live.evicted_slices == 40 - len(slices) > 0
+        assert slices[-1].end == clock.t  # the newest are kept, the oldest went first
+        # Each value is counted under its first bytes and its length, as every profile keys it.
+        limit = seawall._core.TOP_VALUE_MAX_BYTES
+        for s, values in zip(slices, sent[-len(slices) :], strict=True):
+            assert s.features is not None
+            top = dict(s.features.top_values("country", 10))
+            expected = {}
+            for v in values:
+                marker = f"…({len(v)} bytes)"
+                expected[v[: limit - len(marker.encode())] + marker] = 1
+            assert top == expected
+            assert top == dict(seawall.Profile.from_data({"country": values}).top_values("country"))
+    finally:
+        live.close()
+
+
+def test_pending_bytes_are_bounded(rng):
+    live = LiveProfiler(slice_s=5, max_pending_bytes=200_000, clock=Clock())
+    try:
+        live._stop = True  # no background draining: pending only grows
+        live._wake.set()
+        live._thread.join()
+        for _ in range(10):
+            live.observe({"country": long_strings(rng, 2)}, {"p": np.zeros(2)})
+        kept = len(live._pending)
+        assert 0 < kept < 10 and live.dropped_rows == 2 * (10 - kept)
+        assert live._pending_bytes <= 200_000
+        live.flush()
+        live.observe({"country": ["short"]})  # drained: room again
+        assert len(live._pending) == 1
+    finally:
+        live.close()
+
+
+def test_a_server_fed_long_distinct_strings_keeps_its_live_profile_bounded(onnx_bundle, rng):
+    """200 requests whose string column holds long distinct values (what grew a server from
+    0.85 GB to 6 GB): the live profile's slices stay within profile_max_bytes."""
+    import httpx
+    from serving_helpers import running
+
+    from seawall.serving import create_app
+
+    bound = 128 << 10
+    app = create_app(onnx_bundle, profile_slice_s=0.05, profile_max_bytes=bound)
+    profiler = app.state.seawall.profiler("fraud")
+    with running(app) as url, httpx.Client(base_url=url, timeout=60) as client:
+        for _ in range(200):
+            n = 4
+            inputs = [
+                {
+                    "name": "amount",
+                    "datatype": "FP64",
+                    "shape": [n],
+                    "data": rng.random(n).tolist(),
+                },
+                {
+                    "name": "merchant",
+                    "datatype": "BYTES",
+                    "shape": [n],
+                    "data": long_strings(rng, n),
+                },
+                {"name": "age", "datatype": "INT64", "shape": [n], "data": [30] * n},
+            ]
+            r = client.post("/v2/models/fraud/infer", json={"inputs": inputs})
+            assert r.status_code == 200, r.text
+            assert profiler.ring_bytes <= bound
+    slices = profiler.slices()  # the server closed: every request is in a closed slice
+    kept = sum(p.nbytes for s in slices for p in (s.features, s.predictions) if p is not None)
+    assert profiler.ring_bytes == kept <= bound
+    assert profiler.evicted_slices > 0
+    limit = seawall._core.TOP_VALUE_MAX_BYTES
+    for s in slices:
+        assert s.features is not None
+        for value, _ in s.features.top_values("merchant", 64):
+            assert len(value.encode()) <= limit and value.endswith(" bytes)")

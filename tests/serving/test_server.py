@@ -395,12 +395,27 @@ def test_bad_records_get_400(client, case):
     assert r.json()["error"]
 
 
-def test_a_body_over_the_limit_is_refused(onnx_bundle, rng):
-    app = create_app(onnx_bundle, max_body_bytes=2_000)
-    with running(app) as url, httpx.Client(base_url=url) as client:
+@pytest.mark.parametrize("where", ["app", "server"])
+def test_a_body_over_the_limit_gets_413(onnx_bundle, rng, where):
+    """The app's own max_body_bytes (when mounted elsewhere) and the server's limits (seawall
+    serve, serve_in_thread) answer 413, with or without a Content-Length; tritonclient gets a
+    clean error saying so."""
+    import tritonclient.http as triton
+
+    from seawall._server import Limits
+    from seawall.serving import serve_in_thread
+
+    if where == "app":
+        app, limits = create_app(onnx_bundle, max_body_bytes=2_000), Limits()
+    else:
+        app, limits = create_app(onnx_bundle), Limits(max_body_bytes=2_000)
+    with (
+        serve_in_thread(app, limits=limits, http="h11") as url,
+        httpx.Client(base_url=url) as client,
+    ):
         big = {"inputs": v2_inputs(transactions(rng, 200))}
         r = client.post("/v2/models/fraud/infer", json=big)
-        assert r.status_code == 400
+        assert r.status_code == 413
         assert "limit" in r.json()["error"]
 
         def chunks():  # no Content-Length: the limit is enforced while reading
@@ -409,11 +424,65 @@ def test_a_body_over_the_limit_is_refused(onnx_bundle, rng):
                 yield text[i : i + 500]
 
         r = client.post("/v2/models/fraud/infer", content=chunks())
-        assert r.status_code == 400
+        assert r.status_code == 413
         assert "limit" in r.json()["error"]
         small = transactions(rng, 2)
         r = client.post("/v2/models/fraud/infer", json={"inputs": v2_inputs(small)})
         assert r.status_code == 200
+
+        triton_client = triton.InferenceServerClient(url=url.removeprefix("http://"))
+        try:
+            inputs = [triton.InferInput("age", [1000], "INT64")]
+            inputs[0].set_data_from_numpy(np.arange(1000, dtype=np.int64))
+            with pytest.raises(triton.InferenceServerException) as error:
+                triton_client.infer("fraud", inputs)
+            assert error.value.status() == "413"
+            assert "limit" in error.value.message()
+        finally:
+            triton_client.close()
+
+
+def test_health_answers_while_a_large_body_is_parsed(onnx_bundle, monkeypatch, rng):
+    """A large JSON body is parsed off the event loop and a block at a time: a health check sent
+    once parsing has started is answered before parsing ends."""
+    import seawall.serving.served_model as server_app
+
+    parse = server_app._parse_json
+    started = threading.Event()
+    done = threading.Event()
+
+    def watched(body: bytes) -> Any:
+        if len(body) > 1_000_000:
+            started.set()
+        try:
+            return parse(body)
+        finally:
+            if len(body) > 1_000_000:
+                done.set()
+
+    monkeypatch.setattr(server_app, "_parse_json", watched)
+    inputs = v2_inputs(transactions(rng, 600_000))
+    # Without 'age' the request is answered 400 once parsed: the model need not run.
+    inputs = [i for i in inputs if i["name"] != "age"]
+    body = json.dumps({"inputs": inputs}).encode()  # about 20 MB
+    with running(create_app(onnx_bundle)) as url:
+        answers: list[httpx.Response] = []
+
+        def send_big() -> None:
+            with httpx.Client(base_url=url, timeout=600) as c:
+                answers.append(c.post("/v2/models/fraud/infer", content=body))
+
+        sender = threading.Thread(target=send_big)
+        sender.start()
+        try:
+            assert started.wait(600)
+            with httpx.Client(base_url=url, timeout=600) as c:
+                assert c.get("/v2/health/live").json() == {"live": True}
+            parsing_when_answered = not done.is_set()
+        finally:
+            sender.join(600)
+    assert answers[0].status_code == 400 and "missing inputs ['age']" in answers[0].text
+    assert parsing_when_answered
 
 
 def test_fuzzed_requests_never_crash_the_server(server, fitted, rng):
@@ -728,15 +797,47 @@ def test_a_bundle_without_pipeline_takes_the_model_tensor(tmp_path, rng):
             assert r.status_code == 400, (body, r.text)
 
 
-def test_serve_command_runs_a_real_server(onnx_bundle, fitted, rng, tmp_path):
-    with seawall_serve(
-        str(onnx_bundle.path), "--max-batch-size", "16", "--log-level", "warning"
-    ) as (url, output):
+@pytest.mark.parametrize("access_log", [False, True])
+def test_serve_command_runs_a_real_server(onnx_bundle, fitted, rng, tmp_path, access_log):
+    """`seawall serve` answers as the app does; it logs requests only with --access-log."""
+    args = ["--max-batch-size", "16", "--log-level", "info"]
+    with seawall_serve(str(onnx_bundle.path), *args, *(["--access-log"] if access_log else [])) as (
+        url,
+        output,
+    ):
         data = transactions(rng, 8)
         r = httpx.post(f"{url}/v2/models/fraud/versions/3/infer", json={"inputs": v2_inputs(data)})
         assert r.status_code == 200
         assert_matches_oracle(outputs_of(r.json()), fitted.oracle(data))
-    assert f"serving 'fraud' version 3 from {onnx_bundle.path}" in output[0]
+    out = output[0]
+    assert f"serving 'fraud' version 3 from {onnx_bundle.path}" in out
+    logged = '"POST /v2/models/fraud/versions/3/infer HTTP/1.1" 200' in out
+    assert logged == access_log
+    assert "loopback" not in out  # 127.0.0.1: no warning
+
+
+def test_serve_command_warns_when_not_on_loopback(onnx_bundle):
+    """The warning comes before the server listens; uvicorn's loop is replaced by a no-op here,
+    so that nothing listens on other than loopback in a test."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import uvicorn; uvicorn.Server.run = lambda self, sockets=None: None; "
+        "from seawall.cli import main; main()"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, "serve", str(onnx_bundle.path), "--host", "0.0.0.0"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONWARNINGS": ""},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "WARNING" in result.stderr
+    assert "seawall serve listens on '0.0.0.0', not on loopback" in result.stderr
+    assert "no authentication" in result.stderr
 
 
 def test_serve_command_follows_an_alias_of_a_named_registry(onnx_bundle, fitted, rng, tmp_path):

@@ -12,11 +12,24 @@ FrequentItems::FrequentItems(uint32_t capacity) : capacity_(capacity) {
                 kMaxCapacity, "], got ", capacity);
 }
 
+std::string FrequentItems::key_of(std::string_view value) {
+  if (value.size() <= kMaxValueBytes) return std::string(value);
+  // The marker, U+2026 HORIZONTAL ELLIPSIS and the full length; the key fits in kMaxValueBytes,
+  // so a key is its own key (restoring or merging truncated keys changes nothing).
+  const std::string marker = "\xE2\x80\xA6(" + std::to_string(value.size()) + " bytes)";
+  size_t cut = kMaxValueBytes - marker.size();
+  // Back off continuation bytes (10xxxxxx) so the prefix ends on a whole character.
+  while (cut > 0 && (static_cast<unsigned char>(value[cut]) & 0xC0) == 0x80) --cut;
+  std::string key(value.substr(0, cut));
+  key += marker;
+  return key;
+}
+
 void FrequentItems::add(std::string_view value, uint64_t count) {
   if (count == 0) return;
   SEAWALL_CHECK(count <= std::numeric_limits<uint64_t>::max() - n_, "FrequentItems: count overflow");
   n_ += count;
-  counters_[std::string(value)] += count;
+  counters_[key_of(value)] += count;
 }
 
 void FrequentItems::prune() {
@@ -71,7 +84,8 @@ std::vector<std::pair<std::string, uint64_t>> FrequentItems::top(size_t limit) c
 void FrequentItems::restore(uint64_t total, std::vector<std::pair<std::string, uint64_t>> counters) {
   n_ = total;
   counters_.clear();
-  for (auto& kv : counters) counters_.emplace(std::move(kv.first), kv.second);
+  // Profiles saved before long values were truncated may hold them whole: key them as add() does.
+  for (const auto& kv : counters) counters_[key_of(kv.first)] += kv.second;
 }
 
 }  // namespace seawall::profile

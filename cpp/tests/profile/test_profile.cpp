@@ -113,6 +113,59 @@ TEST(ProfileFrequentItems, ExactWhileDistinctFitsAndBoundAfter) {
   }
 }
 
+TEST(ProfileFrequentItems, LongValuesAreKeptTruncatedWithTheirLength) {
+  const uint64_t seed = fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 gen(seed);
+  const size_t max = FrequentItems::kMaxValueBytes;
+  // A value of exactly the limit is kept whole; one byte more is truncated with its length.
+  const std::string edge(max, 'a');
+  EXPECT_EQ(FrequentItems::key_of(edge), edge);
+  const std::string over(max + 1, 'a');
+  const std::string marker = "\xE2\x80\xA6(" + std::to_string(max + 1) + " bytes)";
+  EXPECT_EQ(FrequentItems::key_of(over), std::string(max - marker.size(), 'a') + marker);
+  // Multi-byte characters (U+00E9, 2 bytes) are never cut in half.
+  std::string accents;
+  while (accents.size() < 3 * max) accents += "\xC3\xA9";
+  const std::string key = FrequentItems::key_of(accents);
+  EXPECT_LE(key.size(), max);
+  const size_t prefix = key.size() - std::string("\xE2\x80\xA6(" + std::to_string(accents.size()) + " bytes)").size();
+  EXPECT_EQ(prefix % 2, 0u);
+  EXPECT_EQ(key.substr(0, prefix), accents.substr(0, prefix));
+  EXPECT_EQ(FrequentItems::key_of(key), key);  // a key is its own key
+
+  // Thousands of distinct long values: the summary holds at most capacity keys of <= max bytes,
+  // and merging or restoring it keys them the same way.
+  FrequentItems a(16), b(16);
+  uint64_t n = 0;
+  for (int i = 0; i < 4000; ++i) {
+    std::string v(max + 1 + gen() % 100000, 'x');
+    for (int j = 0; j < 8; ++j) v[gen() % v.size()] = static_cast<char>('a' + gen() % 26);
+    (i % 2 ? a : b).add(v);
+    ++n;
+    if (i % 100 == 0) {
+      a.prune();
+      b.prune();
+    }
+  }
+  a.prune();
+  a.merge(b);
+  EXPECT_EQ(a.total(), n);
+  EXPECT_LE(a.size(), 16u);
+  for (const auto& [v, c] : a.top(100)) EXPECT_LE(v.size(), max);
+  FrequentItems restored(16);
+  restored.restore(a.total(), a.top(100));
+  EXPECT_EQ(restored.top(100), a.top(100));
+  // A summary saved with whole long values (before truncation) is keyed on restore: two values
+  // of one length and one prefix share their key.
+  std::string over_b = over;
+  over_b.back() = 'b';
+  FrequentItems old(4);
+  old.restore(4, {{over, 2}, {over_b, 1}, {"short", 1}});
+  EXPECT_EQ(old.top(10),
+            (std::vector<std::pair<std::string, uint64_t>>{{FrequentItems::key_of(over), 3}, {"short", 1}}));
+}
+
 std::vector<double> column_values(std::mt19937_64& gen, size_t n) {
   std::normal_distribution<double> d(1e6, 3.0);
   std::vector<double> v(n);

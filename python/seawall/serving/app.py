@@ -29,9 +29,13 @@ optional ``"outputs": [names]`` and ``"id"``, and answers ``{"model_name", "mode
 "id", "outputs": {name: [one value or row per record]}}``.
 
 Errors answer ``{"error": message}``: 400 for a malformed request (bad JSON, an unknown, missing
-or extra input, a wrong datatype or shape, a body over ``max_body_bytes``), 404 for an unknown
-model or version, 503 with ``Retry-After`` when the batcher's queue is full (or a request timed
-out in it, or the server is shutting down).
+or extra input, a wrong datatype or shape), 413 for a body over ``max_body_bytes``, 404 for an
+unknown model or version, 503 with ``Retry-After`` when the batcher's queue is full (or a request
+timed out in it, or the server is shutting down). Large bodies are parsed, and large responses
+written, on a worker thread a block at a time (``seawall._server.bulk_json``), so that the event
+loop keeps answering (health checks, small requests) meanwhile. Run by ``seawall serve`` or
+``serve_in_thread``, the server also keeps within ``seawall._server.Limits`` (connections,
+concurrency, timeouts, body bytes in flight).
 """
 
 from __future__ import annotations
@@ -67,7 +71,7 @@ from .hot_swap import AliasWatcher, signature_changes
 from .live import LiveProfiler, Slice
 from .metrics import ServerMetrics
 from .protocol import DATATYPES
-from .served_model import BadRequest, NotFound, ServedModel, _dumps
+from .served_model import BadRequest, NotFound, PayloadTooLarge, ServedModel, _dumps
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app"]
 
@@ -157,7 +161,7 @@ class _Server:
             if not length.isdigit():
                 raise BadRequest("the Content-Length header is not a number")
             if int(length) > limit:
-                raise BadRequest(
+                raise PayloadTooLarge(
                     f"the body is {int(length)} bytes, over this server's limit of {limit}"
                 )
         chunks = []
@@ -165,8 +169,9 @@ class _Server:
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
-                raise BadRequest(f"the body is over this server's limit of {limit} bytes")
-            chunks.append(chunk)
+                raise PayloadTooLarge(f"the body is over this server's limit of {limit} bytes")
+            if chunk:  # a body read whole comes as one chunk: joined without a copy
+                chunks.append(chunk)
         return b"".join(chunks)
 
     # --- handlers -----------------------------------------------------------------------------
@@ -233,7 +238,7 @@ class _Server:
         try:
             body = await self.body(request)
         except BadRequest as exc:
-            return _error(400, str(exc))
+            return _error(413 if isinstance(exc, PayloadTooLarge) else 400, str(exc))
         header_length = request.headers.get("inference-header-content-length")
         while True:
             answer = await self._answer_with(served, endpoint, body, header_length)
@@ -353,6 +358,7 @@ def create_app(
     registry: Any = None,
     watch_interval_s: float | None = 2.0,
     profile_slice_s: float | None = 10.0,
+    profile_max_bytes: int = 64 << 20,
     on_slice: Callable[[str, Slice], None] | None = None,
     monitors: Mapping[str, Any] | None = None,
     dashboard: bool = False,
@@ -363,8 +369,9 @@ def create_app(
     list of them, served under their bundle names and versions (``name`` and ``version``
     override them for a single bundle). Each model gets its own :class:`seawall.serving.Batcher`
     with the batcher options given (None: the batcher's default). ``max_body_bytes`` bounds a
-    request body; ``retry_after_s`` is the Retry-After of a 503. Metrics go to a registry of the
-    app's own unless ``metrics_registry`` (a prometheus_client CollectorRegistry) is given.
+    request body (413 past it); ``retry_after_s`` is the Retry-After of a 503. Metrics go to a
+    registry of the app's own unless ``metrics_registry`` (a prometheus_client
+    CollectorRegistry) is given.
 
     A model may also be a registry URI, ``models:/NAME/VERSION`` or ``models:/NAME@ALIAS``
     (through ``registry``, default ``seawall.Registry()``). An alias is followed: every
@@ -373,7 +380,8 @@ def create_app(
 
     Every ``profile_slice_s`` seconds (None: off) each model's live profile closes a slice: the
     :class:`~seawall.Profile` of the raw features it served and of its predictions, kept in
-    ``app.state.seawall.profiler(name)`` and passed to ``on_slice(name, slice)``.
+    ``app.state.seawall.profiler(name)`` (at most ``profile_max_bytes`` of them per model, the
+    oldest dropped first) and passed to ``on_slice(name, slice)``.
 
     ``monitors`` maps model names to :class:`seawall.monitoring.Monitor`: each gets its model's
     slices, its windows and alerts are exported on ``/metrics``, and a hot swap gives it the new
@@ -441,7 +449,9 @@ def create_app(
             served[model_name] = start(bundle, model_name, model_version)
             if profile_slice_s is not None:
                 callback = None if on_slice is None else functools.partial(on_slice, model_name)
-                served[model_name].profiler = LiveProfiler(profile_slice_s, on_slice=callback)
+                served[model_name].profiler = LiveProfiler(
+                    profile_slice_s, on_slice=callback, max_bytes=profile_max_bytes
+                )
         for model_name, monitor in (monitors or {}).items():
             if model_name not in served:
                 raise InvalidInputError(f"monitors names {model_name!r}, which is not served")

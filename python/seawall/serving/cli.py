@@ -5,7 +5,6 @@ With ``--dashboard`` the dashboard is served at ``/ui`` too (``create_app(dashbo
 
 from __future__ import annotations
 
-import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
+from .._server.options import pop_server_options, server_options
 from ..registry.cli import artifacts_option, open_registry, registry_option
 
 _URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>[^/@]+)|@(?P<alias>[^/@]+))?/?$")
@@ -74,8 +74,7 @@ def _sizes(ctx: Any, param: Any, value: str | None) -> list[int] | None:
 
 @click.command()
 @click.argument("target", metavar="PATH_OR_URI")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@server_options(port=8000)
 @click.option("--name", default=None, help="Serve under this model name (default: the bundle's).")
 @click.option(
     "--model-version", default=None, help="Serve as this version (default: the bundle's)."
@@ -125,11 +124,11 @@ def _sizes(ctx: Any, param: Any, value: str | None) -> list[int] | None:
     help="Model calls that may run at once.",
 )
 @click.option(
-    "--max-body-bytes",
+    "--profile-max-bytes",
     default=64 << 20,
     show_default=True,
     type=click.IntRange(min=1),
-    help="Largest request body; a larger one gets 400.",
+    help="Bytes of live-profile slices kept per model (the oldest go first).",
 )
 @click.option(
     "--trust-code",
@@ -154,8 +153,6 @@ def _sizes(ctx: Any, param: Any, value: str | None) -> list[int] | None:
 def serve(
     ctx: click.Context,
     target: str,
-    host: str,
-    port: int,
     name: str | None,
     model_version: str | None,
     log_level: str,
@@ -170,11 +167,14 @@ def serve(
     PATH_OR_URI is a bundle directory or a registry URI, models:/NAME/VERSION or
     models:/NAME@ALIAS (in the registry of --registry and --artifacts). Endpoints:
     /v2/models/NAME/infer, /v1/models/NAME/predict (raw records), /v2/health/ready, /metrics,
-    and with --dashboard the dashboard at /ui.
+    and with --dashboard the dashboard at /ui. It listens on loopback unless --host says
+    otherwise, and has no authentication yet.
     """
+    server = pop_server_options(options)
+    host, port = server.host, server.port
+    options["max_body_bytes"] = server.limits.max_body_bytes
     try:
-        import uvicorn
-
+        from .._server.run import run
         from .app import create_app
     except ImportError as exc:
         raise click.ClickException(
@@ -223,16 +223,12 @@ def serve(
         click.echo(f"serving {model.name!r}{version} from {path} on http://{host}:{port}")
     if reg is not None and dashboard:
         click.echo(f"dashboard on http://{host}:{port}/ui/ (registry {reg.uri})")
-    _log_to_stderr(log_level)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, ws="none")
-
-
-def _log_to_stderr(level: str) -> None:
-    """seawall's own log messages (hot swaps, model failures) on stderr beside uvicorn's."""
-    logger = logging.getLogger("seawall")
-    logger.setLevel(level.upper())
-    if not logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(levelname)s:  %(message)s"))
-        logger.addHandler(handler)
-        logger.propagate = False
+    run(  # seawall's own log messages (hot swaps, model failures) show at --log-level too
+        app,
+        host=host,
+        port=port,
+        what="seawall serve",
+        limits=server.limits,
+        access_log=server.access_log,
+        log_level=log_level,
+    )

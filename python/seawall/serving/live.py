@@ -4,8 +4,10 @@ The request path only appends the batch it already has to a bounded list (a lock
 a background thread profiles what piled up (natively, GIL released) and merges it into the
 current slice's :class:`~seawall.Profile`. Every ``slice_s`` seconds the slice closes: it joins a
 ring of the last ``keep`` slices and is handed to the ``on_slice`` callbacks (a monitor). Memory is
-constant: profiles do not grow with the rows, the ring is bounded, and rows beyond
-``max_pending_rows`` waiting to be profiled are dropped and counted, never queued without end.
+bounded, whatever clients send: profiles do not grow with the rows and keep long strings
+truncated (``seawall._core.TOP_VALUE_MAX_BYTES``), the ring holds at most ``max_bytes`` of
+profiles (the oldest slices go first), and batches waiting to be profiled past
+``max_pending_rows`` or ``max_pending_bytes`` are dropped and counted, never queued without end.
 """
 
 from __future__ import annotations
@@ -126,7 +128,33 @@ def _merge(current: Profile | None, batch: pa.Table | None) -> Profile | None:
     return profile if current is None else current.merge(profile)
 
 
+def _nbytes(data: Any) -> int:
+    """About how many bytes a served batch holds (a table, {column: values} or {output: array}),
+    strings by their length: what bounds the batches waiting to be profiled."""
+    if data is None:
+        return 0
+    if isinstance(data, pa.Table):
+        return int(data.nbytes)
+    total = 0
+    for values in data.values():
+        if isinstance(values, np.ndarray) and values.dtype != object:
+            total += values.nbytes
+        else:
+            total += 8 * len(values)
+            total += sum(len(v) for v in values if isinstance(v, (str, bytes)))
+    return total
+
+
+def _slice_bytes(s: Slice) -> int:
+    """The size of a slice's profiles (their saved form, a close measure of what they hold)."""
+    return sum(p.nbytes for p in (s.features, s.predictions) if p is not None)
+
+
 class LiveProfiler:
+    """Profiles served batches off the request path into slices of ``slice_s`` seconds (module
+    docstring); ``keep`` slices and ``max_bytes`` of their profiles at most are kept, and at most
+    ``max_pending_rows`` rows and ``max_pending_bytes`` bytes wait to be profiled."""
+
     def __init__(
         self,
         slice_s: float = 10.0,
@@ -134,25 +162,34 @@ class LiveProfiler:
         max_pending_rows: int = 200_000,
         on_slice: Callable[[Slice], None] | None = None,
         clock: Callable[[], float] = time.time,
+        max_bytes: int = 64 << 20,
+        max_pending_bytes: int = 64 << 20,
     ) -> None:
         if not slice_s > 0:
             raise InvalidInputError(f"slice_s must be positive, got {slice_s!r}")
-        if not isinstance(keep, int) or keep < 1:
-            raise InvalidInputError(f"keep must be a positive integer, got {keep!r}")
-        if not isinstance(max_pending_rows, int) or max_pending_rows < 1:
-            raise InvalidInputError(
-                f"max_pending_rows must be a positive integer, got {max_pending_rows!r}"
-            )
+        for label, value in (
+            ("keep", keep),
+            ("max_pending_rows", max_pending_rows),
+            ("max_bytes", max_bytes),
+            ("max_pending_bytes", max_pending_bytes),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidInputError(f"{label} must be a positive integer, got {value!r}")
         self.slice_s = float(slice_s)
         self.max_pending_rows = max_pending_rows
+        self.max_pending_bytes = max_pending_bytes
+        self.max_bytes = max_bytes
         self._clock = clock
         self._callbacks: list[Callable[[Slice], None]] = [on_slice] if on_slice else []
         self._lock = threading.Lock()
         self._pending: list[tuple[float, Any, Any]] = []
         self._pending_rows = 0
+        self._pending_bytes = 0
         self.dropped_rows = 0
         self.failed_batches = 0
-        self._slices: deque[Slice] = deque(maxlen=keep)
+        self.evicted_slices = 0  # closed slices dropped from the ring to keep within max_bytes
+        self._slices: deque[tuple[Slice, int]] = deque(maxlen=keep)  # with their sizes
+        self._ring_bytes = 0
         self._open = _Open(self._slice_start(clock()))
         self._wake = threading.Event()
         self._stop = False
@@ -169,13 +206,18 @@ class LiveProfiler:
         `features`: a table or {column: values}; `predictions`: a table or the model's outputs
         ({name: array}). Converting them to tables is left to the background thread."""
         rows = _rows(features)
+        nbytes = _nbytes(features) + _nbytes(predictions)
         now = self._clock()
         with self._lock:
-            if self._pending_rows + rows > self.max_pending_rows:
+            if (
+                self._pending_rows + rows > self.max_pending_rows
+                or self._pending_bytes + nbytes > self.max_pending_bytes
+            ):
                 self.dropped_rows += rows
                 return
             self._pending.append((now, features, predictions))
             self._pending_rows += rows
+            self._pending_bytes += nbytes
 
     # --- reading --------------------------------------------------------------------------
 
@@ -185,7 +227,14 @@ class LiveProfiler:
     def slices(self) -> list[Slice]:
         """The closed slices, oldest first."""
         with self._lock:
-            return list(self._slices)
+            return [s for s, _ in self._slices]
+
+    @property
+    def ring_bytes(self) -> int:
+        """The size of the profiles of the closed slices kept (at most max_bytes, or the one
+        newest slice when it alone is larger)."""
+        with self._lock:
+            return self._ring_bytes
 
     def window(self, seconds: float) -> Slice | None:
         """The closed slices of the last `seconds`, merged into one; None when there are none."""
@@ -247,7 +296,8 @@ class LiveProfiler:
 
     def _drain_locked(self) -> None:
         with self._lock:
-            pending, self._pending, self._pending_rows = self._pending, [], 0
+            pending, self._pending = self._pending, []
+            self._pending_rows = self._pending_bytes = 0
         # Each batch counts in the slice of the time it was served, however late it is drained.
         group: list[tuple[Any, Any]] = []
         for t, features, predictions in pending:
@@ -304,8 +354,15 @@ class LiveProfiler:
             open_.features,
             open_.predictions,
         )
+        size = _slice_bytes(done)
         with self._lock:
-            self._slices.append(done)
+            if len(self._slices) == self._slices.maxlen:
+                self._ring_bytes -= self._slices[0][1]
+            self._slices.append((done, size))
+            self._ring_bytes += size
+            while self._ring_bytes > self.max_bytes and len(self._slices) > 1:
+                self._ring_bytes -= self._slices.popleft()[1]
+                self.evicted_slices += 1
         for fn in self._callbacks:
             try:
                 fn(done)

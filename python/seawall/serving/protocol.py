@@ -41,6 +41,9 @@ __all__ = [
 # How many elements one tensor may hold, whatever its declared shape (a shape like
 # [1e12] must not make the server allocate before it notices the data is short).
 MAX_ELEMENTS = 1 << 31
+# Lists of JSON values are converted to arrays this many elements at a time: numpy holds the GIL
+# while it converts, and a server thread converting a large request must not stall the others.
+_BLOCK = 1 << 16
 
 
 def _field(obj: Mapping[str, Any], key: str, what: str) -> Any:
@@ -155,7 +158,7 @@ def _values(
             raise DTypeError(
                 f"{where}: BOOL data must be true or false, got {_names(kinds - {bool})}"
             )
-        return flat if missing else np.array(flat, dtype=np.bool_).reshape(shape)
+        return flat if missing else _array(flat, np.dtype(np.bool_)).reshape(shape)
     dtype = DATATYPES[datatype]
     if dtype.kind in "iu":
         if not kinds <= {int}:
@@ -164,16 +167,18 @@ def _values(
             )
         info = np.iinfo(dtype)
         values = [v for v in flat if v is not None] if missing else flat
-        if values and (min(values) < info.min or max(values) > info.max):
-            raise InvalidInputError(f"{where}: a value is out of the range of {datatype}")
-        return flat if missing else np.array(flat, dtype=dtype).reshape(shape)
+        for i in range(0, len(values), _BLOCK):
+            block = values[i : i + _BLOCK]
+            if min(block) < info.min or max(block) > info.max:
+                raise InvalidInputError(f"{where}: a value is out of the range of {datatype}")
+        return flat if missing else _array(flat, dtype).reshape(shape)
     if not kinds <= {int, float}:
         raise DTypeError(
             f"{where}: {datatype} data must be numbers, got {_names(kinds - {int, float})}"
         )
     values = [v for v in flat if v is not None] if missing else flat
     try:
-        arr = np.array(values, dtype=np.float64)
+        arr = _array(values, np.dtype(np.float64))
     except OverflowError:  # an integer past float64's range
         raise InvalidInputError(f"{where}: a value is out of the range of {datatype}") from None
     if not np.isfinite(arr).all():
@@ -183,6 +188,16 @@ def _values(
     if missing:
         return flat
     return arr.astype(dtype, copy=False).reshape(shape)
+
+
+def _array(values: list[Any], dtype: np.dtype[Any]) -> np.ndarray:
+    """``np.array(values, dtype=dtype)`` for a flat list, a block at a time."""
+    if len(values) <= _BLOCK:
+        return np.array(values, dtype=dtype)
+    out = np.empty(len(values), dtype=dtype)
+    for i in range(0, len(values), _BLOCK):
+        out[i : i + _BLOCK] = values[i : i + _BLOCK]
+    return out
 
 
 class BinarySection:

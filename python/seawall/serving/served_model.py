@@ -5,7 +5,6 @@ its outputs into a response."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .._server import bulk_json
 from ..bundles import Bundle, records_to_table
 from .live import LiveProfiler
 from .protocol import (
@@ -36,6 +36,10 @@ _INT_TYPES = tuple(t for t in NUMBER_TYPES if t.startswith(("INT", "UINT")))
 
 class BadRequest(Exception):
     """A request the server cannot use: answered with 400 and the message."""
+
+
+class PayloadTooLarge(BadRequest):
+    """A body over the server's limit: answered with 413."""
 
 
 class NotFound(Exception):
@@ -377,7 +381,7 @@ def _parse_json(body: bytes) -> dict[str, Any]:
     if not body:
         raise BadRequest("the request has no body: send a JSON object")
     try:
-        request = json.loads(body, parse_constant=_reject_constant)
+        request = bulk_json.loads(body, parse_constant=_reject_constant)
     except RecursionError:
         raise BadRequest("the JSON body is nested too deeply") from None
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, NaN/Infinity
@@ -416,4 +420,4 @@ def _options(parameters: Any) -> dict[str, int]:
 
 def _dumps(obj: Any) -> bytes:
     # allow_nan: a model may give NaN; it is written as NaN, as Python and most clients read it.
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return bulk_json.dumps(obj).encode("utf-8")

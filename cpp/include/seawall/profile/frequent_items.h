@@ -12,6 +12,13 @@
 // Pruning: when more than c counters remain, the (c+1)-th largest count is subtracted from all
 // and counters that reach 0 are dropped. This depends only on the multiset of counts, never on
 // insertion order, so equal inputs give equal summaries.
+//
+// Long values: a value longer than kMaxValueBytes is counted under a key of at most kMaxValueBytes:
+// its first bytes (cut back to a UTF-8 character boundary) followed by "…(N bytes)", N its full
+// length, so that a summary holds at most capacity * kMaxValueBytes bytes of keys whatever the
+// data. Every summary keys values the same way (adding, merging, restoring), so a reference
+// profile and a live one name a long value alike; two long values of one length and one prefix
+// share a key.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +34,10 @@ class FrequentItems {
  public:
   static constexpr uint32_t kDefaultCapacity = 64;
   static constexpr uint32_t kMaxCapacity = 4096;
+  static constexpr size_t kMaxValueBytes = 256;
+
+  // `value` itself when it is at most kMaxValueBytes long, else its truncated key (see above).
+  static std::string key_of(std::string_view value);
 
   // Throws InvalidInput unless 1 <= capacity <= kMaxCapacity.
   explicit FrequentItems(uint32_t capacity = kDefaultCapacity);
