@@ -2,10 +2,14 @@
 
     python registry_worker.py stress URI ARTIFACTS SECONDS WORKER OUT.json
     python registry_worker.py kill URI ARTIFACTS HOOK BUNDLE
+    python registry_worker.py open URI ARTIFACTS GO
 
 `stress` logs metric batches to its own run, registers versions of the shared model "shared"
 and moves its "champion" alias, for SECONDS, and writes what it did (and every error) to
 OUT.json. `kill` registers a version of "crash" and SIGKILLs itself at the hook point HOOK.
+`open` imports everything, prints "ready", waits for the file GO to exist (so that several
+processes open at the same moment), opens the registry and lists its models; it prints "ok" or
+the error's class and message.
 """
 
 from __future__ import annotations
@@ -74,11 +78,29 @@ def kill(uri: str, artifacts: str, hook: str, bundle: str) -> None:
     sys.exit(3)
 
 
+def open_at_once(uri: str, artifacts: str, go: str) -> None:
+    from seawall.registry import Registry, _migrate
+
+    _migrate.head_revision()  # load Alembic's scripts before the start
+    print("ready", flush=True)
+    while not os.path.exists(go):
+        time.sleep(0.001)
+    try:
+        with Registry(uri, artifacts=artifacts) as reg:
+            reg.list_models()
+    except Exception as exc:
+        print(f"{type(exc).__module__}.{type(exc).__name__}: {exc}", flush=True)
+        sys.exit(1)
+    print("ok", flush=True)
+
+
 if __name__ == "__main__":
     mode, *args = sys.argv[1:]
     if mode == "stress":
         stress(args[0], args[1], float(args[2]), int(args[3]), Path(args[4]))
     elif mode == "kill":
         kill(*args)
+    elif mode == "open":
+        open_at_once(*args)
     else:
         raise SystemExit(f"unknown mode {mode!r}")
