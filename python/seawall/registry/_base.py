@@ -48,10 +48,11 @@ class RegistryBase:
         artifacts: str | os.PathLike[str] | None = None,
         *,
         cache: str | os.PathLike[str] | None = None,
+        create: bool = True,
     ) -> None:
-        self._db = Database(uri)
-        _migrate.upgrade(self._db)
-        self.artifacts = ArtifactStore(artifacts)
+        self._db = Database(uri, create=create)
+        _migrate.upgrade(self._db, create=create)
+        self.artifacts = ArtifactStore(artifacts, create=create)
         self._cache = Path(cache) if cache is not None else seawall_home() / "cache"
         self._postgres = self._db.dialect == "postgresql"
         # The driver's placeholders for the five columns of a metric row.

@@ -155,9 +155,10 @@ def safe_destination(root: Path, name: str) -> Path:
 
 class ArtifactStore:
     """Bytes by SHA-256 on a local folder (default ``$SEAWALL_HOME/artifacts``) or any
-    pyarrow.fs URI (``s3://bucket/prefix?endpoint_override=...&region=...``)."""
+    pyarrow.fs URI (``s3://bucket/prefix?endpoint_override=...&region=...``). A local folder is
+    created unless ``create=False`` (a reader: a missing folder then just holds no objects)."""
 
-    def __init__(self, uri: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, uri: str | os.PathLike[str] | None = None, *, create: bool = True) -> None:
         if uri is None:
             uri = os.environ.get("SEAWALL_ARTIFACTS_URI") or None
         if uri is None:
@@ -177,8 +178,9 @@ class ArtifactStore:
             if text.startswith("file://"):
                 text = text[len("file://") :]
             self._root = Path(text).expanduser().absolute()
-            (self._root / "objects" / "sha256").mkdir(parents=True, exist_ok=True)
-            (self._root / "tmp").mkdir(parents=True, exist_ok=True)
+            if create:
+                (self._root / "objects" / "sha256").mkdir(parents=True, exist_ok=True)
+                (self._root / "tmp").mkdir(parents=True, exist_ok=True)
             self.uri = str(self._root)
 
     @property
