@@ -23,6 +23,8 @@ from pathlib import Path
 
 
 def stress(uri: str, artifacts: str, seconds: float, worker: int, out: Path) -> None:
+    from registry_helpers import make_bundle
+
     from seawall.registry import Registry
 
     errors: list[str] = []
@@ -31,8 +33,7 @@ def stress(uri: str, artifacts: str, seconds: float, worker: int, out: Path) -> 
     moves: list[int] = []
     reg = Registry(uri, artifacts=artifacts)
     run = reg.start_run(experiment="stress", name=f"worker-{worker}")
-    bundle = out.parent / f"bundle-{worker}"
-    (bundle / "weights").mkdir(parents=True, exist_ok=True)
+    bundle = make_bundle(out.parent / f"bundle-{worker}", seed=0)
     (bundle / "MODEL").write_text("shared model\n")  # the same bytes in every process
     deadline = time.monotonic() + seconds
     i = 0

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
+from registry_helpers import make_bundle
 
 from seawall.errors import AlreadyExistsError, IntegrityError, InvalidInputError, NotFoundError
 from seawall.registry import Registry
@@ -256,10 +257,9 @@ def test_registry_on_s3(s3_endpoint, sqlite_uri, tmp_path):
     endpoint, client = s3_endpoint
     client.create_bucket(Bucket="registry-artifacts")
     reg = Registry(sqlite_uri, artifacts=_s3_uri(endpoint, "registry-artifacts"))
-    bundle = tmp_path / "bundle"
+    bundle = make_bundle(tmp_path / "bundle", seed=4)
     (bundle / "w").mkdir(parents=True)
     (bundle / "w" / "weights.bin").write_bytes(b"\x01\x02" * 1000)
-    (bundle / "MODEL").write_text("m")
     with reg.start_run() as run:
         run.log_text("hello", "hello.txt")
     mv = reg.register_model("m", bundle, run=run)

@@ -215,8 +215,10 @@ def _check_after_kill(reg: Registry, tmp_path: Path, hook: str) -> None:
         path = reg.bundle_path(f"models:/crash/{v}")
         assert [name for name, _ in walk_files(path)] == [
             "MODEL",
+            "bundle.json",
             "config/part-0.bin",
             "config/part-2.bin",
+            "model.pkl",
             "weights/part-1.bin",
         ]
     if committed:

@@ -9,13 +9,12 @@ import pickle
 from pathlib import Path
 from typing import Any
 
-from ..errors import IntegrityError, UnsupportedVersionError, UntrustedCodeError
+from ..errors import IntegrityError, UntrustedCodeError
 from ..features.pipeline import FeaturePipeline
 from .bundle import Bundle
-from .manifest import MANIFEST, _files, _read_checked, read_manifest
+from .manifest import _files, _read_checked, check_entries, read_manifest
 from .onnx_model import OnnxModel
 from .python_model import PythonModel
-from .signature import Signature
 
 __all__ = ["load_bundle"]
 
@@ -39,25 +38,11 @@ def load_bundle(
         raise FileNotFoundError(f"no bundle directory at {root}")
     manifest = read_manifest(root)
     contents = {name: _read_checked(root, name, entry) for name, entry in _files(manifest)}
-
-    try:
-        model_entry = manifest["model"]
-        flavor = model_entry["flavor"]
-        model_file = model_entry["file"]
-        pipeline_entry = manifest.get("pipeline")
-        Signature.from_dict(manifest["signature"])
-        if not isinstance(manifest["name"], str):
-            raise TypeError("the name is not a string")
-    except (KeyError, TypeError, ValueError) as exc:
-        raise IntegrityError(f"{root}/{MANIFEST} is malformed: {exc!r}") from exc
-    if model_file not in contents:
-        raise IntegrityError(f"{root}/{MANIFEST} names a model file it does not list")
+    model_entry, pipeline_file = check_entries(root, manifest)
+    flavor, model_file = model_entry["flavor"], model_entry["file"]
 
     pipeline = None
-    if pipeline_entry is not None:
-        pipeline_file = pipeline_entry.get("file") if isinstance(pipeline_entry, dict) else None
-        if pipeline_file not in contents:
-            raise IntegrityError(f"{root}/{MANIFEST} names a pipeline file it does not list")
+    if pipeline_file is not None:
         try:
             document = json.loads(contents[pipeline_file].decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -81,8 +66,4 @@ def load_bundle(
         except Exception as exc:
             raise IntegrityError(f"{root}/{model_file} cannot be unpickled: {exc!r}") from exc
         model = PythonModel(obj, model_entry.get("methods"))
-    else:
-        raise UnsupportedVersionError(
-            f"{root} holds a {flavor!r} model, which this seawall cannot load: upgrade seawall"
-        )
     return Bundle(root, manifest, model, pipeline)
