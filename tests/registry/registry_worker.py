@@ -3,13 +3,20 @@
     python registry_worker.py stress URI ARTIFACTS SECONDS WORKER OUT.json
     python registry_worker.py kill URI ARTIFACTS HOOK BUNDLE
     python registry_worker.py open URI ARTIFACTS GO
+    python registry_worker.py start URI ARTIFACTS
+    python registry_worker.py live URI ARTIFACTS
+    python registry_worker.py upload ARTIFACTS FILE kill|hold
 
 `stress` logs metric batches to its own run, registers versions of the shared model "shared"
 and moves its "champion" alias, for SECONDS, and writes what it did (and every error) to
 OUT.json. `kill` registers a version of "crash" and SIGKILLs itself at the hook point HOOK.
 `open` imports everything, prints "ready", waits for the file GO to exist (so that several
 processes open at the same moment), opens the registry and lists its models; it prints "ok" or
-the error's class and message.
+the error's class and message. `start` SIGKILLs itself inside start_run, once the run is in
+the database. `live` starts a run, prints its id, waits for a line on stdin, then logs a metric,
+ends the run and prints "ok". `upload` stores FILE in the artifact store and, in the middle of
+writing it, SIGKILLs itself (kill) or prints "writing" and waits for a line on stdin (hold); it
+prints the stored SHA-256.
 """
 
 from __future__ import annotations
@@ -95,6 +102,47 @@ def open_at_once(uri: str, artifacts: str, go: str) -> None:
     print("ok", flush=True)
 
 
+def start(uri: str, artifacts: str) -> None:
+    from seawall.registry import Registry
+    from seawall.registry._store import HOOKS
+
+    reg = Registry(uri, artifacts=artifacts)
+    HOOKS["run:started"] = lambda: os.kill(os.getpid(), signal.SIGKILL)
+    reg.start_run(experiment="killed", name="doomed")
+    print("the hook did not fire", file=sys.stderr)
+    sys.exit(3)
+
+
+def live(uri: str, artifacts: str) -> None:
+    from seawall.registry import Registry
+
+    reg = Registry(uri, artifacts=artifacts)
+    run = reg.start_run(experiment="live")
+    print(run.id, flush=True)
+    sys.stdin.readline()
+    run.log_metric("after", 1.0)
+    run.end()
+    print("ok", flush=True)
+
+
+def upload(artifacts: str, file: str, mode: str) -> None:
+    from seawall.registry._store import HOOKS, ArtifactStore
+
+    store = ArtifactStore(artifacts)
+    held = []
+
+    def hold() -> None:
+        if not held:
+            held.append(True)
+            print("writing", flush=True)
+            sys.stdin.readline()
+
+    HOOKS["store:writing"] = (
+        (lambda: os.kill(os.getpid(), signal.SIGKILL)) if mode == "kill" else hold
+    )
+    print(store.put_file(file)[0], flush=True)
+
+
 if __name__ == "__main__":
     mode, *args = sys.argv[1:]
     if mode == "stress":
@@ -103,5 +151,11 @@ if __name__ == "__main__":
         kill(*args)
     elif mode == "open":
         open_at_once(*args)
+    elif mode == "start":
+        start(*args)
+    elif mode == "live":
+        live(*args)
+    elif mode == "upload":
+        upload(*args)
     else:
         raise SystemExit(f"unknown mode {mode!r}")
