@@ -33,6 +33,8 @@ import pyarrow as pa
 import pytest
 
 from conftest import ROWS
+from seawall.bundles import save_bundle
+from seawall.demo.fraud_model import LogisticModel
 from seawall.profiles import Profile
 from seawall.registry import Registry
 
@@ -46,9 +48,9 @@ TARGET_S = 1.0
 def _build(folder: Path, seed: int) -> Registry:
     rng = np.random.default_rng(seed)
     reg = Registry(folder / "seawall.db", artifacts=folder / "artifacts")
-    bundle = folder / "bundle"
-    bundle.mkdir()
-    (bundle / "model.onnx").write_bytes(rng.bytes(256))
+    X = rng.normal(size=(64, 4))
+    model = LogisticModel().fit(X, (X[:, 0] > 0).astype(np.int64))
+    bundle = save_bundle(folder / "bundle", python_model=model, example=X[:2])
     for m in range(N_MODELS):
         name = f"model-{m:03d}"
         for _ in range(1 + m % 3):

@@ -21,14 +21,15 @@ def test_info_prints_build_info():
 
 
 def test_demo_runs_the_whole_loop(tmp_path, cli_app):
-    result = CliRunner().invoke(main, ["demo", "--rows", "20000", "--folder", str(tmp_path), "-q"])
+    folder = tmp_path / "not" / "there"  # an output folder: created with its parents
+    result = CliRunner().invoke(main, ["demo", "--rows", "20000", "--folder", str(folder), "-q"])
     assert result.exit_code == 0, result.output
     out = result.output
     assert "drift share 0.00 -> none" in out  # steady traffic: the loop does nothing
     assert "the loop: promoted" in out and "serves version 2" in out
     assert "none dropped" in out
     assert out.strip().endswith("demo finished")
-    (run_folder,) = tmp_path.iterdir()
+    (run_folder,) = folder.iterdir()
     html = (run_folder / "drift-report.html").read_text(encoding="utf-8")
     assert "Dataset drift detected" in html
     # The registry the demo leaves behind tells the same story.
@@ -55,6 +56,17 @@ def test_demo_runs_the_whole_loop(tmp_path, cli_app):
     with serve_in_thread(app) as url:
         assert httpx.get(f"{url}/v2/models/fraud", timeout=60).json()["versions"] == ["2"]
         assert "/ui/models/fraud" in httpx.get(f"{url}/ui/", timeout=60).text
+
+
+def test_demo_says_in_one_line_when_its_folder_cannot_be_made(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = CliRunner().invoke(main, ["demo", "--rows", "5000", "--folder", f"{blocker}/out"])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"Error: cannot create the demo folder {blocker}/out: Not a directory"
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
 
 
 def test_demo_rejects_too_few_rows():
@@ -121,6 +133,7 @@ def test_every_option_and_command_has_a_help_text():
 
 
 def test_models_lineage_without_a_version_says_how_to_name_one(tmp_path):
+    seawall.Registry(tmp_path / "r.db", artifacts=tmp_path / "a").close()
     result = CliRunner().invoke(
         main, ["models", "lineage", "fraud", "--registry", str(tmp_path / "r.db")]
     )

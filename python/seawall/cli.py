@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -30,7 +31,8 @@ def info() -> None:
     default="seawall-demo",
     show_default=True,
     type=click.Path(file_okay=False),
-    help="Where each run gets its own folder (registry, artifacts, drift report).",
+    help="Where each run gets its own folder (registry, artifacts, drift report); created "
+    "with its parents if missing.",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def demo(rows: int, folder: str, quiet: bool) -> None:
@@ -41,6 +43,12 @@ def demo(rows: int, folder: str, quiet: bool) -> None:
 
     if rows < 5_000:
         raise click.BadParameter("the demo needs at least 5,000 rows", param_hint="--rows")
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot create the demo folder {folder}: {exc.strerror or exc}"
+        ) from None
     run(rows, folder=folder, echo=click.echo, progress=not quiet)
     click.echo("demo finished")
 

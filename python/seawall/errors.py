@@ -21,10 +21,12 @@ __all__ = [
     "NotFoundError",
     "PipelineCycleError",
     "QueueFullError",
+    "RegistryUnavailableError",
     "RequestTimeoutError",
     "RunClosedError",
     "SeawallError",
     "StepFailedError",
+    "StorageError",
     "UnsupportedVersionError",
     "UntrustedCodeError",
 ]
@@ -86,6 +88,16 @@ class BatcherClosedError(SeawallError, RuntimeError):
 
 class AlreadyExistsError(SeawallError, FileExistsError):
     """A write-once name is taken: an artifact path in a run, a param logged with another value."""
+
+
+class StorageError(SeawallError, OSError):
+    """The registry's database failed: a corrupted or read-only file, a full disk, an error the
+    database server reported. The message names the database and gives the database's words."""
+
+
+class RegistryUnavailableError(StorageError, ConnectionError):
+    """The registry's database cannot be reached (a server down, a file that cannot be opened),
+    or another process kept it locked past the busy timeout."""
 
 
 class RunClosedError(SeawallError, RuntimeError):

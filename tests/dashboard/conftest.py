@@ -45,9 +45,7 @@ def build_world(rng: np.random.Generator, folder: Path) -> World:
     from seawall.registry import Registry
 
     reg = Registry(folder / "registry.db", artifacts=folder / "artifacts")
-    bundle = folder / "bundle"
-    bundle.mkdir()
-    (bundle / "model.bin").write_bytes(rng.bytes(64))
+    bundle = helpers.make_bundle(rng, folder / "bundle")
     train = helpers.traffic(rng, 8000)
     reference = Profile.from_data(train)
     with reg.start_run(experiment="fraud", name="train-v2") as run:

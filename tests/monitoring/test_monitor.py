@@ -10,7 +10,7 @@ import threading
 import numpy as np
 import pyarrow as pa
 import pytest
-from monitoring_helpers import make_slices, merge_all, traffic
+from monitoring_helpers import make_bundle, make_slices, merge_all, traffic
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
 
 import seawall.drift
@@ -258,9 +258,7 @@ def test_a_feature_that_cannot_be_compared_does_not_hide_the_others(rng):
 def test_missing_reference_is_a_clear_typed_error(registry, tmp_path, rng):
     with pytest.raises(MissingReferenceError, match="give reference="):
         Monitor("fraud")
-    bundle = tmp_path / "bundle"
-    bundle.mkdir()
-    (bundle / "model.bin").write_bytes(b"weights")
+    bundle = make_bundle(rng, tmp_path)
     registry.register_model("fraud", bundle)  # no reference profile
     with pytest.raises(MissingReferenceError, match="registered without a reference profile"):
         Monitor("fraud", registry=registry)

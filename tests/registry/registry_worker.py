@@ -2,10 +2,21 @@
 
     python registry_worker.py stress URI ARTIFACTS SECONDS WORKER OUT.json
     python registry_worker.py kill URI ARTIFACTS HOOK BUNDLE
+    python registry_worker.py open URI ARTIFACTS GO
+    python registry_worker.py start URI ARTIFACTS
+    python registry_worker.py live URI ARTIFACTS
+    python registry_worker.py upload ARTIFACTS FILE kill|hold
 
 `stress` logs metric batches to its own run, registers versions of the shared model "shared"
 and moves its "champion" alias, for SECONDS, and writes what it did (and every error) to
 OUT.json. `kill` registers a version of "crash" and SIGKILLs itself at the hook point HOOK.
+`open` imports everything, prints "ready", waits for the file GO to exist (so that several
+processes open at the same moment), opens the registry and lists its models; it prints "ok" or
+the error's class and message. `start` SIGKILLs itself inside start_run, once the run is in
+the database. `live` starts a run, prints its id, waits for a line on stdin, then logs a metric,
+ends the run and prints "ok". `upload` stores FILE in the artifact store and, in the middle of
+writing it, SIGKILLs itself (kill) or prints "writing" and waits for a line on stdin (hold); it
+prints the stored SHA-256.
 """
 
 from __future__ import annotations
@@ -19,6 +30,8 @@ from pathlib import Path
 
 
 def stress(uri: str, artifacts: str, seconds: float, worker: int, out: Path) -> None:
+    from registry_helpers import make_bundle
+
     from seawall.registry import Registry
 
     errors: list[str] = []
@@ -27,8 +40,7 @@ def stress(uri: str, artifacts: str, seconds: float, worker: int, out: Path) -> 
     moves: list[int] = []
     reg = Registry(uri, artifacts=artifacts)
     run = reg.start_run(experiment="stress", name=f"worker-{worker}")
-    bundle = out.parent / f"bundle-{worker}"
-    (bundle / "weights").mkdir(parents=True, exist_ok=True)
+    bundle = make_bundle(out.parent / f"bundle-{worker}", seed=0)
     (bundle / "MODEL").write_text("shared model\n")  # the same bytes in every process
     deadline = time.monotonic() + seconds
     i = 0
@@ -74,11 +86,76 @@ def kill(uri: str, artifacts: str, hook: str, bundle: str) -> None:
     sys.exit(3)
 
 
+def open_at_once(uri: str, artifacts: str, go: str) -> None:
+    from seawall.registry import Registry, _migrate
+
+    _migrate.head_revision()  # load Alembic's scripts before the start
+    print("ready", flush=True)
+    while not os.path.exists(go):
+        time.sleep(0.001)
+    try:
+        with Registry(uri, artifacts=artifacts) as reg:
+            reg.list_models()
+    except Exception as exc:
+        print(f"{type(exc).__module__}.{type(exc).__name__}: {exc}", flush=True)
+        sys.exit(1)
+    print("ok", flush=True)
+
+
+def start(uri: str, artifacts: str) -> None:
+    from seawall.registry import Registry
+    from seawall.registry._store import HOOKS
+
+    reg = Registry(uri, artifacts=artifacts)
+    HOOKS["run:started"] = lambda: os.kill(os.getpid(), signal.SIGKILL)
+    reg.start_run(experiment="killed", name="doomed")
+    print("the hook did not fire", file=sys.stderr)
+    sys.exit(3)
+
+
+def live(uri: str, artifacts: str) -> None:
+    from seawall.registry import Registry
+
+    reg = Registry(uri, artifacts=artifacts)
+    run = reg.start_run(experiment="live")
+    print(run.id, flush=True)
+    sys.stdin.readline()
+    run.log_metric("after", 1.0)
+    run.end()
+    print("ok", flush=True)
+
+
+def upload(artifacts: str, file: str, mode: str) -> None:
+    from seawall.registry._store import HOOKS, ArtifactStore
+
+    store = ArtifactStore(artifacts)
+    held = []
+
+    def hold() -> None:
+        if not held:
+            held.append(True)
+            print("writing", flush=True)
+            sys.stdin.readline()
+
+    HOOKS["store:writing"] = (
+        (lambda: os.kill(os.getpid(), signal.SIGKILL)) if mode == "kill" else hold
+    )
+    print(store.put_file(file)[0], flush=True)
+
+
 if __name__ == "__main__":
     mode, *args = sys.argv[1:]
     if mode == "stress":
         stress(args[0], args[1], float(args[2]), int(args[3]), Path(args[4]))
     elif mode == "kill":
         kill(*args)
+    elif mode == "open":
+        open_at_once(*args)
+    elif mode == "start":
+        start(*args)
+    elif mode == "live":
+        live(*args)
+    elif mode == "upload":
+        upload(*args)
     else:
         raise SystemExit(f"unknown mode {mode!r}")

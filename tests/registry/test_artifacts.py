@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
+from registry_helpers import make_bundle
 
 from seawall.errors import AlreadyExistsError, IntegrityError, InvalidInputError, NotFoundError
 from seawall.registry import Registry
@@ -256,10 +257,9 @@ def test_registry_on_s3(s3_endpoint, sqlite_uri, tmp_path):
     endpoint, client = s3_endpoint
     client.create_bucket(Bucket="registry-artifacts")
     reg = Registry(sqlite_uri, artifacts=_s3_uri(endpoint, "registry-artifacts"))
-    bundle = tmp_path / "bundle"
+    bundle = make_bundle(tmp_path / "bundle", seed=4)
     (bundle / "w").mkdir(parents=True)
     (bundle / "w" / "weights.bin").write_bytes(b"\x01\x02" * 1000)
-    (bundle / "MODEL").write_text("m")
     with reg.start_run() as run:
         run.log_text("hello", "hello.txt")
     mv = reg.register_model("m", bundle, run=run)
@@ -275,3 +275,25 @@ def test_unusable_store_uri(tmp_path):
         ArtifactStore("nosuchscheme://bucket/x")
     assert ArtifactStore(f"file://{tmp_path}/s").is_local
     assert Path(ArtifactStore(tmp_path / "s2").uri) == tmp_path / "s2"
+
+
+def test_stale_temporaries_on_s3_are_removed_by_age(s3_endpoint, rng):
+    """On S3 a temporary object exists only between the end of its upload and its move into
+    place: one left by a killed process is removed once older than the limit, a recent one is
+    kept, and stored objects are never touched."""
+    endpoint, client = s3_endpoint
+    client.create_bucket(Bucket="stale")
+    store = ArtifactStore(_s3_uri(endpoint, "stale"))
+    data = rng.bytes(int(rng.integers(1, 5000)))
+    sha, _ = store.put_bytes(data)
+    client.put_object(Bucket="stale", Key="store/tmp/" + "ab" * 16, Body=b"left by a kill")
+
+    def keys():  # objects, without the empty folder markers pyarrow keeps
+        listed = client.list_objects_v2(Bucket="stale")["Contents"]
+        return sorted(o["Key"] for o in listed if not o["Key"].endswith("/"))
+
+    assert store.clean_temporaries() == []  # a minute old at most: kept
+    assert "store/tmp/" + "ab" * 16 in keys()
+    assert store.clean_temporaries(older_than=0) == ["ab" * 16]
+    assert keys() == [f"store/objects/sha256/{sha[:2]}/{sha}"]
+    assert store.get_bytes(sha) == data

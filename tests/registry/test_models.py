@@ -4,6 +4,7 @@ aliases and their audit trail, URIs, verified bundle copies, and lineage end to 
 from __future__ import annotations
 
 import itertools
+import json
 import os
 
 import numpy as np
@@ -13,7 +14,12 @@ from registry_helpers import make_bundle
 
 import seawall.bundles
 import seawall.serving
-from seawall.errors import IntegrityError, InvalidInputError, NotFoundError
+from seawall.errors import (
+    IntegrityError,
+    InvalidInputError,
+    NotFoundError,
+    UnsupportedVersionError,
+)
 from seawall.profiles import Profile
 from seawall.registry import Registry, resolve_bundle
 from seawall.registry._store import hash_file, walk_files
@@ -118,7 +124,7 @@ def test_invalid_aliases(reg, tmp_path, alias):
 def test_register_refuses_bad_bundles(reg, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(InvalidInputError, match="no files"):
+    with pytest.raises(IntegrityError, match=r"has no bundle\.json"):
         reg.register_model("m", empty)
     with pytest.raises(NotFoundError):
         reg.register_model("m", tmp_path / "missing")
@@ -130,6 +136,89 @@ def test_register_refuses_bad_bundles(reg, tmp_path):
         reg.register_model("m", make_bundle(tmp_path / "ok", seed=3), run="f" * 32)
     with pytest.raises(NotFoundError):  # nothing was registered by the failures
         reg.get_model("m")
+    assert _stored(reg) == set()  # and nothing was stored
+
+
+def _stored(reg) -> set:
+    return {p.name for p in (reg.artifacts.local_path("0" * 64).parents[1]).rglob("*")}
+
+
+def _rewrite(path, change):
+    """Edits a bundle's manifest with its SHA-256 recomputed, as a careful forger would."""
+    from seawall.bundles.manifest import MANIFEST, _digest, _manifest_bytes
+
+    manifest = json.loads((path / MANIFEST).read_text())
+    change(manifest)
+    manifest["sha256"] = _digest(manifest)
+    (path / MANIFEST).write_bytes(_manifest_bytes(manifest))
+
+
+def _append(path, data):
+    os.chmod(path, 0o644)
+    with open(path, "ab") as fh:
+        fh.write(data)
+
+
+BROKEN = {
+    "no manifest": (lambda b: (b / "bundle.json").unlink(), IntegrityError, "has no bundle.json"),
+    "not JSON": (
+        lambda b: (b / "bundle.json").write_text('{"format": '),
+        IntegrityError,
+        "not valid JSON",
+    ),
+    "edited manifest": (
+        lambda b: (b / "bundle.json").write_text(
+            (b / "bundle.json").read_text().replace('"name": "', '"name": "x')
+        ),
+        IntegrityError,
+        "bundle.json was modified or corrupted",
+    ),
+    "changed model": (
+        lambda b: _append(b / "model.pkl", b"\x00"),
+        IntegrityError,
+        "model.pkl was modified or corrupted",
+    ),
+    "missing model": (lambda b: (b / "model.pkl").unlink(), IntegrityError, "model.pkl is missing"),
+    "unlisted model": (
+        lambda b: _rewrite(b, lambda m: m["model"].update(file="other.pkl")),
+        IntegrityError,
+        "names a model file it does not list",
+    ),
+    "no signature": (
+        lambda b: _rewrite(b, lambda m: m.pop("signature")),
+        IntegrityError,
+        "malformed",
+    ),
+    "newer format": (
+        lambda b: _rewrite(b, lambda m: m.update(format_version=99)),
+        UnsupportedVersionError,
+        "format version 99",
+    ),
+    "unknown model kind": (
+        lambda b: _rewrite(b, lambda m: m["model"].update(flavor="tensorflow")),
+        UnsupportedVersionError,
+        "'tensorflow' model",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN))
+def test_register_checks_the_bundle_before_storing_anything(reg, tmp_path, case):
+    """A folder that is not a valid bundle is refused by name, with no version created and no
+    object stored; the same bundle intact registers."""
+    breaks, error, message = BROKEN[case]
+    reg.register_model("m", make_bundle(tmp_path / "good", seed=1))
+    before = _stored(reg)
+    bundle = make_bundle(tmp_path / "broken", seed=2)
+    breaks(bundle)
+    with pytest.raises(error, match=message):
+        reg.register_model("m", bundle)
+    with pytest.raises(error, match=message):
+        seawall.bundles.verify_bundle(bundle)  # the same check, without a registry
+    assert [v.version for v in reg.list_versions("m")] == [1]
+    assert reg.get_model("m").latest_version == 1
+    assert _stored(reg) == before
+    assert reg.register_model("m", make_bundle(tmp_path / "fixed", seed=2)).version == 2
 
 
 def test_resolve_bundle_verifies_and_repairs_its_copy(tmp_path, sqlite_uri, seawall_home):

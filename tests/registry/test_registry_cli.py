@@ -1,14 +1,20 @@
-"""`seawall runs list` and `seawall models list | show | promote | lineage`."""
+"""`seawall runs list` and `seawall models list | show | promote | lineage`, and every command
+that opens a registry: a missing or unreachable one is a one-line error, and none is created."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
 from click.testing import CliRunner
 from registry_helpers import make_bundle
 
+from local_servers import free_port
 from seawall.cli import main
 from seawall.registry import Registry
 
@@ -92,3 +98,93 @@ def test_cli_errors_are_clean(filled, args, message):
     out = _invoke(filled, *args)
     assert out.exit_code == 1
     assert message in out.output and "Traceback" not in out.output
+
+
+# Every command that opens a registry: none of them creates one.
+OPENING = [
+    ["runs", "list"],
+    ["models", "list"],
+    ["models", "show", "churn"],
+    ["models", "show", "models:/churn/1"],
+    ["models", "lineage", "churn", "1"],
+    ["models", "promote", "churn", "1"],
+    ["ui"],
+    ["serve", "models:/churn/1"],
+]
+
+
+def _tree_of(*folders: Path) -> set[Path]:
+    return {p for folder in folders for p in folder.rglob("*")}
+
+
+@pytest.fixture(autouse=True)
+def no_serving(monkeypatch):
+    """`seawall ui` and `seawall serve` must fail before they serve: never serve here."""
+    import uvicorn
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the command went on to serve")
+
+    monkeypatch.setattr(uvicorn, "run", refuse)
+
+
+@pytest.mark.parametrize("args", OPENING, ids=" ".join)
+def test_a_missing_registry_is_a_one_line_error_and_nothing_is_created(
+    tmp_path, seawall_home, monkeypatch, args
+):
+    monkeypatch.chdir(tmp_path)
+    before = _tree_of(tmp_path, seawall_home)
+    typo = CliRunner().invoke(main, [*args, "--registry", "typo.db"])
+    default = CliRunner().invoke(main, args)  # the default registry, which does not exist yet
+    for result, path in ((typo, tmp_path / "typo.db"), (default, seawall_home / "registry.db")):
+        assert result.exit_code == 1, result.output
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1, result.output
+        assert lines[0].startswith(f"Error: cannot open the registry: no registry at {path} ")
+    assert _tree_of(tmp_path, seawall_home) == before
+
+
+def test_a_file_that_holds_no_registry_is_refused_unchanged(tmp_path):
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    result = CliRunner().invoke(main, ["models", "list", "--registry", str(empty)])
+    assert result.exit_code == 1
+    assert "holds no seawall registry" in result.output
+    assert [p.name for p in tmp_path.iterdir()] == ["empty.db"] and empty.stat().st_size == 0
+
+
+@pytest.mark.parametrize("args", OPENING, ids=" ".join)
+def test_an_unreachable_postgres_is_a_one_line_error(tmp_path, seawall_home, args):
+    uri = f"postgresql://seawall:secret@127.0.0.1:{free_port()}/registry"  # nothing listens
+    before = _tree_of(tmp_path, seawall_home)
+    result = CliRunner().invoke(main, [*args, "--registry", uri])
+    assert result.exit_code == 1
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("Error: cannot open the registry: cannot reach the registry database ")
+    assert "secret" not in line and "Connection refused" in line
+    assert _tree_of(tmp_path, seawall_home) == before
+
+
+def test_an_unreachable_postgres_in_a_real_process_prints_one_line(tmp_path):
+    uri = f"postgresql://seawall@127.0.0.1:{free_port()}/registry"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from seawall.cli import main; main()",
+            "models",
+            "list",
+            "--registry",
+            uri,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},  # this seawall, from anywhere
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: cannot open the registry: cannot reach")

@@ -1,4 +1,5 @@
-"""Processes writing to one registry at once, and processes killed in the middle of a write.
+"""Processes writing to one registry at once, opening a new one at once, and processes killed
+in the middle of a write.
 
 Eight processes log metrics, register versions and move an alias on one SQLite registry for
 SEAWALL_STRESS_SECONDS (3 by default; the figure in benchmarks/RESULTS.md used 30): no errors, no
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 from registry_helpers import make_bundle
 
-from seawall.registry import Registry
+from seawall.registry import Registry, _migrate
 from seawall.registry._store import walk_files
 
 WORKER = Path(__file__).with_name("registry_worker.py")
@@ -105,6 +106,68 @@ def test_eight_processes_on_one_sqlite_registry(tmp_path):
         assert reg.resolve("models:/shared@champion").version == events[-1][0]
 
 
+def _opener(uri: str, artifacts: Path, go: Path) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, str(WORKER), "open", uri, str(artifacts), str(go)],
+        env=_worker_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready", proc.communicate(timeout=60)
+    return proc
+
+
+def _check_new_registry(db: Path) -> None:
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert con.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    version = con.execute(f"SELECT version_num FROM {_migrate.VERSION_TABLE}").fetchall()
+    assert version == [(_migrate.head_revision(),)]
+    con.close()
+
+
+def test_opening_waits_for_a_process_that_is_creating_the_file(tmp_path):
+    """A process creating a new registry file holds its write lock while it switches the file to
+    WAL: another process opening it then waits and succeeds (it used to fail at once with a raw
+    "database is locked", which SQLite answers there without calling its busy handler)."""
+    db = tmp_path / "registry.db"
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # a new file, still in rollback mode: the switch's lock
+    go = tmp_path / "go"
+    go.touch()
+    proc = _opener(f"sqlite:///{db}", tmp_path / "artifacts", go)
+    try:
+        proc.wait(timeout=1.5)  # the window in which it tries to open while the lock is held
+    except subprocess.TimeoutExpired:
+        pass
+    else:
+        pytest.fail(f"opening did not wait for the lock: {proc.communicate()}")
+    holder.execute("COMMIT")
+    holder.close()
+    out, err = proc.communicate(timeout=120)
+    assert (proc.returncode, out.strip()) == (0, "ok"), err
+    _check_new_registry(db)
+
+
+def test_processes_opening_a_new_registry_at_once(tmp_path):
+    """Eight processes open the same brand-new SQLite registry at the same moment (each has
+    imported everything and waits for one signal), three times over: all of them open it."""
+    for attempt in range(3):
+        folder = tmp_path / f"attempt-{attempt}"
+        folder.mkdir()
+        go = folder / "go"
+        uri = f"sqlite:///{folder / 'registry.db'}"
+        procs = [_opener(uri, folder / "artifacts", go) for _ in range(PROCESSES)]
+        go.touch()
+        results = [p.communicate(timeout=240) for p in procs]
+        assert [
+            (p.returncode, out.strip()) for p, (out, _) in zip(procs, results, strict=True)
+        ] == [(0, "ok")] * PROCESSES, results
+        _check_new_registry(folder / "registry.db")
+
+
 HOOKS = ["store:before_rename", "register:stored", "register:inserted", "register:committed"]
 
 
@@ -152,8 +215,10 @@ def _check_after_kill(reg: Registry, tmp_path: Path, hook: str) -> None:
         path = reg.bundle_path(f"models:/crash/{v}")
         assert [name for name, _ in walk_files(path)] == [
             "MODEL",
+            "bundle.json",
             "config/part-0.bin",
             "config/part-2.bin",
+            "model.pkl",
             "weights/part-1.bin",
         ]
     if committed:

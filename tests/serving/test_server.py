@@ -884,6 +884,9 @@ def test_serve_command_errors(fitted, tmp_path):
     result = CliRunner().invoke(main, ["serve", str(tmp_path / "nowhere")])
     assert result.exit_code == 1
     assert "no bundle directory" in result.output
+    from seawall.registry import Registry
+
+    Registry().close()  # the default registry exists: the URI itself is what is wrong
     result = CliRunner().invoke(main, ["serve", "models:/"])
     assert result.exit_code == 2
     assert "models:/NAME/VERSION" in result.output

@@ -9,14 +9,14 @@ The registry stores bundles and the server serves them; both build on this packa
     bundle = load_bundle("fraud-bundle/")
     bundle.predict([{"amount": 12.5, "country": "FR"}])
 
-Files: ``manifest`` (the format, ``bundle.json`` and its checks), ``signature`` (tensor
+Files: ``manifest`` (the format, ``bundle.json`` and its checks, ``verify_bundle``), ``signature`` (tensor
 datatypes and specs), ``python_model`` and ``onnx_model`` (the two kinds of model), ``bundle``
 (a loaded bundle), ``save`` and ``load``.
 """
 
 from .bundle import Bundle, records_to_table
 from .load import load_bundle
-from .manifest import FORMAT_NAME, FORMAT_VERSION, MANIFEST, read_manifest
+from .manifest import FORMAT_NAME, FORMAT_VERSION, MANIFEST, read_manifest, verify_bundle
 from .onnx_model import OnnxModel
 from .python_model import PythonModel
 from .save import save_bundle
@@ -38,4 +38,5 @@ __all__ = [
     "read_manifest",
     "records_to_table",
     "save_bundle",
+    "verify_bundle",
 ]

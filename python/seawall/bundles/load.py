@@ -9,10 +9,10 @@ import pickle
 from pathlib import Path
 from typing import Any
 
-from ..errors import DTypeError, IntegrityError, UnsupportedVersionError, UntrustedCodeError
+from ..errors import DTypeError, IntegrityError, UntrustedCodeError
 from ..features.pipeline import FeaturePipeline
 from .bundle import Bundle
-from .manifest import MANIFEST, _check_fields, _files, _read_checked, read_manifest
+from .manifest import MANIFEST, _files, _read_checked, check_entries, read_manifest
 from .onnx_model import OnnxModel
 from .python_model import PythonModel
 
@@ -42,20 +42,11 @@ def load_bundle(
         raise FileNotFoundError(f"no bundle directory at {root}")
     manifest = read_manifest(root)
     contents = {name: _read_checked(root, name, entry) for name, entry in _files(manifest)}
-
-    _check_fields(manifest, f"{root}/{MANIFEST}")
-    model_entry = manifest["model"]
-    flavor = model_entry["flavor"]
-    model_file = model_entry["file"]
-    pipeline_entry = manifest.get("pipeline")
-    if model_file not in contents:
-        raise IntegrityError(f"{root}/{MANIFEST} names a model file it does not list")
+    model_entry, pipeline_file = check_entries(root, manifest)
+    flavor, model_file = model_entry["flavor"], model_entry["file"]
 
     pipeline = None
-    if pipeline_entry is not None:
-        pipeline_file = pipeline_entry.get("file") if isinstance(pipeline_entry, dict) else None
-        if pipeline_file not in contents:
-            raise IntegrityError(f"{root}/{MANIFEST} names a pipeline file it does not list")
+    if pipeline_file is not None:
         try:
             document = json.loads(contents[pipeline_file].decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -79,10 +70,6 @@ def load_bundle(
         except Exception as exc:
             raise IntegrityError(f"{root}/{model_file} cannot be unpickled: {exc!r}") from exc
         model = PythonModel(obj, model_entry.get("methods"))
-    else:
-        raise UnsupportedVersionError(
-            f"{root} holds a {flavor!r} model, which this seawall cannot load: upgrade seawall"
-        )
     outputs = [o["name"] for o in manifest["signature"]["outputs"]]
     given = list(model.methods) if isinstance(model, PythonModel) else list(model.output_names)
     if sorted(outputs) != sorted(given):

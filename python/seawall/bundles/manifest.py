@@ -22,14 +22,16 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..errors import IntegrityError, SeawallError, UnsupportedVersionError
+from ..errors import IntegrityError, NotFoundError, SeawallError, UnsupportedVersionError
 from .signature import TensorSpec
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "MANIFEST", "read_manifest"]
+__all__ = ["FLAVORS", "FORMAT_NAME", "FORMAT_VERSION", "MANIFEST", "read_manifest", "verify_bundle"]
 
 FORMAT_NAME = "seawall.Bundle"
 FORMAT_VERSION = 1
 MANIFEST = "bundle.json"
+FLAVORS = ("onnx", "python")  # the kinds of model this seawall loads
+_CHUNK = 1 << 20
 
 
 def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -70,6 +72,47 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     return manifest
 
 
+def verify_bundle(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Checks the bundle at `path` as :func:`~seawall.bundles.load_bundle` does, without loading
+    it (nothing is unpickled or run): the manifest, its format and version, the model and
+    pipeline it names, the signature, and every file's size and SHA-256. Returns the manifest.
+
+    Raises NotFoundError when `path` is not a folder, IntegrityError naming the first problem
+    (no or a broken ``bundle.json``, a missing or changed file), and UnsupportedVersionError for
+    a bundle or model kind from a newer seawall.
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise NotFoundError(f"no bundle folder at {root}")
+    manifest = read_manifest(root)
+    for name, entry in _files(manifest):
+        _hash_checked(root, name, entry)
+    check_entries(root, manifest)
+    return manifest
+
+
+def check_entries(root: Path, manifest: Mapping[str, Any]) -> tuple[Mapping[str, Any], str | None]:
+    """The model entry and the pipeline's file name of a read manifest, checked: the model's
+    flavor is one this seawall loads, and the files they name are listed in the manifest."""
+    listed = dict(_files(manifest))
+    _check_fields(manifest, f"{root}/{MANIFEST}")
+    model_entry = manifest["model"]
+    flavor, model_file = model_entry["flavor"], model_entry["file"]
+    pipeline_entry = manifest.get("pipeline")
+    if model_file not in listed:
+        raise IntegrityError(f"{root}/{MANIFEST} names a model file it does not list")
+    pipeline_file = None
+    if pipeline_entry is not None:
+        pipeline_file = pipeline_entry["file"]
+        if pipeline_file not in listed:
+            raise IntegrityError(f"{root}/{MANIFEST} names a pipeline file it does not list")
+    if flavor not in FLAVORS:
+        raise UnsupportedVersionError(
+            f"{root} holds a {flavor!r} model, which this seawall cannot load: upgrade seawall"
+        )
+    return model_entry, pipeline_file
+
+
 def _manifest_bytes(manifest: Mapping[str, Any]) -> bytes:
     return (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
@@ -96,6 +139,21 @@ def _files(manifest: Mapping[str, Any]) -> Iterable[tuple[str, Mapping[str, Any]
         ):
             raise IntegrityError(f"the {MANIFEST} lists a file it may not: {name!r}")
         yield name, entry
+
+
+def _hash_checked(root: Path, name: str, entry: Mapping[str, Any]) -> None:
+    """As _read_checked, reading the file in chunks instead of holding it."""
+    h = hashlib.sha256()
+    size = 0
+    try:
+        with open(root / name, "rb") as fh:
+            while chunk := fh.read(_CHUNK):
+                h.update(chunk)
+                size += len(chunk)
+    except FileNotFoundError:
+        raise IntegrityError(f"{root} is incomplete: {name} is missing") from None
+    if size != entry.get("bytes") or h.hexdigest() != entry.get("sha256"):
+        raise IntegrityError(f"{root}/{name} was modified or corrupted: its SHA-256 does not match")
 
 
 def _read_checked(root: Path, name: str, entry: Mapping[str, Any]) -> bytes:

@@ -4,12 +4,14 @@ beside the target and renamed into place, so a reader sees the whole bundle or n
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import pickle
 import platform
 import shutil
 import tempfile
+import types
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -49,7 +51,9 @@ def save_bundle(
     path to an .onnx file), or ``python_model`` (any picklable object with the ``methods`` to
     call, by default ``predict`` and, where it has one, ``predict_proba``). A Python model is
     stored with pickle, so loading it executes code: the manifest says ``loads_code: true`` and
-    ``load_bundle`` refuses it unless called with ``trust_code=True``.
+    ``load_bundle`` refuses it unless called with ``trust_code=True``. Pickle stores classes and
+    functions by name, so a model that uses one defined in ``__main__`` (the running script or
+    notebook) is refused: no other process could load it; define it in a module instead.
 
     ``pipeline`` is a fitted FeaturePipeline whose float32 output is the model's input.
     ``example``, a few raw records (or model inputs without a pipeline), is run through the
@@ -90,10 +94,7 @@ def save_bundle(
         environment["onnxruntime"] = onnxruntime.__version__
     else:
         model = PythonModel(python_model, methods)
-        try:
-            files["model.pkl"] = pickle.dumps(python_model, protocol=5)
-        except Exception as exc:  # pickle raises PicklingError, TypeError, AttributeError...
-            raise InvalidInputError(f"cannot pickle the Python model: {exc}") from exc
+        files["model.pkl"] = _pickle_model(python_model)
         model_entry = {
             "flavor": "python",
             "file": "model.pkl",
@@ -147,6 +148,46 @@ def save_bundle(
     files[MANIFEST] = _manifest_bytes(manifest)
     _write_directory(target, files, overwrite)
     return target
+
+
+class _Pickler(pickle.Pickler):
+    """pickle.dumps's pickler, noting every class and function it stores by a name in
+    ``__main__`` (pickle stores those by reference, and no other process has them)."""
+
+    def __init__(self, file: io.BytesIO) -> None:
+        super().__init__(file, protocol=5)
+        self.in_main: list[str] = []
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, (type, types.FunctionType)) and obj.__module__ == "__main__":
+            name = obj.__qualname__
+            if name not in self.in_main:
+                self.in_main.append(name)
+        return NotImplemented  # pickled as usual
+
+
+def _pickle_model(python_model: Any) -> bytes:
+    """The pickled model; refused when any part of it is defined in ``__main__``.
+
+    Refused rather than warned about: a bundle is made to be loaded by another process (a
+    server, a later job), where such a pickle cannot load; a warning would leave the failure
+    to that process, far from its cause.
+    """
+    out = io.BytesIO()
+    pickler = _Pickler(out)
+    try:
+        pickler.dump(python_model)
+    except Exception as exc:  # pickle raises PicklingError, TypeError, AttributeError...
+        raise InvalidInputError(f"cannot pickle the Python model: {exc}") from exc
+    if pickler.in_main:
+        names = ", ".join(pickler.in_main)
+        raise InvalidInputError(
+            f"the Python model uses {names}, defined in __main__ (the script or notebook being "
+            "run): pickle stores it by name, so another process (seawall serve, load_bundle in "
+            "a new session) cannot find it. Move it into a module (e.g. my_model.py beside the "
+            "script), import it from there, and save again"
+        )
+    return out.getvalue()
 
 
 def _onnx_bytes(onnx_model: Any) -> bytes:

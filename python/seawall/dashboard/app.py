@@ -48,15 +48,15 @@ def create_dashboard_app(
     """The dashboard as an ASGI app, to run with uvicorn (``seawall ui``) or to mount in the
     model server (``Mount("/ui", app=create_dashboard_app(reg, monitors))``).
 
-    ``registry`` is a :class:`seawall.Registry`, or a URI or path to open one (None: the default
-    registry). ``monitors`` (a list of :class:`seawall.monitoring.Monitor`, or a callable that
+    ``registry`` is a :class:`seawall.Registry`, or a URI or path of an existing one to open
+    (None: the default registry); the dashboard creates none. ``monitors`` (a list of :class:`seawall.monitoring.Monitor`, or a callable that
     returns the current ones) adds live monitoring: their history and open alerts, also for
     monitors that keep no history in a registry.
     """
     if registry is None or isinstance(registry, (str, os.PathLike)):
         from ..registry import Registry
 
-        registry = Registry(registry)
+        registry = Registry(registry, create=False)
     data = Data(registry, monitors)
 
     def view(render: Callable[[Request, Data, str], str]) -> Callable[[Request], Response]:

@@ -4,6 +4,7 @@ between the parts: an experiment or run by name or id, a model version by number
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections.abc import Sequence
@@ -14,9 +15,9 @@ from sqlalchemy import Connection, func, select
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
-from ..errors import InvalidInputError, NotFoundError, RunClosedError
+from ..errors import InvalidInputError, NotFoundError, RunClosedError, StorageError
 from . import _checks as checks
-from . import _migrate
+from . import _migrate, _stale
 from ._db import Database, seawall_home
 from ._entities import DatasetInput, ModelVersion
 from ._run import RUNNING, Run
@@ -38,6 +39,8 @@ from ._store import ArtifactStore
 if TYPE_CHECKING:
     from ._registry import Registry
 
+log = logging.getLogger("seawall.registry")
+
 
 class RegistryBase:
     """What the parts of :class:`Registry` share: the database, the artifact store and the lookups."""
@@ -48,15 +51,31 @@ class RegistryBase:
         artifacts: str | os.PathLike[str] | None = None,
         *,
         cache: str | os.PathLike[str] | None = None,
+        create: bool = True,
     ) -> None:
-        self._db = Database(uri)
-        _migrate.upgrade(self._db)
-        self.artifacts = ArtifactStore(artifacts)
+        self._db = Database(uri, create=create)
+        _migrate.upgrade(self._db, create=create)
+        self.artifacts = ArtifactStore(artifacts, create=create)
+        self._heartbeat = _stale.Heartbeat(self._db)
+        self._clean_up()
         self._cache = Path(cache) if cache is not None else seawall_home() / "cache"
         self._postgres = self._db.dialect == "postgresql"
         # The driver's placeholders for the five columns of a metric row.
         style = self._db.engine.dialect.paramstyle
         self._marks = ", ".join(["?" if style == "qmark" else "%s"] * 5)
+
+    def _clean_up(self) -> None:
+        """Tidies what killed processes left: runs still RUNNING whose process is gone become
+        KILLED, and old temporary uploads nothing holds are removed. Never fails the open."""
+        try:
+            _stale.mark_killed_runs(self._db)
+        except StorageError as exc:  # a read-only database, a long writer: next time
+            log.debug("could not mark killed runs in %s: %s", self._db.display, exc)
+        removed = self.artifacts.clean_temporaries()
+        if removed:
+            log.info(
+                "removed %d stale temporary upload(s) from %s", len(removed), self.artifacts.uri
+            )
 
     @property
     def uri(self) -> str:

@@ -3,7 +3,8 @@
 Opening a registry brings its database to the newest revision: a new database is created, an
 older one is upgraded in place, in one transaction (SQLite and PostgreSQL both have
 transactional DDL), under a lock so that processes opening the same registry at once migrate it
-exactly once. A database written by a newer seawall is refused rather than misread.
+exactly once. A database written by a newer seawall is refused rather than misread. A reader
+(``create=False``) upgrades an older registry too, but never creates one.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 
-from ..errors import UnsupportedVersionError
+from ..errors import NotFoundError, UnsupportedVersionError
 from ._db import Database
 from ._schema import metadata
 
@@ -60,13 +61,19 @@ def _check_known(revision: str | None) -> None:
         )
 
 
-def upgrade(db: Database, target: str = "head") -> str:
-    """Brings the database to `target` (default: the newest revision); returns the revision."""
+def upgrade(db: Database, target: str = "head", *, create: bool = True) -> str:
+    """Brings the database to `target` (default: the newest revision); returns the revision.
+    With ``create=False`` a database that holds no registry yet is NotFoundError."""
     goal = head_revision() if target == "head" else target
     if goal not in revisions():
         raise UnsupportedVersionError(f"unknown schema revision {target!r}")
     with db.read() as conn:
         now = current_revision(conn)
+    if now is None and not create:
+        raise NotFoundError(
+            f"no registry at {db.display}: it holds no seawall registry (create one with "
+            f"seawall.Registry({db.display!r}) in Python, or check the URI)"
+        )
     _check_known(now)
     if now == goal:
         return goal

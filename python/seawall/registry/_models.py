@@ -11,7 +11,8 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from ..errors import InvalidInputError, NotFoundError
+from ..bundles import verify_bundle
+from ..errors import IntegrityError, InvalidInputError, NotFoundError
 from . import _checks as checks
 from ._base import RegistryBase
 from ._bundles import BUNDLE_FORMAT
@@ -36,7 +37,10 @@ class ModelsMixin(RegistryBase):
     ) -> ModelVersion:
         """Registers the next version of model `name` (created if new) from a bundle folder.
 
-        The bundle's files are stored content-addressed with a manifest; `profile` is the
+        The folder is checked first as ``seawall.bundles.verify_bundle`` does (its manifest,
+        model kind and every file's SHA-256; nothing is loaded): a folder that is not a valid
+        bundle raises IntegrityError (or UnsupportedVersionError) and nothing is stored. The
+        bundle's files are stored content-addressed with a manifest; `profile` is the
         reference Profile of the training data (a Profile or a saved profile's path; by default
         the profile recorded with the run's one 'training' input, if any). Version numbers
         increase by one with no gap or duplicate, whatever registers at the same time.
@@ -59,12 +63,17 @@ class ModelsMixin(RegistryBase):
             raise InvalidInputError(
                 f"profile must be a seawall Profile or a path to one, got {type(profile).__name__}"
             )
+        if run_id is not None:
+            with self._db.read() as conn:
+                self._run_pk(conn, run_id)  # before storing anything
+        listed = verify_bundle(bundle)["files"]
+        found = walk_files(bundle)  # refuses symlinks and special files, before storing any
         files = []
-        for rel, path in walk_files(bundle):
+        for rel, path in found:
             sha, size = self.artifacts.put_file(path)
+            if rel in listed and listed[rel]["sha256"] != sha:
+                raise IntegrityError(f"{bundle}/{rel} changed while it was being registered")
             files.append({"path": rel, "sha256": sha, "size": size})
-        if not files:
-            raise InvalidInputError(f"the bundle folder {bundle} holds no files")
         manifest = json.dumps(
             {"format": BUNDLE_FORMAT, "files": files}, sort_keys=True, separators=(",", ":")
         ).encode()

@@ -31,6 +31,10 @@ class Registry(TrackingMixin, InputsMixin, ModelsMixin, AliasesMixin, LineageMix
     ``s3://bucket/prefix?endpoint_override=...&region=...``. The database schema is created or
     upgraded in place on open. Bundles resolved to local folders are cached under `cache`
     (default ``$SEAWALL_HOME/cache``).
+
+    ``create=False`` opens an existing registry only, as the command line and the dashboard do:
+    a SQLite file that does not exist, or a database that holds no registry, is NotFoundError,
+    and no file or folder is created.
     """
 
     def __enter__(self) -> Registry:

@@ -19,7 +19,8 @@ STATUSES = (RUNNING, FINISHED, FAILED, KILLED)
 
 class Run:
     """A run of an experiment. ``with reg.start_run(...) as run:`` ends it as FINISHED, or as
-    FAILED if the block raises (KILLED on KeyboardInterrupt).
+    FAILED if the block raises (KILLED on KeyboardInterrupt). A run whose process dies without
+    ending it becomes KILLED when a registry next opens (see ``_stale``).
 
     ``params``, ``metrics`` (the newest value of each) and ``tags`` are what the run held when
     this handle was made, plus what was logged through it; :meth:`refresh` reloads them.

@@ -50,7 +50,14 @@ runs = Table(
     Column("status", String(16), nullable=False),
     Column("start_time", Float, nullable=False),
     Column("end_time", Float, nullable=True),
+    # The process running it (migration 0004): where (machine and pid namespace), its pid and
+    # start time, and its last heartbeat; see _stale.py. NULL for runs from before 0004.
+    Column("host", String(255), nullable=True),
+    Column("pid", Integer, nullable=True),
+    Column("pid_start", BigInteger, nullable=True),
+    Column("heartbeat_at", Float, nullable=True),
     Index("ix_runs_experiment_start", "experiment_id", "start_time"),
+    Index("ix_runs_status", "status"),
 )
 
 params = Table(

@@ -3,7 +3,7 @@
 Layout, on a local folder or an S3-compatible bucket (through pyarrow.fs)::
 
     <root>/objects/sha256/<first two hex digits>/<64 hex digits>
-    <root>/tmp/                      (uploads in progress; safe to delete when nothing writes)
+    <root>/tmp/                      (uploads in progress)
 
 What makes it safe:
 
@@ -17,25 +17,46 @@ What makes it safe:
 * The names users give files (artifact paths in a run, files of a bundle) live in the database,
   never in the store's own paths; they are checked by :func:`check_name` (relative, no ``..``,
   no empty parts) and local sources and destinations must not be symlinks.
+* A process killed in the middle of an upload leaves its temporary behind; opening a registry
+  removes those (:meth:`ArtifactStore.clean_temporaries`) once they are older than
+  ``STALE_TEMPORARY_S``. Locally each upload holds an exclusive ``flock`` on its temporary for
+  its whole life, and a locked one is never removed, however old. On S3 a temporary object
+  exists only between the end of its upload and its move into place; an upload killed before
+  its end leaves an incomplete multipart upload instead, which the bucket's
+  AbortIncompleteMultipartUpload lifecycle rule removes.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import shutil
 import stat
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
+
+try:
+    import fcntl
+except ImportError:  # Windows: temporaries are judged by age alone
+    fcntl = None  # type: ignore[assignment]
 
 from ..errors import IntegrityError, InvalidInputError, NotFoundError
 from ._db import seawall_home
 
 CHUNK = 1 << 20
+# A temporary upload older than this (seconds, by its last write), and not locked by a live
+# upload, was left by a killed process: opening a registry removes it.
+STALE_TEMPORARY_S = 3600.0
+_TEMPORARY_PREFIX = "put-"
+
+log = logging.getLogger("seawall.registry")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:")
 
@@ -157,9 +178,10 @@ def safe_destination(root: Path, name: str) -> Path:
 
 class ArtifactStore:
     """Bytes by SHA-256 on a local folder (default ``$SEAWALL_HOME/artifacts``) or any
-    pyarrow.fs URI (``s3://bucket/prefix?endpoint_override=...&region=...``)."""
+    pyarrow.fs URI (``s3://bucket/prefix?endpoint_override=...&region=...``). A local folder is
+    created unless ``create=False`` (a reader: a missing folder then just holds no objects)."""
 
-    def __init__(self, uri: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, uri: str | os.PathLike[str] | None = None, *, create: bool = True) -> None:
         if uri is None:
             uri = os.environ.get("SEAWALL_ARTIFACTS_URI") or None
         if uri is None:
@@ -179,8 +201,9 @@ class ArtifactStore:
             if text.startswith("file://"):
                 text = text[len("file://") :]
             self._root = Path(text).expanduser().absolute()
-            (self._root / "objects" / "sha256").mkdir(parents=True, exist_ok=True)
-            (self._root / "tmp").mkdir(parents=True, exist_ok=True)
+            if create:
+                (self._root / "objects" / "sha256").mkdir(parents=True, exist_ok=True)
+                (self._root / "tmp").mkdir(parents=True, exist_ok=True)
             self.uri = str(self._root)
 
     @property
@@ -197,10 +220,10 @@ class ArtifactStore:
         if self.exists_intact(sha):
             return sha, len(data)
         if self._fs is None:
-            fd, tmp = tempfile.mkstemp(dir=self._root / "tmp", prefix="put-")
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            self._place_local(Path(tmp), sha)
+            with self._temporary() as (fd, tmp):
+                with os.fdopen(fd, "wb", closefd=False) as fh:
+                    fh.write(data)
+                self._place_local(fd, tmp, sha)
         else:
             self._upload(lambda out: out.write(data), sha)
         return sha, len(data)
@@ -210,23 +233,20 @@ class ArtifactStore:
         source = Path(path)
         if self._fs is None:
             # One pass: copy into the store's tmp folder while hashing, then verify the name.
-            fd, tmp = tempfile.mkstemp(dir=self._root / "tmp", prefix="put-")
-            h = hashlib.sha256()
-            size = 0
-            try:
-                with _open_regular(source) as src, os.fdopen(fd, "wb") as out:
+            with self._temporary() as (fd, tmp):
+                h = hashlib.sha256()
+                size = 0
+                with _open_regular(source) as src, os.fdopen(fd, "wb", closefd=False) as out:
                     while chunk := src.read(CHUNK):
                         h.update(chunk)
                         size += len(chunk)
                         out.write(chunk)
+                        fire("store:writing")
                 sha = h.hexdigest()
                 if self.exists_intact(sha):
-                    os.unlink(tmp)
+                    tmp.unlink()
                     return sha, size
-                self._place_local(Path(tmp), sha)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+                self._place_local(fd, tmp, sha)
             return sha, size
         sha, size = hash_file(source)
         if not self.exists_intact(sha):
@@ -235,25 +255,101 @@ class ArtifactStore:
                 with _open_regular(source) as src:
                     while chunk := src.read(CHUNK):
                         out.write(chunk)
+                        fire("store:writing")
 
             self._upload(copy, sha)
         return sha, size
 
-    def _place_local(self, tmp: Path, sha: str) -> None:
+    @contextmanager
+    def _temporary(self) -> Iterator[tuple[int, Path]]:
+        """A new file under tmp/, locked by this process until it is placed or removed (so that
+        :meth:`clean_temporaries` never takes it), and removed if the write fails."""
+        fd, name = tempfile.mkstemp(dir=self._root / "tmp", prefix=_TEMPORARY_PREFIX)
+        tmp = Path(name)
         try:
-            with open(tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o444)
-            final = self._root / _key(sha)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            fire("store:before_rename")
-            # Only reached when no intact object has this name: replacing is writing the same
-            # bytes, or repairing a corrupted copy.
-            os.replace(tmp, final)
-            _fsync_dir(final.parent)
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            yield fd, tmp
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _place_local(self, fd: int, tmp: Path, sha: str) -> None:
+        os.fsync(fd)
+        os.chmod(tmp, 0o444)
+        final = self._root / _key(sha)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fire("store:before_rename")
+        # Only reached when no intact object has this name: replacing is writing the same
+        # bytes, or repairing a corrupted copy.
+        os.replace(tmp, final)
+        _fsync_dir(final.parent)
+
+    def clean_temporaries(self, older_than: float = STALE_TEMPORARY_S) -> list[str]:
+        """Removes temporary uploads that killed processes left: those whose last write is
+        older than `older_than` seconds and (locally) that no live upload holds locked.
+        Returns their names. Failures (a read-only store) are logged and skipped."""
+        if self._fs is None:
+            return self._clean_local(older_than)
+        from pyarrow import fs as pafs
+
+        removed = []
+        now = time.time()
+        try:
+            found = self._fs.get_file_info(
+                pafs.FileSelector(f"{self._base}/tmp", allow_not_found=True)
+            )
+        except OSError as exc:
+            log.debug("cannot list the temporaries of %s: %s", self.uri, exc)
+            return []
+        for info in found:
+            if info.type != pafs.FileType.File or info.mtime is None:
+                continue
+            if now - info.mtime.timestamp() < older_than:
+                continue
+            try:
+                self._fs.delete_file(info.path)
+            except OSError as exc:
+                log.debug("cannot remove the temporary %s: %s", info.path, exc)
+                continue
+            removed.append(info.base_name)
+        return removed
+
+    def _clean_local(self, older_than: float) -> list[str]:
+        removed = []
+        now = time.time()
+        try:
+            entries = [
+                e for e in os.scandir(self._root / "tmp") if e.name.startswith(_TEMPORARY_PREFIX)
+            ]
+        except OSError:  # no tmp folder (a reader of a store not made yet): nothing to clean
+            return []
+        for entry in entries:
+            try:
+                fd = os.open(entry.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            except OSError:
+                continue  # gone already (placed or cleaned), or not ours to open
+            try:
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode) or now - st.st_mtime < older_than:
+                    continue
+                if fcntl is not None:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except OSError:
+                        continue  # a live upload holds it
+                # Still the file under that name? Its writer may have moved it into place.
+                if os.stat(entry.path, follow_symlinks=False).st_ino != st.st_ino:
+                    continue
+                os.unlink(entry.path)
+                removed.append(entry.name)
+            except OSError as exc:
+                log.debug("cannot remove the temporary %s: %s", entry.path, exc)
+            finally:
+                os.close(fd)
+        return removed
 
     def _upload(self, write: Callable[[Any], None], sha: str) -> None:
         tmp = f"{self._base}/tmp/{uuid.uuid4().hex}"

@@ -21,13 +21,13 @@ from ..errors import (
     RunClosedError,
 )
 from . import _checks as checks
-from . import _search
+from . import _search, _stale
 from ._base import RegistryBase
 from ._entities import Artifact, Experiment, Metric
 from ._run import RUNNING, STATUSES, Run
 from ._schema import artifacts, experiments, latest_metrics, params, runs, tags
 from ._schema import metrics as metrics_table
-from ._store import check_name, safe_destination, walk_files
+from ._store import check_name, fire, safe_destination, walk_files
 
 if TYPE_CHECKING:
     from ._registry import Registry
@@ -88,6 +88,7 @@ class TrackingMixin(RegistryBase):
             checks.check_name(name, "run name")
         run_id = uuid.uuid4().hex
         now = time.time()
+        host, pid, pid_start = _stale.this_process()
 
         def tx(conn: Connection) -> int:
             exp = self._experiment_id(conn, experiment, create=True)
@@ -100,6 +101,10 @@ class TrackingMixin(RegistryBase):
                         name=name,
                         status=RUNNING,
                         start_time=now,
+                        host=host,
+                        pid=pid,
+                        pid_start=pid_start,
+                        heartbeat_at=now,
                     )
                     .returning(runs.c.id)
                 ).scalar_one()
@@ -109,6 +114,8 @@ class TrackingMixin(RegistryBase):
         run = Run(
             registry, self._db.write(tx), run_id, experiment, name, RUNNING, now, None, {}, {}, {}
         )
+        self._heartbeat.add(run._pk)
+        fire("run:started")
         if tags or params:
             try:
                 self._log_batch(run, param_items=params, tag_items=tags)
@@ -138,6 +145,7 @@ class TrackingMixin(RegistryBase):
             )
             return result.rowcount
 
+        self._heartbeat.discard(run._pk)
         if self._db.write(tx) == 0:
             if missing_ok:
                 return

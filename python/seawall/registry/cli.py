@@ -2,7 +2,8 @@
 
 Importing this module loads click only; the registry (SQLAlchemy) and rich load when a command
 runs. Every command takes --registry (or $SEAWALL_REGISTRY_URI) and --artifacts (or
-$SEAWALL_ARTIFACTS_URI); with neither, the default registry under $SEAWALL_HOME.
+$SEAWALL_ARTIFACTS_URI); with neither, the default registry under $SEAWALL_HOME. The registry
+must exist: no command creates one.
 """
 
 from __future__ import annotations
@@ -32,11 +33,12 @@ artifacts_option = click.option(
 
 
 def open_registry(registry_uri: str | None, artifacts_uri: str | None) -> Any:
-    """The registry that --registry and --artifacts name, or a clean exit saying why not."""
+    """The existing registry that --registry and --artifacts name (nothing is created: a typo
+    in a path is an error, not a new empty registry), or a clean exit saying why not."""
     from ._registry import Registry
 
     try:
-        return Registry(registry_uri, artifacts=artifacts_uri)
+        return Registry(registry_uri, artifacts=artifacts_uri, create=False)
     except Exception as exc:  # a bad URI, an unreachable server: say so, without a traceback
         raise click.ClickException(f"cannot open the registry: {exc}") from None
 
