@@ -86,7 +86,15 @@ def run_not_listening(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_seawall_ui_warns_on_stderr_when_not_on_loopback():
+@pytest.fixture
+def default_registry(seawall_home):
+    """`seawall ui` only reads: the registry it shows must exist."""
+    import seawall
+
+    seawall.Registry().close()
+
+
+def test_seawall_ui_warns_on_stderr_when_not_on_loopback(default_registry):
     exposed = run_not_listening("ui", "--host", "0.0.0.0", "--port", "0")
     assert exposed.returncode == 0, exposed.stderr
     assert "WARNING" in exposed.stderr
@@ -105,6 +113,6 @@ def ui_output(*extra: str) -> str:
     return output[0]
 
 
-def test_access_logs_are_off_unless_asked_for():
+def test_access_logs_are_off_unless_asked_for(default_registry):
     assert '"GET /runs HTTP/1.1" 200' not in ui_output()
     assert '"GET /runs HTTP/1.1" 200' in ui_output("--access-log")
