@@ -10,4 +10,5 @@ PYBIND11_MODULE(_core, m) {
   seawall::bindings::bind_drift_categorical(m);
   seawall::bindings::bind_profile(m);
   seawall::bindings::bind_serving(m);
+  seawall::bindings::bind_loadgen(m);
 }

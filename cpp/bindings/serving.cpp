@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "bindings.h"
+#include "gil.h"
 #include "seawall/errors.h"
 #include "seawall/serving/batcher.h"
 
@@ -40,45 +41,6 @@ using serving::BatchOutput;
 using serving::LatencySummary;
 
 namespace {
-
-bool finalizing() {
-#if PY_VERSION_HEX >= 0x030D0000
-  return Py_IsFinalizing() != 0;
-#else
-  return _Py_IsFinalizing() != 0;
-#endif
-}
-
-// Runs fn() with the GIL released, and takes the GIL back in ordinary code. Not with
-// py::gil_scoped_release: it takes the GIL back in a (noexcept) destructor, and a daemon thread
-// that takes the GIL while the interpreter finalizes is ended by CPython with a forced unwind
-// (up to Python 3.13), which std::terminate()s when it starts in a noexcept function. fn() must
-// not touch Python.
-template <typename F>
-auto without_gil(F&& fn) {
-  using Result = decltype(fn());
-  PyThreadState* state = PyEval_SaveThread();
-  std::exception_ptr error;
-  if constexpr (std::is_void_v<Result>) {
-    try {
-      fn();
-    } catch (...) {
-      error = std::current_exception();
-    }
-    PyEval_RestoreThread(state);
-    if (error) std::rethrow_exception(error);
-  } else {
-    std::optional<Result> result;
-    try {
-      result.emplace(fn());
-    } catch (...) {
-      error = std::current_exception();
-    }
-    PyEval_RestoreThread(state);
-    if (error) std::rethrow_exception(error);
-    return std::move(*result);
-  }
-}
 
 // Decrefs from threads without the GIL, handed to the interpreter's main thread with
 // Py_AddPendingCall, so that no destructor ever waits for the GIL. A lock-free list: pushing

@@ -222,3 +222,64 @@ class Batcher:
     def instances(self) -> int: ...
     @property
     def priority_levels(self) -> int: ...
+
+# The load generator (cpp/bindings/loadgen.cpp).
+def loadgen_available() -> bool: ...
+
+class LatencyHistogram:
+    relative_error: float
+    def __init__(self) -> None: ...
+    def record(self, values: npt.ArrayLike) -> None: ...
+    def merge(self, other: LatencyHistogram) -> None: ...
+    def copy(self) -> LatencyHistogram: ...
+    def quantile(self, q: float) -> int: ...
+    @property
+    def count(self) -> int: ...
+    @property
+    def min(self) -> int: ...
+    @property
+    def max(self) -> int: ...
+    @property
+    def mean(self) -> float: ...
+
+class LoadWindow:
+    seconds: float
+    sent: int
+    answered: int
+    status: dict[int, int]
+    timeouts: int
+    closed: int
+    protocol_errors: int
+    connect_errors: int
+    missed: int
+    unfinished: int
+    in_flight: int
+    backlog: int
+    max_send_lag_ns: int
+    latency: LatencyHistogram
+    error_latency: LatencyHistogram
+    first_error: str
+    error_bodies: dict[int, bytes]
+    def __init__(self) -> None: ...
+    def merge(self, other: LoadWindow) -> None: ...
+    def copy(self) -> LoadWindow: ...
+
+class LoadGenerator:
+    def __init__(
+        self,
+        address: str,
+        port: int,
+        requests: list[bytes],
+        *,
+        mode: str = "closed",
+        concurrency: int = 1,
+        rate: float = 0.0,
+        poisson: bool = False,
+        seed: int = 0,
+        request_timeout_s: float = 30.0,
+        connect_timeout_s: float = 5.0,
+        max_backlog: int = ...,
+    ) -> None: ...
+    def start(self) -> None: ...
+    def collect(self) -> LoadWindow: ...
+    def stop(self, drain_timeout_s: float = 5.0) -> LoadWindow: ...
