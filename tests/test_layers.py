@@ -26,6 +26,7 @@ LAYERS: list[set[str]] = [
     {"bundles"},
     {"registry"},
     {"pipelines", "serving"},
+    {"bench"},  # load tests: serves bundles in-process for the sweep and the loop's latency gate
     {"monitoring"},
     {"dashboard"},
     {"loop"},

@@ -69,3 +69,7 @@ main.add_command(report)
 from .dashboard.cli import ui  # noqa: E402  (starlette and uvicorn load only when it runs)
 
 main.add_command(ui)
+
+from .bench.cli import bench  # noqa: E402  (the load generator and rich load only when it runs)
+
+main.add_command(bench)

@@ -25,6 +25,7 @@ __all__ = [
     "RequestTimeoutError",
     "RunClosedError",
     "SeawallError",
+    "ServerUnavailableError",
     "StepFailedError",
     "StorageError",
     "UnsupportedVersionError",
@@ -98,6 +99,11 @@ class StorageError(SeawallError, OSError):
 class RegistryUnavailableError(StorageError, ConnectionError):
     """The registry's database cannot be reached (a server down, a file that cannot be opened),
     or another process kept it locked past the busy timeout."""
+
+
+class ServerUnavailableError(SeawallError, ConnectionError):
+    """A server cannot be reached (refused, unresolvable, timed out) or answered something that
+    is not the protocol asked for; the message names the URL."""
 
 
 class RunClosedError(SeawallError, RuntimeError):

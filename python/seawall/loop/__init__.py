@@ -3,7 +3,7 @@ challenger against the champion on the same recent data, and promote only a winn
 
 from __future__ import annotations
 
-from .policy import Decision, Policy
+from .policy import Decision, LatencyGate, Policy
 from .training_loop import ContinuousTraining
 
-__all__ = ["ContinuousTraining", "Decision", "Policy"]
+__all__ = ["ContinuousTraining", "Decision", "LatencyGate", "Policy"]

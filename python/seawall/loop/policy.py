@@ -22,6 +22,42 @@ def _check_optional_positive(name: str, value: float | None, *, allow_zero: bool
 
 
 @dataclass(frozen=True)
+class LatencyGate:
+    """A load test a challenger must pass before it may become champion.
+
+    The loop serves the challenger's bundle in-process on loopback and drives it open-loop at
+    ``at_rps`` requests per second (constant arrivals, rows of its training data as inputs) for
+    at most ``duration_s`` seconds (less once three measurement windows agree). It passes when
+    every request got a 2xx answer and the p99 latency is at most ``p99_ms``. Latency counts from
+    when each request was due, so a server that cannot keep up with ``at_rps`` fails on it too:
+    its queue shows in the figures.
+    """
+
+    p99_ms: float
+    at_rps: float
+    duration_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        for name in ("p99_ms", "at_rps", "duration_s"):
+            value = getattr(self, name)
+            _check_optional_positive(name, value)
+            if value is None:
+                raise InvalidInputError(f"{name} must be a number > 0, got None")
+
+    def judge(self, *, p99_ms: float, sent: int, failed: int) -> tuple[bool, str]:
+        """Whether a load test with these figures passes, and the sentence that says why."""
+        at = f"at {self.at_rps:g} rps"
+        if sent == 0 or failed:
+            return False, f"latency gate: {failed} of {sent} requests failed {at}"
+        if p99_ms > self.p99_ms:
+            return (
+                False,
+                f"latency gate: p99 {p99_ms:.3g} ms {at}, over the {self.p99_ms:g} ms target",
+            )
+        return True, f"latency gate passed: p99 {p99_ms:.3g} ms {at} (target {self.p99_ms:g} ms)"
+
+
+@dataclass(frozen=True)
 class Policy:
     """The rules of the loop. Each trigger is off when None.
 
@@ -35,6 +71,10 @@ class Policy:
     A retrained challenger replaces the champion only when it beats it, on the same recent
     labelled window, by more than ``margin`` (in the score's units; ``higher_is_better`` says
     which way is better).
+
+    ``latency``: a :class:`LatencyGate` the challenger must pass first (None: no load test). A
+    challenger that fails it never becomes champion (nor challenger): the loop points the
+    ``rejected`` alias at it, with the measured figures as the reason.
     """
 
     drift_share: float | None = 0.5
@@ -43,6 +83,7 @@ class Policy:
     min_new_rows: int | None = None
     margin: float = 0.0
     higher_is_better: bool = True
+    latency: LatencyGate | None = None
 
     def __post_init__(self) -> None:
         if self.drift_share is not None:
@@ -62,6 +103,10 @@ class Policy:
         _check_optional_positive("margin", self.margin, allow_zero=True)
         if not isinstance(self.higher_is_better, bool):
             raise InvalidInputError("higher_is_better must be True or False")
+        if self.latency is not None and not isinstance(self.latency, LatencyGate):
+            raise InvalidInputError(
+                f"latency must be a seawall.loop.LatencyGate or None, got {self.latency!r}"
+            )
 
     def better(self, challenger: float, champion: float) -> bool:
         """Whether `challenger` wins by more than the margin."""

@@ -9,6 +9,8 @@ server saw, or the raw records) and, where labels have arrived, a recent labelle
 2. When one fires: ``train(data, run)`` builds a bundle from the training data inside a registry
    run; the bundle is registered as the next version, with the profile of its training features
    as its reference, and gets the ``challenger`` alias.
+   With a latency gate (``Policy(latency=LatencyGate(...))``) the bundle is load-tested first,
+   served in-process: one that fails never gets an alias but ``rejected``.
 3. Challenger and champion are scored on the same labelled window; the challenger takes the
    ``champion`` alias only when it wins by the policy's margin. The alias move carries the
    reason, so the registry's alias audit says why each promotion happened.
@@ -65,6 +67,7 @@ class ContinuousTraining:
         label: str = "label",
         champion_alias: str = "champion",
         challenger_alias: str = "challenger",
+        rejected_alias: str = "rejected",
         trust_code: bool = False,
     ) -> None:
         if not callable(train) or not callable(score):
@@ -79,6 +82,7 @@ class ContinuousTraining:
         self.label = label
         self.champion_alias = champion_alias
         self.challenger_alias = challenger_alias
+        self.rejected_alias = rejected_alias
         self.trust_code = trust_code
 
     # --- public ---------------------------------------------------------------------------
@@ -186,13 +190,41 @@ class ContinuousTraining:
                     "a trigger fired but there is nothing to train on: pass training_data= or "
                     "labelled="
                 )
-            version = self._train_version(self._table(data, "training_data"))
+            table = self._table(data, "training_data")
+            version = self._train_version(table)
         except Exception as exc:
             return replace(
                 base, action="failed", reason=f"{fired}: training failed", error=_error(exc)
             )
+        gate = ""  # the latency gate's verdict, added to the alias moves' reasons
+        if self.policy.latency is not None:
+            try:
+                figures = self._latency_gate(version, table.drop_columns([self.label]))
+            except Exception as exc:
+                return replace(
+                    base,
+                    action="failed",
+                    challenger=version,
+                    reason=f"{fired}: the latency gate could not load-test challenger {version}",
+                    error=_error(exc),
+                )
+            base = replace(base, details={**base.details, "latency": figures})
+            if not figures["passed"]:
+                self.registry.set_alias(
+                    self.model,
+                    self.rejected_alias,
+                    version,
+                    reason=f"loop: {figures['reason']}; not promoted",
+                )
+                return replace(
+                    base,
+                    action="kept",
+                    challenger=version,
+                    reason=f"{fired}: challenger {version} failed the {figures['reason']}",
+                )
+            gate = f"; {figures['reason']}"
         self.registry.set_alias(
-            self.model, self.challenger_alias, version, reason=f"loop: retrained on {fired}"
+            self.model, self.challenger_alias, version, reason=f"loop: retrained on {fired}{gate}"
         )
         if window is None or base.champion_score is None:
             return replace(
@@ -220,7 +252,7 @@ class ContinuousTraining:
                 challenger_score=score,
                 reason=f"{fired}: {versus}; margin {self.policy.margin:g} not beaten",
             )
-        self._promote(version, score, f"loop: {fired}; {versus}")
+        self._promote(version, score, f"loop: {fired}; {versus}{gate}")
         return replace(
             base,
             action="promoted",
@@ -288,6 +320,40 @@ class ContinuousTraining:
             raise InvalidInputError(f"score returned {value} for version {version}")
         return value
 
+    def _latency_gate(self, version: int, rows: pa.Table) -> dict[str, Any]:
+        """Load-tests `version` served in-process (see :class:`LatencyGate`) with `rows` as
+        inputs; the figures, the verdict and its reason. The verdict is also a tag of the
+        version (``loop.latency``), for whatever decides on it later (a canary)."""
+        from ..bench import load_test_bundle
+
+        gate = self.policy.latency
+        assert gate is not None
+        result = load_test_bundle(
+            self.registry.bundle_path(f"models:/{self.model}/{version}"),
+            rps=gate.at_rps,
+            duration_s=gate.duration_s,
+            rows=rows.slice(0, 256),
+            trust_code=self.trust_code,
+        )
+        p99 = result.latency_ms["p99"]
+        passed, reason = gate.judge(p99_ms=p99, sent=result.sent, failed=result.failed)
+        self.registry.set_version_tag(
+            self.model, version, "loop.latency", f"{'passed' if passed else 'failed'}: {reason}"
+        )
+        return {
+            "passed": passed,
+            "reason": reason,
+            "p99_ms": p99,
+            "p50_ms": result.latency_ms["p50"],
+            "target_p99_ms": gate.p99_ms,
+            "at_rps": gate.at_rps,
+            "throughput": result.throughput,
+            "sent": result.sent,
+            "failed": result.failed,
+            "stable": result.stable,
+            "seconds": result.seconds,
+        }
+
     def _promote(self, version: int, score: float | None, reason: str) -> None:
         if score is not None:
             self.registry.set_version_tag(self.model, version, _SCORE_TAG, repr(score))
@@ -330,6 +396,11 @@ class ContinuousTraining:
                 )
                 if v is not None
             }
+            latency = decision.details.get("latency")
+            if latency is not None:
+                run.set_tags({"loop.latency": "passed" if latency["passed"] else "failed"})
+                for key in ("p99_ms", "p50_ms", "throughput", "failed"):
+                    metrics[f"latency_{key}"] = float(latency[key])
             if metrics:
                 run.log_metrics(metrics)
             decision = replace(decision, run_id=run.id)
