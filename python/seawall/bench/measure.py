@@ -53,7 +53,8 @@ class StepResult:
     as requests, connect (connections that failed) and missed (open loop: requests not sent,
     the generator's backlog being full)."""
     send_lag_ms: float | None = None
-    """Open loop: the most a request went out after it was due (the generator falling behind)."""
+    """Open loop: the most a request went out after it was due: waiting for a free connection
+    (the server falling behind) or for the generator's thread (a busy machine)."""
     server: dict[str, float] | None = None
     """The server's own split of the time, from its statistics endpoint when it has one:
     mean queue and compute (model) time per inference in microseconds, and inferences counted."""
