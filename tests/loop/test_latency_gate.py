@@ -6,54 +6,16 @@ alias audit."""
 
 from __future__ import annotations
 
-import pyarrow as pa
 import pytest
-from sklearn.linear_model import LogisticRegression
-from test_loop import auc, make_data
+from loop_helpers import make_data
 
-import seawall
 from seawall.errors import InvalidInputError
-from seawall.loop import ContinuousTraining, LatencyGate, Policy
-from seawall.serving import save_bundle
-from slow_models import SlowClassifier
+from seawall.loop import LatencyGate, Policy
 
 
-class Trainer:
-    """Logistic regression behind a pipeline; `delay_s` > 0 makes every model call sleep."""
-
-    def __init__(self, tmp_path) -> None:
-        self.tmp_path = tmp_path
-        self.calls = 0
-        self.delay_s = 0.0
-
-    def __call__(self, data: pa.Table, run) -> str:
-        self.calls += 1
-        features = data.drop_columns(["label"])
-        pipeline = seawall.FeaturePipeline(
-            {"x1": seawall.StandardScale(), "x2": seawall.StandardScale()}
-        ).fit(features)
-        model = LogisticRegression().fit(pipeline.transform(features), data["label"].to_numpy())
-        served = SlowClassifier(model, self.delay_s) if self.delay_s else model
-        path = self.tmp_path / f"bundle-{self.calls}"
-        save_bundle(
-            path, python_model=served, pipeline=pipeline, name="churn", example=features.slice(0, 5)
-        )
-        return str(path)
-
-
-def _loop(tmp_path, rng, gate: LatencyGate):
-    registry = seawall.Registry(f"sqlite:///{tmp_path / 'reg.db'}", artifacts=tmp_path / "art")
-    trainer = Trainer(tmp_path)
-    loop = ContinuousTraining(
-        registry,
-        "churn",
-        train=trainer,
-        score=auc,
-        policy=Policy(drift_share=0.5, latency=gate),
-        trust_code=True,
-    )
-    first = loop.bootstrap(make_data(rng, 3000, 0), labelled=make_data(rng, 1000, 0))
-    assert first.action == "promoted"
+def _gated(setup, gate: LatencyGate):
+    registry, trainer, loop = setup
+    loop.policy = Policy(drift_share=0.5, latency=gate)
     return registry, trainer, loop
 
 
@@ -61,9 +23,9 @@ def _drifted_check(loop, rng):
     return loop.check(make_data(rng, 3000, 1), labelled=make_data(rng, 2000, 1))
 
 
-def test_a_fast_challenger_passes_and_is_promoted(tmp_path, rng):
+def test_a_fast_challenger_passes_and_is_promoted(setup, rng):
     gate = LatencyGate(p99_ms=1000, at_rps=40, duration_s=1.5)
-    registry, _, loop = _loop(tmp_path, rng, gate)
+    registry, _, loop = _gated(setup, gate)
     decision = _drifted_check(loop, rng)
     assert decision.action == "promoted", decision
     figures = decision.details["latency"]
@@ -82,10 +44,10 @@ def test_a_fast_challenger_passes_and_is_promoted(tmp_path, rng):
     assert "latency gate passed" in registry.alias_history("churn", "challenger")[-1].reason
 
 
-def test_a_slow_challenger_fails_and_stays_unpromoted(tmp_path, rng):
+def test_a_slow_challenger_fails_and_stays_unpromoted(setup, rng):
     # Every call sleeps 100 ms: no request can be answered within the 50 ms target.
     gate = LatencyGate(p99_ms=50, at_rps=20, duration_s=1.5)
-    registry, trainer, loop = _loop(tmp_path, rng, gate)
+    registry, trainer, loop = _gated(setup, gate)
     trainer.delay_s = 0.1
     challengers_before = registry.alias_history("churn", "challenger")
     decision = _drifted_check(loop, rng)
