@@ -91,6 +91,45 @@ def _errors(result: Any) -> list[str]:
     return lines
 
 
+class _Progress:
+    """The live display on a terminal (stderr): the table so far and a line on what runs now;
+    it goes away at the end, when the results are printed. Off a terminal, nothing."""
+
+    def __init__(self, console: Any, first: str) -> None:
+        self.console = console
+        self.first = first
+        self.rows: list[list[str]] = []
+        self.text = "starting"
+        self.live: Any = None
+
+    def __enter__(self) -> _Progress:
+        if self.console is not None:
+            from rich.live import Live
+
+            self.live = Live(self._render(), console=self.console, transient=True)
+            self.live.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.live is not None:
+            self.live.stop()
+
+    def _render(self) -> Any:
+        from rich.console import Group
+        from rich.spinner import Spinner
+
+        return Group(_table("", self.rows, self.first), Spinner("dots", self.text))
+
+    def line(self, text: str) -> None:
+        self.text = text
+        if self.live is not None:
+            self.live.update(self._render())
+
+    def row(self, row: list[str]) -> None:
+        self.rows.append(row)
+        self.line(self.text)
+
+
 @click.command("bench")
 @click.argument("target", metavar="URL")
 @click.option("-m", "--model", "model", default=None, help="The model to load-test.")
@@ -259,25 +298,15 @@ def bench(
         from .load_test import bench as run_bench
 
         mode_name = "rate" if rate is not None else "concurrency"
-        rows: list[list[str]] = []
-        status = progress.status("starting", spinner="dots") if live else None
-        if status is not None:
-            status.start()
+        with _Progress(progress if live else None, mode_name) as display:
 
-        def on_window(w: dict[str, Any]) -> None:
-            if status is not None:
-                status.update(
-                    f"{mode_name} step {len(rows) + 1}, window {w['window']}: "
+            def on_window(w: dict[str, Any]) -> None:
+                display.line(
+                    f"{mode_name} step {len(display.rows) + 1}, window {w['window']}: "
                     f"{w['throughput']:,.0f} req/s, p50 {w['p50_ms']:.3g} ms, "
                     f"p99 {w['p99_ms']:.3g} ms, {w['errors']} errors"
                 )
 
-        def on_step(index: int, result: Any) -> None:
-            rows.append(_row(f"{result.load:g}", result))
-            if status is not None:
-                progress.print(_table("", rows[-1:], mode_name), end="")
-
-        try:
             result = run_bench(
                 target,
                 model,
@@ -293,11 +322,9 @@ def bench(
                 timeout_s=timeout,
                 seed=seed,
                 on_window=on_window,
-                on_step=on_step,
+                on_step=lambda _, step: display.row(_row(f"{step.load:g}", step)),
             )
-        finally:
-            if status is not None:
-                status.stop()
+        rows = display.rows
     except InvalidInputError as exc:
         raise click.UsageError(str(exc)) from None
     except SeawallError as exc:
@@ -354,20 +381,16 @@ def _sweep(
     path, uri_name, _ = resolve(target, reg)
     bundle = load_bundle(path, trust_code=trust_code)
     rows = read_rows(data) if data else None
-    trials: list[list[str]] = []
     total = 1
     for values in GRID.values():
         total *= len(values)
-    status = progress.status("sweeping", spinner="dots") if progress is not None else None
-    if status is not None:
-        status.start()
+    with _Progress(progress, "batch / delay µs / instances") as display:
 
-    def on_trial(setting: dict[str, int], result: Any) -> None:
-        trials.append(_row(_setting(setting), result))
-        if status is not None:
-            status.update(f"setting {len(trials)} of {total}: {_setting(setting)}")
+        def on_trial(setting: dict[str, int], result: Any) -> None:
+            display.row(_row(_setting(setting), result))
+            display.line(f"setting {min(len(display.rows) + 1, total)} of {total}")
 
-    try:
+        display.line(f"setting 1 of {total}")
         result = sweep(
             bundle,
             p99_ms=p99_ms,
@@ -380,9 +403,7 @@ def _sweep(
             seed=seed,
             on_trial=on_trial,
         )
-    finally:
-        if status is not None:
-            status.stop()
+    trials = display.rows
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
         return
