@@ -13,7 +13,16 @@ constexpr uint64_t kSub = uint64_t{1} << LatencyHistogram::kSubBits;
 // Values below kSub have a bucket each; each power of two from kSub up to 2^63 has kSub.
 constexpr std::size_t kBuckets = (64 - LatencyHistogram::kSubBits + 1) * kSub;
 
-int floor_log2(uint64_t v) { return 63 - __builtin_clzll(v); }
+// v > 0.
+int floor_log2(uint64_t v) {
+#if defined(__GNUC__) || defined(__clang__)
+  return 63 - __builtin_clzll(v);
+#else
+  int n = 0;
+  while (v >>= 1) ++n;
+  return n;
+#endif
+}
 
 }  // namespace
 
