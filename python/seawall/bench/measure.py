@@ -179,7 +179,6 @@ def run_step(
     windows: list[Any] = []
     generator.start()
     started = time.monotonic()
-    last = None
     try:
         while True:
             time.sleep(max(0.0, started + window_s * (len(windows) + 1) - time.monotonic()))
@@ -201,8 +200,10 @@ def run_step(
                 )
             if is_stable(windows) or time.monotonic() - started + window_s > max_s + 1e-3:
                 break
-    finally:
-        last = generator.stop(min(timeout_s, 10.0))
+    except BaseException:
+        generator.stop(0.0)  # interrupted (Ctrl-C) or failed: no waiting for answers
+        raise
+    last = generator.stop(min(timeout_s, 10.0))
     stable = is_stable(windows)
     if stable:
         first = len(windows) - STABLE_WINDOWS
