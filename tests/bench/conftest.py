@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-FEATURES = ["amount", "hour", "account_age_days", "merchant", "country"]
+from seawall.demo.loop_demo import FEATURES
 
 
 @pytest.fixture(scope="session")

@@ -14,8 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 from bench_servers import request_counts
 
-from conftest import FEATURES
 from seawall.bench import bench, served
+from seawall.demo.loop_demo import FEATURES
 from seawall.errors import InvalidInputError, NotFoundError, ServerUnavailableError
 
 
