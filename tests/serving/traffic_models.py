@@ -4,7 +4,7 @@ so that their bundles unpickle in the server (in this process).
 ``ArmModel(tag, cut)`` on features x (s = the row sums): ``predict`` is the class ``s > cut``,
 ``predict_proba`` the sigmoid of ``s - cut`` (two columns), ``version`` the tag (the registry
 version), so every answer says which version computed it. Faults are switched on per tag from
-the test: ``DELAY[tag]`` seconds per batch, ``BROKEN`` tags raise, ``UNLOADABLE`` tags do not
+the test: ``DELAY[tag]`` seconds per batch, ``GATES[tag]`` an Event its batches wait for, ``BROKEN`` tags raise, ``UNLOADABLE`` tags do not
 unpickle.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -22,6 +23,7 @@ import seawall
 from seawall.serving import save_bundle
 
 DELAY: dict[int, float] = {}
+GATES: dict[int, threading.Event] = {}  # a tag's batches wait until its gate opens
 BROKEN: set[int] = set()
 UNLOADABLE: set[int] = set()
 METHODS = {"predict": "predict", "predict_proba": "predict_proba", "version": "version"}
@@ -33,6 +35,9 @@ class ArmModel:
         self.cut = cut
 
     def _sums(self, x: np.ndarray) -> np.ndarray:
+        gate = GATES.get(self.tag)
+        if gate is not None:
+            gate.wait(60)
         delay = DELAY.get(self.tag)
         if delay:
             time.sleep(delay)
@@ -150,3 +155,28 @@ def v2_body(rows: list[dict[str, Any]]) -> dict[str, Any]:
             for k, v in columns.items()
         ]
     }
+
+
+def send_all(url, bodies, clients=8, headers=None):
+    """Sends every (endpoint, body) concurrently; returns Answers in the order sent."""
+    answers = Answers()
+    paths = {"v1": "/v1/models/fraud/predict", "v2": "/v2/models/fraud/infer"}
+    with httpx.Client(base_url=url, timeout=60) as client:
+
+        def send(i):
+            endpoint, body = bodies[i]
+            h = headers[i] if headers is not None else None
+            return client.post(paths[endpoint], json=body, headers=h)
+
+        with ThreadPoolExecutor(clients) as pool:
+            for response in pool.map(send, range(len(bodies))):
+                answers.add(response)
+    return answers
+
+
+def mixed_bodies(rng, n):
+    out = []
+    for i in range(n):
+        rows = records(transactions(rng, int(rng.integers(1, 4))))
+        out.append(("v1", v1_body(rows)) if i % 2 else ("v2", v2_body(rows)))
+    return out

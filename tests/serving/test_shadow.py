@@ -1,0 +1,155 @@
+"""Shadow traffic: copies answered off the request path, never seen by a client; the shadow's
+agreement with the primary against an oracle; a failing or hanging shadow."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import numpy as np
+import pytest
+from serving_helpers import records, running, transactions
+from traffic_models import BROKEN, DELAY, oracle, registry_of, send_all, v1_body, v2_body
+
+from seawall.serving import create_app
+from seawall.serving.traffic import TrafficPolicy
+
+CUTS = [0.0, 0.5, -0.7]  # versions 1, 2, 3
+
+
+@pytest.fixture
+def versions(tmp_path, rng):
+    reg, pipe = registry_of(tmp_path, rng, CUTS, {"champion": 1, "challenger": 2, "candidate": 3})
+    yield reg, pipe
+    reg.close()
+
+
+def app_with(reg, policy):
+    return create_app(
+        "models:/fraud@champion",
+        registry=reg,
+        trust_code=True,
+        traffic=policy,
+        watch_interval_s=None,
+    )
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    want = [f'{k}="{v}"' for k, v in labels.items()]
+    found = [
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(name + "{") and all(w in line for w in want)
+    ]
+    assert len(found) == 1, (name, labels, found)
+    return found[0]
+
+
+def wait_for(condition, what: str, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still waiting for {what}")
+        time.sleep(0.01)
+
+
+def test_the_shadow_is_invisible_and_agrees_with_the_primary_as_the_oracle_says(versions, rng):
+    reg, pipe = versions
+    n = 200
+    policy = TrafficPolicy(
+        "models:/fraud@challenger", 25, shadow="models:/fraud@candidate", shadow_queue=4096
+    )
+    app = app_with(reg, policy)
+    router = app.state.seawall.traffic["fraud"]
+    payloads = [records(transactions(rng, int(rng.integers(1, 4)))) for _ in range(n)]
+    bodies = [("v1", v1_body(p)) if i % 2 else ("v2", v2_body(p)) for i, p in enumerate(payloads)]
+    with running(app) as url:
+        answers = send_all(url, bodies, clients=6)
+        wait_for(lambda: router.stats_for("shadow", "3").peek().requests == n, "the shadow")
+        metrics = httpx.get(url + "/metrics").text
+    app.state.seawall.close()
+    assert router._shadow_queue.dropped == 0
+    answers.check_attribution()
+    primary_rows = []
+    for (status, arm, version, _, body), rows in zip(answers.items, payloads, strict=True):
+        assert status == 200 and arm in ("primary", "canary")  # never the shadow
+        cut = CUTS[int(version) - 1]
+        expected = oracle(pipe, rows, cut)
+        outputs = body["outputs"]
+        if isinstance(outputs, dict):
+            label, proba = outputs["predict"], outputs["predict_proba"]
+        else:
+            got = {t["name"]: t["data"] for t in outputs}
+            label, proba = got["predict"], got["predict_proba"]
+        assert label == expected["predict"].tolist()
+        np.testing.assert_allclose(np.ravel(proba), expected["predict_proba"].ravel(), rtol=1e-12)
+        if arm == "primary":
+            primary_rows += rows
+    # the shadow is compared with the primary on the requests the primary answered
+    mine, theirs = oracle(pipe, primary_rows, CUTS[0]), oracle(pipe, primary_rows, CUTS[2])
+    agreement = float(np.mean(mine["predict"] == theirs["predict"]))
+    mad = float(np.mean(np.abs(mine["predict_proba"] - theirs["predict_proba"])))
+    figures = router.stats_for("shadow", "3").peek()
+    assert figures.compared == len(primary_rows)
+    assert figures.agreement == pytest.approx(agreement, abs=1e-15)
+    assert figures.score_mad == pytest.approx(mad, rel=1e-9)
+    assert figures.errors == 0 and figures.requests == n
+    labels = {"model": "fraud", "arm": "shadow", "version": "3"}
+    assert metric(metrics, "seawall_traffic_shadow_agreement_ratio", **labels) == pytest.approx(
+        agreement, abs=1e-12
+    )
+    assert metric(metrics, "seawall_traffic_requests_total", **labels) == n
+
+
+def test_shadow_errors_never_reach_a_client(versions, rng):
+    reg, _ = versions
+    n = 60
+    app = app_with(reg, TrafficPolicy(shadow="models:/fraud@candidate"))
+    router = app.state.seawall.traffic["fraud"]
+    BROKEN.add(3)
+    try:
+        payloads = [records(transactions(rng, 2)) for _ in range(n)]
+        with running(app) as url:
+            answers = send_all(url, [("v2", v2_body(p)) for p in payloads], clients=4)
+            wait_for(lambda: router.stats_for("shadow", "3").peek().requests == n, "the shadow")
+            metrics = httpx.get(url + "/metrics").text
+        app.state.seawall.close()
+    finally:
+        BROKEN.discard(3)
+    assert [(s, a) for s, a, *_ in answers.items] == [(200, "primary")] * n
+    answers.check_attribution()
+    labels = {"model": "fraud", "arm": "shadow", "version": "3"}
+    assert metric(metrics, "seawall_traffic_errors_total", **labels) == n
+    assert router.describe()["shadow_queue"]["errors"] == n
+
+
+def test_a_hanging_shadow_fills_its_queue_drops_and_counts(versions, rng):
+    reg, _ = versions
+    n, size, workers, delay = 120, 4, 1, 0.5
+    policy = TrafficPolicy(
+        shadow="models:/fraud@candidate", shadow_queue=size, shadow_workers=workers
+    )
+    app = app_with(reg, policy)
+    router = app.state.seawall.traffic["fraud"]
+    DELAY[3] = delay  # per call of a model method: the shadow takes a second a batch
+    try:
+        payloads = [records(transactions(rng, 1)) for _ in range(n)]
+        started = time.monotonic()
+        with running(app) as url:
+            answers = send_all(url, [("v1", v1_body(p)) for p in payloads], clients=4)
+            elapsed = time.monotonic() - started
+            metrics = httpx.get(url + "/metrics").text
+            shadow = router.describe()["shadow_queue"]
+        app.state.seawall.close()  # a hung shadow does not hold the shutdown (bounded waits)
+    finally:
+        DELAY.pop(3, None)
+    assert [(s, a) for s, a, *_ in answers.items] == [(200, "primary")] * n
+    answers.check_attribution()
+    assert shadow["offered"] == n
+    # at most the queue, plus what the workers took while the clients sent, got in
+    taken = workers * (2 + elapsed / (2 * delay))
+    assert shadow["dropped"] >= n - size - taken
+    assert (
+        metric(metrics, "seawall_traffic_shadow_dropped_total", model="fraud") == shadow["dropped"]
+    )
+    assert router.stats_for("shadow", "3").peek().dropped == shadow["dropped"]
