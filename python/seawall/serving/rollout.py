@@ -259,10 +259,12 @@ def parse_after(text: str) -> tuple[int | None, float | None]:
 
 @dataclass(frozen=True)
 class RolloutEvent:
-    """A rollback or a promotion: when, which arm, the alias moved and the versions, and why.
-    ``moved`` is False while the registry could not be written (it is retried each interval)."""
+    """A rollback or a promotion: when (and at which evaluation), which arm, the alias moved and
+    the versions, and why. ``moved`` is False while the registry could not be written (it is
+    retried each interval)."""
 
     time: float
+    evaluation: int
     action: Literal["rollback", "promotion"]
     arm: str
     alias: str | None
@@ -274,6 +276,7 @@ class RolloutEvent:
     def to_dict(self) -> dict[str, Any]:
         return {
             "time": self.time,
+            "evaluation": self.evaluation,
             "action": self.action,
             "arm": self.arm,
             "alias": self.alias,
@@ -493,7 +496,9 @@ class Rollout:
                     exc,
                     self.interval_s,
                 )
-        event = RolloutEvent(time.time(), action, arm, alias, before, version, why, moved)
+        event = RolloutEvent(
+            time.time(), self.evaluations, action, arm, alias, before, version, why, moved
+        )
         self.events.append(event)
         self.counts[action] += 1
         if alias is not None and version is not None and not moved:
