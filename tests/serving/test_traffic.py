@@ -411,3 +411,111 @@ def test_bad_arms_are_clear_errors_at_start(three_versions, tmp_path, rng):
             trust_code=True,
             traffic=TrafficPolicy("models:/fraud@challenger", 10, promote_after=100),
         )
+
+
+def test_a_monitor_gets_each_arms_figures_in_its_windows(three_versions, rng):
+    from seawall.monitoring import Monitor
+
+    reg, _ = three_versions
+    reference = seawall.Profile.from_data(transactions(rng, 500))
+    monitor = Monitor("fraud", reference, window_s=1, origin=0, background=False)
+    app = app_with(
+        reg,
+        TrafficPolicy("models:/fraud@challenger", 30, shadow="models:/fraud@candidate"),
+        profile_slice_s=3600,
+        monitors={"fraud": monitor},
+    )
+    router = app.state.seawall.traffic["fraud"]
+    with running(app) as url:
+        answers = send_all(url, mixed_bodies(rng, 120), clients=4)
+        deadline = 600
+        while router.stats_for("shadow", "3").peek().requests < 120 and deadline:
+            deadline -= 1
+            threading.Event().wait(0.05)
+        app.state.seawall.profiler("fraud").flush(close_slice=True)
+        monitor.advance(math.inf)
+    app.state.seawall.close()
+    windows = monitor.history()
+    assert windows
+    arms = answers.arms()
+    for arm, version in (("primary", "1"), ("canary", "2"), ("shadow", "3")):
+        got = sum(w.arms.get(arm, {}).get("requests", 0) for w in windows)
+        assert got == (arms.count(arm) if arm != "shadow" else 120), arm
+        assert windows[-1].arms[arm]["version"] == version
+    compared = sum(w.arms["shadow"]["compared"] for w in windows)
+    assert compared > 0
+    monitor.close()
+
+
+def serve_args(reg, tmp_path, *extra):
+    return [
+        "serve",
+        "models:/fraud@champion",
+        "--trust-code",
+        "--registry",
+        reg.uri,
+        "--artifacts",
+        str(tmp_path / "art"),
+        *extra,
+    ]
+
+
+def test_seawall_serve_builds_the_policy_from_its_options(three_versions, tmp_path, cli_app):
+    reg, _ = three_versions
+    app, output = cli_app(
+        serve_args(
+            reg,
+            tmp_path,
+            "--canary",
+            "models:/fraud@challenger=12.5",
+            "--shadow",
+            "models:/fraud@candidate=40",
+            "--sticky",
+            "header:X-User",
+            "--rollback-if",
+            "p99>2x,errors>1%,agreement<0.9",
+            "--promote-if",
+            "errors<0.5%",
+            "--promote-after",
+            "30m",
+            "--rollout-interval",
+            "5",
+        )
+    )
+    router = app.state.seawall.traffic["fraud"]
+    try:
+        assert (router.share, router.shadow_share) == (12.5, 40)
+        policy = router.policy
+        assert policy.sticky_kind == "header" and policy.sticky_key == "x-user"
+        assert [str(r) for r in policy.rollback_if] == ["p99>2x", "errors>1%", "agreement<90%"]
+        assert policy.promote_after_s == 1800 and policy.interval_s == 5
+        assert router.version_of("canary") == "2" and router.version_of("shadow") == "3"
+        assert "canary models:/fraud@challenger (version 2): 12.5% of requests" in output
+        assert "shadow models:/fraud@candidate (version 3): 40% of requests copied" in output
+    finally:
+        app.state.seawall.close()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--canary", "models:/fraud@challenger"], "URI=SHARE"),
+        (["--canary", "models:/fraud@challenger=ten"], "per cent"),
+        (["--canary", "models:/fraud@challenger=150"], "0 to 100"),
+        (["--canary", "models:/fraud@nobody=5"], "canary arm models:/fraud@nobody"),
+        (["--shadow", "models:/fraud@candidate=-1"], "0 to 100"),
+        (["--sticky", "header:x"], "add --canary or --shadow"),
+        (["--canary", "models:/fraud@challenger=5", "--sticky", "ip"], "header:NAME"),
+        (["--canary", "models:/fraud@challenger=5", "--rollback-if", "p99>>2"], "rule"),
+        (["--canary", "models:/fraud@challenger=5", "--promote-if", "errors<1%"], "promote"),
+    ],
+)
+def test_seawall_serve_refuses_bad_traffic_options(three_versions, tmp_path, extra, message):
+    from click.testing import CliRunner
+
+    from seawall.cli import main
+
+    reg, _ = three_versions
+    result = CliRunner().invoke(main, serve_args(reg, tmp_path, *extra))
+    assert result.exit_code != 0 and message in result.output, result.output
+    assert "Traceback" not in result.output
