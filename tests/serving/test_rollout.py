@@ -18,7 +18,7 @@ from seawall.errors import InvalidInputError
 from seawall.serving import create_app
 from seawall.serving.figures import ArmFigures
 from seawall.serving.rollout import ArmRule, parse_after, parse_rules
-from seawall.serving.traffic import TrafficPolicy
+from seawall.serving import TrafficPolicy
 
 # --- rules -----------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from serving_helpers import records, running, transactions
 from traffic_models import BROKEN, DELAY, oracle, registry_of, send_all, v1_body, v2_body
 
 from seawall.serving import create_app
-from seawall.serving.traffic import TrafficPolicy
+from seawall.serving import TrafficPolicy
 
 CUTS = [0.0, 0.5, -0.7]  # versions 1, 2, 3
 

@@ -5,8 +5,9 @@ distribution of its predictions and, for a shadow, its agreement with the primar
 log-spaced buckets, class counts, score moments), so that figures taken over short spans add up
 to those of a longer one: the rollout's evaluation windows, the monitor's windows and the
 cumulative series on ``/metrics`` all come from the same counts. :class:`ArmStats` is the
-thread-safe recorder the request path writes to: one lock and a few additions per request; the
-readers drain what it recorded into their own views.
+thread-safe recorder the request path writes to: one lock, a few additions and an append per
+request; the outputs are summarised a block of requests at a time (numpy over the block's
+outputs joined), and the readers drain what it recorded into their own views.
 
 Predictions, from a model's outputs (``{name: array}``): the *class* of a row is the first 1-D
 output of integers, strings or booleans (else the arg-max of a 2-D float output), its *score*
@@ -38,6 +39,8 @@ _BUCKETS = math.ceil(math.log(1e3 / _LOW) * _SCALE) + 1
 MAX_CLASSES = 64
 OTHER = "(other)"
 QUANTILES = (0.5, 0.9, 0.99)
+# Requests whose outputs wait to be summarised together.
+_BLOCK = 256
 
 
 def _bucket(seconds: float) -> int:
@@ -159,6 +162,19 @@ class ArmFigures:
                 self.score_sq += float(np.dot(s, s))
                 self.score_min = min(self.score_min, float(s.min()))
                 self.score_max = max(self.score_max, float(s.max()))
+
+    def add_predictions_of(self, results: list[Mapping[str, Any]]) -> None:
+        """:meth:`add_predictions` for many requests' outputs at once (one model's: the same
+        outputs), joined first so that numpy does the work."""
+        if not results:
+            return
+        try:
+            joined = {n: np.concatenate([np.asarray(r[n]) for r in results]) for n in results[0]}
+        except (KeyError, ValueError):  # outputs that do not join: one request at a time
+            for r in results:
+                self.add_predictions(r)
+            return
+        self.add_predictions(joined)
 
     def add_agreement(self, primary: Mapping[str, Any], shadow: Mapping[str, Any]) -> None:
         """Compares the shadow's outputs for a request with the primary's for the same one."""
@@ -294,12 +310,17 @@ class ArmStats:
         self._lock = threading.Lock()
         self._current = ArmFigures(version)
         self._views = {name: ArmFigures(version) for name in ("total", *views)}
+        self._outputs: list[Mapping[str, Any]] = []  # waiting to be summarised
 
     def record(self, error: bool, seconds: float, result: Mapping[str, Any] | None) -> None:
         with self._lock:
             self._current.add_request(error, seconds)
             if result is not None:
-                self._current.add_predictions(result)
+                outputs = self._outputs
+                outputs.append(result)
+                if len(outputs) >= _BLOCK:
+                    self._current.add_predictions_of(outputs)
+                    self._outputs = []
 
     def record_agreement(self, primary: Mapping[str, Any], shadow: Mapping[str, Any]) -> None:
         with self._lock:
@@ -310,6 +331,8 @@ class ArmStats:
             self._current.dropped += 1
 
     def _drain(self) -> None:
+        self._current.add_predictions_of(self._outputs)
+        self._outputs = []
         current = self._current
         self._current = ArmFigures(self.version)
         for view in self._views.values():
