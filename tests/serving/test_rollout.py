@@ -15,10 +15,9 @@ from serving_helpers import running
 from traffic_models import BROKEN, DELAY, GATES, mixed_bodies, registry_of, send_all
 
 from seawall.errors import InvalidInputError
-from seawall.serving import create_app
+from seawall.serving import TrafficPolicy, create_app
 from seawall.serving.figures import ArmFigures
 from seawall.serving.rollout import ArmRule, parse_after, parse_rules
-from seawall.serving import TrafficPolicy
 
 # --- rules -----------------------------------------------------------------------------------
 

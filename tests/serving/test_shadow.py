@@ -3,16 +3,16 @@ agreement with the primary against an oracle; a failing or hanging shadow."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import httpx
 import numpy as np
 import pytest
 from serving_helpers import records, running, transactions
-from traffic_models import BROKEN, DELAY, oracle, registry_of, send_all, v1_body, v2_body
+from traffic_models import BROKEN, DELAY, GATES, oracle, registry_of, send_all, v1_body, v2_body
 
-from seawall.serving import create_app
-from seawall.serving import TrafficPolicy
+from seawall.serving import TrafficPolicy, create_app
 
 CUTS = [0.0, 0.5, -0.7]  # versions 1, 2, 3
 
@@ -99,6 +99,61 @@ def test_the_shadow_is_invisible_and_agrees_with_the_primary_as_the_oracle_says(
         agreement, abs=1e-12
     )
     assert metric(metrics, "seawall_traffic_requests_total", **labels) == n
+
+
+def test_copies_answered_in_blocks_are_answered_row_for_row(versions, rng):
+    """The shadow is held while copies pile up, then answers them in blocks (joined bodies of
+    records, columns and tensors, beside copies that cannot be joined): its figures are those
+    of answering each copy alone."""
+    reg, pipe = versions
+    n = 150
+    policy = TrafficPolicy(
+        "models:/fraud@challenger", 30, shadow="models:/fraud@candidate", shadow_queue=n
+    )
+    app = app_with(reg, policy)
+    router = app.state.seawall.traffic["fraud"]
+    payloads = [records(transactions(rng, int(rng.integers(1, 5)))) for _ in range(n)]
+    bodies = []
+    for i, p in enumerate(payloads):
+        kind = i % 4
+        if kind == 0:
+            bodies.append(("v1", v1_body(p)))
+        elif kind == 1:
+            bodies.append(("v1", {"columns": {k: [r[k] for r in p] for k in p[0]}}))
+        elif kind == 2:
+            bodies.append(("v2", v2_body(p)))
+        else:
+            bodies.append(("v2", {**v2_body(p), "id": f"request-{i}"}))  # not joined
+    gate = GATES[3] = threading.Event()
+    try:
+        with running(app) as url:
+            answers = send_all(url, bodies, clients=6)
+            gate.set()
+            wait_for(lambda: router.stats_for("shadow", "3").peek().requests == n, "the shadow")
+    finally:
+        GATES.pop(3, None)
+    app.state.seawall.close()
+    assert router._shadow_queue.dropped == 0 and router._shadow_queue.errors == 0
+    answers.check_attribution()
+    primary_rows = [
+        row
+        for (_, arm, *_), rows in zip(answers.items, payloads, strict=True)
+        if arm == "primary"
+        for row in rows
+    ]
+    mine, theirs = oracle(pipe, primary_rows, CUTS[0]), oracle(pipe, primary_rows, CUTS[2])
+    figures = router.stats_for("shadow", "3").peek()
+    assert figures.compared == len(primary_rows)
+    assert figures.agreement == pytest.approx(
+        float(np.mean(mine["predict"] == theirs["predict"])), abs=1e-15
+    )
+    mad = float(np.mean(np.abs(mine["predict_proba"] - theirs["predict_proba"])))
+    assert figures.score_mad == pytest.approx(mad, rel=1e-9)
+    every = [row for rows in payloads for row in rows]
+    shadow_classes = oracle(pipe, every, CUTS[2])["predict"]
+    assert figures.classes == {
+        str(c): int(np.sum(shadow_classes == c)) for c in np.unique(shadow_classes)
+    }
 
 
 def test_shadow_errors_never_reach_a_client(versions, rng):

@@ -30,8 +30,7 @@ from traffic_models import (
 
 import seawall
 from seawall.errors import InvalidInputError, NotFoundError
-from seawall.serving import create_app, save_bundle
-from seawall.serving import TrafficPolicy
+from seawall.serving import TrafficPolicy, create_app, save_bundle
 
 ALPHA = 1e-4  # the binomial tests' significance: a correct router fails one run in 10,000
 

@@ -242,8 +242,8 @@ class _Server:
             response = await self._answer(request, served, endpoint)
         finally:
             in_flight.dec()
-        # (under a traffic policy, the version that answered: the router names it)
-        version = response.headers.get("seawall-model-version", version)
+        if self.traffic:  # the version that answered: a traffic policy's router names it
+            version = response.headers.get("seawall-model-version", version)
         self.metrics.observe(
             served.name, version, endpoint, response.status_code, time.perf_counter() - start
         )

@@ -316,11 +316,26 @@ class ArmStats:
         with self._lock:
             self._current.add_request(error, seconds)
             if result is not None:
-                outputs = self._outputs
-                outputs.append(result)
-                if len(outputs) >= _BLOCK:
-                    self._current.add_predictions_of(outputs)
-                    self._outputs = []
+                self._add_outputs(result)
+
+    def _add_outputs(self, result: Mapping[str, Any]) -> None:
+        outputs = self._outputs
+        outputs.append(result)
+        if len(outputs) >= _BLOCK:
+            self._current.add_predictions_of(outputs)
+            self._outputs = []
+
+    def record_block(
+        self, count: int, error: bool, seconds: float, result: Mapping[str, Any] | None
+    ) -> None:
+        """`count` requests answered together in `seconds` (a shadow's block of copies), with
+        their outputs joined in `result`."""
+        with self._lock:
+            current = self._current
+            for _ in range(count):
+                current.add_request(error, seconds)
+            if result is not None:
+                self._add_outputs(result)
 
     def record_agreement(self, primary: Mapping[str, Any], shadow: Mapping[str, Any]) -> None:
         with self._lock:

@@ -483,10 +483,10 @@ class TrafficRouter:
             shadow.offer(
                 endpoint, body, header_length, routed.result if arm is self._primary else None
             )
-        headers = response.headers
-        headers["seawall-arm"] = arm.name
+        raw = response.raw_headers  # (Starlette's list of header pairs; cheaper than .headers)
+        raw.append((b"seawall-arm", arm.name.encode()))
         if answered.version is not None:
-            headers["seawall-model-version"] = answered.version
+            raw.append((b"seawall-model-version", answered.version.encode()))
         return response
 
     # --- the admin endpoint -------------------------------------------------------------------

@@ -1,0 +1,302 @@
+"""Traffic policies on a real server, against the same server with no policy, in the same run.
+
+The demo's fraud model (its pipeline and logistic regression), three versions in a registry
+(champion, challenger, candidate), served by uvicorn on loopback; CLIENTS threads send
+single-record JSON requests to ``/v1/models/fraud/predict`` as fast as answers come back, each
+on a kept-alive connection, and time every request. Cases:
+
+- "anchor": no traffic policy;
+- "canary": a 10% canary (the share is counted from the ``seawall-arm`` header of every answer);
+- "sticky": the same with ``sticky="header:x-user-id"``, 1,000 users (every answer of a user
+  must come from one arm);
+- "shadow": a shadow at 100% (every request copied to the candidate, off the request path).
+
+    python -m pytest benchmarks/bench_traffic.py -s --benchmark-columns=median,min,rounds
+
+Then the rollback: a challenger that starts failing (every answer an error), or that becomes
+three times slower, under steady traffic with a rollout evaluating every INTERVAL_S; the time
+from the fault to the rollback, in seconds and in evaluation intervals.
+
+Targets: the canary's share within 10 +- 0.7% over 20,000 requests; 100% of a user's requests on
+one arm; with the shadow, the primary's p99 and throughput within 5% of the anchor's (reported,
+not asserted: timings); a rollback within two evaluation intervals. SEAWALL_BENCH_ROWS scales the
+number of requests down for CI's smoke run.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from scipy.stats import binomtest
+
+from conftest import ROWS
+from seawall.serving import TrafficPolicy, serve_in_thread
+
+CLIENTS = 8
+ROUNDS = 4
+REQUESTS = max(400, min(20_000, ROWS // 50))  # over all rounds of a case
+USERS = 1000
+INTERVAL_S = 0.5
+# Figures of this run, for the report: case -> {throughput, p99, ...}
+FIGURES: dict[str, dict[str, float]] = {}
+
+FAULTS: dict[int, str] = {}  # version -> "errors" | "slow": set while a fault is injected
+
+
+class Faulty:
+    """A registered model that fails, or becomes 3x slower, while FAULTS says so."""
+
+    def __init__(self, model: Any, version: int, seconds: float) -> None:
+        self.model = model
+        self.version = version
+        self.seconds = seconds  # the normal time a call takes (a sleep: a model computing)
+
+    def _call(self, method: str, x: np.ndarray) -> np.ndarray:
+        fault = FAULTS.get(self.version)
+        if fault == "errors":
+            raise RuntimeError("injected failure")
+        time.sleep(self.seconds * (3 if fault == "slow" else 1))
+        return getattr(self.model, method)(x)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self._call("predict", x)
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        return self._call("predict_proba", x)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory) -> dict[str, Any]:
+    import seawall as sw
+    from seawall.demo.loop_demo import FEATURES, Trainer, transactions
+    from seawall.registry import resolve_bundle
+    from seawall.serving import load_bundle, save_bundle
+
+    folder: Path = tmp_path_factory.mktemp("traffic")
+    reg = sw.Registry(f"sqlite:///{folder / 'reg.db'}", artifacts=folder / "art")
+    trainer = Trainer(folder)
+    for seed in (1, 2, 3):  # champion, challenger, candidate
+        data = transactions(20_000, seed=seed, regime=0)
+        with reg.start_run(experiment="fraud.training") as run:
+            reg.register_model("fraud", trainer(data, run))
+    for alias, version in (("champion", 1), ("challenger", 2), ("candidate", 3)):
+        reg.set_alias("fraud", alias, version)
+    # versions 4 and 5: the champion's and challenger's models behind a switchable fault, each
+    # call taking 10 ms (as a larger model would: the model's time dominates the request's)
+    for source in (1, 2):
+        bundle = load_bundle(resolve_bundle(f"models:/fraud/{source}", reg), trust_code=True)
+        path = save_bundle(
+            folder / f"faulty-{source}",
+            python_model=Faulty(bundle.model.obj, source + 3, 0.01),
+            pipeline=bundle.pipeline,
+            name="fraud",
+            example=transactions(8, seed=9, regime=0).select(FEATURES),
+        )
+        reg.register_model("fraud", path)
+    rows = transactions(CLIENTS * 64, seed=4, regime=0).select(FEATURES).to_pylist()
+    bodies = [
+        json.dumps({"records": [{k: (None if v != v else v) for k, v in r.items()}]}).encode()
+        for r in rows
+    ]
+    rng = np.random.default_rng(5)
+    users = [f"user-{u}" for u in rng.integers(1 << 40, size=USERS)]
+    return {"registry": reg, "bodies": bodies, "users": users}
+
+
+def _app(setup: dict[str, Any], policy: TrafficPolicy | None, **kwargs: Any) -> Any:
+    from seawall.serving import create_app
+
+    return create_app(
+        "models:/fraud@champion",
+        registry=setup["registry"],
+        trust_code=True,
+        watch_interval_s=kwargs.pop("watch_interval_s", None),
+        profile_slice_s=None,
+        max_queue_delay_us=500,
+        traffic=policy,
+        **kwargs,
+    )
+
+
+def _hammer(url: str, bodies: list[bytes], n: int, users: list[str] | None) -> list[Any]:
+    """Sends n requests from CLIENTS threads; returns (arm, seconds, user) per request."""
+    host, port = url.removeprefix("http://").split(":")
+
+    def client(k: int) -> list[Any]:
+        conn = http.client.HTTPConnection(host, int(port), timeout=60)
+        out = []
+        try:
+            for i in range(k, n, CLIENTS):
+                headers = {"Content-Type": "application/json"}
+                user = users[(i * 7919) % len(users)] if users else None
+                if user is not None:
+                    headers["x-user-id"] = user
+                start = time.perf_counter()
+                conn.request("POST", "/v1/models/fraud/predict", bodies[i % len(bodies)], headers)
+                response = conn.getresponse()
+                response.read()
+                seconds = time.perf_counter() - start
+                if response.status != 200:
+                    raise RuntimeError(f"status {response.status}")
+                out.append((response.getheader("seawall-arm"), seconds, user))
+        finally:
+            conn.close()
+        return out
+
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        return [r for part in pool.map(client, range(CLIENTS)) for r in part]
+
+
+POLICIES = {
+    "anchor": None,
+    "canary": lambda: TrafficPolicy("models:/fraud@challenger", 10),
+    "sticky": lambda: TrafficPolicy("models:/fraud@challenger", 10, sticky="header:x-user-id"),
+    "shadow": lambda: TrafficPolicy(shadow="models:/fraud@candidate", shadow_queue=4096),
+}
+
+
+@pytest.mark.parametrize("case", list(POLICIES))
+def test_traffic_throughput(benchmark, setup, medians, case):
+    make = POLICIES[case]
+    app = _app(setup, make() if make is not None else None)
+    per_round = max(CLIENTS, REQUESTS // ROUNDS)
+    users = setup["users"] if case == "sticky" else None
+    answers: list[Any] = []
+    with serve_in_thread(app) as url:
+        _hammer(url, setup["bodies"], CLIENTS * 8, users)  # warm up: connections, batches
+        benchmark.pedantic(
+            lambda: answers.extend(_hammer(url, setup["bodies"], per_round, users)),
+            rounds=ROUNDS,
+            iterations=1,
+        )
+        router = app.state.seawall.traffic.get("fraud")
+        shadow = router.describe()["shadow_queue"] if router is not None else None
+    app.state.seawall.close()
+    medians.record(f"traffic_{case}", benchmark)
+    seconds = np.array([s for _, s, _ in answers])
+    figures = {
+        "requests": len(answers),
+        "per_round": per_round,
+        "p50": float(np.quantile(seconds, 0.5)),
+        "p99": float(np.quantile(seconds, 0.99)),
+    }
+    arms = [a for a, _, _ in answers]
+    if case in ("canary", "sticky"):
+        canary = arms.count("canary")
+        figures["share"] = 100 * canary / len(arms)
+        assert arms.count("primary") + canary == len(arms)
+    if case == "canary":
+        # a statistical bound, not a count: a correct router fails this one run in 10,000
+        assert binomtest(canary, len(arms), 0.10).pvalue > 1e-4
+    if case == "sticky":
+        by_user: dict[str, set[str]] = {}
+        for arm, _, user in answers:
+            by_user.setdefault(user, set()).add(arm)
+        figures["users"] = len(by_user)
+        figures["one_arm"] = 100 * sum(len(a) == 1 for a in by_user.values()) / len(by_user)
+        assert figures["one_arm"] == 100
+    if case == "shadow":
+        assert set(arms) == {"primary"}
+        figures["shadow_dropped"] = shadow["dropped"]
+        figures["shadow_offered"] = shadow["offered"]
+    FIGURES[case] = figures
+
+
+@pytest.mark.parametrize("fault", ["errors", "slow"])
+def test_rollback_within_two_intervals(setup, fault):
+    """Steady traffic on the faulty pair (versions 4 and 5) with a 20% canary; the fault is
+    injected into the canary; the rollout (every INTERVAL_S) must roll it back within two
+    intervals of having a window's worth of faulty answers."""
+    reg = setup["registry"]
+    reg.set_alias("fraud", "bench-primary", 4)
+    reg.set_alias("fraud", "bench-canary", 5)
+    policy = TrafficPolicy(
+        "models:/fraud@bench-canary",
+        20,
+        rollback_if="p99>2x,errors>1%",
+        interval_s=INTERVAL_S,
+        min_requests=50,
+    )
+    from seawall.serving import create_app
+
+    app = create_app(
+        "models:/fraud@bench-primary",
+        registry=reg,
+        trust_code=True,
+        watch_interval_s=None,
+        profile_slice_s=None,
+        traffic=policy,
+    )
+    rollout = app.state.seawall.traffic["fraud"].rollout
+    stop = threading.Event()
+
+    def load(url: str) -> None:
+        while not stop.is_set():
+            try:
+                _hammer(url, setup["bodies"], CLIENTS * 4, None)
+            except RuntimeError:
+                pass  # the canary's injected errors
+
+    with serve_in_thread(app) as url:
+        sender = threading.Thread(target=load, args=(url,))
+        sender.start()
+        time.sleep(3 * INTERVAL_S)  # healthy for a while: nothing happens
+        assert not rollout.events
+        injected_at, evaluations_at = time.monotonic(), rollout.evaluations
+        FAULTS[5] = fault
+        try:
+            deadline = injected_at + 60
+            while not rollout.events and time.monotonic() < deadline:
+                time.sleep(0.01)
+            took = time.monotonic() - injected_at
+        finally:
+            FAULTS.pop(5, None)
+            stop.set()
+            sender.join()
+    app.state.seawall.close()
+    (event,) = rollout.events
+    assert event.action == "rollback"
+    intervals = event.evaluation - evaluations_at
+    FIGURES[f"rollback_{fault}"] = {"seconds": took, "intervals": intervals}
+    assert intervals <= 2, event.reason
+    assert reg.resolve("models:/fraud@bench-canary").version == 4
+
+
+def report(medians: dict[str, float]) -> list[str]:
+    lines = [f"{CLIENTS} clients, single-record requests, {REQUESTS} per case"]
+    anchor = FIGURES.get("anchor")
+    for case in POLICIES:
+        f = FIGURES.get(case)
+        if f is None or f"traffic_{case}" not in medians:
+            continue
+        rate = f["per_round"] / medians[f"traffic_{case}"]
+        line = f"{case:>7}: {rate:,.0f} req/s, p50 {f['p50'] * 1e3:.2f} ms, p99 {f['p99'] * 1e3:.2f} ms"
+        if anchor is not None and case != "anchor":
+            anchor_rate = anchor["per_round"] / medians["traffic_anchor"]
+            line += (
+                f" (throughput {100 * (rate / anchor_rate - 1):+.1f}%, "
+                f"p99 {100 * (f['p99'] / anchor['p99'] - 1):+.1f}% vs the anchor)"
+            )
+        if "share" in f:
+            line += f"; canary share {f['share']:.2f}% [target 10 +- 0.7]"
+        if "one_arm" in f:
+            line += f"; {f['one_arm']:.0f}% of {f['users']} users on one arm [target 100%]"
+        if "shadow_dropped" in f:
+            line += f"; shadow dropped {f['shadow_dropped']} of {f['shadow_offered']}"
+        lines.append(line)
+    for fault in ("errors", "slow"):
+        f = FIGURES.get(f"rollback_{fault}")
+        if f is not None:
+            lines.append(
+                f"rollback of a canary with {fault}: {f['seconds']:.2f} s after the fault, "
+                f"{f['intervals']} evaluations of {INTERVAL_S} s [target <= 2]"
+            )
+    return lines
