@@ -1,11 +1,12 @@
-"""Traffic policies on a real server, against the same server with no policy, in the same run.
+"""Traffic policies on a real server, against the same server with no policy (the anchor) in the
+same run: both run side by side and their rounds are interleaved, so that both see the same load
+on this shared machine.
 
 The demo's fraud model (its pipeline and logistic regression), three versions in a registry
 (champion, challenger, candidate), served by uvicorn on loopback; CLIENTS threads send
 single-record JSON requests to ``/v1/models/fraud/predict`` as fast as answers come back, each
 on a kept-alive connection, and time every request. Cases:
 
-- "anchor": no traffic policy;
 - "canary": a 10% canary (the share is counted from the ``seawall-arm`` header of every answer);
 - "sticky": the same with ``sticky="header:x-user-id"``, 1,000 users (every answer of a user
   must come from one arm);
@@ -156,38 +157,56 @@ def _hammer(url: str, bodies: list[bytes], n: int, users: list[str] | None) -> l
 
 
 POLICIES = {
-    "anchor": None,
     "canary": lambda: TrafficPolicy("models:/fraud@challenger", 10),
     "sticky": lambda: TrafficPolicy("models:/fraud@challenger", 10, sticky="header:x-user-id"),
     "shadow": lambda: TrafficPolicy(shadow="models:/fraud@candidate", shadow_queue=4096),
 }
 
 
+def _figures(answers: list[Any], seconds: list[float], per_round: int) -> dict[str, Any]:
+    latency = np.array([s for _, s, _ in answers])
+    return {
+        "requests": len(answers),
+        "rate": per_round / float(np.median(seconds)),
+        "p50": float(np.quantile(latency, 0.5)),
+        "p99": float(np.quantile(latency, 0.99)),
+    }
+
+
 @pytest.mark.parametrize("case", list(POLICIES))
 def test_traffic_throughput(benchmark, setup, medians, case):
-    make = POLICIES[case]
-    app = _app(setup, make() if make is not None else None)
+    """The policy's server and the anchor (the same server without a policy) run side by side,
+    their rounds interleaved (anchor, then policy), so that both see the same machine."""
+    app = _app(setup, POLICIES[case]())
+    anchor = _app(setup, None)
     per_round = max(CLIENTS, REQUESTS // ROUNDS)
     users = setup["users"] if case == "sticky" else None
     answers: list[Any] = []
-    with serve_in_thread(app) as url:
-        _hammer(url, setup["bodies"], CLIENTS * 8, users)  # warm up: connections, batches
+    anchored: list[Any] = []
+    anchor_seconds: list[float] = []
+    with serve_in_thread(app) as url, serve_in_thread(anchor) as anchor_url:
+        for u in (url, anchor_url):  # warm up: connections, batches
+            _hammer(u, setup["bodies"], CLIENTS * 8, users)
+
+        def anchor_round() -> None:
+            start = time.perf_counter()
+            anchored.extend(_hammer(anchor_url, setup["bodies"], per_round, users))
+            anchor_seconds.append(time.perf_counter() - start)
+
         benchmark.pedantic(
             lambda: answers.extend(_hammer(url, setup["bodies"], per_round, users)),
+            setup=anchor_round,
             rounds=ROUNDS,
             iterations=1,
         )
-        router = app.state.seawall.traffic.get("fraud")
-        shadow = router.describe()["shadow_queue"] if router is not None else None
+        router = app.state.seawall.traffic["fraud"]
+        shadow = router.describe()["shadow_queue"]
     app.state.seawall.close()
+    anchor.state.seawall.close()
     medians.record(f"traffic_{case}", benchmark)
-    seconds = np.array([s for _, s, _ in answers])
-    figures = {
-        "requests": len(answers),
-        "per_round": per_round,
-        "p50": float(np.quantile(seconds, 0.5)),
-        "p99": float(np.quantile(seconds, 0.99)),
-    }
+    figures = {"anchor": _figures(anchored, anchor_seconds, per_round)}
+    if f"traffic_{case}" in medians:
+        figures.update(_figures(answers, [medians[f"traffic_{case}"]], per_round))
     arms = [a for a, _, _ in answers]
     if case in ("canary", "sticky"):
         canary = arms.count("canary")
@@ -271,26 +290,30 @@ def test_rollback_within_two_intervals(setup, fault):
 
 
 def report(medians: dict[str, float]) -> list[str]:
-    lines = [f"{CLIENTS} clients, single-record requests, {REQUESTS} per case"]
-    anchor = FIGURES.get("anchor")
+    lines = [
+        f"{CLIENTS} clients, single-record requests, {REQUESTS} per case and as many to its "
+        "anchor (the same server without a policy), rounds interleaved"
+    ]
     for case in POLICIES:
         f = FIGURES.get(case)
-        if f is None or f"traffic_{case}" not in medians:
+        if f is None or "rate" not in f:
             continue
-        rate = f["per_round"] / medians[f"traffic_{case}"]
-        line = f"{case:>7}: {rate:,.0f} req/s, p50 {f['p50'] * 1e3:.2f} ms, p99 {f['p99'] * 1e3:.2f} ms"
-        if anchor is not None and case != "anchor":
-            anchor_rate = anchor["per_round"] / medians["traffic_anchor"]
-            line += (
-                f" (throughput {100 * (rate / anchor_rate - 1):+.1f}%, "
-                f"p99 {100 * (f['p99'] / anchor['p99'] - 1):+.1f}% vs the anchor)"
-            )
+        a = f["anchor"]
+        line = (
+            f"{case:>6}: {f['rate']:,.0f} req/s (anchor {a['rate']:,.0f}: "
+            f"{100 * (f['rate'] / a['rate'] - 1):+.1f}%), p50 {f['p50'] * 1e3:.2f} ms "
+            f"(anchor {a['p50'] * 1e3:.2f}), p99 {f['p99'] * 1e3:.2f} ms (anchor "
+            f"{a['p99'] * 1e3:.2f}: {100 * (f['p99'] / a['p99'] - 1):+.1f}%)"
+        )
         if "share" in f:
             line += f"; canary share {f['share']:.2f}% [target 10 +- 0.7]"
         if "one_arm" in f:
             line += f"; {f['one_arm']:.0f}% of {f['users']} users on one arm [target 100%]"
         if "shadow_dropped" in f:
-            line += f"; shadow dropped {f['shadow_dropped']} of {f['shadow_offered']}"
+            line += (
+                f"; shadow dropped {f['shadow_dropped']} of {f['shadow_offered']} "
+                "[target: p99 and throughput within 5%]"
+            )
         lines.append(line)
     for fault in ("errors", "slow"):
         f = FIGURES.get(f"rollback_{fault}")

@@ -13,6 +13,7 @@ from serving_helpers import records, running, transactions
 from traffic_models import BROKEN, DELAY, GATES, oracle, registry_of, send_all, v1_body, v2_body
 
 from seawall.serving import TrafficPolicy, create_app
+from seawall.serving.shadow import BLOCK
 
 CUTS = [0.0, 0.5, -0.7]  # versions 1, 2, 3
 
@@ -180,13 +181,13 @@ def test_shadow_errors_never_reach_a_client(versions, rng):
 
 def test_a_hanging_shadow_fills_its_queue_drops_and_counts(versions, rng):
     reg, _ = versions
-    n, size, workers, delay = 120, 4, 1, 0.5
+    n, size, workers, delay = 400, 4, 1, 1.0
     policy = TrafficPolicy(
         shadow="models:/fraud@candidate", shadow_queue=size, shadow_workers=workers
     )
     app = app_with(reg, policy)
     router = app.state.seawall.traffic["fraud"]
-    DELAY[3] = delay  # per call of a model method: the shadow takes a second a batch
+    DELAY[3] = delay  # per call of a model method: the shadow takes 2 s a batch
     try:
         payloads = [records(transactions(rng, 1)) for _ in range(n)]
         started = time.monotonic()
@@ -201,8 +202,9 @@ def test_a_hanging_shadow_fills_its_queue_drops_and_counts(versions, rng):
     assert [(s, a) for s, a, *_ in answers.items] == [(200, "primary")] * n
     answers.check_attribution()
     assert shadow["offered"] == n
-    # at most the queue, plus what the workers took while the clients sent, got in
-    taken = workers * (2 + elapsed / (2 * delay))
+    # at most the queue, plus the blocks the workers took while the clients sent, got in
+    taken = workers * BLOCK * (1 + elapsed / (2 * delay))
+    assert taken < n / 2  # (else the test says nothing)
     assert shadow["dropped"] >= n - size - taken
     assert (
         metric(metrics, "seawall_traffic_shadow_dropped_total", model="fraud") == shadow["dropped"]

@@ -10,8 +10,8 @@ holding them). Their answers and errors go to the shadow arm's figures, and the 
 compared with the primary's (agreement); no client ever sees them.
 
 The shadow runs in the primary's process, and what it holds the GIL for (decoding, the feature
-pipeline) is time the primary's requests wait. So a worker takes every copy waiting (up to
-``BLOCK``) and answers them as one request: JSON records, columns and tensors of one kind are
+pipeline) is time the primary's requests wait. So a worker gathers copies for up to ``GATHER_S``
+after the first (at most ``BLOCK`` of them) and answers them as one request: JSON records, columns and tensors of one kind are
 joined into one body, decoded and transformed once, run in one go and split again, row for row
 the same as one at a time (a block that does not decode as a whole is answered copy by copy).
 """
@@ -34,6 +34,7 @@ log = logging.getLogger("seawall.serving")
 
 _STOP = object()
 BLOCK = 64  # copies a worker answers at once, at most
+GATHER_S = 0.02  # how long a worker waits for more copies to join the first
 
 
 class ShadowQueue:
@@ -126,9 +127,13 @@ class ShadowQueue:
             stop = False
             while not stop:
                 items = [self._queue.get()]
-                while len(items) < BLOCK:
+                deadline = time.monotonic() + GATHER_S
+                while len(items) < BLOCK and items[-1] is not _STOP:
+                    wait = deadline - time.monotonic()
                     try:
-                        items.append(self._queue.get_nowait())
+                        items.append(
+                            self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
+                        )
                     except queue.Empty:
                         break
                 if _STOP in items:
