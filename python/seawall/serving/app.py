@@ -27,7 +27,9 @@ request's).
 ``/v1/models/{name}/predict`` takes ``{"records": [{column: value, ...}, ...]}`` or
 ``{"columns": {column: [values]}}`` (without a pipeline: ``{"instances": [row, ...]}``), with
 optional ``"outputs": [names]`` and ``"id"``, and answers ``{"model_name", "model_version",
-"id", "outputs": {name: [one value or row per record]}}``.
+"id", "outputs": {name: [one value or row per record]}}``. Under a traffic policy
+(:mod:`seawall.serving.traffic`) both answers also hold ``"parameters": {"seawall_arm",
+"seawall_model_version"}``, and the headers ``seawall-arm`` and ``seawall-model-version``.
 
 Errors answer ``{"error": message}``: 400 for a malformed request (bad JSON, an unknown, missing
 or extra input, a wrong datatype or shape), 413 for a body over ``max_body_bytes``, 404 for an

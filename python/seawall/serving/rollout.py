@@ -41,7 +41,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..errors import InvalidInputError
@@ -257,7 +257,7 @@ def parse_after(text: str) -> tuple[int | None, float | None]:
     return None, seconds
 
 
-@dataclass(frozen=True)
+@dataclass
 class RolloutEvent:
     """A rollback or a promotion: when (and at which evaluation), which arm, the alias moved and
     the versions, and why. ``moved`` is False while the registry could not be written (it is
@@ -272,6 +272,7 @@ class RolloutEvent:
     to_version: str | None
     reason: str
     moved: bool
+    failures: int = 0  # refused writes of the alias so far
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -284,6 +285,7 @@ class RolloutEvent:
             "to_version": self.to_version,
             "reason": self.reason,
             "moved": self.moved,
+            "failures": self.failures,
         }
 
 
@@ -323,7 +325,8 @@ class Rollout:
         self._since_start: dict[str, ArmFigures] = {}
         self._versions: dict[str, str | None] = {}
         self._started = clock()
-        self._pending: list[RolloutEvent] = []  # moves the registry refused: retried
+        self._pending: list[RolloutEvent] = []  # alias moves still to write: retried
+        self._writing = threading.Lock()  # one registry write at a time, outside _lock
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="seawall-rollout", daemon=True)
         self._thread.start()
@@ -364,34 +367,40 @@ class Rollout:
 
     def evaluate_now(self) -> RolloutEvent | None:
         """Takes the figures of the interval that just ended and applies the rules; returns the
-        rollback or promotion it decided (None when nothing happened)."""
+        rollback or promotion it decided (None when nothing happened). The decision stops the
+        arm's traffic at once; the registry is written after, outside the lock that
+        :meth:`restart` (the request path's share changes) takes."""
         with self._lock:
-            self.evaluations += 1
-            self._retry_pending()
-            for arm in self.router.arm_names():
-                figures = self.router.take(arm)
-                if self._versions.get(arm, figures.version) != figures.version:
-                    # the arm serves another version now: its figures so far are another model's
-                    self._history.pop(arm, None)
-                    self._since_start.pop(arm, None)
-                self._versions[arm] = figures.version
-                self._history.setdefault(arm, collections.deque(maxlen=HISTORY)).append(figures)
-                self._since_start.setdefault(arm, ArmFigures()).merge(figures)
-            if self.state != "running":
-                return None
-            has_canary = self.router.has_arm("canary")
-            for rule in self.rollback_rules:
-                arm = rule.arm_for(has_canary)
-                if not self.router.active(arm):
-                    continue
-                span = self._recent(rule, arm)
-                if span is None:
-                    continue
-                figures, primary = span
-                breach = rule.check(figures, primary)
-                if breach is not None:
-                    return self._rollback(rule, arm, figures, *breach)
-            return self._maybe_promote(has_canary)
+            decided = self._evaluate()
+        self._write_pending()
+        return decided
+
+    def _evaluate(self) -> RolloutEvent | None:
+        self.evaluations += 1
+        for arm in self.router.arm_names():
+            figures = self.router.take(arm)
+            if self._versions.get(arm, figures.version) != figures.version:
+                # the arm serves another version now: its figures so far are another model's
+                self._history.pop(arm, None)
+                self._since_start.pop(arm, None)
+            self._versions[arm] = figures.version
+            self._history.setdefault(arm, collections.deque(maxlen=HISTORY)).append(figures)
+            self._since_start.setdefault(arm, ArmFigures()).merge(figures)
+        if self.state != "running":
+            return None
+        has_canary = self.router.has_arm("canary")
+        for rule in self.rollback_rules:
+            arm = rule.arm_for(has_canary)
+            if not self.router.active(arm):
+                continue
+            span = self._recent(rule, arm)
+            if span is None:
+                continue
+            figures, primary = span
+            breach = rule.check(figures, primary)
+            if breach is not None:
+                return self._rollback(rule, arm, figures, *breach)
+        return self._maybe_promote(has_canary)
 
     def _recent(self, rule: ArmRule, arm: str) -> tuple[ArmFigures, ArmFigures | None] | None:
         """The arm's (and the primary's) figures over the newest intervals holding enough data
@@ -476,53 +485,51 @@ class Rollout:
         version: str | None,
         why: str,
     ) -> RolloutEvent:
-        """Stops the arm's traffic here at once, then moves `alias_arm`'s alias to `version`."""
+        """Stops the arm's traffic here at once; `alias_arm`'s alias is moved to `version` by
+        :meth:`_write_pending`, after the evaluation."""
         self.router.stop_arm(arm)
         self.state = "rolled_back" if action == "rollback" else "promoted"
         alias = self.router.alias_of(alias_arm)
         before = self.router.version_of(alias_arm)
-        moved = False
-        if alias is not None and version is not None:
-            try:
-                self.move_alias(alias, version, why)
-                moved = True
-            except Exception as exc:
-                log.error(
-                    "traffic of %r: %s, but the alias %r could not be moved (%s); retrying "
-                    "every %g s",
-                    self.router.name,
-                    why,
-                    alias,
-                    exc,
-                    self.interval_s,
-                )
         event = RolloutEvent(
-            time.time(), self.evaluations, action, arm, alias, before, version, why, moved
+            time.time(), self.evaluations, action, arm, alias, before, version, why, False
         )
         self.events.append(event)
         self.counts[action] += 1
-        if alias is not None and version is not None and not moved:
+        if alias is not None and version is not None:
             self._pending.append(event)
         log.warning("traffic of %r: %s", self.router.name, why)
         return event
 
-    def _retry_pending(self) -> None:
-        left = []
-        for event in self._pending:
-            assert event.alias is not None and event.to_version is not None
-            try:
-                self.move_alias(event.alias, event.to_version, event.reason)
-            except Exception:
-                left.append(event)
-                continue
-            log.info(
-                "traffic of %r: moved the alias %r to v%s now",
-                self.router.name,
-                event.alias,
-                event.to_version,
-            )
-            done = replace(event, moved=True)
-            self.events = collections.deque(
-                (done if e is event else e for e in self.events), maxlen=self.events.maxlen
-            )
-        self._pending = left
+    def _write_pending(self) -> None:
+        """Moves the aliases decided (and those the registry refused before)."""
+        with self._writing:
+            with self._lock:
+                pending = list(self._pending)
+            for event in pending:
+                assert event.alias is not None and event.to_version is not None
+                try:
+                    self.move_alias(event.alias, event.to_version, event.reason)
+                except Exception as exc:
+                    if not event.failures:
+                        log.error(
+                            "traffic of %r: the alias %r could not be moved to v%s (%s); "
+                            "retrying every %g s",
+                            self.router.name,
+                            event.alias,
+                            event.to_version,
+                            exc,
+                            self.interval_s,
+                        )
+                    event.failures += 1
+                    continue
+                if event.failures:
+                    log.info(
+                        "traffic of %r: moved the alias %r to v%s now",
+                        self.router.name,
+                        event.alias,
+                        event.to_version,
+                    )
+                with self._lock:
+                    event.moved = True
+                    self._pending.remove(event)
