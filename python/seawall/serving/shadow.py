@@ -33,8 +33,8 @@ __all__ = ["ShadowQueue"]
 log = logging.getLogger("seawall.serving")
 
 _STOP = object()
-BLOCK = 64  # copies a worker answers at once, at most
-GATHER_S = 0.02  # how long a worker waits for more copies to join the first
+BLOCK = 256  # copies a worker answers at once, at most
+GATHER_S = 0.05  # how long a worker waits for more copies to join the first
 
 
 class ShadowQueue:
