@@ -210,6 +210,8 @@ CLAIMS: dict[str, Callable[[dict[str, Any]], bool]] = {
         ns["decision"].action in ("none", "promoted", "kept")
         and ns["reg"].get_model_version("churn", "champion").version >= 1
     ),
+    # a traffic policy's answer names the arm and version that gave it
+    "arm": lambda ns: ns["arm"] in {("primary", "1"), ("canary", "2")},
     # a pipeline's second run of the same inputs executes nothing
     "again": lambda ns: bool(ns["result"].executed) and ns["again"].executed == [],
 }

@@ -37,6 +37,7 @@ class World:
     monitor: Any
     run_id: str
     reference: Any
+    arms: dict[str, Any]  # the traffic policy's figures sent with the last window's slice
 
 
 def build_world(rng: np.random.Generator, folder: Path) -> World:
@@ -73,19 +74,42 @@ def build_world(rng: np.random.Generator, folder: Path) -> World:
         background=False,
     )
     t0 = 1_790_000_000.0
-    # 14 windows of 10-minute slices: the traffic moves in windows 6-9, and again from 12 on
-    for s in helpers.make_slices(
-        rng,
-        14,
-        600.0,
-        t0,
-        shift_of=lambda i: 0.9 if 6 <= i < 10 or i >= 12 else 0.0,
-        rows=(1500, 2000),
+    # 14 windows of 10-minute slices: the traffic moves in windows 6-9, and again from 12 on;
+    # the last one is served by a canary and a shadow beside the primary
+    arms = _arm_figures(rng)
+    for i, s in enumerate(
+        helpers.make_slices(
+            rng,
+            14,
+            600.0,
+            t0,
+            shift_of=lambda i: 0.9 if 6 <= i < 10 or i >= 12 else 0.0,
+            rows=(1500, 2000),
+        )
     ):
+        if i == 13:
+            monitor.add_arms(s.start, s.end, arms)
         y = rng.integers(0, 2, 200)
         monitor.add_labels(y, np.where(rng.random(200) < 0.85, y, 1 - y), time=s.start + 1)
         monitor.add_slice(s.start, s.end, s.features, s.prediction_profile)
-    return World(reg, monitor, run.id, reference)
+    return World(reg, monitor, run.id, reference, arms)
+
+
+def _arm_figures(rng: np.random.Generator) -> dict[str, Any]:
+    from seawall.serving.figures import ArmFigures
+
+    out = {}
+    for arm, version, n in (("primary", "2", 900), ("canary", "3", 100), ("shadow", "4", 880)):
+        f = ArmFigures(version)
+        for seconds in rng.lognormal(np.log(4e-3), 0.5, n):
+            f.add_request(bool(rng.random() < 0.02), float(seconds))
+        labels = rng.integers(0, 2, n)
+        f.add_predictions({"label": labels, "proba": rng.random(n)})
+        if arm == "shadow":
+            f.add_agreement({"label": labels}, {"label": np.where(rng.random(n) < 0.9, labels, 1)})
+            f.dropped = 20
+        out[arm] = f
+    return out
 
 
 @pytest.fixture

@@ -139,6 +139,20 @@ def test_the_model_page_shows_versions_alias_history_and_drift_over_time(world, 
     assert "Quality over time" in body and "accuracy" in words
 
 
+def test_the_model_page_shows_the_traffic_by_arm(world, mounted):
+    status, body = _get(mounted + "/ui/models/fraud")
+    assert status == 200 and "Traffic by arm, latest window" in body
+    table = body.split("Traffic by arm, latest window", 1)[1].split("</table>", 1)[0]
+    rows = [" ".join(r.split()) for r in _parse(table).text if r.strip()]
+    text = " ".join(rows)
+    for arm, f in world.arms.items():
+        s = f.summary()
+        assert f"{arm} {s['version']} {s['requests']:,} {100 * s['error_rate']:.1f}%" in text
+        assert f"{s['latency_s']['p99'] * 1e3:.3g} ms" in text
+    shadow = world.arms["shadow"].summary()
+    assert f"{100 * shadow['agreement']:.1f}%" in text and "20" in text
+
+
 def test_the_feature_page_shows_both_distributions(world, mounted):
     history = world.monitor.history()
     window = history[8]  # drifted

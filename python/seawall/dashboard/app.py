@@ -325,6 +325,8 @@ def _monitoring_section(data: Data, prefix: str, name: str) -> str:
         + (f" ({', '.join(h.esc(f) for f in drifted)})" if drifted else "")
         + "</p>"
     )
+    if latest.arms:
+        out.append(_arms_table(latest))
     open_alerts = [a for a in alerts if a.state == "firing"]
     if open_alerts:
         out.append(
@@ -446,6 +448,54 @@ def _monitoring_section(data: Data, prefix: str, name: str) -> str:
             + "</div>"
         )
     return "".join(out)
+
+
+def _arms_table(w: WindowReport) -> str:
+    """The traffic policy's arms in a window: who answered how much, how fast, how well. (The
+    figures come from stored JSON: anything not of the expected type shows as empty.)"""
+    rows = []
+    for arm, f in w.arms.items():
+        latency = _mapping(f.get("latency_s"))
+        score = _mapping(f.get("score"))
+        classes = [(k, v) for k, v in _mapping(f.get("classes")).items() if _real(v) is not None]
+        shown = ", ".join(f"{h.esc(k)}: {100 * float(v):.1f}%" for k, v in classes[:4])
+        mean = _real(score.get("mean"))
+        requests, dropped = _real(f.get("requests")), _real(f.get("dropped"))
+        rows.append(
+            [
+                h.esc(arm),
+                h.esc(f.get("version") or ""),
+                h.right(f"{requests:,.0f}" if requests is not None else ""),
+                h.right(h.pct(_real(f.get("error_rate")))),
+                h.right(_ms(_real(latency.get("p50")))),
+                h.right(_ms(_real(latency.get("p99")))),
+                shown or (f"mean score {h.num(mean)}" if mean is not None else ""),
+                h.right(h.pct(_real(f.get("agreement")))),
+                h.right(h.num(_real(f.get("score_mad")))),
+                h.right(f"{dropped:,.0f}" if dropped else ""),
+            ]
+        )
+    headers = ["arm", "version", "requests", "errors", "p50", "p99", "predictions"]
+    headers += ["agreement", "score MAD", "shadow drops"]
+    return (
+        '<h3>Traffic by arm, latest window</h3><div class="panel">'
+        + h.table(headers, rows)
+        + "</div>"
+    )
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _real(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return None
+    return float(value)
+
+
+def _ms(seconds: float | None) -> str:
+    return "" if seconds is None else f"{seconds * 1e3:.3g} ms"
 
 
 def _version_label(w: WindowReport) -> str:

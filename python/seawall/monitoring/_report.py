@@ -102,7 +102,10 @@ class WindowReport:
     ``predictions``: per output column, ``{"kind": "numeric", "count", "mean", "quantiles":
     {q: value}}`` or ``{"kind": "string", "count", "shares": {class: share}}``.
     ``quality``: metric name to value (from ``add_labels`` and ``log_quality``); ``labels``: the
-    labelled rows behind the label metrics. ``drift`` is the full DriftReport while the report is
+    labelled rows behind the label metrics. ``arms``: under a traffic policy, per arm (primary,
+    canary, shadow) the :meth:`seawall.serving.figures.ArmFigures.summary` of the window (version,
+    requests, errors, latency quantiles, predictions, the shadow's agreement with the primary).
+    ``drift`` is the full DriftReport while the report is
     live (None when read back from the history), ``profile`` and ``prediction_profile`` the
     window's merged profiles where kept.
     """
@@ -123,6 +126,7 @@ class WindowReport:
     drift: DriftReport | None = field(default=None, repr=False, compare=False)
     profile: Profile | None = field(default=None, repr=False, compare=False)
     prediction_profile: Profile | None = field(default=None, repr=False, compare=False)
+    arms: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def drifted_features(self) -> list[str]:
@@ -144,6 +148,7 @@ class WindowReport:
             "predictions": self.predictions,
             "quality": self.quality,
             "labels": self.labels,
+            "arms": self.arms,
         }
 
 

@@ -65,6 +65,7 @@ class HistoryStore:
                     f.feature: f.status for f in report.features.values() if f.status != "ok"
                 },
                 "order": list(report.features),
+                "arms": report.arms,
             },
             allow_nan=False,
         )
@@ -398,4 +399,11 @@ def _window_from_row(r: Any, drift_rows: Sequence[Any]) -> WindowReport:
         quality=quality,
         labels=int(details.get("labels", 0)),
         id=int(r.id),
+        arms=_arms(details.get("arms", {})),
     )
+
+
+def _arms(arms: Any) -> dict[str, dict[str, Any]]:
+    if not isinstance(arms, dict) or not all(isinstance(v, dict) for v in arms.values()):
+        raise ValueError("arms are not a JSON object of objects")
+    return arms

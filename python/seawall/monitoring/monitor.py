@@ -63,6 +63,7 @@ from ..errors import (
     QueueFullError,
 )
 from ..profiles import Profile
+from ..serving.figures import ArmFigures
 from ._report import (
     FeatureDrift,
     QualityCounts,
@@ -87,6 +88,7 @@ class _Pane:
     predictions: Profile | None = None
     slices: int = 0
     quality: QualityCounts = field(default_factory=QualityCounts)
+    arms: dict[str, ArmFigures] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,12 @@ class _Slice:
 class _Quality:
     time: float
     counts: QualityCounts
+
+
+@dataclass(frozen=True)
+class _Arms:
+    time: float
+    figures: dict[str, ArmFigures]
 
 
 @dataclass(frozen=True)
@@ -389,6 +397,21 @@ class Monitor:
             )
         self._put(_Slice(start, end, features, predictions))
 
+    def add_arms(self, start: float, end: float, arms: Mapping[str, ArmFigures]) -> None:
+        """The figures of a traffic policy's arms (primary, canary, shadow) over ``[start,
+        end)``, for the window holding `start`: its report's ``arms`` gives each arm's requests,
+        errors, latency quantiles, predictions and, for a shadow, its agreement with the
+        primary. The server sends them with each slice, just before it."""
+        start, end = _time(start, "start"), _time(end, "end")
+        if end < start:
+            raise InvalidInputError(f"a slice ends ({end}) before it starts ({start})")
+        if not isinstance(arms, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, ArmFigures) for k, v in arms.items()
+        ):
+            raise InvalidInputError("arms must map arm names to seawall ArmFigures")
+        if arms:
+            self._put(_Arms(start, dict(arms)))
+
     def add_labels(self, y_true: Any, y_pred: Any, time: float | None = None) -> None:
         """The true outcomes of predictions made at `time` (default: now), for the quality
         metrics of the window holding `time`: accuracy, precision, recall and F1 (of
@@ -633,6 +656,14 @@ class Monitor:
                 self._count("late")
             else:
                 self._panes.setdefault(p, _Pane()).quality.merge(item.counts)
+        elif isinstance(item, _Arms):
+            p = self._pane(item.time)
+            if not self._accepts(p):
+                self._count("late")
+            else:
+                pane = self._panes.setdefault(p, _Pane())
+                for arm, figures in item.figures.items():
+                    pane.arms.setdefault(arm, ArmFigures()).merge(figures)
         elif isinstance(item, _Advance):
             self._watermark = max(self._watermark, item.time)
         elif isinstance(item, _Reference):
@@ -669,7 +700,10 @@ class Monitor:
         predictions: Profile | None = None
         quality = QualityCounts()
         slices = 0
+        arms: dict[str, ArmFigures] = {}
         for pane in panes:
+            for arm, figures in pane.arms.items():
+                arms.setdefault(arm, ArmFigures()).merge(figures)
             if pane.features is not None:
                 features = pane.features if features is None else features.merge(pane.features)
             if pane.predictions is not None:
@@ -718,6 +752,7 @@ class Monitor:
             drift=drift,
             profile=features,
             prediction_profile=predictions,
+            arms={arm: figures.summary() for arm, figures in arms.items()},
         )
         if self._store is not None:
             try:

@@ -18,14 +18,18 @@ from ..bundles import (
     save_bundle,
 )
 from .batcher import Batcher
+from .rollout import ArmRule
+from .traffic_policy import TrafficPolicy
 
 __all__ = [
+    "ArmRule",
     "Batcher",
     "Bundle",
     "OnnxModel",
     "PythonModel",
     "Signature",
     "TensorSpec",
+    "TrafficPolicy",
     "create_app",
     "load_bundle",
     "save_bundle",

@@ -9,6 +9,7 @@ Endpoints (``{v}``: the served version; every model path also works without ``/v
     POST /v2/models/{name}[/versions/{v}]/infer       inference on JSON tensors
     POST /v1/models/{name}[/versions/{v}]/predict     inference on raw records (seawall's own)
     GET  /metrics                                     Prometheus text format
+    GET, POST /v2/models/{name}/traffic               the model's traffic policy, if it has one
 
 A bundle with a feature pipeline takes its raw columns as inputs, one 1-D tensor per column
 (shape [rows] or [rows, 1]; BYTES for string columns, any number type for number columns, JSON
@@ -26,7 +27,9 @@ request's).
 ``/v1/models/{name}/predict`` takes ``{"records": [{column: value, ...}, ...]}`` or
 ``{"columns": {column: [values]}}`` (without a pipeline: ``{"instances": [row, ...]}``), with
 optional ``"outputs": [names]`` and ``"id"``, and answers ``{"model_name", "model_version",
-"id", "outputs": {name: [one value or row per record]}}``.
+"id", "outputs": {name: [one value or row per record]}}``. Under a traffic policy
+(:mod:`seawall.serving.traffic`) both answers also hold ``"parameters": {"seawall_arm",
+"seawall_model_version"}``, and the headers ``seawall-arm`` and ``seawall-model-version``.
 
 Errors answer ``{"error": message}``: 400 for a malformed request (bad JSON, an unknown, missing
 or extra input, a wrong datatype or shape), 413 for a body over ``max_body_bytes``, 404 for an
@@ -72,6 +75,7 @@ from .live import LiveProfiler, Slice
 from .metrics import ServerMetrics
 from .protocol import DATATYPES
 from .served_model import BadRequest, NotFound, PayloadTooLarge, ServedModel, _dumps
+from .traffic import Routed, TrafficCollector, TrafficPolicy, TrafficRouter
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app"]
 
@@ -108,6 +112,7 @@ class _Server:
         self.metrics = metrics
         self.closed = False
         self.watchers: list[AliasWatcher] = []
+        self.traffic: dict[str, TrafficRouter] = {}  # model name -> its traffic policy at work
         self._swap_lock = threading.Lock()
 
     def profiler(self, name: str) -> LiveProfiler | None:
@@ -137,6 +142,8 @@ class _Server:
         self.closed = True
         for watcher in self.watchers:
             watcher.close()
+        for router in self.traffic.values():
+            router.close()
         for served in self.models.values():
             served.ready = False
             served.batcher.close(drain=drain)
@@ -210,6 +217,14 @@ class _Server:
     async def predict(self, request: Request) -> Response:
         return await self._run(request, "predict")
 
+    async def traffic_policy(self, request: Request) -> Response:
+        """GET or POST /v2/models/{name}/traffic: the model's traffic policy (TrafficRouter)."""
+        name = request.path_params["name"]
+        router = self.traffic.get(name)
+        if router is None:
+            return _error(404, f"model {name!r} has no traffic policy")
+        return await router.admin(request)
+
     async def metrics_text(self, request: Request) -> Response:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -229,6 +244,8 @@ class _Server:
             response = await self._answer(request, served, endpoint)
         finally:
             in_flight.dec()
+        if self.traffic:  # the version that answered: a traffic policy's router names it
+            version = response.headers.get("seawall-model-version", version)
         self.metrics.observe(
             served.name, version, endpoint, response.status_code, time.perf_counter() - start
         )
@@ -240,16 +257,38 @@ class _Server:
         except BadRequest as exc:
             return _error(413 if isinstance(exc, PayloadTooLarge) else 400, str(exc))
         header_length = request.headers.get("inference-header-content-length")
+        router = self.traffic.get(served.name) if self.traffic else None
+        if router is not None:  # a traffic policy picks the arm that answers
+            return await router.answer(self, request, endpoint, body, header_length)
+        response, _ = await self.answer_with(served, endpoint, body, header_length)
+        return response
+
+    async def answer_with(
+        self,
+        served: ServedModel,
+        endpoint: str,
+        body: bytes,
+        header_length: str | None,
+        routed: Routed | None = None,
+    ) -> tuple[Response, ServedModel]:
+        """The answer of `served` to a request, and the model that gave it: `served`, or the one
+        a hot swap replaced it with under the request. ``routed`` (a traffic policy's request)
+        gets the outputs, and the response's parameters name its arm."""
         while True:
-            answer = await self._answer_with(served, endpoint, body, header_length)
+            answer = await self._answer_with(served, endpoint, body, header_length, routed)
             if not isinstance(answer, ServedModel):
-                return answer
+                return answer, served
             # A hot swap closed this model's batcher under the request: the replacement
             # answers it, from the raw request (its feature pipeline may differ).
             served = answer
 
     async def _answer_with(
-        self, served: ServedModel, endpoint: str, body: bytes, header_length: str | None
+        self,
+        served: ServedModel,
+        endpoint: str,
+        body: bytes,
+        header_length: str | None,
+        routed: Routed | None = None,
     ) -> Response | ServedModel:
         prepare = served.prepare_infer if endpoint == "infer" else served.prepare_predict
         encode = served.infer_response if endpoint == "infer" else served.predict_response
@@ -288,6 +327,12 @@ class _Server:
             return _error(500, f"the model failed: {_message(exc)}")
         if served.profiler is not None and prepared.raw is not None:
             served.profiler.observe(prepared.raw, result)
+        if routed is not None:
+            routed.result = result
+            prepared.parameters = {
+                "seawall_arm": routed.arm,
+                "seawall_model_version": served.version,
+            }
         if prepared.x.shape[0] > _OFFLOAD_ROWS:
             content, json_length = await anyio.to_thread.run_sync(encode, prepared, result)
         else:
@@ -312,8 +357,20 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return _error(exc.status_code, str(exc.detail), exc.headers)
 
 
-def _to_monitor(monitor: Any, s: Slice) -> None:
+def _to_monitor(monitor: Any, router: TrafficRouter | None, s: Slice) -> None:
+    if router is not None:  # the arms' figures first: the slice may close the window
+        monitor.add_arms(s.start, s.end, router.slice_figures())
     monitor.add_slice(s.start, s.end, s.features, s.predictions)
+
+
+def _single_name(served: Mapping[str, ServedModel]) -> str:
+    """The one model's name, for a TrafficPolicy given without one."""
+    if len(served) != 1:
+        raise InvalidInputError(
+            f"traffic= as one TrafficPolicy applies to a single model; this app serves "
+            f"{sorted(served)}: give {{name: TrafficPolicy(...)}}"
+        )
+    return next(iter(served))
 
 
 def _default_registry() -> Any:
@@ -362,6 +419,7 @@ def create_app(
     on_slice: Callable[[str, Slice], None] | None = None,
     monitors: Mapping[str, Any] | None = None,
     dashboard: bool = False,
+    traffic: TrafficPolicy | Mapping[str, TrafficPolicy] | None = None,
 ) -> Starlette:
     """The server as an ASGI app (Starlette), to run with uvicorn or mount in another service.
 
@@ -386,6 +444,11 @@ def create_app(
     ``monitors`` maps model names to :class:`seawall.monitoring.Monitor`: each gets its model's
     slices, its windows and alerts are exported on ``/metrics``, and a hot swap gives it the new
     version's reference profile. ``dashboard=True`` mounts ``seawall ui`` at ``/ui``.
+
+    ``traffic`` (a :class:`~seawall.serving.traffic.TrafficPolicy`, or a mapping of model names
+    to them) splits a model's requests between registry versions: canary, shadow, sticky
+    routing, automatic rollback and promotion (see :mod:`seawall.serving.traffic`); the policy
+    at work is ``app.state.seawall.traffic[name]``, also at ``/v2/models/{name}/traffic``.
 
     The batchers start here and close when the app's lifespan ends (uvicorn's shutdown), or on
     ``app.state.seawall.close()`` for an app mounted where its lifespan does not run.
@@ -430,6 +493,8 @@ def create_app(
 
     served: dict[str, ServedModel] = {}
     follow: dict[str, tuple[str, int]] = {}  # model name -> (alias URI, version served)
+    sources: dict[str, str] = {}  # model name -> the registry URI it was served from
+    routers: dict[str, TrafficRouter] = {}
     try:
         for item in items:
             model_version: str | None
@@ -438,6 +503,7 @@ def create_app(
                 bundle, uri_name, uri_version = _from_registry(registry, item, trust_code)
                 if "@" in item:
                     follow[name or uri_name] = (item, uri_version)
+                sources[name or uri_name] = item
                 model_name, model_version = uri_name, str(uri_version)
             else:
                 bundle = _as_bundle(item, trust_code)
@@ -452,14 +518,35 @@ def create_app(
                 served[model_name].profiler = LiveProfiler(
                     profile_slice_s, on_slice=callback, max_bytes=profile_max_bytes
                 )
+        if traffic is not None and registry is None:
+            registry = _default_registry()  # the arms are registry URIs
+        policies = (
+            {_single_name(served): traffic} if isinstance(traffic, TrafficPolicy) else traffic
+        )
+        for model_name, policy in (policies or {}).items():
+            if model_name not in served:
+                raise InvalidInputError(f"traffic names {model_name!r}, which is not served")
+            routers[model_name] = TrafficRouter(
+                model_name,
+                policy,
+                served,
+                primary_uri=sources.get(model_name),
+                registry=registry,
+                load=lambda uri: _from_registry(registry, uri, trust_code)[0],
+                start=start,
+                watch_interval_s=watch_interval_s,
+            )
         for model_name, monitor in (monitors or {}).items():
             if model_name not in served:
                 raise InvalidInputError(f"monitors names {model_name!r}, which is not served")
             profiler = served[model_name].profiler
             if profiler is None:
                 raise InvalidInputError("monitors need the live profile: set profile_slice_s")
-            profiler.add_callback(functools.partial(_to_monitor, monitor))
+            router = routers.get(model_name)
+            profiler.add_callback(functools.partial(_to_monitor, monitor, router))
     except BaseException:
+        for r in routers.values():
+            r.close()
         for s in served.values():
             s.batcher.close(drain=False)
             if s.profiler is not None:
@@ -474,6 +561,9 @@ def create_app(
     )
     if monitors:
         server.metrics.registry.register(extensions.monitor_collector(list(monitors.values())))
+    if routers:
+        server.traffic.update(routers)
+        server.metrics.registry.register(TrafficCollector(lambda: server.traffic.values()))
     for model_name, (uri, served_version) in follow.items():
         if watch_interval_s is None:
             continue
@@ -516,6 +606,10 @@ def create_app(
         ]
     for prefix in ("/v1/models/{name}", "/v1/models/{name}/versions/{version}"):
         model_routes.append(Route(prefix + "/predict", server.predict, methods=["POST"]))
+    if routers:
+        model_routes.append(
+            Route("/v2/models/{name}/traffic", server.traffic_policy, methods=["GET", "POST"])
+        )
     routes: list[BaseRoute] = [
         Route("/v2", server.server_metadata, methods=["GET"]),
         Route("/v2/health/live", server.live, methods=["GET"]),

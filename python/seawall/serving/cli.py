@@ -14,6 +14,7 @@ from click.core import ParameterSource
 
 from .._server.options import pop_server_options, server_options
 from ..registry.cli import artifacts_option, open_registry, registry_option
+from .traffic_options import pop_traffic_policy, traffic_options
 
 _URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>[^/@]+)|@(?P<alias>[^/@]+))?/?$")
 
@@ -149,6 +150,7 @@ def _sizes(ctx: Any, param: Any, value: str | None) -> list[int] | None:
     is_flag=True,
     help="Also serve the dashboard (as seawall ui does) at /ui, over the same registry.",
 )
+@traffic_options
 @click.pass_context
 def serve(
     ctx: click.Context,
@@ -169,8 +171,14 @@ def serve(
     /v2/models/NAME/infer, /v1/models/NAME/predict (raw records), /v2/health/ready, /metrics,
     and with --dashboard the dashboard at /ui. It listens on loopback unless --host says
     otherwise, and has no authentication yet.
+
+    Traffic policies split the requests between registry versions: --canary gives one a share,
+    --shadow copies them to one off the request path, --sticky keeps a key on one arm, and
+    --rollback-if / --promote-if move the aliases by rules over each arm's figures (see
+    /v2/models/NAME/traffic).
     """
     server = pop_server_options(options)
+    traffic = pop_traffic_policy(options)
     host, port = server.host, server.port
     options["max_body_bytes"] = server.limits.max_body_bytes
     try:
@@ -184,6 +192,10 @@ def serve(
     from ..errors import SeawallError
 
     from_registry = target.startswith("models:/")
+    if traffic is not None and not from_registry:
+        raise click.UsageError(
+            "a traffic policy's arms are registry versions: serve a models:/ URI"
+        )
     if not (from_registry or dashboard):
         for param in ("registry_uri", "artifacts_uri"):
             if ctx.get_parameter_source(param) == ParameterSource.COMMANDLINE:
@@ -201,6 +213,7 @@ def serve(
                 trust_code=trust_code,
                 registry=reg,
                 dashboard=dashboard,
+                traffic=traffic,
                 **options,
             )
         else:
@@ -221,6 +234,13 @@ def serve(
     for model in served.values():
         version = f" version {model.version}" if model.version is not None else ""
         click.echo(f"serving {model.name!r}{version} from {path} on http://{host}:{port}")
+    for router in app.state.seawall.traffic.values():
+        for arm in router.arm_names()[1:]:
+            version = router.version_of(arm)
+            share = router.share if arm == "canary" else router.shadow_share
+            what = "of requests" if arm == "canary" else "of requests copied, off the request path"
+            loaded = f"version {version}" if version is not None else "not loaded yet"
+            click.echo(f"{arm} {getattr(router.policy, arm)} ({loaded}): {share:g}% {what}")
     if reg is not None and dashboard:
         click.echo(f"dashboard on http://{host}:{port}/ui/ (registry {reg.uri})")
     run(  # seawall's own log messages (hot swaps, model failures) show at --log-level too

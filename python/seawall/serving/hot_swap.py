@@ -106,6 +106,16 @@ class AliasWatcher:
             )
         else:
             log.debug("hot swap: version %s of %s still does not load: %s", version, self.uri, exc)
+        self._back_off()
+
+    def retry_later(self, version: int) -> None:
+        """Records that `version` did not load on a first attempt made (and logged) elsewhere:
+        the watcher retries it with back-off, as if its own attempt had failed."""
+        self.failures += 1
+        self._failing, self._attempts = version, 0
+        self._back_off()
+
+    def _back_off(self) -> None:
         self._attempts += 1
         most = math.ceil(self.max_backoff_s / self.interval_s) - 1 if self.interval_s > 0 else 0
         self._skip = max(0, min(2 ** min(self._attempts, 62) - 1, most))

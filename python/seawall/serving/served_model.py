@@ -54,6 +54,7 @@ class _Prepared:
     options: dict[str, int]
     binary: frozenset[str] = frozenset()  # outputs to send as binary tensor data
     raw: Any = None  # the raw feature columns, for the live profile
+    parameters: dict[str, Any] | None = None  # the response's (a traffic policy names the arm)
 
 
 class ServedModel:
@@ -261,6 +262,8 @@ class ServedModel:
             response["model_version"] = self.version
         if prepared.id is not None:
             response["id"] = prepared.id
+        if prepared.parameters is not None:
+            response["parameters"] = prepared.parameters
         response["outputs"] = outputs
         return _dumps(response)
 

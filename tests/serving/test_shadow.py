@@ -1,0 +1,210 @@
+"""Shadow traffic: copies answered off the request path, never seen by a client; the shadow's
+agreement with the primary against an oracle; a failing or hanging shadow."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import httpx
+import numpy as np
+import pytest
+from serving_helpers import records, running, transactions
+from traffic_models import BROKEN, GATES, oracle, registry_of, send_all, v1_body, v2_body
+
+from seawall.serving import TrafficPolicy, create_app
+from seawall.serving.shadow import BLOCK
+
+CUTS = [0.0, 0.5, -0.7]  # versions 1, 2, 3
+
+
+@pytest.fixture
+def versions(tmp_path, rng):
+    reg, pipe = registry_of(tmp_path, rng, CUTS, {"champion": 1, "challenger": 2, "candidate": 3})
+    yield reg, pipe
+    reg.close()
+
+
+def app_with(reg, policy):
+    return create_app(
+        "models:/fraud@champion",
+        registry=reg,
+        trust_code=True,
+        traffic=policy,
+        watch_interval_s=None,
+    )
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    want = [f'{k}="{v}"' for k, v in labels.items()]
+    found = [
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(name + "{") and all(w in line for w in want)
+    ]
+    assert len(found) == 1, (name, labels, found)
+    return found[0]
+
+
+def wait_for(condition, what: str, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still waiting for {what}")
+        time.sleep(0.01)
+
+
+def test_the_shadow_is_invisible_and_agrees_with_the_primary_as_the_oracle_says(versions, rng):
+    reg, pipe = versions
+    n = 200
+    policy = TrafficPolicy(
+        "models:/fraud@challenger", 25, shadow="models:/fraud@candidate", shadow_queue=4096
+    )
+    app = app_with(reg, policy)
+    router = app.state.seawall.traffic["fraud"]
+    payloads = [records(transactions(rng, int(rng.integers(1, 4)))) for _ in range(n)]
+    bodies = [("v1", v1_body(p)) if i % 2 else ("v2", v2_body(p)) for i, p in enumerate(payloads)]
+    with running(app) as url:
+        answers = send_all(url, bodies, clients=6)
+        wait_for(lambda: router.stats_for("shadow", "3").peek().requests == n, "the shadow")
+        metrics = httpx.get(url + "/metrics").text
+    app.state.seawall.close()
+    assert router._shadow_queue.dropped == 0
+    answers.check_attribution()
+    primary_rows = []
+    for (status, arm, version, _, body), rows in zip(answers.items, payloads, strict=True):
+        assert status == 200 and arm in ("primary", "canary")  # never the shadow
+        cut = CUTS[int(version) - 1]
+        expected = oracle(pipe, rows, cut)
+        outputs = body["outputs"]
+        if isinstance(outputs, dict):
+            label, proba = outputs["predict"], outputs["predict_proba"]
+        else:
+            got = {t["name"]: t["data"] for t in outputs}
+            label, proba = got["predict"], got["predict_proba"]
+        assert label == expected["predict"].tolist()
+        np.testing.assert_allclose(np.ravel(proba), expected["predict_proba"].ravel(), rtol=1e-12)
+        if arm == "primary":
+            primary_rows += rows
+    # the shadow is compared with the primary on the requests the primary answered
+    mine, theirs = oracle(pipe, primary_rows, CUTS[0]), oracle(pipe, primary_rows, CUTS[2])
+    agreement = float(np.mean(mine["predict"] == theirs["predict"]))
+    mad = float(np.mean(np.abs(mine["predict_proba"] - theirs["predict_proba"])))
+    figures = router.stats_for("shadow", "3").peek()
+    assert figures.compared == len(primary_rows)
+    assert figures.agreement == pytest.approx(agreement, abs=1e-15)
+    assert figures.score_mad == pytest.approx(mad, rel=1e-9)
+    assert figures.errors == 0 and figures.requests == n
+    labels = {"model": "fraud", "arm": "shadow", "version": "3"}
+    assert metric(metrics, "seawall_traffic_shadow_agreement_ratio", **labels) == pytest.approx(
+        agreement, abs=1e-12
+    )
+    assert metric(metrics, "seawall_traffic_requests_total", **labels) == n
+
+
+def test_copies_answered_in_blocks_are_answered_row_for_row(versions, rng):
+    """The shadow is held while copies pile up, then answers them in blocks (joined bodies of
+    records, columns and tensors, beside copies that cannot be joined): its figures are those
+    of answering each copy alone."""
+    reg, pipe = versions
+    n = 150
+    policy = TrafficPolicy(
+        "models:/fraud@challenger", 30, shadow="models:/fraud@candidate", shadow_queue=n
+    )
+    app = app_with(reg, policy)
+    router = app.state.seawall.traffic["fraud"]
+    payloads = [records(transactions(rng, int(rng.integers(1, 5)))) for _ in range(n)]
+    bodies = []
+    for i, p in enumerate(payloads):
+        kind = i % 4
+        if kind == 0:
+            bodies.append(("v1", v1_body(p)))
+        elif kind == 1:
+            bodies.append(("v1", {"columns": {k: [r[k] for r in p] for k in p[0]}}))
+        elif kind == 2:
+            bodies.append(("v2", v2_body(p)))
+        else:
+            bodies.append(("v2", {**v2_body(p), "id": f"request-{i}"}))  # not joined
+    gate = GATES[3] = threading.Event()
+    try:
+        with running(app) as url:
+            answers = send_all(url, bodies, clients=6)
+            gate.set()
+            wait_for(lambda: router.stats_for("shadow", "3").peek().requests == n, "the shadow")
+    finally:
+        GATES.pop(3, None)
+    app.state.seawall.close()
+    assert router._shadow_queue.dropped == 0 and router._shadow_queue.errors == 0
+    answers.check_attribution()
+    primary_rows = [
+        row
+        for (_, arm, *_), rows in zip(answers.items, payloads, strict=True)
+        if arm == "primary"
+        for row in rows
+    ]
+    mine, theirs = oracle(pipe, primary_rows, CUTS[0]), oracle(pipe, primary_rows, CUTS[2])
+    figures = router.stats_for("shadow", "3").peek()
+    assert figures.compared == len(primary_rows)
+    assert figures.agreement == pytest.approx(
+        float(np.mean(mine["predict"] == theirs["predict"])), abs=1e-15
+    )
+    mad = float(np.mean(np.abs(mine["predict_proba"] - theirs["predict_proba"])))
+    assert figures.score_mad == pytest.approx(mad, rel=1e-9)
+    every = [row for rows in payloads for row in rows]
+    shadow_classes = oracle(pipe, every, CUTS[2])["predict"]
+    assert figures.classes == {
+        str(c): int(np.sum(shadow_classes == c)) for c in np.unique(shadow_classes)
+    }
+
+
+def test_shadow_errors_never_reach_a_client(versions, rng):
+    reg, _ = versions
+    n = 60
+    app = app_with(reg, TrafficPolicy(shadow="models:/fraud@candidate"))
+    router = app.state.seawall.traffic["fraud"]
+    BROKEN.add(3)
+    try:
+        payloads = [records(transactions(rng, 2)) for _ in range(n)]
+        with running(app) as url:
+            answers = send_all(url, [("v2", v2_body(p)) for p in payloads], clients=4)
+            wait_for(lambda: router.stats_for("shadow", "3").peek().requests == n, "the shadow")
+            metrics = httpx.get(url + "/metrics").text
+        app.state.seawall.close()
+    finally:
+        BROKEN.discard(3)
+    assert [(s, a) for s, a, *_ in answers.items] == [(200, "primary")] * n
+    answers.check_attribution()
+    labels = {"model": "fraud", "arm": "shadow", "version": "3"}
+    assert metric(metrics, "seawall_traffic_errors_total", **labels) == n
+    assert router.describe()["shadow_queue"]["errors"] == n
+
+
+def test_a_hanging_shadow_fills_its_queue_drops_and_counts(versions, rng):
+    reg, _ = versions
+    n, size = 400, 4
+    policy = TrafficPolicy(shadow="models:/fraud@candidate", shadow_queue=size, shadow_workers=1)
+    app = app_with(reg, policy)
+    router = app.state.seawall.traffic["fraud"]
+    gate = GATES[3] = threading.Event()  # the shadow hangs on its first block of copies
+    try:
+        payloads = [records(transactions(rng, 1)) for _ in range(n)]
+        with running(app) as url:
+            answers = send_all(url, [("v1", v1_body(p)) for p in payloads], clients=4)
+            metrics = httpx.get(url + "/metrics").text
+            hung = router.describe()["shadow_queue"]
+            gate.set()  # it comes back: it answers what it took
+            accepted = hung["offered"] - hung["dropped"]
+            wait_for(
+                lambda: router.stats_for("shadow", "3").peek().requests == accepted, "the shadow"
+            )
+        app.state.seawall.close()
+    finally:
+        GATES.pop(3, None)
+    assert [(s, a) for s, a, *_ in answers.items] == [(200, "primary")] * n
+    answers.check_attribution()
+    assert hung["offered"] == n
+    # the hung worker holds one block at most, and the queue `size` copies: the rest dropped
+    assert 0 < accepted <= BLOCK + size
+    assert hung["dropped"] >= n - BLOCK - size
+    assert metric(metrics, "seawall_traffic_shadow_dropped_total", model="fraud") == hung["dropped"]
+    assert router.stats_for("shadow", "3").peek().dropped == hung["dropped"]
