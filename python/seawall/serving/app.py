@@ -10,6 +10,9 @@ Endpoints (``{v}``: the served version; every model path also works without ``/v
     POST /v1/models/{name}[/versions/{v}]/predict     inference on raw records (seawall's own)
     GET  /metrics                                     Prometheus text format
 
+and the model repository extension (load, unload, index) with Triton's /config and /stats per
+model (``seawall.serving.repository``).
+
 A bundle with a feature pipeline takes its raw columns as inputs, one 1-D tensor per column
 (shape [rows] or [rows, 1]; BYTES for string columns, any number type for number columns, JSON
 null for a missing value); the server transforms them with the pipeline, then the batcher runs
@@ -71,6 +74,8 @@ from .hot_swap import AliasWatcher, signature_changes
 from .live import LiveProfiler, Slice
 from .metrics import ServerMetrics
 from .protocol import DATATYPES
+from .repository import Repository, registry_reference
+from .repository import from_registry as _from_registry
 from .served_model import BadRequest, NotFound, PayloadTooLarge, ServedModel, _dumps
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app"]
@@ -101,8 +106,10 @@ class _Server:
         max_body_bytes: int,
         retry_after_s: int,
         metrics: ServerMetrics,
+        repository: Repository,
     ) -> None:
         self.models = models
+        self.repository = repository  # the other live versions, loads and unloads
         self.max_body_bytes = max_body_bytes
         self.retry_after = str(retry_after_s)
         self.metrics = metrics
@@ -137,6 +144,7 @@ class _Server:
         self.closed = True
         for watcher in self.watchers:
             watcher.close()
+        self.repository.close(drain=drain)
         for served in self.models.values():
             served.ready = False
             served.batcher.close(drain=drain)
@@ -150,6 +158,9 @@ class _Server:
             raise NotFound(f"unknown model {name!r}: this server has {sorted(self.models)}")
         version = request.path_params.get("version")
         if version is not None and version != served.version:
+            other = self.repository.version(name, version)
+            if other is not None:
+                return other
             have = f"version {served.version}" if served.version is not None else "no version"
             raise NotFound(f"model {name!r} has no version {version!r} (it serves {have})")
         return served
@@ -229,6 +240,7 @@ class _Server:
             response = await self._answer(request, served, endpoint)
         finally:
             in_flight.dec()
+        served.counts.observe(response.status_code, time.perf_counter() - start)
         self.metrics.observe(
             served.name, version, endpoint, response.status_code, time.perf_counter() - start
         )
@@ -322,15 +334,6 @@ def _default_registry() -> Any:
     return Registry()
 
 
-def _from_registry(registry: Any, uri: str, trust_code: bool) -> tuple[Bundle, str, int]:
-    """The bundle a models:/ URI names now, with its model name and version number."""
-    from ..registry import resolve_bundle
-
-    mv = registry.resolve(uri)
-    path = resolve_bundle(f"models:/{mv.model}/{mv.version}", registry=registry)
-    return load_bundle(path, trust_code=trust_code), mv.model, int(mv.version)
-
-
 def _as_bundle(model: Any, trust_code: bool) -> Bundle:
     if isinstance(model, Bundle):
         return model
@@ -362,6 +365,7 @@ def create_app(
     on_slice: Callable[[str, Slice], None] | None = None,
     monitors: Mapping[str, Any] | None = None,
     dashboard: bool = False,
+    model_control: str = "none",
 ) -> Starlette:
     """The server as an ASGI app (Starlette), to run with uvicorn or mount in another service.
 
@@ -387,13 +391,25 @@ def create_app(
     slices, its windows and alerts are exported on ``/metrics``, and a hot swap gives it the new
     version's reference profile. ``dashboard=True`` mounts ``seawall ui`` at ``/ui``.
 
+    Each model is warmed up before it serves (at start, and before a hot swap or a load
+    switches to it): see :mod:`seawall.serving.warmup`. ``model_control="explicit"`` loads no
+    model at start: the models given (and, through ``registry``, every registered one) load and
+    unload when asked, through the model repository extension (see
+    :mod:`seawall.serving.repository`, which also serves Triton's /config and /stats).
+
     The batchers start here and close when the app's lifespan ends (uvicorn's shutdown), or on
     ``app.state.seawall.close()`` for an app mounted where its lifespan does not run.
     """
     from .batcher import Batcher
 
     items = [models] if isinstance(models, (Bundle, str, os.PathLike)) else list(models)
-    if not items:
+    repository = Repository(
+        model_control=model_control,
+        registry=registry,
+        trust_code=trust_code,
+        watch_interval_s=watch_interval_s,
+    )
+    if not items and not (repository.explicit and registry is not None):
         raise InvalidInputError("create_app needs at least one bundle")
     if (name is not None or version is not None) and len(items) != 1:
         raise InvalidInputError("name= and version= apply to a single bundle")
@@ -412,7 +428,12 @@ def create_app(
     }
     options = {k: v for k, v in options.items() if v is not None}
 
-    def start(bundle: Bundle, model_name: str, model_version: str | None) -> ServedModel:
+    def start(
+        bundle: Bundle,
+        model_name: str,
+        model_version: str | None,
+        reference: Callable[[], Any] | None = None,
+    ) -> ServedModel:
         if len(bundle.signature.model_inputs) != 1:
             raise InvalidInputError(
                 f"bundle {model_name!r}: the server batches one model input tensor, the "
@@ -426,19 +447,38 @@ def create_app(
             row_shape=rows if all(d >= 0 for d in rows) else None,
             **options,
         )
-        return ServedModel(bundle, model_name, model_version, batcher, max_batch_size)
+        served = ServedModel(bundle, model_name, model_version, batcher, max_batch_size)
+        repository.warm_up(served, reference)  # closes the batcher when it fails
+        return served
+
+    def new_profiler(model_name: str) -> LiveProfiler | None:
+        if profile_slice_s is None:
+            return None
+        callback = None if on_slice is None else functools.partial(on_slice, model_name)
+        profiler = LiveProfiler(profile_slice_s, on_slice=callback, max_bytes=profile_max_bytes)
+        monitor = (monitors or {}).get(model_name)
+        if monitor is not None:
+            profiler.add_callback(functools.partial(_to_monitor, monitor))
+        return profiler
 
     served: dict[str, ServedModel] = {}
     follow: dict[str, tuple[str, int]] = {}  # model name -> (alias URI, version served)
     try:
         for item in items:
             model_version: str | None
+            reference = None
             if isinstance(item, str) and item.startswith("models:/"):
                 registry = registry if registry is not None else _default_registry()
+                repository.registry = registry
+            if repository.explicit:  # listed now, loaded when asked
+                repository.add_source(item, name, None if version is None else str(version))
+                continue
+            if isinstance(item, str) and item.startswith("models:/"):
                 bundle, uri_name, uri_version = _from_registry(registry, item, trust_code)
                 if "@" in item:
                     follow[name or uri_name] = (item, uri_version)
                 model_name, model_version = uri_name, str(uri_version)
+                reference = registry_reference(registry, f"models:/{uri_name}/{uri_version}")
             else:
                 bundle = _as_bundle(item, trust_code)
                 model_name, model_version = bundle.name, bundle.version
@@ -446,19 +486,13 @@ def create_app(
             model_version = str(version) if version is not None else model_version
             if model_name in served:
                 raise InvalidInputError(f"two bundles are named {model_name!r}")
-            served[model_name] = start(bundle, model_name, model_version)
-            if profile_slice_s is not None:
-                callback = None if on_slice is None else functools.partial(on_slice, model_name)
-                served[model_name].profiler = LiveProfiler(
-                    profile_slice_s, on_slice=callback, max_bytes=profile_max_bytes
-                )
-        for model_name, monitor in (monitors or {}).items():
-            if model_name not in served:
+            served[model_name] = start(bundle, model_name, model_version, reference)
+            served[model_name].profiler = new_profiler(model_name)
+        for model_name in monitors or {}:
+            if model_name not in served and not repository.explicit:
                 raise InvalidInputError(f"monitors names {model_name!r}, which is not served")
-            profiler = served[model_name].profiler
-            if profiler is None:
+            if profile_slice_s is None:
                 raise InvalidInputError("monitors need the live profile: set profile_slice_s")
-            profiler.add_callback(functools.partial(_to_monitor, monitor))
     except BaseException:
         for s in served.values():
             s.batcher.close(drain=False)
@@ -467,25 +501,28 @@ def create_app(
         raise
 
     def batchers() -> list[tuple[str, str, Any, int]]:
-        return [(s.name, s.version or "", s.batcher, s.max_batch_size) for s in served.values()]
+        return [(s.name, s.version or "", s.batcher, s.max_batch_size) for s in repository.live()]
 
     server = _Server(
-        served, max_body_bytes, retry_after_s, ServerMetrics(batchers, metrics_registry)
+        served,
+        max_body_bytes,
+        retry_after_s,
+        ServerMetrics(batchers, metrics_registry),
+        repository,
     )
     if monitors:
         server.metrics.registry.register(extensions.monitor_collector(list(monitors.values())))
-    for model_name, (uri, served_version) in follow.items():
-        if watch_interval_s is None:
-            continue
 
-        for result in ("ok", "failed"):  # both series exist from the start, at 0
-            server.metrics.swaps.labels(model_name, result)
+    def change_for(model_name: str, uri: str) -> Callable[[int], None]:
+        """Hot swap: serves the version alias `uri` moved to under `model_name`."""
 
-        def change(new_version: int, model_name: str = model_name, uri: str = uri) -> None:
+        def change(new_version: int) -> None:
             version_uri = f"{uri.split('@')[0]}/{new_version}"
             try:
                 bundle, _, _ = _from_registry(registry, version_uri, trust_code)
-                new = start(bundle, model_name, str(new_version))
+                new = start(
+                    bundle, model_name, str(new_version), registry_reference(registry, version_uri)
+                )
             except Exception:
                 server.metrics.swaps.labels(model_name, "failed").inc()
                 raise
@@ -496,9 +533,11 @@ def create_app(
             if monitor is not None and reference is not None:
                 monitor.set_reference(reference, version=new_version)
 
-        server.watchers.append(
-            AliasWatcher(registry, uri, served_version, change, interval_s=watch_interval_s)
-        )
+        return change
+
+    repository.attach(server, start=start, new_profiler=new_profiler, change_for=change_for)
+    for model_name, (uri, served_version) in follow.items():
+        repository.follow(model_name, uri, served_version)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -517,6 +556,7 @@ def create_app(
     for prefix in ("/v1/models/{name}", "/v1/models/{name}/versions/{version}"):
         model_routes.append(Route(prefix + "/predict", server.predict, methods=["POST"]))
     routes: list[BaseRoute] = [
+        *repository.routes(),  # first: /v2/models/stats before /v2/models/{name}
         Route("/v2", server.server_metadata, methods=["GET"]),
         Route("/v2/health/live", server.live, methods=["GET"]),
         Route("/v2/health/ready", server.ready, methods=["GET"]),
