@@ -95,7 +95,7 @@ def model_config(served: Any, warmup_sizes: list[int]) -> dict[str, Any]:
             for spec in signature.outputs
         ],
         "dynamic_batching": {
-            "preferred_batch_size": list(options["preferred_batch_sizes"]),
+            "preferred_batch_size": sorted(options["preferred_batch_sizes"]),
             "max_queue_delay_microseconds": options["max_queue_delay_us"],
             "preserve_ordering": False,
             # Triton counts priorities from 1, and 0 levels means none.
