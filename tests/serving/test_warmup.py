@@ -109,7 +109,8 @@ def test_each_batch_size_is_warmed_up_before_the_model_serves(tmp_path, rng, key
     )
     reset(key)  # save_bundle ran the model too
     app = create_app(path, trust_code=True, max_batch_size=16, preferred_batch_sizes=[8, 4])
-    assert sizes(key) == [1, 4, 8, 16]  # before the server has answered anything
+    # before the server has answered anything: each size as a v2 and as a records request
+    assert sizes(key) == [1, 1, 4, 4, 8, 8, 16, 16]
     for batch in CALLS[key]:  # the warm-up records, repeated, through the pipeline
         np.testing.assert_array_equal(batch, features_of(pipe, warm, len(batch)))
     with running(app) as url, httpx.Client(base_url=url, timeout=30) as http:
@@ -119,7 +120,7 @@ def test_each_batch_size_is_warmed_up_before_the_model_serves(tmp_path, rng, key
         assert r.status_code == 200
         stats = http.get("/v2/models/b/stats").json()["model_stats"][0]
         text = http.get("/metrics").text
-    assert sizes(key) == [1, 4, 8, 16, 1]
+    assert sizes(key) == [1, 1, 4, 4, 8, 8, 16, 16, 1]
     # the warm-up is counted neither in Triton's statistics nor in the batcher's metrics
     assert stats["execution_count"] == 1 and stats["inference_count"] == 1
     assert [b["batch_size"] for b in stats["batch_stats"]] == [1]
@@ -133,7 +134,7 @@ def test_without_warmup_inputs_the_example_is_used(tmp_path, rng, key):
     path = save_bundle(tmp_path / "b", python_model=Recording(key), pipeline=pipe, example=example)
     reset(key)
     app = create_app(path, trust_code=True, max_batch_size=5)
-    assert sizes(key) == [1, 5]
+    assert sizes(key) == [1, 1, 5, 5]
     for batch in CALLS[key]:
         np.testing.assert_array_equal(batch, features_of(pipe, example, len(batch)))
     app.state.seawall.close()
@@ -170,7 +171,7 @@ def test_without_rows_a_registry_version_is_warmed_up_from_its_reference_profile
         }
         for i, q in enumerate(qs)
     ]
-    assert sizes(key) == [1, 8]
+    assert sizes(key) == [1, 1, 8, 8]  # v2 requests (every column FP64 here), records requests
     for batch in CALLS[key]:
         np.testing.assert_allclose(batch, features_of(pipe, oracle, len(batch)), rtol=1e-6)
     app.state.seawall.close()
@@ -182,7 +183,7 @@ def test_with_nothing_to_warm_up_with_the_model_runs_on_zeros(tmp_path, rng, key
     path = save_bundle(tmp_path / "b", python_model=Recording(key), pipeline=pipe)
     reset(key)
     app = create_app(path, trust_code=True, max_batch_size=4, preferred_batch_sizes=[2])
-    assert sizes(key) == [1, 2, 4]
+    assert sizes(key) == [1, 1, 2, 4]
     width = len(pipe.feature_names_out_)
     for batch in CALLS[key]:
         np.testing.assert_array_equal(batch, np.zeros((len(batch), width), np.float32))
@@ -194,8 +195,9 @@ def test_a_model_without_pipeline_is_warmed_up_on_its_example(tmp_path, rng, key
     path = save_bundle(tmp_path / "b", python_model=Recording(key), example=example)
     reset(key)
     app = create_app(path, trust_code=True, max_batch_size=7)
-    assert sizes(key) == [1, 7]
-    np.testing.assert_array_equal(CALLS[key][1], example[np.arange(7) % 3])
+    assert sizes(key) == [1, 1, 7, 7]
+    for batch in CALLS[key]:
+        np.testing.assert_array_equal(batch, example[np.arange(len(batch)) % 3])
     app.state.seawall.close()
 
 
@@ -257,8 +259,8 @@ def test_a_hot_swap_switches_only_after_the_warmup(tmp_path, rng, key):
             assert time.monotonic() < deadline, "version 2 never took over"
             time.sleep(0.01)
     # every warm-up batch ran before version 2 answered its first request
-    assert sizes(key)[:3] == [1, 4, 8]
-    assert len(sizes(key)) >= 4 and sizes(key)[3] == 2
+    assert sizes(key)[:6] == [1, 1, 4, 4, 8, 8]
+    assert len(sizes(key)) >= 7 and sizes(key)[6] == 2
     app.state.seawall.close()
     reg.close()
 
@@ -293,6 +295,6 @@ def test_a_version_that_fails_its_warmup_never_replaces_the_one_serving(tmp_path
     assert {"name": "scaled", "version": "1", "state": "READY", "reason": ""} in index
     errors = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(errors) == 1 and "version 2" in errors[0].getMessage()  # logged once
-    assert sizes(key) == [1, 8] * (len(sizes(key)) // 2)  # each attempt stopped at size 8
+    assert sizes(key) == [1, 1, 8] * (len(sizes(key)) // 3)  # each attempt stopped at size 8
     app.state.seawall.close()
     reg.close()

@@ -203,7 +203,7 @@ class Repository:
         counts the failure and raises WarmupError."""
         sizes = batch_sizes(served.max_batch_size, served.batcher.options["preferred_batch_sizes"])
         try:
-            warm_up(served.bundle, served.batcher, sizes, reference)
+            warm_up(served, sizes, reference)
         except Exception:
             served.batcher.close(drain=False)
             self.warmups.labels(served.name, "failed").inc()

@@ -1,10 +1,13 @@
 """Warm-up: a model runs inputs at every batch size it will serve before it serves any request.
 
 The first calls of a model are slow (onnxruntime allocates its arenas and plans each new input
-shape, a Python model may import or compile lazily), and so is a pipeline's first transform. So
+shape, a Python model may import or compile lazily), and so is the first request of each kind
+(a pipeline's first transform of a table of given column types, the decoding and encoding). So
 before a model reports ready, and before a hot swap or a load switches to it, the server runs
-warm-up inputs through the pipeline and the model's own batcher at batch size 1, at each
-preferred batch size and at the maximum, one batch of each.
+warm-up inputs at batch size 1, at each preferred batch size and at the maximum, each as two
+requests run without the HTTP: a v2 inference request of the datatypes the model's metadata
+gives (what tritonclient and perf_analyzer send) and a records request (``/v1/.../predict``),
+each decoded, through the pipeline, the model's own batcher and the model, and encoded.
 
 The inputs, by preference:
 
@@ -12,10 +15,12 @@ The inputs, by preference:
 2. its example rows (``save_bundle(..., example=records)``, kept in the bundle);
 3. rows made from the registry version's reference profile: for number columns the 5%, 25%, 50%,
    75% and 95% quantiles, for string columns the most frequent values;
-4. with none of these, the model alone, on features of zeros (its pipeline is not exercised);
-   a model without a pipeline whose input rows have no fixed shape is then not warmed up (logged).
+4. with none of these, the model alone, on features of zeros (its pipeline is not exercised;
+   twice at batch size 1), or without a pipeline on an input of zeros; a model without a
+   pipeline whose input rows have no fixed shape is then not warmed up (logged).
 
-Rows are repeated to fill each batch size. A model, or pipeline, that raises on them is not
+Rows are repeated to fill each batch size (rows that do not make a v2 request of the model's
+datatypes go as the records request only). A model, or pipeline, that raises on them is not
 served: :class:`~seawall.errors.WarmupError`, and its batcher is closed. Once the warm-up is
 over the batcher's counters are reset, so that its figures (``/metrics``, Triton's
 ``/v2/models/{m}/stats``) count served requests only.
@@ -23,16 +28,18 @@ over the batcher's counters are reset, so that its figures (``/metrics``, Triton
 
 from __future__ import annotations
 
-import functools
+import json
 import logging
+import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from ..bundles import Bundle, numpy_dtype, records_to_table
-from ..errors import WarmupError
+from ..bundles import Bundle, numpy_dtype
+from ..errors import SeawallError, WarmupError
+from .served_model import BadRequest
 
 __all__ = ["WARMUP_QUANTILES", "batch_sizes", "profile_rows", "warm_up", "warmup_rows"]
 
@@ -80,82 +87,102 @@ def warmup_rows(
     return None, "features of zeros"
 
 
-def warm_up(
-    bundle: Bundle, batcher: Any, sizes: Sequence[int], reference: Callable[[], Any] | None = None
-) -> None:
-    """Runs `bundle`'s warm-up inputs through its pipeline and `batcher` at each of `sizes`,
-    then resets the batcher's stats.
+def warm_up(served: Any, sizes: Sequence[int], reference: Callable[[], Any] | None = None) -> None:
+    """Runs `served`'s warm-up inputs (a ServedModel's bundle's, see the module's docstring) at
+    each of `sizes` as requests run: decoded from a v2 inference request and from a records
+    request, through the pipeline, the batcher and the model, and encoded as answers. Then
+    resets the batcher's stats.
 
     ``reference`` gives the registry version's reference Profile (or None) when the bundle has
     no rows of its own. Raises WarmupError naming the batch size when anything fails.
     """
+    bundle = served.bundle
     rows, source = warmup_rows(bundle, reference)
-    batches = _batches(bundle, rows, sizes)
-    if batches is None:
-        log.warning(
-            "model %r: no warm-up inputs (its input rows have no fixed shape): it serves cold",
-            bundle.name,
-        )
-        return
-    for size, make in batches:
+    if rows is None and bundle.pipeline is None:
+        spec = bundle.signature.model_inputs[0]
+        if any(d < 0 for d in spec.shape[1:]):
+            log.warning(
+                "model %r: no warm-up inputs, and its input rows have no fixed shape: it serves "
+                "cold",
+                bundle.name,
+            )
+            return
+        rows = np.zeros((1, *spec.shape[1:]), dtype=numpy_dtype(spec.datatype)).tolist()
+    for size in sizes:
         try:
-            batcher.predict(make())
+            if rows is None:  # the model alone, on features of zeros
+                width = len(bundle.pipeline.feature_names_out_)
+                for _ in range(2 if size == 1 else 1):
+                    served.batcher.predict(np.zeros((size, width), np.float32))
+                continue
+            batch = [rows[i % len(rows)] for i in range(size)]
+            _run(served, "infer", _infer_body(bundle, batch))
+            key = "records" if bundle.pipeline is not None else "instances"
+            _run(served, "predict", json.dumps({key: batch}).encode())
         except Exception as exc:
             raise WarmupError(
                 f"model {bundle.name!r} failed its warm-up at batch size {size} (inputs: "
                 f"{source}): {exc}"
             ) from exc
     log.debug("model %r warmed up at batch sizes %s on %s", bundle.name, list(sizes), source)
-    _settle(batcher)
-    batcher.reset_stats()
+    _settle(served.batcher)
+    served.batcher.reset_stats()
 
 
-def _batches(
-    bundle: Bundle, rows: list[Any] | None, sizes: Sequence[int]
-) -> list[tuple[int, Callable[[], np.ndarray]]] | None:
-    """(size, a function making that batch) per size; None when no batch can be made."""
-    pipeline = bundle.pipeline
-    if pipeline is not None:
-        if rows is None:
-            width = len(pipeline.feature_names_out_)
-            return [(n, functools.partial(np.zeros, (n, width), np.float32)) for n in sizes]
-        return [(n, functools.partial(_features, pipeline, rows, n)) for n in sizes]
-    (spec,) = bundle.signature.model_inputs
-    dtype = numpy_dtype(spec.datatype)
-    if rows is not None:
-        x = np.asarray(rows, dtype=dtype)
-        spec.check_shape(x.shape)
-    elif all(d >= 0 for d in spec.shape[1:]):
-        x = np.zeros((1, *spec.shape[1:]), dtype=dtype)
+def _run(served: Any, endpoint: str, body: bytes | None) -> None:
+    """One request as the server runs it, but for the HTTP: decoded, batched, run, encoded."""
+    if body is None:
+        return
+    if endpoint == "infer":
+        try:
+            prepared = served.prepare_infer(body, None)
+        except (BadRequest, SeawallError) as exc:  # the rows, not the model: the records request
+            log.debug("warm-up: the rows make no v2 request of %r: %s", served.name, exc)
+            return
     else:
+        prepared = served.prepare_predict(body, None)
+    result = served.batcher.predict(prepared.x)
+    if not isinstance(result, Mapping):
+        result = {served.output_names[0]: result}
+    encode = served.infer_response if endpoint == "infer" else served.predict_response
+    encode(prepared, result)
+
+
+def _infer_body(bundle: Bundle, rows: list[Any]) -> bytes | None:
+    """A v2 inference request of `rows`, each input of the datatype the model's metadata gives
+    (as tritonclient and perf_analyzer send it); None when the rows do not fit it."""
+    if bundle.pipeline is None:
+        (spec,) = bundle.signature.model_inputs
+        x = np.asarray(rows)
+        tensors = [(spec, list(x.shape), x.ravel().tolist())]
+    else:
+        if not all(isinstance(r, dict) for r in rows):
+            return None
+        tensors = [
+            (spec, [len(rows)], [_value(r.get(spec.name), spec.datatype) for r in rows])
+            for spec in bundle.signature.inputs
+        ]
+    inputs = [
+        {"name": spec.name, "datatype": spec.datatype, "shape": shape, "data": data}
+        for spec, shape, data in tensors
+    ]
+    try:
+        return json.dumps({"inputs": inputs}, allow_nan=False).encode()
+    except (TypeError, ValueError):
         return None
-    return [(n, functools.partial(_repeat, x, n)) for n in sizes]
 
 
-def _features(pipeline: Any, rows: list[Any], n: int) -> np.ndarray:
-    """The features of `rows` repeated to `n` records, as a request's pipeline makes them."""
-    records = [rows[i % len(rows)] for i in range(n)]
-    if n == 1 and _one_row_path(pipeline, records[0]):
-        pipeline.transform_one(records[0])
-    return np.asarray(pipeline.transform(records_to_table(records)))
-
-
-def _one_row_path(pipeline: Any, record: Any) -> bool:
-    """Whether a one-row v2 request of `record` would take the pipeline's transform_one path:
-    strings in string columns, numbers (not booleans) in the others, or nulls."""
-    if not isinstance(record, dict):
-        return False
-    for column, is_string in zip(pipeline.input_columns_, pipeline._input_is_string, strict=True):
-        value = record.get(str(column))
-        if value is None:
-            continue
-        if is_string != isinstance(value, str) or isinstance(value, bool):
-            return False
-    return True
-
-
-def _repeat(x: np.ndarray, n: int) -> np.ndarray:
-    return x[np.arange(n) % len(x)]
+def _value(value: Any, datatype: str) -> Any:
+    """A raw value as a JSON tensor element of `datatype` (null stays null: a missing value)."""
+    if value is None:
+        return None
+    if datatype == "BYTES":
+        return value if isinstance(value, str) else str(value)
+    if datatype == "BOOL":
+        return bool(value)
+    if datatype.startswith(("INT", "UINT")) and isinstance(value, float):
+        return round(value) if math.isfinite(value) else None
+    return value
 
 
 def _settle(batcher: Any, timeout_s: float = 5.0) -> None:
