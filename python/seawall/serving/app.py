@@ -541,6 +541,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await repository.serving()  # the last of the warm-up, on the server's event loop
         try:
             yield
         finally:

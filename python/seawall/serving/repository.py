@@ -41,6 +41,7 @@ request or a load that failed.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -61,7 +62,7 @@ from ..errors import InvalidInputError, NotFoundError, SeawallError
 from .hot_swap import AliasWatcher
 from .served_model import BadRequest, NotFound, PayloadTooLarge, ServedModel, _dumps
 from .triton_shapes import model_config, model_stats
-from .warmup import batch_sizes, warm_up
+from .warmup import batch_sizes, warm_on_loop, warm_up
 
 __all__ = [
     "LOADING",
@@ -176,6 +177,7 @@ class Repository:
         self._watchers: dict[str, tuple[str, AliasWatcher]] = {}  # name -> (alias URI, watcher)
         self._lock = threading.Lock()  # one load, unload or hot swap at a time
         self.server: Any = None
+        self.loop: asyncio.AbstractEventLoop | None = None  # the server's, once it runs
         self._start: Start | None = None
         self._new_profiler: Callable[[str], Any] = lambda name: None
         self._change_for: Callable[[str, str], Callable[[int], None]] | None = None
@@ -204,12 +206,39 @@ class Repository:
         sizes = batch_sizes(served.max_batch_size, served.batcher.options["preferred_batch_sizes"])
         try:
             warm_up(served, sizes, reference)
+            self._warm_on_loop(served)
         except Exception:
             served.batcher.close(drain=False)
             self.warmups.labels(served.name, "failed").inc()
             raise
         served.warmup_sizes = sizes
         self.warmups.labels(served.name, "ok").inc()
+
+    async def serving(self) -> None:
+        """On the server's event loop, before it takes requests (the app's lifespan): the
+        models loaded so far run one request on this loop (warmup.warm_on_loop); models loaded
+        later do as part of their warm-up."""
+        self.loop = asyncio.get_running_loop()
+        # anyio imports its backend at its first use in a loop (the server's limits use it on
+        # every request with a body): here, rather than in the first request.
+        with anyio.fail_after(600):
+            for served in self.live():
+                await warm_on_loop(served)
+
+    def _warm_on_loop(self, served: ServedModel) -> None:
+        """warm_on_loop on the server's loop, from the thread loading `served`."""
+        loop = self.loop
+        if loop is None or not loop.is_running() or _running_loop() is loop:
+            return  # not serving yet (its start does it), or no longer
+        try:
+            future = asyncio.run_coroutine_threadsafe(warm_on_loop(served), loop)
+        except RuntimeError:  # the loop closed meanwhile
+            return
+        try:
+            future.result(timeout=60)
+        except TimeoutError:  # a loop this busy: the model serves all the same
+            future.cancel()
+            log.warning("model %r: its warm-up on the event loop did not run", served.name)
 
     def add_source(self, item: Any, name: str | None, version: str | None) -> str:
         """Lists a model given at start without loading it (model control "explicit"); returns
@@ -601,6 +630,13 @@ class Repository:
     async def _all_stats(self, request: Request) -> Response:
         stats = [model_stats(s) for s in self.live()]
         return Response(_dumps({"model_stats": stats}), media_type="application/json")
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _entry(name: str, version: str | None, state: str, reason: str) -> dict[str, str]:

@@ -79,6 +79,7 @@ class ServedModel:
         # batch sizes of the warm-up it ran.
         self.counts = RequestCounts()
         self.warmup_sizes: list[int] = []
+        self.warmup_x: np.ndarray | None = None  # a row of model input its warm-up ran
         self.string_columns = (
             {
                 str(c)

@@ -22,7 +22,9 @@ The inputs, by preference:
 Rows are repeated to fill each batch size (rows that do not make a v2 request of the model's
 datatypes go as the records request only). A model, or pipeline, that raises on them is not
 served: :class:`~seawall.errors.WarmupError`, and its batcher is closed. Once the warm-up is
-over the batcher's counters are reset, so that its figures (``/metrics``, Triton's
+over, and once more after one request on the server's event loop (see ``warm_on_loop``: at the
+server's start for the models loaded then, else as part of the load), the batcher's counters are
+reset, so that its figures (``/metrics``, Triton's
 ``/v2/models/{m}/stats``) count served requests only.
 """
 
@@ -112,13 +114,16 @@ def warm_up(served: Any, sizes: Sequence[int], reference: Callable[[], Any] | No
         try:
             if rows is None:  # the model alone, on features of zeros
                 width = len(bundle.pipeline.feature_names_out_)
+                x = np.zeros((size, width), np.float32)
                 for _ in range(2 if size == 1 else 1):
-                    served.batcher.predict(np.zeros((size, width), np.float32))
-                continue
-            batch = [rows[i % len(rows)] for i in range(size)]
-            _run(served, "infer", _infer_body(bundle, batch))
-            key = "records" if bundle.pipeline is not None else "instances"
-            _run(served, "predict", json.dumps({key: batch}).encode())
+                    served.batcher.predict(x)
+            else:
+                batch = [rows[i % len(rows)] for i in range(size)]
+                _run(served, "infer", _infer_body(bundle, batch))
+                key = "records" if bundle.pipeline is not None else "instances"
+                x = _run(served, "predict", json.dumps({key: batch}).encode())
+            if size == 1:
+                served.warmup_x = x
         except Exception as exc:
             raise WarmupError(
                 f"model {bundle.name!r} failed its warm-up at batch size {size} (inputs: "
@@ -129,16 +134,31 @@ def warm_up(served: Any, sizes: Sequence[int], reference: Callable[[], Any] | No
     served.batcher.reset_stats()
 
 
-def _run(served: Any, endpoint: str, body: bytes | None) -> None:
-    """One request as the server runs it, but for the HTTP: decoded, batched, run, encoded."""
-    if body is None:
+async def warm_on_loop(served: Any) -> None:
+    """On the event loop that will serve `served`: one request of a row through its batcher,
+    as a request handler makes it (the first such call on a loop sets up how the batcher hands
+    results to it), then resets the batcher's stats. Nothing when it had no warm-up."""
+    if served.warmup_x is None:
         return
+    try:
+        await served.run(served.warmup_x, {})
+    except Exception as exc:
+        raise WarmupError(f"model {served.name!r} failed its warm-up request: {exc}") from exc
+    _settle(served.batcher)
+    served.batcher.reset_stats()
+
+
+def _run(served: Any, endpoint: str, body: bytes | None) -> Any:
+    """One request as the server runs it, but for the HTTP: decoded, batched, run, encoded.
+    Returns the model input it made (None for a v2 request the rows do not make)."""
+    if body is None:
+        return None
     if endpoint == "infer":
         try:
             prepared = served.prepare_infer(body, None)
         except (BadRequest, SeawallError) as exc:  # the rows, not the model: the records request
             log.debug("warm-up: the rows make no v2 request of %r: %s", served.name, exc)
-            return
+            return None
     else:
         prepared = served.prepare_predict(body, None)
     result = served.batcher.predict(prepared.x)
@@ -146,6 +166,7 @@ def _run(served: Any, endpoint: str, body: bytes | None) -> None:
         result = {served.output_names[0]: result}
     encode = served.infer_response if endpoint == "infer" else served.predict_response
     encode(prepared, result)
+    return prepared.x
 
 
 def _infer_body(bundle: Bundle, rows: list[Any]) -> bytes | None:
