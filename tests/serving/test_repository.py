@@ -101,6 +101,8 @@ def test_tritonclient_loads_several_versions_and_unloads_them(versions, rng):
                 {"name": "scaled", "state": "UNAVAILABLE", "reason": "not loaded"}
             ]
             assert client.is_server_ready() and not client.is_model_ready("scaled")
+            extensions = client.get_server_metadata()["extensions"]
+            assert {"model_repository", "model_configuration", "statistics"} <= set(extensions)
             client.load_model("scaled")  # models:/scaled@champion: version 1
             assert client.is_model_ready("scaled") and client.is_model_ready("scaled", "1")
             rows = complete_rows(rng, int(rng.integers(1, 20)))

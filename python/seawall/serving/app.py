@@ -191,7 +191,17 @@ class _Server:
         from .._core import __version__
 
         return _json(
-            200, {"name": "seawall", "version": __version__, "extensions": ["binary_tensor_data"]}
+            200,
+            {
+                "name": "seawall",
+                "version": __version__,
+                "extensions": [
+                    "binary_tensor_data",
+                    "model_repository",  # and the rest as Triton names them (repository.py)
+                    "model_configuration",
+                    "statistics",
+                ],
+            },
         )
 
     async def live(self, request: Request) -> Response:
