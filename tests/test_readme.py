@@ -214,6 +214,14 @@ CLAIMS: dict[str, Callable[[dict[str, Any]], bool]] = {
     "arm": lambda ns: ns["arm"] in {("primary", "1"), ("canary", "2")},
     # a pipeline's second run of the same inputs executes nothing
     "again": lambda ns: bool(ns["result"].executed) and ns["again"].executed == [],
+    # a model loaded on request serves its champion version, counted from its warm-up on
+    "index": lambda ns: (
+        {"name": "fraud", "version": "1", "state": "READY", "reason": ""} in ns["index"]
+    ),
+    "stats": lambda ns: (
+        ns["stats"]["model_stats"][0]["name"] == "fraud"
+        and ns["stats"]["model_stats"][0]["execution_count"] == 0
+    ),
 }
 
 

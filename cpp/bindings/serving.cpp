@@ -581,6 +581,43 @@ class PyBatcher {
     d["batch_size_histogram"] = histogram;
     d["queue_wait_us"] = latency(s.queue_wait_us);
     d["compute_us"] = latency(s.compute_us);
+    const auto total = [](const serving::DurationTotal& t) {
+      py::dict out;
+      out["count"] = t.count;
+      out["ns"] = t.ns;
+      return out;
+    };
+    d["queue"] = total(s.queue);
+    d["compute_input"] = total(s.compute_input);
+    d["compute_infer"] = total(s.compute_infer);
+    d["compute_output"] = total(s.compute_output);
+    py::dict by_size;
+    for (const auto& [size, phases] : s.batch_stats) {
+      py::dict entry;
+      entry["compute_input"] = total(phases.compute_input);
+      entry["compute_infer"] = total(phases.compute_infer);
+      entry["compute_output"] = total(phases.compute_output);
+      by_size[py::int_(size)] = entry;
+    }
+    d["batch_stats"] = by_size;
+    return d;
+  }
+
+  void reset_stats() {
+    if (core_) without_gil([this] { core_->reset_stats(); });
+  }
+
+  py::dict options_dict() const {
+    py::dict d;
+    d["max_batch_size"] = options_.max_batch_size;
+    d["max_queue_delay_us"] = options_.max_queue_delay_us;
+    d["preferred_batch_sizes"] = py::list(py::cast(options_.preferred_batch_sizes));
+    d["max_queue_size"] = options_.max_queue_size;
+    d["default_timeout_us"] = options_.default_timeout_us;
+    d["priority_levels"] = options_.priority_levels;
+    d["default_priority"] = options_.default_priority < 0 ? options_.priority_levels - 1
+                                                           : options_.default_priority;
+    d["instances"] = options_.instances;
     return d;
   }
 
@@ -755,11 +792,13 @@ void bind_serving(py::module_& m) {
       .def("close", &PyBatcher::close, py::arg("drain"))
       .def_property_readonly("closed", &PyBatcher::closed)
       .def("stats", &PyBatcher::stats)
+      .def("reset_stats", &PyBatcher::reset_stats)
       .def_property_readonly("dtype", &PyBatcher::dtype)
       .def_property_readonly("row_shape", &PyBatcher::row_shape)
       .def_property_readonly("max_batch_size",
                              [](const PyBatcher& b) { return b.options().max_batch_size; })
       .def_property_readonly("instances", [](const PyBatcher& b) { return b.options().instances; })
+      .def_property_readonly("options", &PyBatcher::options_dict)
       .def_property_readonly("priority_levels",
                              [](const PyBatcher& b) { return b.options().priority_levels; });
 }

@@ -30,6 +30,7 @@ __all__ = [
     "StorageError",
     "UnsupportedVersionError",
     "UntrustedCodeError",
+    "WarmupError",
 ]
 
 
@@ -85,6 +86,10 @@ class RequestTimeoutError(SeawallError, TimeoutError):
 
 class BatcherClosedError(SeawallError, RuntimeError):
     """The batcher was closed: new requests are refused, and pending ones too when not drained."""
+
+
+class WarmupError(SeawallError, RuntimeError):
+    """A model failed on its warm-up inputs (or its pipeline did): a server does not serve it."""
 
 
 class AlreadyExistsError(SeawallError, FileExistsError):

@@ -218,6 +218,7 @@ def _check_after_kill(reg: Registry, tmp_path: Path, hook: str) -> None:
             "bundle.json",
             "config/part-0.bin",
             "config/part-2.bin",
+            "example.json",
             "model.pkl",
             "weights/part-1.bin",
         ]

@@ -582,10 +582,13 @@ def test_a_full_queue_answers_503_with_retry_after(onnx_bundle, fitted, rng):
     gate = Gate(onnx_bundle.model)
     bundle = load_bundle(onnx_bundle.path)
     bundle.model = gate
+    gate.gate.set()  # open for the warm-up
     app = create_app(bundle, max_batch_size=1, max_queue_size=2, instances=1)
     n = 12
     batches = [transactions(rng, 2) for _ in range(n)]
     with running(app) as url, httpx.Client(base_url=url, timeout=60) as client:
+        gate.gate.clear()
+        gate.entered.clear()
         with ThreadPoolExecutor(n) as pool:
 
             def post(data):

@@ -32,6 +32,11 @@ Clock::time_point add_us(Clock::time_point t, int64_t us) {
 
 double micros(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
 
+uint64_t nanos(Clock::duration d) {
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+  return ns > 0 ? static_cast<uint64_t>(ns) : 0;
+}
+
 struct Latency {
   sketch::KllSketch sketch;
   double sum = 0;
@@ -138,6 +143,8 @@ struct BatcherState {
   struct Done {
     std::vector<Request*> requests;
     Outcome outcome = Outcome::kCompleted;
+    Clock::time_point ran{};  // when the batch's model call ended
+    int64_t rows = 0;         // the batch's rows
   };
   // Runs the batch and leaves its requests in `done`. The previous ones (in `done` on entry) go
   // to the reaper first, to be completed while this batch runs.
@@ -207,9 +214,12 @@ struct BatcherState {
   void expire_all_locked(Clock::time_point now, std::vector<Request*>& expired);
   void run_batch(int instance, std::unique_ptr<BatchBuffer>& buffer, std::vector<Request*>& batch,
                  Done& done);
-  // Counts the requests under `outcome`, then completes them: counted first, so stats() is
-  // consistent for anyone who saw the completion.
+  // Counts the requests as timed out or cancelled (BatcherClosed(why)), then completes them:
+  // counted first, so stats() is consistent for anyone who saw the completion.
   void finish(std::vector<Request*>& requests, Outcome outcome, const char* why = nullptr);
+  // The same for the requests of a batch that ran (completed or failed), then times their
+  // completion (compute_output).
+  void finish_batch(Done& done);
 };
 
 void BatcherState::submit(Request& r) {
@@ -376,31 +386,49 @@ void BatcherState::finish(std::vector<Request*>& requests, Outcome outcome, cons
   if (requests.empty()) return;
   {
     std::lock_guard<std::mutex> lock(stats_mutex);
-    uint64_t& counter = outcome == Outcome::kTimedOut    ? counters.timed_out
-                        : outcome == Outcome::kCancelled ? counters.cancelled
-                        : outcome == Outcome::kFailed    ? counters.failed
-                                                         : counters.completed;
-    counter += requests.size();
-    if (outcome == Outcome::kCompleted || outcome == Outcome::kFailed) {
-      counters.running -= requests.size();
-      const int64_t latency = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                  Clock::now() - requests.front()->enqueued_)
-                                  .count();
-      const int64_t old = latency_ns.load(std::memory_order_relaxed);
-      latency_ns.store(old + (latency - old) / 8, std::memory_order_relaxed);
-    }
+    (outcome == Outcome::kTimedOut ? counters.timed_out : counters.cancelled) += requests.size();
   }
   for (Request* r : requests) {
     if (outcome == Outcome::kTimedOut) {
       const auto waited = static_cast<int64_t>(micros(Clock::now() - r->enqueued_));
       r->error = std::make_exception_ptr(RequestTimeout(::seawall::detail::concat(
           "the request waited ", waited, " us in the batcher's queue, past its timeout")));
-    } else if (outcome == Outcome::kCancelled) {
+    } else {
       r->error = std::make_exception_ptr(BatcherClosed(why));
     }
     r->complete();
   }
   requests.clear();
+}
+
+void BatcherState::finish_batch(Done& done) {
+  if (done.requests.empty()) return;
+  const size_t n = done.requests.size();
+  const Clock::time_point ran = done.ran;
+  const int64_t rows = done.rows;
+  uint64_t total_ns = 0;
+  uint64_t last_ns = 0;
+  {
+    std::lock_guard<std::mutex> lock(stats_mutex);
+    uint64_t& counter = done.outcome == Outcome::kFailed ? counters.failed : counters.completed;
+    counter += n;
+    counters.running -= n;
+    const int64_t latency = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                Clock::now() - done.requests.front()->enqueued_)
+                                .count();
+    const int64_t old = latency_ns.load(std::memory_order_relaxed);
+    latency_ns.store(old + (latency - old) / 8, std::memory_order_relaxed);
+  }
+  for (Request* r : done.requests) {
+    r->complete();  // the request may be gone from here on: only the clock is read
+    last_ns = nanos(Clock::now() - ran);
+    total_ns += last_ns;
+  }
+  done.requests.clear();
+  std::lock_guard<std::mutex> lock(stats_mutex);
+  counters.compute_output.count += n;
+  counters.compute_output.ns += total_ns;
+  counters.batch_stats[rows].compute_output.add(1, last_ns);
 }
 
 void BatcherState::instance_loop(int instance, std::unique_ptr<BatchBuffer> buffer) {
@@ -466,7 +494,7 @@ void BatcherState::instance_loop(int instance, std::unique_ptr<BatchBuffer> buff
     if (!batch.empty()) {
       run_batch(instance, buffer, batch, done);
     } else {
-      finish(done.requests, done.outcome);
+      finish_batch(done);
     }
     if (stop) return;
   }
@@ -480,7 +508,7 @@ void BatcherState::reaper_loop() {
       Done done = std::move(handoff.front());
       handoff.erase(handoff.begin());
       lock.unlock();
-      finish(done.requests, done.outcome);
+      finish_batch(done);
       lock.lock();
       continue;
     }
@@ -516,7 +544,10 @@ void BatcherState::run_batch(int instance, std::unique_ptr<BatchBuffer>& buffer,
   {
     std::lock_guard<std::mutex> lock(stats_mutex);
     counters.running += batch.size();
-    for (const Request* r : batch) queue_wait.add(micros(taken - r->enqueued_));
+    for (const Request* r : batch) {
+      queue_wait.add(micros(taken - r->enqueued_));
+      counters.queue.add(1, nanos(taken - r->enqueued_));
+    }
   }
 
   std::shared_ptr<const BatchOutput> output;
@@ -565,12 +596,22 @@ void BatcherState::run_batch(int instance, std::unique_ptr<BatchBuffer>& buffer,
 
   const bool failed = static_cast<bool>(error);
   {
+    // A batch whose rows could not be copied (no memory) never reached the model.
+    const bool called = start != Clock::time_point{};
+    const uint64_t input_ns = nanos((called ? start : end) - taken);
+    const uint64_t infer_ns = called ? nanos(end - start) : 0;
+    const uint64_t requests = batch.size();
     std::lock_guard<std::mutex> lock(stats_mutex);
     ++counters.batches;
     counters.rows += static_cast<uint64_t>(rows);
     ++counters.batch_size_histogram[rows];
-    compute.add(start == Clock::time_point{} ? 0.0 : micros(end - start));
+    compute.add(called ? micros(end - start) : 0.0);
     if (failed) ++counters.failed_batches;
+    counters.compute_input.add(requests, input_ns);
+    counters.compute_infer.add(requests, infer_ns);
+    BatchSizeStats& by_size = counters.batch_stats[rows];
+    by_size.compute_input.add(1, input_ns);
+    by_size.compute_infer.add(1, infer_ns);
   }
   // The last request takes this thread's reference, so an output from Python is released by the
   // thread that consumes it (which holds the interpreter lock), never here.
@@ -584,6 +625,8 @@ void BatcherState::run_batch(int instance, std::unique_ptr<BatchBuffer>& buffer,
     }
   }
   done.outcome = failed ? Outcome::kFailed : Outcome::kCompleted;
+  done.ran = end;
+  done.rows = rows;
   std::swap(done.requests, batch);  // both were empty or are now: batch is cleared by finish
 }
 
@@ -677,6 +720,18 @@ BatcherStats Batcher::stats() const {
   s.queue_wait_us = state_->queue_wait.summary();
   s.compute_us = state_->compute.summary();
   return s;
+}
+
+void Batcher::reset_stats() {
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  std::lock_guard<std::mutex> stats_lock(state_->stats_mutex);
+  BatcherStats fresh;
+  fresh.running = state_->counters.running;
+  fresh.requests = state_->queued + fresh.running;
+  state_->counters = std::move(fresh);
+  Latency wait, compute;  // default-constructed: empty sketches
+  state_->queue_wait = std::move(wait);
+  state_->compute = std::move(compute);
 }
 
 void Batcher::join() {

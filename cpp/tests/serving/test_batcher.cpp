@@ -443,6 +443,114 @@ TEST(Batcher, ModelErrorFailsExactlyItsBatch) {
   EXPECT_EQ(s.completed, 2u);
 }
 
+// Triton's per-request statistics: every request of a batch counts its batch's phases.
+TEST(Batcher, PhaseTotalsCountEachRequestOfABatch) {
+  auto model = std::make_shared<RecordingModel>();
+  model->before = [](const std::vector<int64_t>&) { std::this_thread::sleep_for(20ms); };
+  BatcherOptions o = options(8, 60'000'000);
+  o.preferred_batch_sizes = {5};
+  Batcher batcher(o, model);
+  Call a(1, 3);
+  Call b(2, 2);  // a and b make one batch of the preferred 5 rows
+  batcher.submit(a.request);
+  batcher.submit(b.request);
+  a.request.wait();
+  b.request.wait();
+  Call c(3, 8);  // a full batch on its own
+  batcher.submit(c.request);
+  c.request.wait();
+  batcher.close();  // the threads have stopped: compute_output is counted too
+  const auto s = batcher.stats();
+  ASSERT_EQ(model->sizes, (std::vector<int64_t>{5, 8}));
+  EXPECT_EQ(s.queue.count, 3u);
+  for (const auto* phase : {&s.compute_input, &s.compute_infer, &s.compute_output}) {
+    EXPECT_EQ(phase->count, 3u);
+  }
+  ASSERT_EQ(s.batch_stats.size(), 2u);
+  for (const auto& [rows, phases] : s.batch_stats) {
+    EXPECT_EQ(phases.compute_input.count, 1u);
+    EXPECT_EQ(phases.compute_infer.count, 1u);
+    EXPECT_EQ(phases.compute_output.count, 1u);
+    EXPECT_GE(phases.compute_infer.ns, 20'000'000u);  // the model sleeps 20 ms
+    EXPECT_EQ(s.batch_size_histogram.at(rows), 1u);
+  }
+  const auto& five = s.batch_stats.at(5);
+  const auto& eight = s.batch_stats.at(8);
+  // Per request: the batch of two requests counts its durations twice.
+  EXPECT_EQ(s.compute_infer.ns, 2 * five.compute_infer.ns + eight.compute_infer.ns);
+  EXPECT_EQ(s.compute_input.ns, 2 * five.compute_input.ns + eight.compute_input.ns);
+  // compute_output: each request from the end of the call to its own completion, the batch's
+  // entry up to its last one.
+  EXPECT_LE(s.compute_output.ns, 2 * five.compute_output.ns + eight.compute_output.ns);
+  EXPECT_GE(s.compute_output.ns, five.compute_output.ns + eight.compute_output.ns);
+  // The wait for the preferred size is queue time, not compute.
+  EXPECT_EQ(s.queue_wait_us.count, s.queue.count);
+  EXPECT_NEAR(static_cast<double>(s.queue.ns) / 1000.0, s.queue_wait_us.sum,
+              1e-6 * s.queue_wait_us.sum + 3.0);
+}
+
+TEST(Batcher, PhaseTotalsCountFailedBatchesAndNotCancelledRequests) {
+  auto model = std::make_shared<RecordingModel>();
+  model->before = [](const std::vector<int64_t>& ids) {
+    if (ids.front() == 1) throw std::runtime_error("broken");
+  };
+  Batcher batcher(options(4, 60'000'000), model);
+  Call a(1, 4);  // a full batch that fails
+  batcher.submit(a.request);
+  a.request.wait();
+  ASSERT_TRUE(fails_with<std::runtime_error>(a.request));
+  Call b(2, 1);  // still queued (a minute of delay) when the batcher closes without draining
+  batcher.submit(b.request);
+  batcher.close(false);
+  ASSERT_TRUE(fails_with<seawall::BatcherClosed>(b.request));
+  const auto s = batcher.stats();
+  EXPECT_EQ(s.failed, 1u);
+  EXPECT_EQ(s.cancelled, 1u);
+  EXPECT_EQ(s.queue.count, 1u);
+  EXPECT_EQ(s.compute_infer.count, 1u);
+  EXPECT_EQ(s.compute_output.count, 1u);
+  EXPECT_EQ(s.batch_stats.at(4).compute_infer.count, 1u);
+  EXPECT_EQ(s.batch_stats.count(1), 0u);
+}
+
+TEST(Batcher, ResetStatsStartsTheCountersAgain) {
+  auto model = std::make_shared<RecordingModel>();
+  auto gate = std::make_shared<Gate>();
+  std::atomic<int> calls{0};
+  model->before = [&](const std::vector<int64_t>&) {
+    if (++calls == 2) gate->pass();  // the second batch is held while the stats are reset
+  };
+  Batcher batcher(options(4), model);
+  Call a(1, 2);
+  batcher.submit(a.request);
+  a.request.wait();
+  Call b(2, 1);
+  batcher.submit(b.request);
+  while (batcher.stats().running == 0) std::this_thread::yield();
+  batcher.reset_stats();
+  auto s = batcher.stats();
+  EXPECT_EQ(s.requests, 1u);  // b, running
+  EXPECT_EQ(s.running, 1u);
+  EXPECT_EQ(s.completed, 0u);
+  EXPECT_EQ(s.batches, 0u);
+  EXPECT_EQ(s.rows, 0u);
+  EXPECT_TRUE(s.batch_size_histogram.empty());
+  EXPECT_TRUE(s.batch_stats.empty());
+  EXPECT_EQ(s.queue.count, 0u);
+  EXPECT_EQ(s.queue_wait_us.count, 0u);
+  EXPECT_EQ(s.compute_us.count, 0u);
+  gate->open();
+  b.request.wait();
+  batcher.close();
+  s = batcher.stats();
+  EXPECT_EQ(s.requests, s.completed);
+  EXPECT_EQ(s.completed, 1u);
+  EXPECT_EQ(s.batches, 1u);
+  EXPECT_EQ(s.batch_size_histogram.at(1), 1u);
+  EXPECT_EQ(s.compute_infer.count, 1u);
+  EXPECT_EQ(s.compute_us.count, 1u);
+}
+
 TEST(Batcher, WrongRowCountFailsTheBatch) {
   auto model = std::make_shared<RecordingModel>();
   model->extra_rows = 1;

@@ -46,7 +46,9 @@ class Bundle:
 
     Attributes: ``path``, ``name``, ``version``, ``flavor`` ("onnx" or "python"), ``loads_code``,
     ``pipeline`` (or None), ``model`` (a callable on the feature batch returning {output: array},
-    what a server hands its batcher), ``signature``, ``metadata`` and ``manifest``.
+    what a server hands its batcher), ``signature``, ``metadata`` and ``manifest``; ``example``
+    and ``warmup``, the rows saved with it (raw records, or model-input rows without a pipeline),
+    or None.
     """
 
     def __init__(
@@ -55,6 +57,9 @@ class Bundle:
         manifest: dict[str, Any],
         model: Any,
         pipeline: FeaturePipeline | None,
+        *,
+        example: list[Any] | None = None,
+        warmup: list[Any] | None = None,
     ) -> None:
         self.path = path
         self.manifest = manifest
@@ -66,6 +71,8 @@ class Bundle:
         self.loads_code: bool = bool(manifest["model"]["loads_code"])
         self.signature = Signature.from_dict(manifest["signature"])
         self.metadata: dict[str, Any] = manifest.get("metadata") or {}
+        self.example = example
+        self.warmup = warmup
 
     def features(self, data: Any) -> np.ndarray:
         """The model's input for `data`: the pipeline's float32 features of raw records, or,

@@ -12,9 +12,10 @@ from typing import Any
 from ..errors import DTypeError, IntegrityError, UntrustedCodeError
 from ..features.pipeline import FeaturePipeline
 from .bundle import Bundle
-from .manifest import MANIFEST, _files, _read_checked, check_entries, read_manifest
+from .manifest import MANIFEST, ROW_FILES, _files, _read_checked, check_entries, read_manifest
 from .onnx_model import OnnxModel
 from .python_model import PythonModel
+from .rows import decode_rows
 
 __all__ = ["load_bundle"]
 
@@ -76,4 +77,11 @@ def load_bundle(
         raise IntegrityError(
             f"{root}/{MANIFEST}: signature.outputs names {outputs}, but the model gives {given}"
         )
-    return Bundle(root, manifest, model, pipeline)
+    rows = {
+        key: decode_rows(contents[manifest[key]["file"]], f"{root}/{manifest[key]['file']}")
+        for key in ROW_FILES
+        if manifest.get(key) is not None
+    }
+    return Bundle(
+        root, manifest, model, pipeline, example=rows.get("example"), warmup=rows.get("warmup")
+    )

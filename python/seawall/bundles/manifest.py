@@ -11,6 +11,12 @@ its target and renamed into place, so a reader sees the whole bundle or none of 
       bundle.json      the manifest
       model.onnx       or model.pkl (a Python model: loading it runs code)
       pipeline.json    the fitted FeaturePipeline, when there is one
+      example.json     the example rows given at save time, when there were some
+      warmup.json      the warm-up inputs a server runs before serving, when given
+
+``example`` and ``warmup`` are optional entries of the manifest (each ``{"file": name}``), added
+without a new format version: an older seawall checks their files' SHA-256 like any other and
+otherwise ignores them, and bundles without them load as before.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ FORMAT_NAME = "seawall.Bundle"
 FORMAT_VERSION = 1
 MANIFEST = "bundle.json"
 FLAVORS = ("onnx", "python")  # the kinds of model this seawall loads
+ROW_FILES = ("example", "warmup")  # optional entries naming a file of rows (see bundles.rows)
 _CHUNK = 1 << 20
 
 
@@ -106,6 +113,10 @@ def check_entries(root: Path, manifest: Mapping[str, Any]) -> tuple[Mapping[str,
         pipeline_file = pipeline_entry["file"]
         if pipeline_file not in listed:
             raise IntegrityError(f"{root}/{MANIFEST} names a pipeline file it does not list")
+    for key in ROW_FILES:
+        entry = manifest.get(key)
+        if entry is not None and entry["file"] not in listed:
+            raise IntegrityError(f"{root}/{MANIFEST} names a {key} file it does not list")
     if flavor not in FLAVORS:
         raise UnsupportedVersionError(
             f"{root} holds a {flavor!r} model, which this seawall cannot load: upgrade seawall"
@@ -197,9 +208,10 @@ def _check_fields(manifest: Mapping[str, Any], where: str) -> None:
         isinstance(methods, dict) and all(text(k) and text(v) for k, v in methods.items())
     ):
         raise fail("model.methods", "an object of output name to method name")
-    pipeline = manifest.get("pipeline")
-    if pipeline is not None and not text(entry(pipeline, "pipeline").get("file")):
-        raise fail("pipeline.file", "a string")
+    for key in ("pipeline", *ROW_FILES):
+        value = manifest.get(key)
+        if value is not None and not text(entry(value, key).get("file")):
+            raise fail(f"{key}.file", "a string")
     signature = entry(manifest.get("signature"), "signature")
     for group in ("inputs", "outputs", "model_inputs"):
         specs = signature.get(group)

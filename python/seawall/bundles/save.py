@@ -27,6 +27,7 @@ from .bundle import records_to_table
 from .manifest import FORMAT_NAME, FORMAT_VERSION, MANIFEST, _digest, _manifest_bytes
 from .onnx_model import OnnxModel
 from .python_model import PythonModel
+from .rows import EXAMPLE_ROWS, encode_rows
 from .signature import Signature, TensorSpec, datatype_of, numpy_dtype
 
 __all__ = ["save_bundle"]
@@ -43,6 +44,7 @@ def save_bundle(
     version: str | int | None = None,
     metadata: Mapping[str, Any] | None = None,
     example: Any = None,
+    warmup: Any = None,
     overwrite: bool = False,
 ) -> Path:
     """Writes a bundle directory at `path` and returns its path.
@@ -58,8 +60,11 @@ def save_bundle(
     ``pipeline`` is a fitted FeaturePipeline whose float32 output is the model's input.
     ``example``, a few raw records (or model inputs without a pipeline), is run through the
     bundle before it is written, and sets the datatypes of the number columns in the signature
-    (FP64 otherwise). ``name`` defaults to the directory's name. An existing bundle at `path` is
-    replaced only with ``overwrite=True``.
+    (FP64 otherwise); its first 1,000 rows are kept in the bundle (``example.json``) as reference
+    data. ``warmup``, raw records (or model inputs without a pipeline) in the same forms, is kept
+    in ``warmup.json``: a server runs them through the bundle at each batch size before it
+    serves it (they must run here, at save time, too). ``name`` defaults to the directory's
+    name. An existing bundle at `path` is replaced only with ``overwrite=True``.
     """
     target = Path(path)
     if (onnx_model is None) == (python_model is None):
@@ -124,6 +129,14 @@ def save_bundle(
         files["pipeline.json"] = (pipeline_text + "\n").encode("utf-8")
     else:
         inputs = model_inputs
+    kept: dict[str, dict[str, str]] = {}
+    if example is not None:
+        files["example.json"] = encode_rows(example, pipeline, "example", EXAMPLE_ROWS)
+        kept["example"] = {"file": "example.json"}
+    if warmup is not None:
+        _run_warmup(pipeline, warmup, model, model_inputs)
+        files["warmup.json"] = encode_rows(warmup, pipeline, "warm-up input")
+        kept["warmup"] = {"file": "warmup.json"}
 
     from .._core import __version__
 
@@ -138,6 +151,7 @@ def save_bundle(
         "pipeline": {"file": "pipeline.json"} if pipeline is not None else None,
         "signature": Signature(tuple(inputs), tuple(outputs), tuple(model_inputs)).to_dict(),
         "metadata": meta,
+        **kept,
         "environment": environment,
         "files": {
             name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
@@ -254,6 +268,15 @@ def _example_features(
             "give example= (a few model inputs) so that the bundle knows the model's input"
         )
     return np.zeros((1, int(n_features)), dtype=np.float64)
+
+
+def _run_warmup(
+    pipeline: FeaturePipeline | None, warmup: Any, model: Any, model_inputs: list[TensorSpec]
+) -> None:
+    try:
+        model(_example_features(pipeline, warmup, model, model_inputs))
+    except Exception as exc:
+        raise InvalidInputError(f"the warm-up inputs do not run through the bundle: {exc}") from exc
 
 
 def _output_specs(model: Any, features: np.ndarray) -> list[TensorSpec]:

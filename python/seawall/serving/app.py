@@ -11,6 +11,9 @@ Endpoints (``{v}``: the served version; every model path also works without ``/v
     GET  /metrics                                     Prometheus text format
     GET, POST /v2/models/{name}/traffic               the model's traffic policy, if it has one
 
+and the model repository extension (load, unload, index) with Triton's /config and /stats per
+model (``seawall.serving.repository``).
+
 A bundle with a feature pipeline takes its raw columns as inputs, one 1-D tensor per column
 (shape [rows] or [rows, 1]; BYTES for string columns, any number type for number columns, JSON
 null for a missing value); the server transforms them with the pipeline, then the batcher runs
@@ -74,6 +77,8 @@ from .hot_swap import AliasWatcher, signature_changes
 from .live import LiveProfiler, Slice
 from .metrics import ServerMetrics
 from .protocol import DATATYPES
+from .repository import Repository, registry_reference
+from .repository import from_registry as _from_registry
 from .served_model import BadRequest, NotFound, PayloadTooLarge, ServedModel, _dumps
 from .traffic import Routed, TrafficCollector, TrafficPolicy, TrafficRouter
 
@@ -105,8 +110,10 @@ class _Server:
         max_body_bytes: int,
         retry_after_s: int,
         metrics: ServerMetrics,
+        repository: Repository,
     ) -> None:
         self.models = models
+        self.repository = repository  # the other live versions, loads and unloads
         self.max_body_bytes = max_body_bytes
         self.retry_after = str(retry_after_s)
         self.metrics = metrics
@@ -144,6 +151,7 @@ class _Server:
             watcher.close()
         for router in self.traffic.values():
             router.close()
+        self.repository.close(drain=drain)
         for served in self.models.values():
             served.ready = False
             served.batcher.close(drain=drain)
@@ -157,6 +165,9 @@ class _Server:
             raise NotFound(f"unknown model {name!r}: this server has {sorted(self.models)}")
         version = request.path_params.get("version")
         if version is not None and version != served.version:
+            other = self.repository.version(name, version)
+            if other is not None:
+                return other
             have = f"version {served.version}" if served.version is not None else "no version"
             raise NotFound(f"model {name!r} has no version {version!r} (it serves {have})")
         return served
@@ -187,7 +198,17 @@ class _Server:
         from .._core import __version__
 
         return _json(
-            200, {"name": "seawall", "version": __version__, "extensions": ["binary_tensor_data"]}
+            200,
+            {
+                "name": "seawall",
+                "version": __version__,
+                "extensions": [
+                    "binary_tensor_data",
+                    "model_repository",  # and the rest as Triton names them (repository.py)
+                    "model_configuration",
+                    "statistics",
+                ],
+            },
         )
 
     async def live(self, request: Request) -> Response:
@@ -244,6 +265,7 @@ class _Server:
             response = await self._answer(request, served, endpoint)
         finally:
             in_flight.dec()
+        served.counts.observe(response.status_code, time.perf_counter() - start)
         if self.traffic:  # the version that answered: a traffic policy's router names it
             version = response.headers.get("seawall-model-version", version)
         self.metrics.observe(
@@ -357,7 +379,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return _error(exc.status_code, str(exc.detail), exc.headers)
 
 
-def _to_monitor(monitor: Any, router: TrafficRouter | None, s: Slice) -> None:
+def _to_monitor(
+    monitor: Any,
+    router_of: Callable[[str], TrafficRouter | None],
+    model_name: str,
+    s: Slice,
+) -> None:
+    router = router_of(model_name)
     if router is not None:  # the arms' figures first: the slice may close the window
         monitor.add_arms(s.start, s.end, router.slice_figures())
     monitor.add_slice(s.start, s.end, s.features, s.predictions)
@@ -377,15 +405,6 @@ def _default_registry() -> Any:
     from ..registry import Registry
 
     return Registry()
-
-
-def _from_registry(registry: Any, uri: str, trust_code: bool) -> tuple[Bundle, str, int]:
-    """The bundle a models:/ URI names now, with its model name and version number."""
-    from ..registry import resolve_bundle
-
-    mv = registry.resolve(uri)
-    path = resolve_bundle(f"models:/{mv.model}/{mv.version}", registry=registry)
-    return load_bundle(path, trust_code=trust_code), mv.model, int(mv.version)
 
 
 def _as_bundle(model: Any, trust_code: bool) -> Bundle:
@@ -420,6 +439,7 @@ def create_app(
     monitors: Mapping[str, Any] | None = None,
     dashboard: bool = False,
     traffic: TrafficPolicy | Mapping[str, TrafficPolicy] | None = None,
+    model_control: str = "none",
 ) -> Starlette:
     """The server as an ASGI app (Starlette), to run with uvicorn or mount in another service.
 
@@ -450,13 +470,25 @@ def create_app(
     routing, automatic rollback and promotion (see :mod:`seawall.serving.traffic`); the policy
     at work is ``app.state.seawall.traffic[name]``, also at ``/v2/models/{name}/traffic``.
 
+    Each model is warmed up before it serves (at start, and before a hot swap or a load
+    switches to it): see :mod:`seawall.serving.warmup`. ``model_control="explicit"`` loads no
+    model at start: the models given (and, through ``registry``, every registered one) load and
+    unload when asked, through the model repository extension (see
+    :mod:`seawall.serving.repository`, which also serves Triton's /config and /stats).
+
     The batchers start here and close when the app's lifespan ends (uvicorn's shutdown), or on
     ``app.state.seawall.close()`` for an app mounted where its lifespan does not run.
     """
     from .batcher import Batcher
 
     items = [models] if isinstance(models, (Bundle, str, os.PathLike)) else list(models)
-    if not items:
+    repository = Repository(
+        model_control=model_control,
+        registry=registry,
+        trust_code=trust_code,
+        watch_interval_s=watch_interval_s,
+    )
+    if not items and not (repository.explicit and registry is not None):
         raise InvalidInputError("create_app needs at least one bundle")
     if (name is not None or version is not None) and len(items) != 1:
         raise InvalidInputError("name= and version= apply to a single bundle")
@@ -475,7 +507,12 @@ def create_app(
     }
     options = {k: v for k, v in options.items() if v is not None}
 
-    def start(bundle: Bundle, model_name: str, model_version: str | None) -> ServedModel:
+    def start(
+        bundle: Bundle,
+        model_name: str,
+        model_version: str | None,
+        reference: Callable[[], Any] | None = None,
+    ) -> ServedModel:
         if len(bundle.signature.model_inputs) != 1:
             raise InvalidInputError(
                 f"bundle {model_name!r}: the server batches one model input tensor, the "
@@ -489,7 +526,20 @@ def create_app(
             row_shape=rows if all(d >= 0 for d in rows) else None,
             **options,
         )
-        return ServedModel(bundle, model_name, model_version, batcher, max_batch_size)
+        served = ServedModel(bundle, model_name, model_version, batcher, max_batch_size)
+        repository.warm_up(served, reference)  # closes the batcher when it fails
+        return served
+
+    def new_profiler(model_name: str) -> LiveProfiler | None:
+        if profile_slice_s is None:
+            return None
+        callback = None if on_slice is None else functools.partial(on_slice, model_name)
+        profiler = LiveProfiler(profile_slice_s, on_slice=callback, max_bytes=profile_max_bytes)
+        monitor = (monitors or {}).get(model_name)
+        if monitor is not None:
+            # The router (a traffic policy's) is looked up per slice: it starts after the model.
+            profiler.add_callback(functools.partial(_to_monitor, monitor, routers.get, model_name))
+        return profiler
 
     served: dict[str, ServedModel] = {}
     follow: dict[str, tuple[str, int]] = {}  # model name -> (alias URI, version served)
@@ -498,13 +548,20 @@ def create_app(
     try:
         for item in items:
             model_version: str | None
+            reference = None
             if isinstance(item, str) and item.startswith("models:/"):
                 registry = registry if registry is not None else _default_registry()
+                repository.registry = registry
+            if repository.explicit:  # listed now, loaded when asked
+                repository.add_source(item, name, None if version is None else str(version))
+                continue
+            if isinstance(item, str) and item.startswith("models:/"):
                 bundle, uri_name, uri_version = _from_registry(registry, item, trust_code)
                 if "@" in item:
                     follow[name or uri_name] = (item, uri_version)
                 sources[name or uri_name] = item
                 model_name, model_version = uri_name, str(uri_version)
+                reference = registry_reference(registry, f"models:/{uri_name}/{uri_version}")
             else:
                 bundle = _as_bundle(item, trust_code)
                 model_name, model_version = bundle.name, bundle.version
@@ -512,12 +569,12 @@ def create_app(
             model_version = str(version) if version is not None else model_version
             if model_name in served:
                 raise InvalidInputError(f"two bundles are named {model_name!r}")
-            served[model_name] = start(bundle, model_name, model_version)
-            if profile_slice_s is not None:
-                callback = None if on_slice is None else functools.partial(on_slice, model_name)
-                served[model_name].profiler = LiveProfiler(
-                    profile_slice_s, on_slice=callback, max_bytes=profile_max_bytes
-                )
+            served[model_name] = start(bundle, model_name, model_version, reference)
+            served[model_name].profiler = new_profiler(model_name)
+        if traffic is not None and repository.explicit:
+            raise InvalidInputError(
+                "a traffic policy needs the models loaded at start: model_control='none'"
+            )
         if traffic is not None and registry is None:
             registry = _default_registry()  # the arms are registry URIs
         policies = (
@@ -536,14 +593,11 @@ def create_app(
                 start=start,
                 watch_interval_s=watch_interval_s,
             )
-        for model_name, monitor in (monitors or {}).items():
-            if model_name not in served:
+        for model_name in monitors or {}:
+            if model_name not in served and not repository.explicit:
                 raise InvalidInputError(f"monitors names {model_name!r}, which is not served")
-            profiler = served[model_name].profiler
-            if profiler is None:
+            if profile_slice_s is None:
                 raise InvalidInputError("monitors need the live profile: set profile_slice_s")
-            router = routers.get(model_name)
-            profiler.add_callback(functools.partial(_to_monitor, monitor, router))
     except BaseException:
         for r in routers.values():
             r.close()
@@ -554,28 +608,31 @@ def create_app(
         raise
 
     def batchers() -> list[tuple[str, str, Any, int]]:
-        return [(s.name, s.version or "", s.batcher, s.max_batch_size) for s in served.values()]
+        return [(s.name, s.version or "", s.batcher, s.max_batch_size) for s in repository.live()]
 
     server = _Server(
-        served, max_body_bytes, retry_after_s, ServerMetrics(batchers, metrics_registry)
+        served,
+        max_body_bytes,
+        retry_after_s,
+        ServerMetrics(batchers, metrics_registry),
+        repository,
     )
     if monitors:
         server.metrics.registry.register(extensions.monitor_collector(list(monitors.values())))
     if routers:
         server.traffic.update(routers)
         server.metrics.registry.register(TrafficCollector(lambda: server.traffic.values()))
-    for model_name, (uri, served_version) in follow.items():
-        if watch_interval_s is None:
-            continue
 
-        for result in ("ok", "failed"):  # both series exist from the start, at 0
-            server.metrics.swaps.labels(model_name, result)
+    def change_for(model_name: str, uri: str) -> Callable[[int], None]:
+        """Hot swap: serves the version alias `uri` moved to under `model_name`."""
 
-        def change(new_version: int, model_name: str = model_name, uri: str = uri) -> None:
+        def change(new_version: int) -> None:
             version_uri = f"{uri.split('@')[0]}/{new_version}"
             try:
                 bundle, _, _ = _from_registry(registry, version_uri, trust_code)
-                new = start(bundle, model_name, str(new_version))
+                new = start(
+                    bundle, model_name, str(new_version), registry_reference(registry, version_uri)
+                )
             except Exception:
                 server.metrics.swaps.labels(model_name, "failed").inc()
                 raise
@@ -586,12 +643,15 @@ def create_app(
             if monitor is not None and reference is not None:
                 monitor.set_reference(reference, version=new_version)
 
-        server.watchers.append(
-            AliasWatcher(registry, uri, served_version, change, interval_s=watch_interval_s)
-        )
+        return change
+
+    repository.attach(server, start=start, new_profiler=new_profiler, change_for=change_for)
+    for model_name, (uri, served_version) in follow.items():
+        repository.follow(model_name, uri, served_version)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await repository.serving()  # the last of the warm-up, on the server's event loop
         try:
             yield
         finally:
@@ -611,6 +671,7 @@ def create_app(
             Route("/v2/models/{name}/traffic", server.traffic_policy, methods=["GET", "POST"])
         )
     routes: list[BaseRoute] = [
+        *repository.routes(),  # first: /v2/models/stats before /v2/models/{name}
         Route("/v2", server.server_metadata, methods=["GET"]),
         Route("/v2/health/live", server.live, methods=["GET"]),
         Route("/v2/health/ready", server.ready, methods=["GET"]),

@@ -213,8 +213,22 @@ class Batcher:
           of ``count``, ``sum``, ``mean``, ``min``, ``max``, ``p50``, ``p90``, ``p99``
           (microseconds; quantiles from a KLL sketch, within about 2% in rank; all 0 while
           ``count`` is 0).
+        - ``queue``, ``compute_input``, ``compute_infer``, ``compute_output``: Triton's
+          inference statistics, each ``{"count", "ns"}`` (totals in nanoseconds). ``queue``
+          counts each request whose batch was taken, with its wait; the others count each
+          request of a batch that ran with that batch's phases: copying its rows in, the model
+          call, and from the end of the call until the request's result was handed over
+          (counted just after that, so a caller may see its result before it is counted).
+        - ``batch_stats``: ``{rows in a batch: {"compute_input", "compute_infer",
+          "compute_output"}}``, the same phases per batch, each ``{"count", "ns"}``.
         """
         return dict(self._native.stats())
+
+    def reset_stats(self) -> None:
+        """Sets :meth:`stats` back to zero, as if the batcher had just been made (requests
+        queued or running now stay counted in ``requests``). The model server resets a batcher
+        once its model's warm-up is over, so that its figures count served requests only."""
+        self._native.reset_stats()
 
     @property
     def dtype(self) -> np.dtype[Any] | None:
@@ -233,6 +247,13 @@ class Batcher:
     @property
     def instances(self) -> int:
         return int(self._native.instances)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The scheduling settings: ``max_batch_size``, ``max_queue_delay_us``,
+        ``preferred_batch_sizes``, ``max_queue_size`` and ``default_timeout_us`` (0: none),
+        ``priority_levels``, ``default_priority`` and ``instances``."""
+        return dict(self._native.options)
 
     @property
     def priority_levels(self) -> int:

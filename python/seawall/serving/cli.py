@@ -143,6 +143,14 @@ def _sizes(ctx: Any, param: Any, value: str | None) -> list[int] | None:
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
     help="Least severe log messages shown (uvicorn's and seawall's: hot swaps, model errors).",
 )
+@click.option(
+    "--model-control",
+    default="none",
+    show_default=True,
+    type=click.Choice(["none", "explicit"]),
+    help="explicit: load no model at start; models load and unload through "
+    "POST /v2/repository/models/NAME/load and /unload (Triton's model control modes).",
+)
 @registry_option
 @artifacts_option
 @click.option(
@@ -169,8 +177,10 @@ def serve(
     PATH_OR_URI is a bundle directory or a registry URI, models:/NAME/VERSION or
     models:/NAME@ALIAS (in the registry of --registry and --artifacts). Endpoints:
     /v2/models/NAME/infer, /v1/models/NAME/predict (raw records), /v2/health/ready, /metrics,
-    and with --dashboard the dashboard at /ui. It listens on loopback unless --host says
-    otherwise, and has no authentication yet.
+    and with --dashboard the dashboard at /ui; Triton's /v2/models/NAME/config and /stats and
+    its model repository extension (/v2/repository/index, and with --model-control explicit
+    .../models/NAME/load and /unload). Each model is warmed up before it serves. It listens on
+    loopback unless --host says otherwise, and has no authentication yet.
 
     Traffic policies split the requests between registry versions: --canary gives one a share,
     --shadow copies them to one off the request path, --sticky keeps a key on one arm, and
@@ -217,11 +227,13 @@ def serve(
                 **options,
             )
         else:
-            bundle = load_bundle(path, trust_code=trust_code)
+            explicit = options["model_control"] == "explicit"  # the bundle loads when asked
+            bundle = path if explicit else load_bundle(path, trust_code=trust_code)
             app = create_app(
                 bundle,
                 name=name or uri_name,
                 version=model_version or uri_version,
+                trust_code=trust_code,
                 registry=reg,
                 dashboard=dashboard,
                 **options,
@@ -231,6 +243,11 @@ def serve(
     if "@" in target:
         click.echo(f"following {target}: a new version is served as soon as the alias moves")
     served = app.state.seawall.models
+    if options["model_control"] == "explicit":
+        click.echo(
+            f"model control explicit: load models with POST http://{host}:{port}"
+            "/v2/repository/models/NAME/load"
+        )
     for model in served.values():
         version = f" version {model.version}" if model.version is not None else ""
         click.echo(f"serving {model.name!r}{version} from {path} on http://{host}:{port}")

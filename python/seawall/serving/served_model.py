@@ -26,6 +26,7 @@ from .protocol import (
     encode_binary,
     encode_tensor,
 )
+from .triton_shapes import RequestCounts
 
 __all__ = ["BadRequest", "NotFound", "ServedModel"]
 
@@ -75,6 +76,11 @@ class ServedModel:
         self.profiler: LiveProfiler | None = None
         # Set when a hot swap replaced this model: late requests go on to the replacement.
         self.replaced_by: ServedModel | None = None
+        # For Triton's statistics and config (triton_shapes): the requests answered, and the
+        # batch sizes of the warm-up it ran.
+        self.counts = RequestCounts()
+        self.warmup_sizes: list[int] = []
+        self.warmup_x: np.ndarray | None = None  # a row of model input its warm-up ran
         self.string_columns = (
             {
                 str(c)

@@ -166,6 +166,24 @@ struct LatencySummary {
   double sum = 0, mean = 0, min = 0, max = 0, p50 = 0, p90 = 0, p99 = 0;
 };
 
+// How many times something happened, and its total duration in nanoseconds (as Triton's
+// statistics count them: the mean is ns / count).
+struct DurationTotal {
+  uint64_t count = 0;
+  uint64_t ns = 0;
+  void add(uint64_t times, uint64_t each_ns) {
+    count += times;
+    ns += times * each_ns;
+  }
+};
+
+// The phases of the batches of one size, per batch.
+struct BatchSizeStats {
+  DurationTotal compute_input;   // from the batch being taken to the model call: copying its rows
+  DurationTotal compute_infer;   // the model call
+  DurationTotal compute_output;  // from the end of the call until its last request completed
+};
+
 // Counters since construction. requests = completed + failed + timed_out + cancelled + queued +
 // running, once no submit or completion is in progress.
 struct BatcherStats {
@@ -183,6 +201,12 @@ struct BatcherStats {
   std::map<int64_t, uint64_t> batch_size_histogram;  // rows per batch -> batches
   LatencySummary queue_wait_us;  // per dispatched request: queued until its batch was taken
   LatencySummary compute_us;     // per batch: the model call
+  // Per request, in nanoseconds, as Triton's inference statistics: `queue` counts each request
+  // whose batch was taken; the compute phases count each request of a batch that ran (completed
+  // or failed) with its batch's durations (see BatchSizeStats). compute_output is counted just
+  // after the request completes, so a caller woken by the completion may not see it yet.
+  DurationTotal queue, compute_input, compute_infer, compute_output;
+  std::map<int64_t, BatchSizeStats> batch_stats;  // rows per batch -> its phases, per batch
 };
 
 class Batcher {
@@ -217,6 +241,10 @@ class Batcher {
   bool closed() const;
 
   BatcherStats stats() const;
+  // Sets the counters and latencies back to zero, as if the batcher had just been made; requests
+  // queued or running now stay counted in `requests` (so that the invariant of BatcherStats
+  // holds). A server resets its batcher after the model's warm-up.
+  void reset_stats();
   const BatcherOptions& options() const;
 
  private:
