@@ -69,3 +69,7 @@ main.add_command(report)
 from .dashboard.cli import ui  # noqa: E402  (starlette and uvicorn load only when it runs)
 
 main.add_command(ui)
+
+from .monitoring.cli import labels  # noqa: E402  (pyarrow's join loads only when it runs)
+
+main.add_command(labels)

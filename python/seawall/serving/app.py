@@ -70,6 +70,8 @@ from . import extensions
 from .hot_swap import AliasWatcher, signature_changes
 from .live import LiveProfiler, Slice
 from .metrics import ServerMetrics
+from .payload_log import PayloadLog
+from .payload_log import current as payload_exchange
 from .protocol import DATATYPES
 from .served_model import BadRequest, NotFound, PayloadTooLarge, ServedModel, _dumps
 
@@ -101,6 +103,7 @@ class _Server:
         max_body_bytes: int,
         retry_after_s: int,
         metrics: ServerMetrics,
+        payload_log: PayloadLog | None = None,
     ) -> None:
         self.models = models
         self.max_body_bytes = max_body_bytes
@@ -109,6 +112,7 @@ class _Server:
         self.closed = False
         self.watchers: list[AliasWatcher] = []
         self._swap_lock = threading.Lock()
+        self.payload_log = payload_log
 
     def profiler(self, name: str) -> LiveProfiler | None:
         """The live profile of what model `name` serves (None when profiling is off)."""
@@ -142,6 +146,8 @@ class _Server:
             served.batcher.close(drain=drain)
             if served.profiler is not None:
                 served.profiler.close()
+        if self.payload_log is not None:  # after the batchers: what they finished is logged
+            self.payload_log.close()
 
     def model(self, request: Request) -> ServedModel:
         name = request.path_params["name"]
@@ -225,10 +231,13 @@ class _Server:
         version = served.version or ""
         in_flight = self.metrics.in_flight.labels(served.name, version)
         in_flight.inc()
+        exchange = self.payload_log.begin(served) if self.payload_log is not None else None
         try:
             response = await self._answer(request, served, endpoint)
         finally:
             in_flight.dec()
+        if exchange is not None:
+            exchange.end(response)
         self.metrics.observe(
             served.name, version, endpoint, response.status_code, time.perf_counter() - start
         )
@@ -269,6 +278,9 @@ class _Server:
             pa.ArrowException,
         ) as exc:
             return _error(400, _message(exc))
+        exchange = payload_exchange()
+        if exchange is not None:  # gives the request an id if it has none, echoed in the answer
+            exchange.decoded(served, prepared)
         if self.closed:
             return _error(503, "the server is shutting down", {"Retry-After": self.retry_after})
         try:
@@ -286,6 +298,8 @@ class _Server:
         except Exception as exc:
             log.exception("model %r failed", served.name)
             return _error(500, f"the model failed: {_message(exc)}")
+        if exchange is not None:
+            exchange.answered(served, result)
         if served.profiler is not None and prepared.raw is not None:
             served.profiler.observe(prepared.raw, result)
         if prepared.x.shape[0] > _OFFLOAD_ROWS:
@@ -362,6 +376,7 @@ def create_app(
     on_slice: Callable[[str, Slice], None] | None = None,
     monitors: Mapping[str, Any] | None = None,
     dashboard: bool = False,
+    payload_log: PayloadLog | None = None,
 ) -> Starlette:
     """The server as an ASGI app (Starlette), to run with uvicorn or mount in another service.
 
@@ -386,6 +401,11 @@ def create_app(
     ``monitors`` maps model names to :class:`seawall.monitoring.Monitor`: each gets its model's
     slices, its windows and alerts are exported on ``/metrics``, and a hot swap gives it the new
     version's reference profile. ``dashboard=True`` mounts ``seawall ui`` at ``/ui``.
+
+    ``payload_log`` (a :class:`seawall.serving.PayloadLog`) records a sample of the requests
+    and answers in Parquet files, off the request path; every answer then carries a request id
+    (the request's own ``id``, or one made for it) in its v2 ``id`` and its ``X-Request-Id``
+    header, to join labels to later. Its counts are on ``/metrics``; it closes with the app.
 
     The batchers start here and close when the app's lifespan ends (uvicorn's shutdown), or on
     ``app.state.seawall.close()`` for an app mounted where its lifespan does not run.
@@ -470,8 +490,14 @@ def create_app(
         return [(s.name, s.version or "", s.batcher, s.max_batch_size) for s in served.values()]
 
     server = _Server(
-        served, max_body_bytes, retry_after_s, ServerMetrics(batchers, metrics_registry)
+        served,
+        max_body_bytes,
+        retry_after_s,
+        ServerMetrics(batchers, metrics_registry),
+        payload_log,
     )
+    if payload_log is not None:
+        server.metrics.registry.register(payload_log.collector())
     if monitors:
         server.metrics.registry.register(extensions.monitor_collector(list(monitors.values())))
     for model_name, (uri, served_version) in follow.items():
