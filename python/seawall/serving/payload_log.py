@@ -96,9 +96,10 @@ def set_arm(arm: str) -> None:
     """Names the arm answering the current request in its payload record (default
     ``"primary"``): for the code that routes a request between arms. Without payload logging,
     or outside a request, it does nothing."""
+    arm = _check_arm(arm)
     exchange = _CURRENT.get()
     if exchange is not None:
-        exchange.arm = _check_arm(arm)
+        exchange.arm = arm
 
 
 def current() -> Exchange | None:
@@ -714,6 +715,7 @@ class PayloadLog:
                 if isinstance(item, _Marker):
                     self._write(records)
                     records = []
+                    self._publish_due()
                     if item.publish:
                         self._publish_all()
                     item.done.set()
