@@ -280,7 +280,7 @@ class _Server:
             return _error(400, _message(exc))
         exchange = payload_exchange()
         if exchange is not None:  # gives the request an id if it has none, echoed in the answer
-            exchange.decoded(served, prepared)
+            exchange.decoded(served, prepared, len(body))
         if self.closed:
             return _error(503, "the server is shutting down", {"Retry-After": self.retry_after})
         try:
