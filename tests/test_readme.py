@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -209,6 +210,12 @@ CLAIMS: dict[str, Callable[[dict[str, Any]], bool]] = {
     "decision": lambda ns: (
         ns["decision"].action in ("none", "promoted", "kept")
         and ns["reg"].get_model_version("churn", "champion").version >= 1
+    ),
+    # every request of the payload-logging example is written, with its id
+    "payload_log": lambda ns: (
+        ns["payload_log"].stats()["written"] == len(ns["records"])
+        and sorted(set(pq.read_table("payloads").column("request_id").to_pylist()))
+        == [f"tx-{i}" for i in range(len(ns["records"]))]
     ),
     # a pipeline's second run of the same inputs executes nothing
     "again": lambda ns: bool(ns["result"].executed) and ns["again"].executed == [],
