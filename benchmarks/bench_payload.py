@@ -15,44 +15,32 @@ record below the queue's capacity (every request written, none dropped).
 
 from __future__ import annotations
 
-import http.client
 import json
 import statistics
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conftest import ROWS
+from fraud_serving import PREDICT, feature_rows, fraud_champion, hammer, record_bodies
 from seawall.serving import serve_in_thread
 
 CLIENTS = 32
 REQUESTS = max(320, min(5000, ROWS // 200))  # per round, over all clients
 ROUNDS = 5
-PATHS = {"predict": "/v1/models/fraud/predict", "infer": "/v2/models/fraud/infer"}
+PATHS = {"predict": PREDICT, "infer": "/v2/models/fraud/infer"}
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory) -> dict[str, Any]:
-    import seawall as sw
-    from seawall.demo.loop_demo import FEATURES, Trainer, transactions
-    from seawall.demo.stream import LABEL
-
-    folder: Path = tmp_path_factory.mktemp("payload")
-    reg = sw.Registry(f"sqlite:///{folder / 'reg.db'}", artifacts=folder / "art")
-    history = transactions(20_000, seed=1, regime=0)
-    with reg.start_run(experiment="fraud.training") as run:
-        bundle = Trainer(folder)(history, run)
-    reg.register_model("fraud", bundle, profile=sw.Profile.from_data(history.drop_columns([LABEL])))
-    reg.set_alias("fraud", "champion", 1)
     from seawall.serving import load_bundle
 
+    folder: Path = tmp_path_factory.mktemp("payload")
+    reg, bundle = fraud_champion(folder)
     types = {s.name: s.datatype for s in load_bundle(bundle, trust_code=True).signature.inputs}
-    rows = transactions(CLIENTS * 64, seed=2, regime=0).select(FEATURES).to_pylist()
-    rows = [{k: (None if v != v else v) for k, v in r.items()} for r in rows]
-    predict = [json.dumps({"records": [r]}).encode() for r in rows]
+    rows = feature_rows(CLIENTS * 64)
     infer = [
         json.dumps(
             {
@@ -69,7 +57,8 @@ def setup(tmp_path_factory) -> dict[str, Any]:
         ).encode()
         for r in rows
     ]
-    return {"registry": reg, "bodies": {"predict": predict, "infer": infer}, "folder": folder}
+    bodies = {"predict": record_bodies(rows), "infer": infer}
+    return {"registry": reg, "bodies": bodies, "folder": folder}
 
 
 def _app(setup: dict[str, Any], payload_log: Any) -> Any:
@@ -90,25 +79,7 @@ SENT: dict[str, int] = {}  # requests answered 200, per server URL
 
 
 def _hammer(url: str, path: str, bodies: list[bytes], requests: int) -> None:
-    host, port = url.removeprefix("http://").split(":")
-
-    def client(k: int) -> None:
-        # One kept-alive connection per client, as a load balancer or a service would hold.
-        conn = http.client.HTTPConnection(host, int(port), timeout=60)
-        try:
-            for i in range(k, requests, CLIENTS):
-                conn.request(
-                    "POST", path, bodies[i % len(bodies)], {"Content-Type": "application/json"}
-                )
-                response = conn.getresponse()
-                response.read()
-                if response.status != 200:
-                    raise RuntimeError(f"status {response.status}: {response.read()!r}")
-        finally:
-            conn.close()
-
-    with ThreadPoolExecutor(CLIENTS) as pool:
-        list(pool.map(client, range(CLIENTS)))
+    hammer(url, bodies, requests, CLIENTS, path)
     SENT[url] = SENT.get(url, 0) + requests
 
 

@@ -62,6 +62,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .._files import fsync_dir
 from ..bundles import Signature, TensorSpec
 from ..errors import InvalidInputError
 from .live import _nbytes
@@ -487,7 +488,7 @@ class _OpenFile:
         self.fh.close()
         final = self.folder / self.name
         os.replace(self.tmp, final)
-        _fsync_dir(self.folder)
+        fsync_dir(self.folder)
         return final
 
     def discard(self) -> None:
@@ -497,19 +498,6 @@ class _OpenFile:
             pass
         self.fh.close()
         self.tmp.unlink(missing_ok=True)
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 _HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:64] or "host"
