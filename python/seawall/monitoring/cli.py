@@ -79,7 +79,7 @@ def join(
 
     from .._files import write_atomic
     from ..errors import SeawallError
-    from ..serving.payload_log import read_payloads
+    from ..serving.payload_records import read_payloads
     from .labels import join_labels, quality_by_arm
 
     target = Path(output).resolve()

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import InvalidInputError, MissingColumnError
-from ..serving.payload_log import OUTPUT_PREFIX, read_payloads
+from ..serving.payload_records import OUTPUT_PREFIX, read_payloads
 from ._report import QualityCounts, label_counts
 
 __all__ = ["join_labels", "labelled_rows", "quality_by_arm", "read_labels"]

@@ -1,23 +1,12 @@
 """Payload logging: a sampled record of what a model server was asked and what it answered, in
 rotating Parquet files written off the request path, for joining delayed labels later.
 
-Each logged request becomes one Parquet row per input row, with these columns::
+Each logged request becomes one Parquet row per input row, in the format of
+:mod:`seawall.serving.payload_records` (request id, time, model, version, arm, status, error,
+the inputs as the client sent them, the outputs).
 
-    request_id   string      the request's v2 ``id``, or one the server made (echoed in the answer)
-    row          int32       the row's place in the request (null when its inputs did not decode)
-    time         timestamp   when the request arrived (UTC, microseconds)
-    model, version, arm      string  who answered: "primary" unless a traffic policy says otherwise
-    status       int16       the HTTP status of the answer
-    error        string      the error message of an answer other than 200, else null
-    input.NAME   ...         each input the bundle's signature names, as the client sent it
-    output.NAME  ...         each model output (null for an error)
-
-A one-dimensional tensor is one column; a tensor of shape ``[rows, k]`` is ``k`` columns named
-``NAME_0`` to ``NAME_{k-1}`` (as the live profile names them, so ``output.probabilities_1`` is
-the score of class 1); any other shape is a list column of each row's values, flattened. Column
-types are the signature's datatypes (BYTES as strings).
-
-Files: ``DIR/<model>/<UTC time>-<writer>-<n>.parquet``, under a folder per model (the model's
+Requests for a model the server does not serve (404) are not logged. Files:
+``DIR/<model>/<UTC time>-<writer>-<n>.parquet``, under a folder per model (the model's
 name, percent-encoded where it is not a plain file name: nothing a request sends becomes part
 of a path). A file is written under a hidden temporary name and renamed when it is complete, so
 a reader sees whole files or none; it is published after ``rotate_rows`` rows, ``rotate_bytes``
@@ -28,9 +17,10 @@ partial ``.parquet``; the next PayloadLog on the folder removes such leftovers o
 Cost to a request: the server keeps references to what it already decoded and answered, and
 hands them to a bounded queue (a lock and an append); the writer thread turns them into Arrow
 tables and Parquet row groups. The queue holds at most ``max_queue`` records and
-``max_queue_bytes`` bytes of them (counting those being written): past either, the record is
-dropped and counted, never waited for. :meth:`PayloadLog.stats` and ``/metrics`` keep exact
-counts: once closed, ``sampled == written + dropped + failed``.
+``max_queue_bytes`` bytes of them (counting those being written; a request counts twice its
+body's bytes, plus its outputs): past either, the record is dropped and counted, never waited
+for. :meth:`PayloadLog.stats` and ``/metrics`` keep exact counts: once closed,
+``sampled == written + dropped + failed``.
 
 Sampling is by request id: a request is kept when the first 8 bytes of ``BLAKE2b(id, digest
 size 8)``, read as a big-endian integer and divided by 2**64, are below the arm's rate. Every
@@ -42,7 +32,6 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import itertools
-import json
 import logging
 import math
 import os
@@ -56,16 +45,15 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .._files import fsync_dir
-from ..bundles import Signature, TensorSpec
+from ..bundles import Signature
 from ..errors import InvalidInputError
 from .live import _nbytes
+from .payload_records import Record, folder_name, payload_schema, read_payloads, records_table
 
 __all__ = [
     "PayloadLog",
@@ -78,14 +66,10 @@ __all__ = [
 log = logging.getLogger("seawall.serving")
 
 DEFAULT_ARM = "primary"
-META_COLUMNS = ("request_id", "row", "time", "model", "version", "arm", "status", "error")
-INPUT_PREFIX = "input."
-OUTPUT_PREFIX = "output."
 _TMP_SUFFIX = ".tmp"
 # Echoed in the X-Request-Id header only when it is a plain token (no header injection).
 _HEADER_SAFE = re.compile(r"[!-~]{1,128}")
 _ARM = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
-_MAX_ERROR_CHARS = 2000
 _LOG_EVERY_S = 60.0
 
 # The exchange of the request being handled (set by the server for each request).
@@ -117,261 +101,10 @@ def _check_arm(arm: Any) -> str:
     return arm
 
 
-def folder_name(model: str) -> str:
-    """The folder of `model`'s files: its name, percent-encoded where it is not a plain file
-    name (a name of dots only is encoded whole), so that it stays one folder under the log's."""
-    if not isinstance(model, str) or not model:
-        raise InvalidInputError(f"a model name must be a non-empty string, got {model!r}")
-    name = quote(model, safe="-_.")
-    if name.strip(".") == "":
-        name = "".join(f"%{b:02X}" for b in model.encode())
-    return name
-
-
-# --- the schema ----------------------------------------------------------------------------------
-
-
-def _arrow_type(datatype: str) -> pa.DataType:
-    if datatype == "BYTES":
-        return pa.string()
-    from .protocol import DATATYPES
-
-    return pa.from_numpy_dtype(DATATYPES[datatype])
-
-
-def _layout(spec: TensorSpec) -> tuple[str, int]:
-    """How a tensor is stored: ("scalar", 1), ("columns", k) or ("list", 0)."""
-    if len(spec.shape) <= 1:
-        return "scalar", 1
-    if len(spec.shape) == 2 and spec.shape[1] >= 0:
-        return "columns", spec.shape[1]
-    return "list", 0
-
-
-def _tensor_fields(prefix: str, spec: TensorSpec) -> list[pa.Field]:
-    kind, width = _layout(spec)
-    value = _arrow_type(spec.datatype)
-    if kind == "scalar":
-        return [pa.field(prefix + spec.name, value)]
-    if kind == "columns":
-        return [pa.field(f"{prefix}{spec.name}_{j}", value) for j in range(width)]
-    return [pa.field(prefix + spec.name, pa.list_(value))]
-
-
-def payload_schema(signature: Signature) -> pa.Schema:
-    """The Parquet schema of a model's payload records (module docstring)."""
-    fields = [
-        pa.field("request_id", pa.string()),
-        pa.field("row", pa.int32()),
-        pa.field("time", pa.timestamp("us", tz="UTC")),
-        pa.field("model", pa.string()),
-        pa.field("version", pa.string()),
-        pa.field("arm", pa.string()),
-        pa.field("status", pa.int16()),
-        pa.field("error", pa.string()),
-    ]
-    for spec in signature.inputs:
-        fields += _tensor_fields(INPUT_PREFIX, spec)
-    for spec in signature.outputs:
-        fields += _tensor_fields(OUTPUT_PREFIX, spec)
-    return pa.schema(fields)
-
-
-# --- records and their conversion to Arrow -------------------------------------------------------
-
-
-@dataclass
-class _Record:
-    time: float
-    model: str
-    version: str | None
-    arm: str
-    request_id: str
-    status: int
-    error: Any  # None, a message, or the bytes of an error answer ({"error": message})
-    inputs: Any  # {name: values} or a pyarrow Table; None when the request did not decode
-    outputs: Mapping[str, Any] | None
-    signature: Signature
-    rows: int
-    nbytes: int
-
-
 @dataclass
 class _Marker:
     done: threading.Event
     publish: bool
-
-
-def _error_text(error: Any) -> str | None:
-    if error is None:
-        return None
-    if isinstance(error, (bytes, bytearray, memoryview)):
-        raw = bytes(error)
-        try:
-            message = json.loads(raw).get("error")
-        except (ValueError, AttributeError):
-            message = None
-        error = message if isinstance(message, str) else raw.decode("utf-8", "replace")
-    text = str(error)
-    return text if len(text) <= _MAX_ERROR_CHARS else text[:_MAX_ERROR_CHARS] + "..."
-
-
-def _as_list(values: Any) -> list[Any]:
-    if isinstance(values, np.ndarray):
-        return list(values.reshape(-1).tolist())
-    if isinstance(values, (pa.Array, pa.ChunkedArray)):
-        return list(values.to_pylist())
-    return list(values)
-
-
-def _input_values(inputs: Any, name: str) -> Any:
-    if inputs is None:
-        return None
-    if isinstance(inputs, pa.Table):
-        return inputs.column(name) if name in inputs.column_names else None
-    return inputs.get(name)
-
-
-def _scalar_column(chunks: list[Any], rows: list[int], type_: pa.DataType) -> pa.Array:
-    """One column from each record's values (a list, an array, an Arrow column or None)."""
-    values: list[Any] = []
-    for chunk, n in zip(chunks, rows, strict=True):
-        if chunk is None:
-            values.extend([None] * n)
-            continue
-        part = chunk if type(chunk) is list else _as_list(chunk)
-        if len(part) != n:
-            raise ValueError(f"a record has {len(part)} values for {n} rows")
-        values.extend(part)
-    try:
-        array = pa.array(values)  # inferred, then cast: ints sent for a float column, ...
-    except (pa.ArrowInvalid, pa.ArrowTypeError):  # text and bytes mixed
-        array = pa.array([_text(v) for v in values])
-    if pa.types.is_binary(array.type) and pa.types.is_string(type_):  # BYTES as binary data
-        array = pa.array([_text(v) for v in values], type=type_)
-    return array if array.type == type_ else array.cast(type_)
-
-
-def _tensor_columns(
-    prefix: str, spec: TensorSpec, chunks: list[Any], rows: list[int]
-) -> dict[str, pa.Array]:
-    kind, width = _layout(spec)
-    type_ = _arrow_type(spec.datatype)
-    if kind == "scalar":
-        return {prefix + spec.name: _scalar_column(chunks, rows, type_)}
-    total = sum(rows)
-    present = np.zeros(total, dtype=bool)
-    parts = []
-    offset = 0
-    for chunk, n in zip(chunks, rows, strict=True):
-        if chunk is not None:
-            array = np.asarray(chunk)
-            if array.shape[0] != n:
-                raise ValueError(f"{spec.name}: a record has {array.shape[0]} rows for {n}")
-            parts.append(array.reshape(n, -1))
-            present[offset : offset + n] = True
-        offset += n
-    dtype = object if spec.datatype == "BYTES" else _arrow_type(spec.datatype).to_pandas_dtype()
-    if kind == "columns":
-        full = np.zeros((total, width), dtype=dtype)
-        if parts:
-            stacked = np.concatenate(parts)
-            if stacked.shape[1] != width:
-                raise ValueError(f"{spec.name}: {stacked.shape[1]} values a row, not {width}")
-            full[present] = stacked
-        mask = None if present.all() else ~present
-        return {
-            f"{prefix}{spec.name}_{j}": pa.array(
-                [_text(v) for v in full[:, j]] if dtype is object else full[:, j],
-                type=type_,
-                mask=mask,
-            )
-            for j in range(width)
-        }
-    listed: list[Any] = []
-    blocks = iter(parts)
-    for chunk, n in zip(chunks, rows, strict=True):
-        if chunk is None:
-            listed.extend([None] * n)
-        else:
-            block = next(blocks)
-            listed.extend(_as_list(block[r]) for r in range(n))
-    return {prefix + spec.name: pa.array(listed, type=pa.list_(type_))}
-
-
-def _text(value: Any) -> Any:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-
-
-def _input_columns(records: list[_Record], signature: Signature) -> dict[str, pa.Array]:
-    """The input columns of `records`. Runs of records whose inputs are tables (raw records)
-    are joined as tables, one cast per column rather than one conversion per record; the
-    others go value by value."""
-    runs: list[tuple[bool, list[_Record]]] = []
-    for r in records:
-        is_table = isinstance(r.inputs, pa.Table)
-        if runs and runs[-1][0] == is_table:
-            runs[-1][1].append(r)
-        else:
-            runs.append((is_table, [r]))
-    parts: dict[str, list[pa.Array]] = {}
-    for is_table, run in runs:
-        if is_table and all(_layout(spec)[0] == "scalar" for spec in signature.inputs):
-            tables = [r.inputs for r in run]
-            try:
-                joined = pa.concat_tables(tables)
-            except pa.ArrowInvalid:  # other columns or types (a client sending other fields)
-                joined = pa.concat_tables(tables, promote_options="permissive")
-            if joined.num_rows != sum(r.rows for r in run):
-                raise ValueError("a record's table does not have its rows")
-            for spec in signature.inputs:
-                type_ = _arrow_type(spec.datatype)
-                if spec.name in joined.column_names:
-                    array = joined.column(spec.name).combine_chunks()
-                    array = array if array.type == type_ else array.cast(type_)
-                else:
-                    array = pa.nulls(joined.num_rows, type_)
-                parts.setdefault(INPUT_PREFIX + spec.name, []).append(array)
-            continue
-        rows = [r.rows for r in run]
-        for spec in signature.inputs:
-            chunks = [_input_values(r.inputs, spec.name) for r in run]
-            for name, array in _tensor_columns(INPUT_PREFIX, spec, chunks, rows).items():
-                parts.setdefault(name, []).append(array)
-    return {k: v[0] if len(v) == 1 else pa.concat_arrays(v) for k, v in parts.items()}
-
-
-def records_table(records: list[_Record], schema: pa.Schema) -> pa.Table:
-    """The Parquet rows of `records`, all of one model and signature."""
-    signature = records[0].signature
-    rows = [r.rows for r in records]
-    total = sum(rows)
-    repeat = np.asarray(rows, dtype=np.int64)
-
-    def each(values: list[Any], type_: pa.DataType) -> pa.Array:
-        return pa.array(np.repeat(np.asarray(values, dtype=object), repeat), type=type_)
-
-    starts = np.repeat(np.cumsum(repeat) - repeat, repeat)
-    row = np.arange(total, dtype=np.int32) - starts.astype(np.int32)
-    decoded = np.repeat(np.asarray([r.inputs is not None for r in records]), repeat)
-    columns: dict[str, pa.Array] = {
-        "request_id": each([r.request_id for r in records], pa.string()),
-        "row": pa.array(row, type=pa.int32(), mask=~decoded if not decoded.all() else None),
-        "time": pa.array(
-            np.repeat(np.asarray([r.time for r in records]) * 1e6, repeat).astype(np.int64),
-            type=pa.int64(),
-        ).cast(pa.timestamp("us", tz="UTC")),
-        "model": each([r.model for r in records], pa.string()),
-        "version": each([r.version for r in records], pa.string()),
-        "arm": each([r.arm for r in records], pa.string()),
-        "status": pa.array(np.repeat([r.status for r in records], repeat), type=pa.int16()),
-        "error": each([_error_text(r.error) for r in records], pa.string()),
-    }
-    columns.update(_input_columns(records, signature))
-    for spec in signature.outputs:
-        chunks = [None if r.outputs is None else r.outputs.get(spec.name) for r in records]
-        columns.update(_tensor_columns(OUTPUT_PREFIX, spec, chunks, rows))
-    return pa.table([columns[f.name] for f in schema], schema=schema)
 
 
 # --- the request path ------------------------------------------------------------------------
@@ -406,10 +139,17 @@ class Exchange:
         self.result = result
 
     def end(self, response: Any) -> None:
-        """Names the request in the response's X-Request-Id header and offers it to the log."""
+        """Names the request in the response's X-Request-Id header and offers it to the log;
+        whatever goes wrong here, the answer goes out."""
         if self.token is not None:
             _CURRENT.reset(self.token)
             self.token = None
+        try:
+            self._end(response)
+        except Exception:
+            log.exception("payload log: the request could not be offered to the log")
+
+    def _end(self, response: Any) -> None:
         prepared = self.prepared
         request_id = prepared.id if prepared is not None else None
         if request_id is None:
@@ -607,7 +347,7 @@ class PayloadLog:
         self._writer_id = uuid.uuid4().hex[:8]
         self._sequence = 0
         self._cond = threading.Condition(threading.Lock())
-        self._items: list[_Record | _Marker] = []
+        self._items: list[Record | _Marker] = []
         self._held_records = 0  # queued or being written
         self._held_bytes = 0
         self._counts = {
@@ -667,7 +407,7 @@ class PayloadLog:
             return False
         if rows is None:
             rows = _rows(inputs)
-        record = _Record(
+        record = Record(
             self._clock() if time is None else time,
             model,
             version,
@@ -771,7 +511,7 @@ class PayloadLog:
                     self._cond.wait(self.flush_s)
                 items, self._items = self._items, []
                 closing = self._closing
-            records: list[_Record] = []
+            records: list[Record] = []
             for item in items:
                 if isinstance(item, _Marker):
                     self._write(records)
@@ -795,14 +535,16 @@ class PayloadLog:
         key = id(signature)
         cached = self._schemas.get(key)
         if cached is None or cached[0] is not signature:
+            if len(self._schemas) >= 64:  # versions come and go with hot swaps
+                self._schemas.clear()
             cached = (signature, payload_schema(signature))
             self._schemas[key] = cached
         return cached[1]
 
-    def _write(self, records: list[_Record]) -> None:
+    def _write(self, records: list[Record]) -> None:
         if not records:
             return
-        groups: dict[tuple[str, int], list[_Record]] = {}
+        groups: dict[tuple[str, int], list[Record]] = {}
         for r in records:
             groups.setdefault((r.model, id(r.signature)), []).append(r)
         try:
@@ -813,7 +555,7 @@ class PayloadLog:
                 self._held_records -= len(records)
                 self._held_bytes -= sum(r.nbytes for r in records)
 
-    def _write_group(self, model: str, records: list[_Record]) -> None:
+    def _write_group(self, model: str, records: list[Record]) -> None:
         schema = self._schema(records[0].signature)
         try:
             table = records_table(records, schema)
@@ -936,30 +678,6 @@ def _remove_stale_temporaries(root: Path) -> None:
             tmp.unlink(missing_ok=True)
         except OSError:
             continue
-
-
-def read_payloads(directory: str | os.PathLike[str], model: str | None = None) -> pa.Table:
-    """Every published record under `directory` (a payload log's folder, or one model's
-    folder; `model`: only that model's), oldest file first; hidden temporaries are skipped.
-    Files of versions with other inputs or outputs are joined with nulls where a column is
-    missing."""
-    root = Path(directory)
-    if model is not None:
-        root = root / folder_name(model)
-    if not root.is_dir():
-        raise InvalidInputError(f"{root} is not a folder of payload logs")
-    files = sorted(
-        (p for p in root.rglob("*.parquet") if not p.name.startswith(".")),
-        key=lambda p: (p.name, str(p)),
-    )
-    tables = [pq.read_table(p) for p in files]
-    if not tables:
-        return _empty_table()
-    return pa.concat_tables(tables, promote_options="permissive")
-
-
-def _empty_table() -> pa.Table:
-    return payload_schema(Signature((), (), ())).empty_table()
 
 
 class _Collector:
