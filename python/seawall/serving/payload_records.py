@@ -254,10 +254,12 @@ def _input_columns(records: list[Record], signature: Signature) -> dict[str, pa.
                 joined = pa.concat_tables(tables, promote_options="permissive")
             if joined.num_rows != sum(r.rows for r in run):
                 raise ValueError("a record's table does not have its rows")
+            joined = joined.combine_chunks()  # once for the table: cheaper than per column
             for spec in signature.inputs:
                 type_ = _arrow_type(spec.datatype)
                 if spec.name in joined.column_names:
-                    array = joined.column(spec.name).combine_chunks()
+                    column = joined.column(spec.name)
+                    array = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
                     array = array if array.type == type_ else array.cast(type_)
                 else:
                     array = pa.nulls(joined.num_rows, type_)
