@@ -203,7 +203,8 @@ class _OpenFile:
         self.opened = opened
         self.rows = 0
         self.records = 0
-        self.fh = open(self.tmp, "wb")  # closed by publish or discard
+        # Arrow's own file: writing a row group then holds no GIL (a Python file would).
+        self.fh = pa.OSFile(str(self.tmp), "wb")  # closed by publish or discard
         try:
             self.writer = pq.ParquetWriter(self.fh, schema, compression="zstd")
         except BaseException:

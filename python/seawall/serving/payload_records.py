@@ -164,6 +164,12 @@ def _input_values(inputs: Any, name: str) -> Any:
 
 def _scalar_column(chunks: list[Any], rows: list[int], type_: pa.DataType) -> pa.Array:
     """One column from each record's values (a list, an array, an Arrow column or None)."""
+    if all(isinstance(c, np.ndarray) and c.dtype.kind in "biuf" for c in chunks):
+        flat = np.concatenate([c.reshape(-1) for c in chunks])  # model outputs: no Python
+        if len(flat) != sum(rows):
+            raise ValueError("a record's values do not match its rows")
+        numbers = pa.array(flat)
+        return numbers if numbers.type == type_ else numbers.cast(type_)
     values: list[Any] = []
     for chunk, n in zip(chunks, rows, strict=True):
         if chunk is None:
