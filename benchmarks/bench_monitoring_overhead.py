@@ -13,15 +13,12 @@ Target: monitoring costs at most 5% of the throughput at 32 concurrent clients.
 
 from __future__ import annotations
 
-import http.client
-import json
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conftest import ROWS
+from fraud_serving import feature_rows, fraud_champion, hammer, record_bodies
 from seawall.serving import serve_in_thread
 
 CLIENTS = 32
@@ -30,23 +27,10 @@ REQUESTS = max(320, min(6400, ROWS // 200))  # per round, over all clients
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory) -> dict[str, Any]:
-    import seawall as sw
-    from seawall.demo.loop_demo import FEATURES, Trainer, transactions
-    from seawall.demo.stream import LABEL
     from seawall.monitoring import Monitor, Rule
 
-    folder: Path = tmp_path_factory.mktemp("overhead")
-    reg = sw.Registry(f"sqlite:///{folder / 'reg.db'}", artifacts=folder / "art")
-    history = transactions(20_000, seed=1, regime=0)
-    with reg.start_run(experiment="fraud.training") as run:
-        bundle = Trainer(folder)(history, run)
-    reg.register_model("fraud", bundle, profile=sw.Profile.from_data(history.drop_columns([LABEL])))
-    reg.set_alias("fraud", "champion", 1)
-    rows = transactions(CLIENTS * 64, seed=2, regime=0).select(FEATURES).to_pylist()
-    bodies = [
-        json.dumps({"records": [{k: (None if v != v else v) for k, v in r.items()}]}).encode()
-        for r in rows
-    ]
+    reg, _ = fraud_champion(tmp_path_factory.mktemp("overhead"))
+    bodies = record_bodies(feature_rows(CLIENTS * 64))
     monitor = Monitor(
         "fraud",
         registry=reg,
@@ -72,28 +56,7 @@ def _app(setup: dict[str, Any], monitored: bool) -> Any:
 
 
 def _hammer(url: str, bodies: list[bytes]) -> None:
-    host, port = url.removeprefix("http://").split(":")
-
-    def client(k: int) -> None:
-        # One kept-alive connection per client, as a load balancer or a service would hold.
-        conn = http.client.HTTPConnection(host, int(port), timeout=60)
-        try:
-            for i in range(k, REQUESTS, CLIENTS):
-                conn.request(
-                    "POST",
-                    "/v1/models/fraud/predict",
-                    bodies[i % len(bodies)],
-                    {"Content-Type": "application/json"},
-                )
-                response = conn.getresponse()
-                response.read()
-                if response.status != 200:
-                    raise RuntimeError(f"status {response.status}")
-        finally:
-            conn.close()
-
-    with ThreadPoolExecutor(CLIENTS) as pool:
-        list(pool.map(client, range(CLIENTS)))
+    hammer(url, bodies, REQUESTS, CLIENTS)
 
 
 @pytest.mark.parametrize("monitoring", ["off", "on"])

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -212,6 +213,12 @@ CLAIMS: dict[str, Callable[[dict[str, Any]], bool]] = {
     ),
     # a traffic policy's answer names the arm and version that gave it
     "arm": lambda ns: ns["arm"] in {("primary", "1"), ("canary", "2")},
+    # every request of the payload-logging example is written, with its id
+    "payload_log": lambda ns: (
+        ns["payload_log"].stats()["written"] == len(ns["records"])
+        and sorted(set(pq.read_table("payloads").column("request_id").to_pylist()))
+        == [f"tx-{i}" for i in range(len(ns["records"]))]
+    ),
     # a pipeline's second run of the same inputs executes nothing
     "again": lambda ns: bool(ns["result"].executed) and ns["again"].executed == [],
     # a model loaded on request serves its champion version, counted from its warm-up on

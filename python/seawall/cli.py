@@ -73,3 +73,36 @@ main.add_command(ui)
 from .bench.cli import bench  # noqa: E402  (the load generator and rich load only when it runs)
 
 main.add_command(bench)
+
+
+class _Deferred(click.Group):
+    """A command group whose module is imported only when the group is used: importing
+    seawall.monitoring loads the registry's database layer, which the other commands do not
+    need at start-up."""
+
+    def __init__(self, name: str, module: str, help: str) -> None:
+        super().__init__(name, help=help)
+        self._module = module  # which defines the group under the same name
+
+    def _group(self) -> click.Group:
+        import importlib
+
+        group = getattr(importlib.import_module(self._module), self.name or "")
+        assert isinstance(group, click.Group)
+        return group
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return self._group().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return self._group().get_command(ctx, cmd_name)
+
+
+main.add_command(
+    _Deferred(
+        "labels",
+        "seawall.monitoring.cli",
+        help="Delayed labels, joined to what the model server logged (seawall serve "
+        "--log-payloads).",
+    )
+)

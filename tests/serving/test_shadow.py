@@ -208,3 +208,57 @@ def test_a_hanging_shadow_fills_its_queue_drops_and_counts(versions, rng):
     assert hung["dropped"] >= n - BLOCK - size
     assert metric(metrics, "seawall_traffic_shadow_dropped_total", model="fraud") == hung["dropped"]
     assert router.stats_for("shadow", "3").peek().dropped == hung["dropped"]
+
+
+def test_payload_log_names_each_arm_and_keeps_the_shadows_answers(versions, rng, tmp_path):
+    """With a canary, a shadow and a payload log: each request's record names the arm and
+    version the client was told; the shadow's answers (answered in blocks) are logged under
+    the same request id, row for row as the oracle computes them."""
+    import pyarrow.compute as pc
+
+    from seawall.serving import PayloadLog, read_payloads
+
+    reg, pipe = versions
+    n = 120
+    policy = TrafficPolicy(
+        "models:/fraud@challenger", 30, shadow="models:/fraud@candidate", shadow_queue=n
+    )
+    app = create_app(
+        "models:/fraud@champion",
+        registry=reg,
+        trust_code=True,
+        traffic=policy,
+        watch_interval_s=None,
+        payload_log=PayloadLog(tmp_path / "payloads"),
+    )
+    router = app.state.seawall.traffic["fraud"]
+    payloads = [records(transactions(rng, int(rng.integers(1, 4)))) for _ in range(n)]
+    bodies = [("v1", v1_body(p)) if i % 2 else ("v2", v2_body(p)) for i, p in enumerate(payloads)]
+    gate = GATES[3] = threading.Event()  # copies pile up, then are answered in blocks
+    try:
+        with running(app) as url:
+            answers = send_all(url, bodies, clients=6)
+            gate.set()
+            wait_for(lambda: router.stats_for("shadow", "3").peek().requests == n, "the shadow")
+    finally:
+        GATES.pop(3, None)
+    app.state.seawall.close()  # the payload log publishes what it holds
+    answers.check_attribution()
+    table = read_payloads(tmp_path / "payloads", "fraud")
+    seen = set()
+    for (status, arm, version, _, body), rows in zip(answers.items, payloads, strict=True):
+        assert status == 200
+        mine = table.filter(pc.equal(table["request_id"], body["id"])).to_pylist()
+        served = [r for r in mine if r["arm"] != "shadow"]
+        shadow = sorted((r for r in mine if r["arm"] == "shadow"), key=lambda r: r["row"])
+        assert {(r["arm"], r["version"]) for r in served} == {(arm, version)}
+        assert [r["row"] for r in shadow] == list(range(len(rows)))
+        assert {r["version"] for r in shadow} == {"3"} and {r["status"] for r in shadow} == {200}
+        expected = oracle(pipe, rows, CUTS[2])
+        assert [r["output.predict"] for r in shadow] == expected["predict"].tolist()
+        np.testing.assert_allclose(
+            [r["output.predict_proba_1"] for r in shadow], expected["predict_proba"][:, 1]
+        )
+        assert [r["input.amount"] for r in shadow] == [r["input.amount"] for r in served]
+        seen.add(body["id"])
+    assert len(seen) == n

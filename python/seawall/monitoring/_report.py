@@ -13,9 +13,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
+
 from ..drift import ColumnDrift, DriftReport, compare
-from ..errors import SeawallError
+from ..errors import InvalidInputError, SeawallError
 from ..profiles import Profile
+from .quality import log_loss_sum, roc_auc
 
 __all__ = ["PREDICTION_QUANTILES", "FeatureDrift", "FeatureStatus", "WindowReport"]
 
@@ -102,9 +105,11 @@ class WindowReport:
     ``predictions``: per output column, ``{"kind": "numeric", "count", "mean", "quantiles":
     {q: value}}`` or ``{"kind": "string", "count", "shares": {class: share}}``.
     ``quality``: metric name to value (from ``add_labels`` and ``log_quality``); ``labels``: the
-    labelled rows behind the label metrics. ``arms``: under a traffic policy, per arm (primary,
-    canary, shadow) the :meth:`seawall.serving.figures.ArmFigures.summary` of the window (version,
-    requests, errors, latency quantiles, predictions, the shadow's agreement with the primary).
+    labelled rows behind the label metrics. ``quality_by_arm`` and ``labels_by_arm``: the same
+    per arm (the traffic arm that answered, for labels added with one). ``arms``: under a
+    traffic policy, per arm (primary, canary, shadow) the
+    :meth:`seawall.serving.figures.ArmFigures.summary` of the window (version, requests,
+    errors, latency quantiles, predictions, the shadow's agreement with the primary).
     ``drift`` is the full DriftReport while the report is
     live (None when read back from the history), ``profile`` and ``prediction_profile`` the
     window's merged profiles where kept.
@@ -123,6 +128,8 @@ class WindowReport:
     quality: dict[str, float] = field(default_factory=dict)
     labels: int = 0
     id: int | None = None
+    quality_by_arm: dict[str, dict[str, float]] = field(default_factory=dict)
+    labels_by_arm: dict[str, int] = field(default_factory=dict)
     drift: DriftReport | None = field(default=None, repr=False, compare=False)
     profile: Profile | None = field(default=None, repr=False, compare=False)
     prediction_profile: Profile | None = field(default=None, repr=False, compare=False)
@@ -149,6 +156,8 @@ class WindowReport:
             "quality": self.quality,
             "labels": self.labels,
             "arms": self.arms,
+            "quality_by_arm": self.quality_by_arm,
+            "labels_by_arm": self.labels_by_arm,
         }
 
 
@@ -254,11 +263,30 @@ class QualityCounts:
 
     Classification: rows, correct, and for the positive label true and false positives and false
     negatives, giving accuracy, precision, recall and F1 exactly (as scikit-learn's binary
-    scores). Regression: rows, sum of absolute and of squared errors, giving MAE and RMSE.
-    Logged points (``log_quality``): the mean of the points in the window, per metric.
+    scores); for rows with a score (the probability of the positive label), the summed log-loss
+    and the labels and scores themselves, giving the log-loss and the ROC AUC exactly (the AUC
+    does not merge from sums: a window keeps 9 bytes per scored row until it closes).
+    Regression: rows, sum of absolute and of squared errors, giving MAE and RMSE. Logged points
+    (``log_quality``): the mean of the points in the window, per metric. ``arms``: the same
+    counts per traffic arm.
     """
 
-    __slots__ = ("abs_err", "correct", "fn", "fp", "logged", "rows", "sq_err", "task", "tp")
+    __slots__ = (
+        "abs_err",
+        "arms",
+        "correct",
+        "fn",
+        "fp",
+        "logged",
+        "loss",
+        "rows",
+        "scored",
+        "scores",
+        "sq_err",
+        "task",
+        "tp",
+        "truths",
+    )
 
     def __init__(self) -> None:
         self.task: str | None = None
@@ -268,6 +296,11 @@ class QualityCounts:
         self.abs_err = 0.0
         self.sq_err = 0.0
         self.logged: dict[str, tuple[float, int]] = {}
+        self.scored = 0
+        self.loss = 0.0
+        self.truths: list[np.ndarray] = []
+        self.scores: list[np.ndarray] = []
+        self.arms: dict[str, QualityCounts] = {}
 
     def empty(self) -> bool:
         return self.rows == 0 and not self.logged
@@ -285,6 +318,12 @@ class QualityCounts:
         for k, (total, n) in other.logged.items():
             t0, n0 = self.logged.get(k, (0.0, 0))
             self.logged[k] = (t0 + total, n0 + n)
+        self.scored += other.scored
+        self.loss += other.loss
+        self.truths += other.truths
+        self.scores += other.scores
+        for arm, counts in other.arms.items():
+            self.arms.setdefault(arm, QualityCounts()).merge(counts)
 
     def metrics(self) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -302,6 +341,61 @@ class QualityCounts:
             elif self.task == "regression":
                 out["mae"] = self.abs_err / self.rows
                 out["rmse"] = math.sqrt(self.sq_err / self.rows)
+        if self.scored:
+            auc = roc_auc(np.concatenate(self.truths), np.concatenate(self.scores), True)
+            if math.isfinite(auc):  # undefined with labels of one class only: left out
+                out["auc"] = auc
+            out["log_loss"] = self.loss / self.scored
         for k, (total, n) in self.logged.items():
             out[k] = total / n
         return out
+
+    def arm_metrics(self) -> dict[str, dict[str, float]]:
+        return {arm: counts.metrics() for arm, counts in sorted(self.arms.items())}
+
+    def arm_rows(self) -> dict[str, int]:
+        return {arm: counts.rows for arm, counts in sorted(self.arms.items())}
+
+
+def label_counts(
+    task: str,
+    positive_label: Any,
+    y_true: np.ndarray,
+    y_pred: np.ndarray | None,
+    y_score: np.ndarray | None,
+) -> QualityCounts:
+    """The quality counts of labelled rows (1-D arrays of one length; `y_pred` or, for
+    classification, `y_score` given). Without `y_pred`, a row is predicted positive when its
+    score is above 0.5."""
+    counts = QualityCounts()
+    counts.task = task
+    counts.rows = len(y_true)
+    if task == "classification":
+        pos_true = np.asarray(y_true == positive_label, dtype=bool)
+        if y_score is not None:
+            counts.scored = len(y_true)
+            counts.loss = log_loss_sum(pos_true, y_score, True)
+            counts.truths = [pos_true]
+            counts.scores = [np.asarray(y_score, dtype=np.float64)]
+        if y_pred is not None:
+            counts.correct = int(np.sum(y_true == y_pred))
+            pos_pred = np.asarray(y_pred == positive_label, dtype=bool)
+        else:
+            assert y_score is not None
+            pos_pred = np.asarray(y_score, dtype=np.float64) > 0.5
+            counts.correct = int(np.sum(pos_true == pos_pred))
+        counts.tp = int(np.sum(pos_true & pos_pred))
+        counts.fp = int(np.sum(~pos_true & pos_pred))
+        counts.fn = int(np.sum(pos_true & ~pos_pred))
+    else:
+        if y_pred is None:
+            raise InvalidInputError("regression labels need y_pred")
+        try:
+            err = y_pred.astype(np.float64) - y_true.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(f"regression labels must be numbers: {exc}") from None
+        if not np.isfinite(err).all():
+            raise InvalidInputError("regression labels and predictions must be finite")
+        counts.abs_err = float(np.abs(err).sum())
+        counts.sq_err = float(np.square(err).sum())
+    return counts

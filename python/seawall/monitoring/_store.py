@@ -59,6 +59,11 @@ class HistoryStore:
                 "labels": report.labels,
                 "predictions": report.predictions,
                 "quality": {k: _clean(v) for k, v in report.quality.items()},
+                "quality_by_arm": {
+                    arm: {k: _clean(v) for k, v in metrics.items()}
+                    for arm, metrics in report.quality_by_arm.items()
+                },
+                "labels_by_arm": report.labels_by_arm,
                 "missing": {f.feature: f.missing_share for f in report.features.values()},
                 "errors": {f.feature: f.error for f in report.features.values() if f.error},
                 "status": {
@@ -382,6 +387,11 @@ def _window_from_row(r: Any, drift_rows: Sequence[Any]) -> WindowReport:
                 "no_data" if status.get(name) == "no_data" else "error",
             )
     quality = {str(k): float(v) for k, v in details.get("quality", {}).items() if v is not None}
+    quality_by_arm = {
+        str(arm): {str(k): float(v) for k, v in metrics.items() if v is not None}
+        for arm, metrics in details.get("quality_by_arm", {}).items()
+    }
+    labels_by_arm = {str(arm): int(n) for arm, n in details.get("labels_by_arm", {}).items()}
     predictions = details.get("predictions", {})
     if not isinstance(predictions, dict):
         raise ValueError("predictions are not a JSON object")
@@ -400,6 +410,8 @@ def _window_from_row(r: Any, drift_rows: Sequence[Any]) -> WindowReport:
         labels=int(details.get("labels", 0)),
         id=int(r.id),
         arms=_arms(details.get("arms", {})),
+        quality_by_arm=quality_by_arm,
+        labels_by_arm=labels_by_arm,
     )
 
 

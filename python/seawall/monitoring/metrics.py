@@ -20,6 +20,9 @@ Metrics (labels ``model`` and ``version``, plus those named; values of the newes
                                                         numeric output, ``_count`` and ``_sum``
 ``seawall_monitor_prediction_class_ratio``    gauge     per ``output`` and ``class``: share of rows
 ``seawall_monitor_quality``                   gauge     per ``metric`` (accuracy, f1, rmse...)
+``seawall_monitor_arm_quality``               gauge     per ``arm`` and ``metric``: of the
+                                                        labelled rows one traffic arm answered
+``seawall_monitor_arm_labels``                gauge     per ``arm``: its labelled rows
 ``seawall_monitor_alert_firing``              gauge     1 per open alert (``rule``, ``subject``,
                                                         ``severity``)
 ``seawall_monitor_slices_total``              counter   slices received (also ``_windows_total``,
@@ -154,6 +157,17 @@ class _Families:
             "Quality metric of the newest window (from labels, or logged).",
             "metric",
         )
+        self.arm_quality = gauge(
+            "seawall_monitor_arm_quality",
+            "Quality metric of the newest window over the labelled rows of one traffic arm.",
+            "arm",
+            "metric",
+        )
+        self.arm_labels = gauge(
+            "seawall_monitor_arm_labels",
+            "Labelled rows of one traffic arm in the newest window.",
+            "arm",
+        )
         self.alert = GaugeMetricFamily(
             "seawall_monitor_alert_firing",
             "1 for each open alert.",
@@ -183,6 +197,8 @@ class _Families:
             self.prediction,
             self.classes,
             self.quality,
+            self.arm_quality,
+            self.arm_labels,
             self.alert,
             *self.counters.values(),
         ]
@@ -232,3 +248,8 @@ def _add_window(f: _Families, w: WindowReport, base: list[str]) -> None:
                 f.classes.add_metric([*base, output, str(label)], float(share))
     for metric, value in w.quality.items():
         f.quality.add_metric([*base, metric], value)
+    for arm, metrics in w.quality_by_arm.items():
+        for metric, value in metrics.items():
+            f.arm_quality.add_metric([*base, arm, metric], value)
+    for arm, rows in w.labels_by_arm.items():
+        f.arm_labels.add_metric([*base, arm], float(rows))

@@ -69,6 +69,7 @@ from ._report import (
     QualityCounts,
     WindowReport,
     drift_of,
+    label_counts,
     summarize_predictions,
 )
 from ._store import History, HistoryStore
@@ -412,43 +413,115 @@ class Monitor:
         if arms:
             self._put(_Arms(start, dict(arms)))
 
-    def add_labels(self, y_true: Any, y_pred: Any, time: float | None = None) -> None:
+    def add_labels(
+        self,
+        y_true: Any = None,
+        y_pred: Any = None,
+        time: Any = None,
+        *,
+        y_score: Any = None,
+        arm: Any = None,
+        labels: Any = None,
+        payloads: Any = None,
+        id_column: str = "request_id",
+        label_column: str = "label",
+        score: str | None = None,
+        prediction: str | None = None,
+    ) -> int:
         """The true outcomes of predictions made at `time` (default: now), for the quality
         metrics of the window holding `time`: accuracy, precision, recall and F1 (of
-        ``positive_label``) for classification, MAE and RMSE for regression."""
+        ``positive_label``) for classification, MAE and RMSE for regression. Returns the
+        number of labelled rows taken.
+
+        ``y_score``, the predicted probability of ``positive_label`` (classification; then
+        ``y_pred`` may be left out: positive above 0.5), adds the ROC AUC (left out of a window
+        whose labels are all of one class) and the log-loss. ``arm`` (a name, or one per row)
+        adds the same metrics per traffic arm (``WindowReport.quality_by_arm``). ``time`` may
+        also give one time per row.
+
+        Delayed labels joined to the server's payload log by request id: ``labels`` (a Parquet
+        or CSV file, a pyarrow Table or a pandas DataFrame, with ``id_column`` and
+        ``label_column``) and ``payloads`` (the ``PayloadLog`` folder, or a table from
+        ``read_payloads``). Each labelled request of this monitor's model counts in the window
+        of the time it was served, under the arm that answered it; ``score`` and ``prediction``
+        name the logged outputs that are the score and the predicted class (such as
+        ``"probabilities_1"`` and ``"label"``). Labels of windows already evaluated are late
+        (``stats()["late"]``): raise ``grace_s`` to wait for them.
+        """
         if self.task is None:
             raise InvalidInputError(
                 f"monitor of {self.model!r}: set task='classification' or 'regression' to add "
                 "labels"
             )
-        when = _now() if time is None else _time(time, "time")
-        y = np.asarray(y_true)
-        p = np.asarray(y_pred)
-        if y.ndim != 1 or p.shape != y.shape:
-            raise InvalidInputError(
-                f"y_true and y_pred must be 1-D and of one length, got {y.shape} and {p.shape}"
+        if labels is not None or payloads is not None:
+            if labels is None or payloads is None:
+                raise InvalidInputError("give both labels= and payloads= to join labels")
+            if y_true is not None or y_pred is not None or y_score is not None or arm is not None:
+                raise InvalidInputError(
+                    "give either labels= and payloads=, or y_true and y_pred (not both)"
+                )
+            if time is not None:
+                raise InvalidInputError("joined labels count at the time each request was served")
+            from .labels import join_labels, labelled_rows
+
+            joined = join_labels(
+                payloads, labels, id_column=id_column, label_column=label_column, model=self.model
             )
-        if len(y) == 0:
-            return
-        counts = QualityCounts()
-        counts.task = self.task
-        counts.rows = len(y)
-        if self.task == "classification":
-            counts.correct = int(np.sum(y == p))
-            pos_true, pos_pred = y == self.positive_label, p == self.positive_label
-            counts.tp = int(np.sum(pos_true & pos_pred))
-            counts.fp = int(np.sum(~pos_true & pos_pred))
-            counts.fn = int(np.sum(pos_true & ~pos_pred))
+            y_true, y_pred, y_score, time, arm = labelled_rows(
+                joined, label_column, score=score, prediction=prediction
+            )
+        elif y_true is None:
+            raise InvalidInputError("give y_true (and y_pred or y_score), or labels and payloads")
+        y = np.asarray(y_true)
+        if y.ndim != 1:
+            raise InvalidInputError(f"y_true must be 1-D, got shape {y.shape}")
+        p = None if y_pred is None else _aligned(y_pred, y, "y_pred")
+        scores = None if y_score is None else _aligned(y_score, y, "y_score")
+        if p is None and (scores is None or self.task != "classification"):
+            raise InvalidInputError(
+                "give y_pred (or, for classification, y_score: the probability of positive_label)"
+            )
+        if scores is not None and self.task != "classification":
+            raise InvalidInputError("y_score is for classification")
+        if time is None or np.ndim(time) == 0:
+            times = np.full(len(y), _now() if time is None else _time(time, "time"))
         else:
-            try:
-                err = p.astype(np.float64) - y.astype(np.float64)
-            except (TypeError, ValueError) as exc:
-                raise InvalidInputError(f"regression labels must be numbers: {exc}") from None
-            if not np.isfinite(err).all():
-                raise InvalidInputError("regression labels and predictions must be finite")
-            counts.abs_err = float(np.abs(err).sum())
-            counts.sq_err = float(np.square(err).sum())
-        self._put(_Quality(when, counts))
+            times = _aligned(time, y, "time").astype(np.float64)
+            if not np.isfinite(times).all():
+                raise InvalidInputError("time must be finite seconds since the epoch")
+        arms = None
+        if arm is not None:
+            arms = (
+                np.full(len(y), arm, dtype=object)
+                if isinstance(arm, str)
+                else _aligned(arm, y, "arm")
+            )
+            if not all(isinstance(a, str) and a for a in arms):
+                raise InvalidInputError("arm must be a name (a non-empty string) per row")
+        if len(y) == 0:
+            return 0
+        # One item per pane: each row counts in the window of the time it was predicted.
+        panes = np.floor((times - self.origin) / self.step_s)
+        items = []  # all counted before any is queued: a bad row adds nothing
+        for pane in np.unique(panes):
+            rows = np.flatnonzero(panes == pane)
+            counts = self._counts(y[rows], _take(p, rows), _take(scores, rows))
+            if arms is not None:
+                for name in np.unique(arms[rows]):
+                    mine = rows[arms[rows] == name]
+                    counts.arms[str(name)] = self._counts(
+                        y[mine], _take(p, mine), _take(scores, mine)
+                    )
+            items.append(_Quality(float(times[rows[0]]), counts))
+        for item in items:
+            self._put(item)
+        return len(y)
+
+    def _counts(
+        self, y: np.ndarray, p: np.ndarray | None, scores: np.ndarray | None
+    ) -> QualityCounts:
+        assert self.task is not None
+        return label_counts(self.task, self.positive_label, y, p, scores)
 
     def log_quality(self, metric: str, value: float, time: float | None = None) -> None:
         """A quality metric computed elsewhere (an AUC from a labelling job...) for the window
@@ -749,6 +822,8 @@ class Monitor:
             predictions=summary,
             quality=quality.metrics(),
             labels=quality.rows,
+            quality_by_arm=quality.arm_metrics(),
+            labels_by_arm=quality.arm_rows(),
             drift=drift,
             profile=features,
             prediction_profile=predictions,
@@ -796,3 +871,16 @@ class Monitor:
 
 def _now() -> float:
     return time.time()
+
+
+def _aligned(values: Any, y: np.ndarray, label: str) -> np.ndarray:
+    array = np.asarray(values)
+    if array.shape != y.shape:
+        raise InvalidInputError(
+            f"y_true and {label} must be 1-D and of one length, got {y.shape} and {array.shape}"
+        )
+    return array
+
+
+def _take(values: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
+    return None if values is None else values[rows]

@@ -34,6 +34,7 @@ class Rule:
         Rule.drift_score("age", below=0.01)        # test methods: the p-value
         Rule.drift_share(above=0.5)                # share of drifted features
         Rule.quality("accuracy", below=0.8)        # from add_labels / log_quality
+        Rule.quality("auc", below=0.8, arm="canary")   # of one traffic arm's labelled rows
         Rule.missing("*", above=0.1)               # share of null or NaN values
         Rule.no_data("*")                          # no values to compare (see FeatureDrift)
 
@@ -49,6 +50,7 @@ class Rule:
     threshold: float
     name: str
     severity: str = "warning"
+    arm: str | None = None  # quality rules: one traffic arm's metric (None: all rows)
 
     # --- building -----------------------------------------------------------------------------
 
@@ -92,13 +94,20 @@ class Rule:
         above: float | None = None,
         name: str | None = None,
         severity: str = "warning",
+        arm: str | None = None,
     ) -> Rule:
-        """A quality metric (accuracy, f1, rmse, or one logged with ``log_quality``) passes a
-        bound: ``below=`` for scores, ``above=`` for errors."""
+        """A quality metric (accuracy, f1, auc, log_loss, rmse, or one logged with
+        ``log_quality``) passes a bound: ``below=`` for scores, ``above=`` for errors. With
+        ``arm``, the metric of that traffic arm's labelled rows only."""
         if not isinstance(metric, str) or not metric:
             raise InvalidInputError(f"metric must be a non-empty string, got {metric!r}")
+        if arm is not None and (not isinstance(arm, str) or not arm):
+            raise InvalidInputError(f"arm must be a non-empty string, got {arm!r}")
         op, value = _bound(above, below)
-        return cls._make("quality", metric, op, value, name, severity)
+        if name is None and arm is not None:
+            name = f"quality:{metric}@{arm} {op} {value:g}"
+        rule = cls._make("quality", metric, op, value, name, severity)
+        return rule if arm is None else replace(rule, arm=arm)
 
     @classmethod
     def missing(
@@ -178,7 +187,10 @@ class Rule:
                 out[None] = self._test(report.drift_share)
         elif self.kind == "quality":
             assert self.subject is not None
-            value = report.quality.get(self.subject)
+            quality = (
+                report.quality if self.arm is None else report.quality_by_arm.get(self.arm, {})
+            )
+            value = quality.get(self.subject)
             if value is not None and math.isfinite(value):
                 out[self.subject] = self._test(value)
         return out
@@ -197,7 +209,8 @@ class Rule:
         what = {
             "drift_score": f"drift score of {subject!r}",
             "drift_share": "share of drifted features",
-            "quality": f"quality metric {subject!r}",
+            "quality": f"quality metric {subject!r}"
+            + (f" of arm {self.arm!r}" if self.arm is not None else ""),
             "missing": f"missing share of {subject!r}",
         }[self.kind]
         return f"{what} is {value:.4g}, {self.op} {threshold:g}"

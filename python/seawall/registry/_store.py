@@ -47,6 +47,7 @@ try:
 except ImportError:  # Windows: temporaries are judged by age alone
     fcntl = None  # type: ignore[assignment]
 
+from .._files import fsync_dir
 from ..errors import IntegrityError, InvalidInputError, NotFoundError
 from ._db import seawall_home
 
@@ -285,7 +286,7 @@ class ArtifactStore:
         # Only reached when no intact object has this name: replacing is writing the same
         # bytes, or repairing a corrupted copy.
         os.replace(tmp, final)
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
 
     def clean_temporaries(self, older_than: float = STALE_TEMPORARY_S) -> list[str]:
         """Removes temporary uploads that killed processes left: those whose last write is
@@ -448,19 +449,6 @@ class ArtifactStore:
         if self._fs is not None:
             raise InvalidInputError("this artifact store is not a local folder")
         return self._root / _key(_check_sha(sha))
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def remove_tree(path: Path) -> None:

@@ -7,7 +7,7 @@ The bundle names (``save_bundle``, ``load_bundle``, ``Bundle``...) are those of
 from typing import Any
 
 # Model bundles (the format is seawall.bundles) and the server (create_app needs the serve
-# extra, so it is imported on use).
+# extra, so it is imported on use, as is the payload log).
 from ..bundles import (
     Bundle,
     OnnxModel,
@@ -26,12 +26,14 @@ __all__ = [
     "Batcher",
     "Bundle",
     "OnnxModel",
+    "PayloadLog",
     "PythonModel",
     "Signature",
     "TensorSpec",
     "TrafficPolicy",
     "create_app",
     "load_bundle",
+    "read_payloads",
     "save_bundle",
     "serve_in_thread",
 ]
@@ -42,6 +44,10 @@ def __getattr__(name: str) -> Any:
         from .app import create_app
 
         return create_app
+    if name in ("PayloadLog", "read_payloads"):
+        from . import payload_log
+
+        return getattr(payload_log, name)
     if name == "serve_in_thread":
         from .in_thread import serve_in_thread
 

@@ -76,6 +76,8 @@ from . import extensions
 from .hot_swap import AliasWatcher, signature_changes
 from .live import LiveProfiler, Slice
 from .metrics import ServerMetrics
+from .payload_log import PayloadLog
+from .payload_log import current as payload_exchange
 from .protocol import DATATYPES
 from .repository import Repository, registry_reference
 from .repository import from_registry as _from_registry
@@ -111,6 +113,7 @@ class _Server:
         retry_after_s: int,
         metrics: ServerMetrics,
         repository: Repository,
+        payload_log: PayloadLog | None,
     ) -> None:
         self.models = models
         self.repository = repository  # the other live versions, loads and unloads
@@ -121,6 +124,7 @@ class _Server:
         self.watchers: list[AliasWatcher] = []
         self.traffic: dict[str, TrafficRouter] = {}  # model name -> its traffic policy at work
         self._swap_lock = threading.Lock()
+        self.payload_log = payload_log
 
     def profiler(self, name: str) -> LiveProfiler | None:
         """The live profile of what model `name` serves (None when profiling is off)."""
@@ -157,6 +161,8 @@ class _Server:
             served.batcher.close(drain=drain)
             if served.profiler is not None:
                 served.profiler.close()
+        if self.payload_log is not None:  # after the batchers: what they finished is logged
+            self.payload_log.close()
 
     def model(self, request: Request) -> ServedModel:
         name = request.path_params["name"]
@@ -261,6 +267,7 @@ class _Server:
         version = served.version or ""
         in_flight = self.metrics.in_flight.labels(served.name, version)
         in_flight.inc()
+        exchange = self.payload_log.begin(served) if self.payload_log is not None else None
         try:
             response = await self._answer(request, served, endpoint)
         finally:
@@ -268,6 +275,8 @@ class _Server:
         served.counts.observe(response.status_code, time.perf_counter() - start)
         if self.traffic:  # the version that answered: a traffic policy's router names it
             version = response.headers.get("seawall-model-version", version)
+        if exchange is not None:
+            exchange.end(response)
         self.metrics.observe(
             served.name, version, endpoint, response.status_code, time.perf_counter() - start
         )
@@ -330,6 +339,9 @@ class _Server:
             pa.ArrowException,
         ) as exc:
             return _error(400, _message(exc))
+        exchange = payload_exchange()
+        if exchange is not None:  # gives the request an id if it has none, echoed in the answer
+            exchange.decoded(served, prepared, len(body))
         if self.closed:
             return _error(503, "the server is shutting down", {"Retry-After": self.retry_after})
         try:
@@ -347,6 +359,8 @@ class _Server:
         except Exception as exc:
             log.exception("model %r failed", served.name)
             return _error(500, f"the model failed: {_message(exc)}")
+        if exchange is not None:
+            exchange.answered(served, result)
         if served.profiler is not None and prepared.raw is not None:
             served.profiler.observe(prepared.raw, result)
         if routed is not None:
@@ -440,6 +454,7 @@ def create_app(
     dashboard: bool = False,
     traffic: TrafficPolicy | Mapping[str, TrafficPolicy] | None = None,
     model_control: str = "none",
+    payload_log: PayloadLog | None = None,
 ) -> Starlette:
     """The server as an ASGI app (Starlette), to run with uvicorn or mount in another service.
 
@@ -475,6 +490,11 @@ def create_app(
     model at start: the models given (and, through ``registry``, every registered one) load and
     unload when asked, through the model repository extension (see
     :mod:`seawall.serving.repository`, which also serves Triton's /config and /stats).
+
+    ``payload_log`` (a :class:`seawall.serving.PayloadLog`) records a sample of the requests
+    and answers in Parquet files, off the request path; every answer then carries a request id
+    (the request's own ``id``, or one made for it) in its v2 ``id`` and its ``X-Request-Id``
+    header, to join labels to later. Its counts are on ``/metrics``; it closes with the app.
 
     The batchers start here and close when the app's lifespan ends (uvicorn's shutdown), or on
     ``app.state.seawall.close()`` for an app mounted where its lifespan does not run.
@@ -616,7 +636,10 @@ def create_app(
         retry_after_s,
         ServerMetrics(batchers, metrics_registry),
         repository,
+        payload_log,
     )
+    if payload_log is not None:
+        server.metrics.registry.register(payload_log.collector())
     if monitors:
         server.metrics.registry.register(extensions.monitor_collector(list(monitors.values())))
     if routers:

@@ -73,6 +73,24 @@ def _sizes(ctx: Any, param: Any, value: str | None) -> list[int] | None:
     return sizes or None
 
 
+def _payload_log(options: dict[str, Any]) -> Any:
+    """The PayloadLog of --log-payloads (None without it); takes its options out of `options`."""
+    folder = options.pop("log_payloads")
+    sample = options.pop("payload_sample")
+    errors_only = options.pop("payload_errors_only")
+    if folder is None:
+        if sample is not None or errors_only:
+            raise click.UsageError("--payload-sample and --payload-errors-only need --log-payloads")
+        return None
+    from ..errors import SeawallError
+    from .payload_log import PayloadLog
+
+    try:
+        return PayloadLog(folder, sample=1.0 if sample is None else sample, errors_only=errors_only)
+    except SeawallError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 @click.command()
 @click.argument("target", metavar="PATH_OR_URI")
 @server_options(port=8000)
@@ -159,6 +177,22 @@ def _sizes(ctx: Any, param: Any, value: str | None) -> list[int] | None:
     help="Also serve the dashboard (as seawall ui does) at /ui, over the same registry.",
 )
 @traffic_options
+@click.option(
+    "--log-payloads",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Log requests and answers to rotating Parquet files in this folder (a folder per "
+    "model), for seawall labels join.",
+)
+@click.option(
+    "--payload-sample",
+    default=None,
+    type=click.FloatRange(0, 1),
+    help="Share of requests to log, by request id (default 1: all).",
+)
+@click.option(
+    "--payload-errors-only", is_flag=True, help="Log only requests answered with an error."
+)
 @click.pass_context
 def serve(
     ctx: click.Context,
@@ -189,6 +223,7 @@ def serve(
     """
     server = pop_server_options(options)
     traffic = pop_traffic_policy(options)
+    options["payload_log"] = _payload_log(options)
     host, port = server.host, server.port
     options["max_body_bytes"] = server.limits.max_body_bytes
     try:

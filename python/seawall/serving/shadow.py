@@ -24,11 +24,11 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import BatcherClosedError
 
-__all__ = ["ShadowQueue"]
+__all__ = ["LoggedCopy", "ShadowQueue"]
 
 log = logging.getLogger("seawall.serving")
 
@@ -80,14 +80,16 @@ class ShadowQueue:
         body: bytes,
         header_length: str | None,
         primary: Mapping[str, Any] | None,
+        logged: LoggedCopy | None = None,
     ) -> bool:
         """Queues a copy of a request for the shadow, with the primary's outputs for it (None
-        when another arm answered it). False when it was dropped (the queue is full)."""
+        when another arm answered it) and, when the payload log keeps the shadow's answer to
+        it, where and under which request id. False when it was dropped (the queue is full)."""
         if self._closed:
             return False
         self.offered += 1
         try:
-            self._queue.put_nowait((endpoint, body, header_length, primary))
+            self._queue.put_nowait((endpoint, body, header_length, primary, logged))
             return True
         except queue.Full:
             self.dropped += 1
@@ -173,6 +175,7 @@ class ShadowQueue:
             return True
         start = time.perf_counter()
         result = None
+        error: BaseException | None = None
         while True:
             prepared = None
             try:
@@ -186,10 +189,12 @@ class ShadowQueue:
                     served = served.replaced_by
                     continue
                 self._failed(exc, len(items))
+                error = exc
             except Exception as exc:
                 if prepared is None and len(items) > 1:
                     return False  # one copy spoils the joined body: one by one
                 self._failed(exc, len(items))
+                error = exc
             break
         seconds = time.perf_counter() - start
         stats = self._stats(served.version)
@@ -197,6 +202,8 @@ class ShadowQueue:
         primaries = [i[3] for i in items]
         if result is not None and any(p is not None for p in primaries):
             _agreement(stats, result, primaries, rows)
+        if any(i[4] is not None for i in items):
+            _log_answers(served, items, rows, result, error)
         return True
 
     def _failed(self, exc: BaseException, copies: int) -> None:
@@ -212,6 +219,55 @@ class ShadowQueue:
             )
         else:
             log.debug("traffic of %r: the shadow failed: %s", self.name, exc)
+
+
+class LoggedCopy(NamedTuple):
+    """Where the shadow's answer to a copy is logged: the payload log, and the id, inputs and
+    time of the request as the primary's record has them (so that the two join by id)."""
+
+    log: Any  # a PayloadLog
+    request_id: str
+    inputs: Any
+    time: float
+
+
+def _log_answers(
+    served: Any,
+    items: list[Any],
+    rows: list[int] | None,
+    result: Mapping[str, Any] | None,
+    error: BaseException | None,
+) -> None:
+    """Offers the shadow's answers (or its error) to the payload log, under ``arm="shadow"``,
+    for the copies whose request it keeps."""
+    offset = 0
+    for item, n in zip(items, rows if rows is not None else [None] * len(items), strict=True):
+        logged: LoggedCopy | None = item[4]
+        if logged is not None:
+            outputs = None
+            if result is not None:
+                outputs = (
+                    dict(result)
+                    if n is None
+                    else {k: v[offset : offset + n] for k, v in result.items()}
+                )
+            try:
+                logged.log.record(
+                    model=served.name,
+                    version=served.version,
+                    arm="shadow",
+                    request_id=logged.request_id,
+                    signature=served.bundle.signature,
+                    inputs=logged.inputs,
+                    outputs=outputs,
+                    status=200 if result is not None else 500,
+                    error=None if result is not None else f"the shadow failed: {error}",
+                    rows=n,
+                    time=logged.time,
+                )
+            except Exception:  # the log's own failure never stops a shadow worker
+                log.exception("traffic of %r: a shadow answer was not logged", served.name)
+        offset += n or 0
 
 
 def _rows(endpoint: str, request: Any) -> int | None:
@@ -253,7 +309,7 @@ def _join(endpoint: str, group: list[Any]) -> tuple[bytes, None, list[int]] | No
 
     parsed = []
     rows = []
-    for _, body, header_length, _ in group:
+    for _, body, header_length, _, _ in group:
         if header_length is not None:
             return None
         try:

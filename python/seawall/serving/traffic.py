@@ -55,8 +55,9 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InvalidInputError, NotFoundError
 from .figures import ArmFigures, ArmStats
 from .hot_swap import AliasWatcher, signature_changes
+from .payload_log import current as payload_exchange
 from .rollout import Rollout
-from .shadow import ShadowQueue
+from .shadow import LoggedCopy, ShadowQueue
 from .traffic_policy import TrafficPolicy, check_share, input_key, sticky_unit
 
 if TYPE_CHECKING:
@@ -466,6 +467,9 @@ class TrafficRouter:
             arm = self._choose(None)
         served = self._models[self.name] if arm is self._primary else arm.served
         assert served is not None
+        exchange = payload_exchange() if server.payload_log is not None else None
+        if exchange is not None:  # the payload record names the arm that answered
+            exchange.arm = arm.name
         routed = Routed(arm.name)
         start = time.perf_counter()
         response, answered = await server.answer_with(served, endpoint, body, header_length, routed)
@@ -481,7 +485,11 @@ class TrafficRouter:
             and (fraction >= 1.0 or random.random() < fraction)
         ):
             shadow.offer(
-                endpoint, body, header_length, routed.result if arm is self._primary else None
+                endpoint,
+                body,
+                header_length,
+                routed.result if arm is self._primary else None,
+                _logged_copy(server.payload_log, exchange),
             )
         raw = response.raw_headers  # (Starlette's list of header pairs; cheaper than .headers)
         raw.append((b"seawall-arm", arm.name.encode()))
@@ -522,6 +530,17 @@ class TrafficRouter:
         except InvalidInputError as exc:
             return _error(400, str(exc))
         return _json(200, self.describe())
+
+
+def _logged_copy(payload_log: Any, exchange: Any) -> LoggedCopy | None:
+    """Where the shadow's answer to this request is logged (None: it is not)."""
+    prepared = exchange.prepared if exchange is not None else None
+    if prepared is None or prepared.id is None or not payload_log.sampled(prepared.id, "shadow"):
+        return None
+    inputs = prepared.raw
+    if inputs is None:  # no feature pipeline: the model's input tensor itself
+        inputs = {exchange.served.bundle.signature.inputs[0].name: prepared.x}
+    return LoggedCopy(payload_log, prepared.id, inputs, exchange.time)
 
 
 def _json(status: int, obj: Any) -> Response:
