@@ -26,8 +26,17 @@ def test_demo_runs_the_whole_loop(tmp_path, cli_app):
     assert result.exit_code == 0, result.output
     out = result.output
     assert "drift share 0.00 -> none" in out  # steady traffic: the loop does nothing
-    assert "the loop: promoted" in out and "serves version 2" in out
+    assert "the loop: canary" in out and "serves version 2" in out
     assert "none dropped" in out
+    # The challenger went through a shadow phase, then a canary, whose rules promoted it.
+    assert "shadow phase:" in out and "no client saw it" in out
+    shadow = next(
+        line for line in out.splitlines() if line.strip().startswith("shadow (version 2)")
+    )
+    assert "agrees with the primary on" in shadow and ", 0 errors" in shadow
+    assert "canary phase: 20% of requests to challenger 2" in out
+    assert "promotion of the canary (v2)" in out
+    assert any(line.strip().startswith("canary (version 2)") for line in out.splitlines())
     assert out.strip().endswith("demo finished")
     (run_folder,) = folder.iterdir()
     html = (run_folder / "drift-report.html").read_text(encoding="utf-8")
@@ -37,8 +46,10 @@ def test_demo_runs_the_whole_loop(tmp_path, cli_app):
         f"sqlite:///{run_folder / 'registry.db'}", artifacts=run_folder / "artifacts"
     ) as reg:
         assert reg.resolve("models:/fraud@champion").version == 2
+        (move,) = [m for m in reg.alias_history("fraud", "challenger") if m.version == 2]
+        assert "drift" in (move.reason or "")  # the loop's: why it retrained
         (move,) = [m for m in reg.alias_history("fraud", "champion") if m.version == 2]
-        assert "drift" in (move.reason or "")
+        assert "promotion of the canary" in (move.reason or "")  # the canary's: why it won
     # The commands it ends with open that registry again: the dashboard, whose feature pages
     # show the reference profile (from the demo's artifacts), and the model server.
     import httpx

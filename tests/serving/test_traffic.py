@@ -18,6 +18,7 @@ import pytest
 from scipy.stats import binomtest
 from serving_helpers import records, running, seawall_serve, transactions
 from traffic_models import (
+    BROKEN,
     METHODS,
     UNLOADABLE,
     ArmModel,
@@ -294,6 +295,53 @@ def test_a_challenger_that_does_not_load_leaves_the_primary_serving(three_versio
         and 'result="failed"' in line
     ]
     assert len(failed) == 1 and float(failed[0].rsplit(" ", 1)[1]) >= 1
+
+
+def test_a_challenger_that_fails_its_warm_up_is_shown_and_retried(three_versions, rng):
+    """Version 2 raises on every batch at start: its warm-up fails, the primary serves alone,
+    and why is in the policy's description, the monitor's windows and on the dashboard's model
+    page; once it works, the retry loads it and the failure is gone."""
+    import re
+
+    from seawall.monitoring import Monitor
+
+    reg, _ = three_versions
+    reference = seawall.Profile.from_data(transactions(rng, 500))
+    monitor = Monitor("fraud", reference, window_s=1, origin=0, background=False)
+    BROKEN.add(2)
+    try:
+        app = app_with(
+            reg,
+            TrafficPolicy("models:/fraud@challenger", 50),
+            watch_interval_s=0.05,
+            profile_slice_s=3600,
+            monitors={"fraud": monitor},
+            dashboard=True,
+        )
+        router = app.state.seawall.traffic["fraud"]
+        with running(app) as url:
+            answers = send_all(url, mixed_bodies(rng, 30), clients=3)
+            described = httpx.get(url + "/v2/models/fraud/traffic").json()["arms"]["canary"]
+            app.state.seawall.profiler("fraud").flush(close_slice=True)
+            monitor.advance(math.inf)
+            page = httpx.get(url + "/ui/models/fraud").text
+            BROKEN.discard(2)
+            for _ in range(500):  # version 2 works now: the retry (with back-off) loads it
+                if router.version_of("canary") == "2":
+                    break
+                threading.Event().wait(0.02)
+    finally:
+        BROKEN.discard(2)
+    assert set(answers.arms()) == {"primary"} and {s for s, *_ in answers.items} == {200}
+    assert described["loaded"] is False
+    assert described["load_error"].startswith("version 2 did not load: WarmupError")
+    stored = [w.arms["canary"]["load_error"] for w in monitor.history() if "canary" in w.arms]
+    assert stored and stored[-1] == described["load_error"]
+    shown = re.sub(r"\s+", " ", page)
+    assert "The canary arm is not serving: version 2 did not load: WarmupError" in shown
+    assert router.version_of("canary") == "2" and "canary" not in router.load_errors
+    app.state.seawall.close()
+    monitor.close()
 
 
 def test_a_challenger_that_loads_later_joins_the_traffic(three_versions, rng):

@@ -477,8 +477,14 @@ def _arms_table(w: WindowReport) -> str:
         )
     headers = ["arm", "version", "requests", "errors", "p50", "p99", "predictions"]
     headers += ["agreement", "score MAD", "shadow drops"]
+    failures = "".join(
+        f"<p>The {h.esc(arm)} arm is not serving: {h.esc(f['load_error'])}</p>"
+        for arm, f in w.arms.items()
+        if isinstance(f.get("load_error"), str)
+    )
     return (
         '<h3>Traffic by arm, latest window</h3><div class="panel">'
+        + failures
         + h.table(headers, rows)
         + "</div>"
     )

@@ -8,7 +8,10 @@
    nothing to do.
 4. The world shifts (larger amounts, another country mix, new fraud patterns): the loop sees the
    drift, retrains on recent labelled data, scores challenger and champion on the same window,
-   and promotes the winner. The server hot-swaps to it without dropping a request.
+   and points the ``challenger`` alias at the winner. The server's traffic policy tries it on
+   live traffic: first as a shadow (every request copied to it, off the request path, compared
+   with the champion), then as a canary (a share of requests), whose promotion rules move the
+   ``champion`` alias to it. The server hot-swaps to it without dropping a request.
 5. The drift report of the shifted traffic is written as HTML.
 
 Everything lives in one folder (default ``./seawall-demo``): the registry's SQLite database, its
@@ -40,6 +43,8 @@ from .stream import transactions as _transactions
 FEATURES = ["amount", "hour", "account_age_days", "merchant", "country"]
 REQUEST_ROWS = 250
 CLIENTS = 8
+CANARY_SHARE = 20  # per cent of requests the challenger answers in its canary phase
+PROMOTE_AFTER = 40  # canary requests before its promotion rules are judged
 
 
 def transactions(rows: int, seed: int, regime: int) -> pa.Table:
@@ -125,6 +130,29 @@ def send(url: str, table: pa.Table, on_request: Callable[[], None]) -> dict[str,
     return versions
 
 
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1e3:.1f} ms"
+
+
+def arm_line(arm: str, figures: dict[str, Any]) -> str:
+    """One arm's figures (``ArmFigures.summary()``), as the demo prints them."""
+    latency = figures["latency_s"]
+    line = (
+        f"{arm} (version {figures['version']}): {figures['requests']} requests, "
+        f"{figures['errors']} errors, p50 {_ms(latency['p50'])}, p99 {_ms(latency['p99'])}"
+    )
+    score = figures.get("score")
+    if score:
+        line += f", mean score {score['mean']:.3f}"
+    if figures.get("agreement") is not None:
+        line += (
+            f", agrees with the primary on {figures['agreement']:.1%} of {figures['compared']:,} "
+            f"rows (mean |score difference| {figures['score_mad']:.3f}), {figures['dropped']} "
+            "copies dropped"
+        )
+    return line
+
+
 def _served_version(url: str) -> str:
     with urllib.request.urlopen(f"{url}/v2/models/fraud", timeout=30) as response:
         return str(json.loads(response.read())["versions"][0])
@@ -147,7 +175,7 @@ def run(
     from seawall.drift import compare
     from seawall.loop import ContinuousTraining, Policy
     from seawall.monitoring import CallbackSink, Monitor, Rule
-    from seawall.serving import create_app, serve_in_thread
+    from seawall.serving import TrafficPolicy, create_app, serve_in_thread
 
     started = time.perf_counter()
     # A fresh folder per run: the registry of an earlier run (with its promoted model) is kept.
@@ -174,7 +202,8 @@ def run(
     history = transactions(3 * rows, seed=1, regime=0)
     registry = sw.Registry(f"sqlite:///{folder / 'registry.db'}", artifacts=folder / "artifacts")
     trainer = Trainer(folder)
-    policy = Policy(drift_share=0.3, margin=0.01)
+    # canary=True: a winning challenger gets the challenger alias; the server's canary promotes it
+    policy = Policy(drift_share=0.3, margin=0.01, canary=True)
     loop = ContinuousTraining(
         registry,
         "fraud",
@@ -206,6 +235,19 @@ def run(
         rules=[Rule.drift_share(above=0.3, severity="critical")],
         sinks=[CallbackSink(alerts.append)],
     )
+    # The challenger alias is both arms: a shadow phase, then a canary phase (the shares start
+    # at 0, while the challenger is the champion itself).
+    rollout = TrafficPolicy(
+        "models:/fraud@challenger",
+        0,
+        shadow="models:/fraud@challenger",
+        shadow_share=0,
+        rollback_if="errors>5%",
+        promote_if="errors<1%,p99<10x",
+        promote_after=PROMOTE_AFTER,
+        interval_s=0.2,
+        min_requests=10,
+    )
     app = create_app(
         "models:/fraud@champion",
         registry=registry,
@@ -215,9 +257,11 @@ def run(
         monitors={"fraud": monitor},
         dashboard=True,
         max_queue_delay_us=2000,
+        traffic=rollout,
     )
     state = app.state.seawall
     profiler = state.profiler("fraud")
+    router = state.traffic["fraud"]
     result: dict[str, Any] = {}
     with serve_in_thread(app) as url:
         step("serve", t0)
@@ -264,15 +308,63 @@ def run(
             f"{decision.drift_share:.2f} (drifted: {', '.join(decision.drifted_features)})"
         )
         echo(f"   the loop: {decision.action} ({decision.reason})")
-        if decision.action != "promoted":
-            raise RuntimeError(f"the loop did not promote a retrained model: {decision}")
-        deadline = time.monotonic() + 60
-        while _served_version(url) != str(decision.challenger):
-            if time.monotonic() > deadline:
-                raise RuntimeError("the server did not pick up the new champion")
-            time.sleep(0.05)
-        after, seconds, _ = traffic(transactions(rows // 2, seed=7, regime=1), "after the swap")
+        if decision.action != "canary":
+            raise RuntimeError(f"the loop did not retrain a winning challenger: {decision}")
+        new = str(decision.challenger)
+
+        def wait(condition: Callable[[], bool], what: str) -> None:
+            deadline = time.monotonic() + 60
+            while not condition():
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the server did not {what}")
+                time.sleep(0.05)
+
+        wait(
+            lambda: router.version_of("shadow") == router.version_of("canary") == new,
+            f"load challenger {new}",
+        )
         step("shift", t0)
+
+        # 4a. shadow: every request copied to the challenger, off the request path
+        t0 = time.perf_counter()
+        router.set_shadow_share(100)
+        shadowed = transactions(rows // 4, seed=8, regime=1)
+        _, seconds, _ = traffic(shadowed, "shadow phase")
+        copies = math.ceil(shadowed.num_rows / REQUEST_ROWS)
+        shadow = router.stats_for("shadow", new)
+        wait(lambda: shadow.peek().requests + shadow.peek().dropped >= copies, "answer the shadow")
+        router.set_shadow_share(0)
+        step("shadow", t0)
+        echo(
+            f"   shadow phase: {copies} requests, each copied to challenger {new}; no client saw it"
+        )
+        echo("     " + arm_line("shadow", shadow.peek().summary()))
+
+        # 4b. canary: a share of the requests, until the promotion rules move champion
+        t0 = time.perf_counter()
+        router.set_share(CANARY_SHARE)
+        canary_traffic = transactions(rows // 2, seed=7, regime=1)
+        rounds = 0
+        while registry.resolve("models:/fraud@champion").version != decision.challenger:
+            if rounds == 20 or router.rollout.state == "rolled_back":
+                raise RuntimeError(f"the canary did not promote: {router.describe()['rollout']}")
+            traffic(canary_traffic, "canary phase")
+            rounds += 1
+        promoted = router.rollout.events[-1]
+        canary = router.stats_for("canary", new).peek().summary()
+        step("canary", t0)
+        echo(
+            f"   canary phase: {CANARY_SHARE}% of requests to challenger {new}; after "
+            f"{canary['requests']} of them: {promoted.reason}"
+        )
+        echo("     " + arm_line("canary", canary))
+        primary = router.stats_for("primary", str(decision.champion)).peek().summary()
+        echo("     " + arm_line("primary", primary) + " (since the server started)")
+
+        t0 = time.perf_counter()
+        wait(lambda: _served_version(url) == new, "pick up the new champion")
+        after, seconds, _ = traffic(transactions(rows // 2, seed=9, regime=1), "after the swap")
+        step("swap", t0)
         echo(
             f"   hot swap: the server now serves version {decision.challenger}; "
             f"{sum(after.values())} more requests, all answered by version(s) "

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from ..errors import InvalidInputError
 
 Trigger = Literal["drift", "quality", "schedule", "new_data"]
-Action = Literal["none", "promoted", "kept", "failed"]
+Action = Literal["none", "promoted", "canary", "kept", "failed"]
 
 
 def _check_optional_positive(name: str, value: float | None, *, allow_zero: bool = False) -> None:
@@ -75,6 +75,12 @@ class Policy:
     ``latency``: a :class:`LatencyGate` the challenger must pass first (None: no load test). A
     challenger that fails it never becomes champion (nor challenger): the loop points the
     ``rejected`` alias at it, with the measured figures as the reason.
+
+    ``canary``: a winning challenger is not made champion by the loop: it keeps the
+    ``challenger`` alias, and a server whose traffic policy follows that alias (a canary, or a
+    shadow) tries it on live traffic, its ``promote_if`` rules moving ``champion`` (and its
+    ``rollback_if`` rules moving ``challenger`` back). The bootstrap version then gets both
+    aliases, so that such a server can start before the first challenger exists.
     """
 
     drift_share: float | None = 0.5
@@ -84,6 +90,7 @@ class Policy:
     margin: float = 0.0
     higher_is_better: bool = True
     latency: LatencyGate | None = None
+    canary: bool = False
 
     def __post_init__(self) -> None:
         if self.drift_share is not None:
@@ -103,6 +110,8 @@ class Policy:
         _check_optional_positive("margin", self.margin, allow_zero=True)
         if not isinstance(self.higher_is_better, bool):
             raise InvalidInputError("higher_is_better must be True or False")
+        if not isinstance(self.canary, bool):
+            raise InvalidInputError("canary must be True or False")
         if self.latency is not None and not isinstance(self.latency, LatencyGate):
             raise InvalidInputError(
                 f"latency must be a seawall.loop.LatencyGate or None, got {self.latency!r}"
@@ -126,8 +135,10 @@ class Decision:
     """What one check of the loop saw and did; also recorded in the registry (``run_id``)."""
 
     action: Action
-    """none: no trigger fired; promoted: the challenger became champion; kept: a challenger was
-    trained but did not win (or could not be evaluated); failed: training or evaluation raised."""
+    """none: no trigger fired; promoted: the challenger became champion; canary: the challenger
+    won and holds the ``challenger`` alias for a server's canary to promote (``Policy(canary=
+    True)``); kept: a challenger was trained but did not win (or could not be evaluated); failed:
+    training or evaluation raised."""
     triggers: tuple[Trigger, ...]
     reason: str
     champion: int | None = None

@@ -13,7 +13,9 @@ server saw, or the raw records) and, where labels have arrived, a recent labelle
    served in-process: one that fails never gets an alias but ``rejected``.
 3. Challenger and champion are scored on the same labelled window; the challenger takes the
    ``champion`` alias only when it wins by the policy's margin. The alias move carries the
-   reason, so the registry's alias audit says why each promotion happened.
+   reason, so the registry's alias audit says why each promotion happened. With
+   ``Policy(canary=True)`` a winner keeps the ``challenger`` alias instead, for the canary of a
+   server's traffic policy to promote (or roll back) on live traffic.
 4. Every check, whatever it decided, is recorded as a run of the experiment ``<model>.loop``
    (tags, metrics and the whole decision as ``decision.json``); :meth:`history` reads them back.
 
@@ -100,6 +102,10 @@ class ContinuousTraining:
             if labelled is not None:
                 score = self._score_version(version, self._table(labelled, "labelled"))
             self._promote(version, score, "first version (bootstrap)")
+            if self.policy.canary:  # a canary following the challenger alias has a version
+                self.registry.set_alias(
+                    self.model, self.challenger_alias, version, reason="first version (bootstrap)"
+                )
         except Exception as exc:
             return self._record(
                 Decision("failed", (), "training the first version failed", error=_error(exc)),
@@ -251,6 +257,16 @@ class ContinuousTraining:
                 challenger=version,
                 challenger_score=score,
                 reason=f"{fired}: {versus}; margin {self.policy.margin:g} not beaten",
+            )
+        if self.policy.canary:  # the challenger alias is set: a server's canary promotes it
+            if score is not None:
+                self.registry.set_version_tag(self.model, version, _SCORE_TAG, repr(score))
+            return replace(
+                base,
+                action="canary",
+                challenger=version,
+                challenger_score=score,
+                reason=f"{fired}: {versus}; the canary decides",
             )
         self._promote(version, score, f"loop: {fired}; {versus}{gate}")
         return replace(

@@ -101,6 +101,7 @@ class ArmFigures:
         "incomparable",
         "latency",
         "latency_sum",
+        "load_error",
         "requests",
         "score_max",
         "score_min",
@@ -127,6 +128,7 @@ class ArmFigures:
         self.diff_n = 0  # score elements compared with the primary's
         self.diff_sum = 0.0
         self.incomparable = 0  # answers whose outputs could not be compared
+        self.load_error: str | None = None  # why the arm's version did not load, if it did not
         self.dropped = 0  # shadow copies dropped because the queue was full
 
     # --- recording ----------------------------------------------------------------------------
@@ -222,6 +224,8 @@ class ArmFigures:
         self.diff_sum += other.diff_sum
         self.incomparable += other.incomparable
         self.dropped += other.dropped
+        if other.load_error is not None:
+            self.load_error = other.load_error
         return self
 
     def copy(self) -> ArmFigures:
@@ -287,6 +291,7 @@ class ArmFigures:
             "score_mad": self.score_mad,
             "incomparable": self.incomparable,
             "dropped": self.dropped,
+            "load_error": self.load_error,
         }
 
     def __repr__(self) -> str:

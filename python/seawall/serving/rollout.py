@@ -498,7 +498,9 @@ class Rollout:
         self.counts[action] += 1
         if alias is not None and version is not None:
             self._pending.append(event)
-        log.warning("traffic of %r: %s", self.router.name, why)
+        # a rollback is a fault someone should see; a promotion is the rollout going to plan
+        level = logging.WARNING if action == "rollback" else logging.INFO
+        log.log(level, "traffic of %r: %s", self.router.name, why)
         return event
 
     def _write_pending(self) -> None:

@@ -133,6 +133,8 @@ class TrafficRouter:
         self._lock = threading.Lock()
         self._stats: dict[tuple[str, str | None], ArmStats] = {}
         self.loads: collections.Counter[tuple[str, str]] = collections.Counter()
+        # arm -> why its latest version did not load or warm up (gone once one does)
+        self.load_errors: dict[str, str] = {}
         self._fraction = policy.share / 100
         self._shadow_fraction = policy.shadow_share / 100
         self._sticky_header = policy.sticky_key if policy.sticky_kind == "header" else None
@@ -195,26 +197,20 @@ class TrafficRouter:
             raise NotFoundError(f"the {arm.name} arm {arm.uri}: {exc}") from exc
         arm.model = str(mv.model)
         version = int(mv.version)
+        loaded = False
         try:
             bundle = self._load(f"models:/{mv.model}/{version}")
         except Exception as exc:
-            self.loads[(arm.name, "failed")] += 1
-            log.error(
-                "traffic of %r: the %s arm %s (version %s) does not load: %s; the primary "
-                "serves alone, retrying with back-off",
-                self.name,
-                arm.name,
-                arm.uri,
-                version,
-                exc,
-                exc_info=exc,
-            )
-            loaded = False
+            self._load_failed(arm, version, exc)
         else:
-            self._check_signature(arm, bundle, version)
-            arm.served = self._start(bundle, self.name, str(version))
-            self.loads[(arm.name, "ok")] += 1
-            loaded = True
+            self._check_signature(arm, bundle, version)  # refused at start: a clear error
+            try:
+                arm.served = self._start(bundle, self.name, str(version))  # and warmed up
+            except Exception as exc:
+                self._load_failed(arm, version, exc)
+            else:
+                self._loaded(arm)
+                loaded = True
         if watch_interval_s is not None:
             arm.watcher = AliasWatcher(
                 self._registry,
@@ -225,6 +221,24 @@ class TrafficRouter:
             )
             if not loaded:
                 arm.watcher.retry_later(version)
+
+    def _load_failed(self, arm: _Arm, version: int, exc: BaseException) -> None:
+        self.loads[(arm.name, "failed")] += 1
+        self.load_errors[arm.name] = _load_error(version, exc)
+        log.error(
+            "traffic of %r: the %s arm %s (version %s) does not load: %s; the primary "
+            "serves alone, retrying with back-off",
+            self.name,
+            arm.name,
+            arm.uri,
+            version,
+            exc,
+            exc_info=exc,
+        )
+
+    def _loaded(self, arm: _Arm) -> None:
+        self.loads[(arm.name, "ok")] += 1
+        self.load_errors.pop(arm.name, None)
 
     def _check_signature(self, arm: _Arm, bundle: Bundle, version: int) -> None:
         primary = self._models[self.name]
@@ -241,10 +255,11 @@ class TrafficRouter:
             bundle = self._load(f"models:/{arm.model}/{version}")
             self._check_signature(arm, bundle, version)
             new = self._start(bundle, self.name, str(version))
-        except Exception:
+        except Exception as exc:
             self.loads[(arm.name, "failed")] += 1
-            raise
-        self.loads[(arm.name, "ok")] += 1
+            self.load_errors[arm.name] = _load_error(version, exc)
+            raise  # the watcher logs it once and retries with back-off
+        self._loaded(arm)
         with self._lock:
             old = arm.served
             arm.served = new
@@ -345,6 +360,8 @@ class TrafficRouter:
             figures = stats.take("monitor")
             if figures.requests or figures.dropped:
                 out.setdefault(arm, ArmFigures()).merge(figures)
+        for arm, error in list(self.load_errors.items()):  # shown on the dashboard
+            out.setdefault(arm, ArmFigures()).load_error = error
         for arm, figures in out.items():
             figures.version = self.version_of(arm) or figures.version
         return out
@@ -388,6 +405,7 @@ class TrafficRouter:
                 "uri": arm.uri,
                 "version": version,
                 "loaded": self.served(name) is not None,
+                "load_error": self.load_errors.get(name),
                 "share": share,
                 "figures": self.stats_for(name, version).peek().summary(),
             }
@@ -530,6 +548,10 @@ class TrafficRouter:
         except InvalidInputError as exc:
             return _error(400, str(exc))
         return _json(200, self.describe())
+
+
+def _load_error(version: int, exc: BaseException) -> str:
+    return f"version {version} did not load: {type(exc).__name__}: {exc}"[:500]
 
 
 def _logged_copy(payload_log: Any, exchange: Any) -> LoggedCopy | None:
