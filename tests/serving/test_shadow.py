@@ -5,14 +5,25 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import numpy as np
 import pytest
-from serving_helpers import records, running, transactions
-from traffic_models import BROKEN, GATES, oracle, registry_of, send_all, v1_body, v2_body
+from serving_helpers import pipeline, records, running, transactions
+from traffic_models import (
+    BROKEN,
+    GATES,
+    METHODS,
+    ArmModel,
+    oracle,
+    registry_of,
+    send_all,
+    v1_body,
+    v2_body,
+)
 
-from seawall.serving import TrafficPolicy, create_app
+from seawall.serving import TrafficPolicy, create_app, save_bundle
 from seawall.serving.shadow import BLOCK
 
 CUTS = [0.0, 0.5, -0.7]  # versions 1, 2, 3
@@ -262,3 +273,235 @@ def test_payload_log_names_each_arm_and_keeps_the_shadows_answers(versions, rng,
         assert [r["input.amount"] for r in shadow] == [r["input.amount"] for r in served]
         seen.add(body["id"])
     assert len(seen) == n
+
+
+# --- what the shadow decodes ------------------------------------------------------------------
+
+
+class ShadowCalls:
+    """Counts, per name, the calls made on the shadow's worker threads (a call made inside
+    another of the same name is not counted again: one parse is one parse)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._inside = threading.local()
+
+    def wrap(self, name: str, function):
+        def spy(*args, **kwargs):
+            outer = not getattr(self._inside, name, False)
+            if outer and threading.current_thread().name.startswith("seawall-shadow-"):
+                with self._lock:
+                    self.counts[name] = self.counts.get(name, 0) + 1
+            setattr(self._inside, name, True)
+            try:
+                return function(*args, **kwargs)
+            finally:
+                setattr(self._inside, name, not outer)
+
+        return spy
+
+
+def spy_on_decoding(monkeypatch, pipeline) -> ShadowCalls:
+    """Spies on JSON parsing (both parsers the server uses) and on `pipeline`'s transforms."""
+    import json
+
+    from seawall._server import bulk_json
+
+    calls = ShadowCalls()
+    monkeypatch.setattr(json, "loads", calls.wrap("json", json.loads))
+    monkeypatch.setattr(bulk_json, "loads", calls.wrap("json", bulk_json.loads))
+    for method in ("transform", "transform_one"):
+        monkeypatch.setattr(pipeline, method, calls.wrap(method, getattr(pipeline, method)))
+    return calls
+
+
+def test_a_shadow_on_the_primarys_pipeline_runs_its_model_on_the_primarys_input(
+    versions, rng, monkeypatch
+):
+    """Primary and shadow share one saved pipeline: the shadow parses no copy and transforms
+    none; it runs its model on the features the primary made, and its figures are the
+    oracle's."""
+    reg, pipe = versions
+    n = 90
+    app = app_with(reg, TrafficPolicy(shadow="models:/fraud@candidate", shadow_queue=n))
+    router = app.state.seawall.traffic["fraud"]
+    calls = spy_on_decoding(monkeypatch, router.served("shadow").bundle.pipeline)
+    payloads = [records(transactions(rng, int(rng.integers(1, 4)))) for _ in range(n)]
+    bodies = []
+    for i, p in enumerate(payloads):
+        kind = i % 3
+        if kind == 0:
+            bodies.append(("v1", v1_body(p)))
+        elif kind == 1:
+            bodies.append(("v2", v2_body(p)))
+        else:  # parameters: a copy that no joined JSON request could hold
+            bodies.append(("v2", {**v2_body(p), "parameters": {"timeout": 30_000_000}}))
+    gate = GATES[3] = threading.Event()  # copies pile up: they are answered in blocks
+    try:
+        with running(app) as url:
+            answers = send_all(url, bodies, clients=6)
+            gate.set()
+            wait_for(lambda: router.stats_for("shadow", "3").peek().requests == n, "the shadow")
+    finally:
+        GATES.pop(3, None)
+    app.state.seawall.close()
+    assert calls.counts == {}
+    assert [s for s, *_ in answers.items] == [200] * n
+    every = [row for rows in payloads for row in rows]
+    mine, theirs = oracle(pipe, every, CUTS[0]), oracle(pipe, every, CUTS[2])
+    figures = router.stats_for("shadow", "3").peek()
+    assert figures.errors == 0 and figures.compared == len(every)
+    assert figures.agreement == pytest.approx(
+        float(np.mean(mine["predict"] == theirs["predict"])), abs=1e-15
+    )
+    mad = float(np.mean(np.abs(mine["predict_proba"] - theirs["predict_proba"])))
+    assert figures.score_mad == pytest.approx(mad, rel=1e-9)
+    assert figures.classes == {
+        str(c): int(np.sum(theirs["predict"] == c)) for c in np.unique(theirs["predict"])
+    }
+
+
+def with_own_pipeline(tmp_path, rng, aliases):
+    """A registry with versions 1 and 2 over one pipeline (returned second) and version 3
+    over a pipeline of its own, fitted on other data (other medians, scales and categories;
+    returned third)."""
+    reg, pipe = registry_of(tmp_path, rng, CUTS[:2], aliases)
+    own = pipeline().fit(transactions(rng, 300))
+    path = save_bundle(
+        tmp_path / "own-pipeline",
+        python_model=ArmModel(3, CUTS[2]),
+        methods=METHODS,
+        pipeline=own,
+        name="fraud",
+        example=records(transactions(rng, 5)),
+    )
+    reg.register_model("fraud", path)
+    return reg, pipe, own
+
+
+def binary_body(rows: list[dict]) -> tuple[bytes, int]:
+    """A v2 request of `rows` in Triton's binary tensor data, as tritonclient makes it."""
+    tritonclient = pytest.importorskip("tritonclient.http")
+    inputs = []
+    for name, datatype, values in (
+        ("amount", "FP64", [np.nan if r["amount"] is None else r["amount"] for r in rows]),
+        ("merchant", "BYTES", [r["merchant"] for r in rows]),
+        ("age", "INT64", [r["age"] for r in rows]),
+    ):
+        t = tritonclient.InferInput(name, [len(rows)], datatype)
+        dtype = {"FP64": np.float64, "BYTES": object, "INT64": np.int64}[datatype]
+        t.set_data_from_numpy(np.array(values, dtype=dtype), binary_data=True)
+        inputs.append(t)
+    body, json_size = tritonclient.InferenceServerClient.generate_request_body(inputs)
+    return body, json_size
+
+
+def test_a_shadow_with_a_pipeline_of_its_own_transforms_the_parsed_requests(
+    tmp_path, rng, monkeypatch
+):
+    """The shadow's pipeline was fitted on other data: it transforms each copy itself, from
+    the request as the primary parsed it (JSON records, columns and tensors, joined where they
+    can be), and parses again only binary tensor data, which it decodes from the body. Its
+    figures are those of its own pipeline and model on each copy's rows."""
+    reg, pipe, own = with_own_pipeline(tmp_path, rng, {"champion": 1})
+    reg.set_alias("fraud", "candidate", 3)
+    n = 120
+    app = app_with(reg, TrafficPolicy(shadow="models:/fraud@candidate", shadow_queue=n))
+    router = app.state.seawall.traffic["fraud"]
+    calls = spy_on_decoding(monkeypatch, router.served("shadow").bundle.pipeline)
+    payloads = []
+    for _ in range(n):
+        rows = records(transactions(rng, int(rng.integers(1, 4))))
+        for r in rows:  # binary BYTES have no null: a merchant always
+            r["merchant"] = r["merchant"] or "merchant_00"
+        payloads.append(rows)
+    kinds = [i % 5 for i in range(n)]
+    gate = GATES[3] = threading.Event()
+    try:
+        with running(app) as url, httpx.Client(base_url=url, timeout=60) as client:
+
+            def send(i):
+                rows = payloads[i]
+                if kinds[i] == 0:
+                    return client.post("/v1/models/fraud/predict", json=v1_body(rows))
+                if kinds[i] == 1:
+                    columns = {k: [r[k] for r in rows] for k in rows[0]}
+                    return client.post("/v1/models/fraud/predict", json={"columns": columns})
+                if kinds[i] == 2:
+                    return client.post("/v2/models/fraud/infer", json=v2_body(rows))
+                if kinds[i] == 3:
+                    body = {**v2_body(rows), "parameters": {"timeout": 30_000_000}}  # not joined
+                    return client.post("/v2/models/fraud/infer", json=body)
+                body, json_size = binary_body(rows)
+                headers = {"Inference-Header-Content-Length": str(json_size)}
+                return client.post("/v2/models/fraud/infer", content=body, headers=headers)
+
+            with ThreadPoolExecutor(6) as pool:
+                statuses = [r.status_code for r in pool.map(send, range(n))]
+            gate.set()
+            wait_for(lambda: router.stats_for("shadow", "3").peek().requests == n, "the shadow")
+    finally:
+        GATES.pop(3, None)
+    app.state.seawall.close()
+    assert statuses == [200] * n
+    assert calls.counts.get("json") == kinds.count(4)  # the binary copies' JSON headers only
+    assert calls.counts.get("transform_one", 0) + calls.counts["transform"] <= n
+    every = [row for rows in payloads for row in rows]
+    mine, theirs = oracle(pipe, every, CUTS[0]), oracle(own, every, CUTS[2])
+    figures = router.stats_for("shadow", "3").peek()
+    assert figures.errors == 0 and figures.compared == len(every)
+    assert figures.agreement == pytest.approx(
+        float(np.mean(mine["predict"] == theirs["predict"])), abs=1e-15
+    )
+    mad = float(np.mean(np.abs(mine["predict_proba"] - theirs["predict_proba"])))
+    assert figures.score_mad == pytest.approx(mad, rel=1e-9)
+    assert figures.classes == {
+        str(c): int(np.sum(theirs["predict"] == c)) for c in np.unique(theirs["predict"])
+    }
+
+
+def test_a_shadow_swapped_under_its_copies_answers_them_with_the_new_version(tmp_path, rng):
+    """The shadow (on the primary's pipeline: it takes the primary's features) is running a
+    block of copies when its alias moves to a version with a pipeline of its own: the old
+    batcher closes under the block, and the new version answers every copy, transforming each
+    with its own pipeline."""
+    reg, pipe, own = with_own_pipeline(tmp_path, rng, {"champion": 1, "candidate": 2})
+    n = 40
+    policy = TrafficPolicy(shadow="models:/fraud@candidate", shadow_queue=n, shadow_workers=1)
+    app = create_app(
+        "models:/fraud@champion",
+        registry=reg,
+        trust_code=True,
+        traffic=policy,
+        watch_interval_s=0.05,
+        max_batch_size=4,  # each copy's 5 rows go to the batcher in two parts
+    )
+    router = app.state.seawall.traffic["fraud"]
+    old = router.served("shadow")
+    payloads = [records(transactions(rng, 5)) for _ in range(n)]
+    gate = GATES[2] = threading.Event()
+    try:
+        with running(app) as url:
+            answers = send_all(url, [("v1", v1_body(p)) for p in payloads], clients=4)
+            wait_for(lambda: old.batcher.stats()["running"] > 0, "the shadow's first block")
+            reg.set_alias("fraud", "candidate", 3)
+            wait_for(lambda: old.batcher.closed, "the hot swap")
+            gate.set()
+            wait_for(lambda: router.stats_for("shadow", "3").peek().requests == n, "the shadow")
+    finally:
+        gate.set()
+        GATES.pop(2, None)
+    app.state.seawall.close()
+    assert [s for s, *_ in answers.items] == [200] * n
+    assert router.stats_for("shadow", "2").peek().requests == 0
+    every = [row for rows in payloads for row in rows]
+    mine, theirs = oracle(pipe, every, CUTS[0]), oracle(own, every, CUTS[2])
+    figures = router.stats_for("shadow", "3").peek()
+    assert figures.errors == 0 and figures.compared == len(every)
+    assert figures.agreement == pytest.approx(
+        float(np.mean(mine["predict"] == theirs["predict"])), abs=1e-15
+    )
+    assert figures.classes == {
+        str(c): int(np.sum(theirs["predict"] == c)) for c in np.unique(theirs["predict"])
+    }

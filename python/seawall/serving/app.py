@@ -365,6 +365,8 @@ class _Server:
             served.profiler.observe(prepared.raw, result)
         if routed is not None:
             routed.result = result
+            routed.prepared = prepared  # the request as decoded: a shadow need not decode it again
+            routed.features_key = served.features_key
             prepared.parameters = {
                 "seawall_arm": routed.arm,
                 "seawall_model_version": served.version,

@@ -56,6 +56,7 @@ class _Prepared:
     binary: frozenset[str] = frozenset()  # outputs to send as binary tensor data
     raw: Any = None  # the raw feature columns, for the live profile
     parameters: dict[str, Any] | None = None  # the response's (a traffic policy names the arm)
+    request: dict[str, Any] | None = None  # the parsed JSON request (None: binary tensor data)
 
 
 class ServedModel:
@@ -81,6 +82,9 @@ class ServedModel:
         self.counts = RequestCounts()
         self.warmup_sizes: list[int] = []
         self.warmup_x: np.ndarray | None = None  # a row of model input its warm-up ran
+        # What turns a request's inputs into model input: equal keys make equal model input of
+        # the same request (a shadow reuses another arm's); None when unknown.
+        self.features_key = _features_key(bundle)
         self.string_columns = (
             {
                 str(c)
@@ -111,6 +115,16 @@ class ServedModel:
                 if isinstance(r, BaseException):
                     raise r
             parts = list(results)
+        return self._joined(parts)
+
+    def run_blocking(self, x: np.ndarray, options: Mapping[str, int]) -> Mapping[str, np.ndarray]:
+        """:meth:`run` from a thread of its own, which waits (without the GIL) for each part."""
+        step = self.max_batch_size
+        return self._joined(
+            [self.batcher.predict(x[i : i + step], **options) for i in range(0, len(x), step)]
+        )
+
+    def _joined(self, parts: list[Any]) -> Mapping[str, np.ndarray]:
         outputs = [p if isinstance(p, Mapping) else {self.output_names[0]: p} for p in parts]
         if len(outputs) == 1:
             return outputs[0]
@@ -138,7 +152,16 @@ class ServedModel:
                 )
             binary = BinarySection(memoryview(body)[int(header_length) :])
             body = body[: int(header_length)]
-        request = _parse_json(body)
+        return self._infer_request(_parse_json(body), binary)
+
+    def prepare_request(self, endpoint: str, request: dict[str, Any]) -> _Prepared:
+        """prepare_infer (``endpoint`` "infer") or prepare_predict ("predict") of a request
+        already parsed from JSON (without binary tensor data)."""
+        if endpoint == "infer":
+            return self._infer_request(request, None)
+        return self._predict_request(request)
+
+    def _infer_request(self, request: dict[str, Any], binary: BinarySection | None) -> _Prepared:
         inputs = request.get("inputs")
         if not isinstance(inputs, list) or not inputs:
             raise BadRequest("'inputs' must be a non-empty array of tensors")
@@ -190,7 +213,10 @@ class ServedModel:
             if self.bundle.pipeline is not None
             else None
         )
-        return _Prepared(x, outputs, _request_id(request), options, binary_outputs, raw)
+        prepared = _Prepared(x, outputs, _request_id(request), options, binary_outputs, raw)
+        if binary is None:
+            prepared.request = request
+        return prepared
 
     def _accepted(self, spec: TensorSpec) -> list[str]:
         if self.bundle.pipeline is None:
@@ -297,7 +323,9 @@ class ServedModel:
     def prepare_predict(self, body: bytes, header_length: str | None) -> _Prepared:
         if header_length is not None:
             raise BadRequest("binary tensor data goes to /v2/models/{name}/infer, not /predict")
-        request = _parse_json(body)
+        return self._predict_request(_parse_json(body))
+
+    def _predict_request(self, request: dict[str, Any]) -> _Prepared:
         given = [k for k in ("records", "columns", "instances") if k in request]
         if len(given) != 1:
             raise BadRequest(
@@ -332,7 +360,7 @@ class ServedModel:
         if x.shape[0] == 0:
             raise BadRequest("the request has no rows")
         options = _options(request.get("parameters"))
-        return _Prepared(x, outputs, _request_id(request), options, raw=raw)
+        return _Prepared(x, outputs, _request_id(request), options, raw=raw, request=request)
 
     def _instances(self, data: Any) -> np.ndarray:
         (spec,) = self.bundle.signature.model_inputs
@@ -368,6 +396,16 @@ class ServedModel:
         self, prepared: _Prepared, result: Mapping[str, np.ndarray]
     ) -> tuple[bytes, int | None]:
         return self._response(prepared, {n: _nested(result[n]) for n in prepared.outputs}), None
+
+
+def _features_key(bundle: Bundle) -> str | None:
+    """The SHA-256 of the bundle's saved feature pipeline (its fitted state), "no pipeline"
+    when the model takes its input tensor as it is, None when the bundle does not say."""
+    if bundle.pipeline is None:
+        return "no pipeline"
+    name = (bundle.manifest.get("pipeline") or {}).get("file")
+    sha = (bundle.manifest.get("files") or {}).get(name, {}).get("sha256")
+    return f"pipeline {sha}" if isinstance(sha, str) else None
 
 
 def _nested(value: np.ndarray) -> Any:

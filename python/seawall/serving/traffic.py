@@ -76,13 +76,16 @@ _VIEWS = ("rollout", "monitor")
 
 
 class Routed:
-    """What the answer path tells the router about one request: the arm, and the outputs."""
+    """What the answer path tells the router about one request: the arm; the outputs, the
+    request as the arm decoded it and the key of the features it made (for the shadow)."""
 
-    __slots__ = ("arm", "result")
+    __slots__ = ("arm", "features_key", "prepared", "result")
 
     def __init__(self, arm: str) -> None:
         self.arm = arm
         self.result: Mapping[str, Any] | None = None
+        self.prepared: Any = None
+        self.features_key: str | None = None
 
 
 class _Arm:
@@ -508,6 +511,8 @@ class TrafficRouter:
                 header_length,
                 routed.result if arm is self._primary else None,
                 _logged_copy(server.payload_log, exchange),
+                decoded=routed.prepared,
+                features_key=routed.features_key,
             )
         raw = response.raw_headers  # (Starlette's list of header pairs; cheaper than .headers)
         raw.append((b"seawall-arm", arm.name.encode()))
