@@ -566,3 +566,31 @@ def test_seawall_serve_refuses_bad_traffic_options(three_versions, tmp_path, ext
     result = CliRunner().invoke(main, serve_args(reg, tmp_path, *extra))
     assert result.exit_code != 0 and message in result.output, result.output
     assert "Traceback" not in result.output
+
+
+def test_the_warm_up_requests_reach_no_arm(three_versions, rng):
+    """The warm-up sends requests through the app before it serves: none is routed to an arm,
+    counted in an arm's figures or copied to the shadow."""
+    reg, _ = three_versions
+    policy = TrafficPolicy("models:/fraud@challenger", 50, shadow="models:/fraud@candidate")
+    app = app_with(reg, policy)
+    router = app.state.seawall.traffic["fraud"]
+    with running(app) as url:
+        assert httpx.get(url + "/v2/health/ready").status_code == 200
+        described = router.describe()
+        assert (
+            httpx.post(
+                url + "/v1/models/fraud/predict", json=v1_body(records(transactions(rng, 1)))
+            ).status_code
+            == 200
+        )
+        after = router.describe()
+    app.state.seawall.close()
+    assert {arm: a["figures"]["requests"] for arm, a in described["arms"].items()} == {
+        "primary": 0,
+        "canary": 0,
+        "shadow": 0,
+    }
+    assert described["shadow_queue"]["offered"] == 0
+    assert after["shadow_queue"]["offered"] == 1
+    assert sum(after["arms"][a]["figures"]["requests"] for a in ("primary", "canary")) == 1

@@ -83,6 +83,7 @@ from .repository import Repository, registry_reference
 from .repository import from_registry as _from_registry
 from .served_model import BadRequest, NotFound, PayloadTooLarge, ServedModel, _dumps
 from .traffic import Routed, TrafficCollector, TrafficPolicy, TrafficRouter
+from .warmup import WARMUP_SCOPE
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app"]
 
@@ -259,19 +260,23 @@ class _Server:
 
     async def _run(self, request: Request, endpoint: str) -> Response:
         start = time.perf_counter()
+        warming = request.scope.get(WARMUP_SCOPE)  # a warm-up request, made in this process
         try:
-            served = self.model(request)
+            served = warming if warming is not None else self.model(request)
         except NotFound as exc:
             self.metrics.observe("", "", endpoint, 404, time.perf_counter() - start)
             return _error(404, str(exc))
         version = served.version or ""
         in_flight = self.metrics.in_flight.labels(served.name, version)
         in_flight.inc()
-        exchange = self.payload_log.begin(served) if self.payload_log is not None else None
+        record = warming is None
+        exchange = self.payload_log.begin(served) if self.payload_log and record else None
         try:
-            response = await self._answer(request, served, endpoint)
+            response = await self._answer(request, served, endpoint, record)
         finally:
             in_flight.dec()
+        if not record:
+            return response  # counted nowhere: no figure, log or profile sees a warm-up
         served.counts.observe(response.status_code, time.perf_counter() - start)
         if self.traffic:  # the version that answered: a traffic policy's router names it
             version = response.headers.get("seawall-model-version", version)
@@ -282,16 +287,18 @@ class _Server:
         )
         return response
 
-    async def _answer(self, request: Request, served: ServedModel, endpoint: str) -> Response:
+    async def _answer(
+        self, request: Request, served: ServedModel, endpoint: str, record: bool = True
+    ) -> Response:
         try:
             body = await self.body(request)
         except BadRequest as exc:
             return _error(413 if isinstance(exc, PayloadTooLarge) else 400, str(exc))
         header_length = request.headers.get("inference-header-content-length")
-        router = self.traffic.get(served.name) if self.traffic else None
+        router = self.traffic.get(served.name) if self.traffic and record else None
         if router is not None:  # a traffic policy picks the arm that answers
             return await router.answer(self, request, endpoint, body, header_length)
-        response, _ = await self.answer_with(served, endpoint, body, header_length)
+        response, _ = await self.answer_with(served, endpoint, body, header_length, record=record)
         return response
 
     async def answer_with(
@@ -301,12 +308,17 @@ class _Server:
         body: bytes,
         header_length: str | None,
         routed: Routed | None = None,
+        *,
+        record: bool = True,
     ) -> tuple[Response, ServedModel]:
         """The answer of `served` to a request, and the model that gave it: `served`, or the one
         a hot swap replaced it with under the request. ``routed`` (a traffic policy's request)
-        gets the outputs, and the response's parameters name its arm."""
+        gets the outputs, and the response's parameters name its arm. Without ``record`` (a
+        warm-up) the live profile and the payload log do not see it."""
         while True:
-            answer = await self._answer_with(served, endpoint, body, header_length, routed)
+            answer = await self._answer_with(
+                served, endpoint, body, header_length, routed, record=record
+            )
             if not isinstance(answer, ServedModel):
                 return answer, served
             # A hot swap closed this model's batcher under the request: the replacement
@@ -320,6 +332,8 @@ class _Server:
         body: bytes,
         header_length: str | None,
         routed: Routed | None = None,
+        *,
+        record: bool = True,
     ) -> Response | ServedModel:
         prepare = served.prepare_infer if endpoint == "infer" else served.prepare_predict
         encode = served.infer_response if endpoint == "infer" else served.predict_response
@@ -339,7 +353,7 @@ class _Server:
             pa.ArrowException,
         ) as exc:
             return _error(400, _message(exc))
-        exchange = payload_exchange()
+        exchange = payload_exchange() if record else None
         if exchange is not None:  # gives the request an id if it has none, echoed in the answer
             exchange.decoded(served, prepared, len(body))
         if self.closed:
@@ -361,7 +375,7 @@ class _Server:
             return _error(500, f"the model failed: {_message(exc)}")
         if exchange is not None:
             exchange.answered(served, result)
-        if served.profiler is not None and prepared.raw is not None:
+        if served.profiler is not None and prepared.raw is not None and record:
             served.profiler.observe(prepared.raw, result)
         if routed is not None:
             routed.result = result
@@ -676,7 +690,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await repository.serving()  # the last of the warm-up, on the server's event loop
+        await repository.serving(app)  # the last of the warm-up, on the server's event loop
         try:
             yield
         finally:

@@ -82,6 +82,8 @@ class ServedModel:
         self.counts = RequestCounts()
         self.warmup_sizes: list[int] = []
         self.warmup_x: np.ndarray | None = None  # a row of model input its warm-up ran
+        # (endpoint, body) of its warm-up's batch-size-1 requests, to send through the app
+        self.warmup_requests: list[tuple[str, bytes]] = []
         # What turns a request's inputs into model input: equal keys make equal model input of
         # the same request (a shadow reuses another arm's); None when unknown.
         self.features_key = _features_key(bundle)
