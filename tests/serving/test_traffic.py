@@ -539,6 +539,20 @@ def test_seawall_serve_builds_the_policy_from_its_options(three_versions, tmp_pa
         assert router.version_of("canary") == "2" and router.version_of("shadow") == "3"
         assert "canary models:/fraud@challenger (version 2): 12.5% of requests" in output
         assert "shadow models:/fraud@candidate (version 3): 40% of requests copied" in output
+        assert "answered on a worker process" in output and policy.shadow_process
+    finally:
+        app.state.seawall.close()
+
+
+def test_seawall_serve_can_keep_the_shadow_on_its_threads(three_versions, tmp_path, cli_app):
+    reg, _ = three_versions
+    args = serve_args(reg, tmp_path, "--shadow", "models:/fraud@candidate", "--shadow-in-process")
+    app, output = cli_app(args)
+    router = app.state.seawall.traffic["fraud"]
+    try:
+        assert router.policy.shadow_process is False
+        assert router.describe()["shadow_queue"]["process"] is None
+        assert "100% of requests copied, off the request path, answered on server threads" in output
     finally:
         app.state.seawall.close()
 
@@ -552,6 +566,7 @@ def test_seawall_serve_builds_the_policy_from_its_options(three_versions, tmp_pa
         (["--canary", "models:/fraud@nobody=5"], "canary arm models:/fraud@nobody"),
         (["--shadow", "models:/fraud@candidate=-1"], "0 to 100"),
         (["--sticky", "header:x"], "add --canary or --shadow"),
+        (["--shadow-in-process"], "add --canary or --shadow"),
         (["--canary", "models:/fraud@challenger=5", "--sticky", "ip"], "header:NAME"),
         (["--canary", "models:/fraud@challenger=5", "--rollback-if", "p99>>2"], "rule"),
         (["--canary", "models:/fraud@challenger=5", "--promote-if", "errors<1%"], "promote"),

@@ -56,7 +56,6 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 import anyio
-import numpy as np
 import pyarrow as pa
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -78,7 +77,6 @@ from .live import LiveProfiler, Slice
 from .metrics import ServerMetrics
 from .payload_log import PayloadLog
 from .payload_log import current as payload_exchange
-from .protocol import DATATYPES
 from .repository import Repository, registry_reference
 from .repository import from_registry as _from_registry
 from .served_model import BadRequest, NotFound, PayloadTooLarge, ServedModel, _dumps
@@ -515,8 +513,6 @@ def create_app(
     The batchers start here and close when the app's lifespan ends (uvicorn's shutdown), or on
     ``app.state.seawall.close()`` for an app mounted where its lifespan does not run.
     """
-    from .batcher import Batcher
-
     items = [models] if isinstance(models, (Bundle, str, os.PathLike)) else list(models)
     repository = Repository(
         model_control=model_control,
@@ -549,20 +545,7 @@ def create_app(
         model_version: str | None,
         reference: Callable[[], Any] | None = None,
     ) -> ServedModel:
-        if len(bundle.signature.model_inputs) != 1:
-            raise InvalidInputError(
-                f"bundle {model_name!r}: the server batches one model input tensor, the "
-                f"model has {len(bundle.signature.model_inputs)}"
-            )
-        spec = bundle.signature.model_inputs[0]
-        rows = (len(bundle.pipeline.feature_names_out_),) if bundle.pipeline else spec.shape[1:]
-        batcher = Batcher(
-            bundle.model,
-            dtype=np.float32 if bundle.pipeline else DATATYPES[spec.datatype],
-            row_shape=rows if all(d >= 0 for d in rows) else None,
-            **options,
-        )
-        served = ServedModel(bundle, model_name, model_version, batcher, max_batch_size)
+        served = ServedModel.start(bundle, model_name, model_version, options)
         repository.warm_up(served, reference)  # closes the batcher when it fails
         return served
 
@@ -628,6 +611,7 @@ def create_app(
                 load=lambda uri: _from_registry(registry, uri, trust_code)[0],
                 start=start,
                 watch_interval_s=watch_interval_s,
+                trust_code=trust_code,
             )
         for model_name in monitors or {}:
             if model_name not in served and not repository.explicit:

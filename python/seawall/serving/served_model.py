@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 
 from .._server import bulk_json
 from ..bundles import Bundle, records_to_table
+from ..errors import InvalidInputError
 from .live import LiveProfiler
 from .protocol import (
     DATATYPES,
@@ -98,6 +99,30 @@ class ServedModel:
             if bundle.pipeline is not None
             else set()
         )
+
+    @classmethod
+    def start(
+        cls, bundle: Bundle, name: str, version: str | None, options: Mapping[str, Any]
+    ) -> ServedModel:
+        """`bundle` served under `name` and `version` behind a new Batcher with `options`
+        (:class:`seawall.serving.Batcher`'s; ``max_batch_size`` 64 unless they say)."""
+        from .batcher import Batcher
+
+        if len(bundle.signature.model_inputs) != 1:
+            raise InvalidInputError(
+                f"bundle {name!r}: the server batches one model input tensor, the model has "
+                f"{len(bundle.signature.model_inputs)}"
+            )
+        spec = bundle.signature.model_inputs[0]
+        rows = (len(bundle.pipeline.feature_names_out_),) if bundle.pipeline else spec.shape[1:]
+        options = {"max_batch_size": 64, **options}
+        batcher = Batcher(
+            bundle.model,
+            dtype=np.float32 if bundle.pipeline else DATATYPES[spec.datatype],
+            row_shape=rows if all(d >= 0 for d in rows) else None,
+            **options,
+        )
+        return cls(bundle, name, version, batcher, options["max_batch_size"])
 
     async def run(self, x: np.ndarray, options: Mapping[str, int]) -> Mapping[str, np.ndarray]:
         """The model's outputs for `x` through the batcher; a request of more rows than a batch
