@@ -277,7 +277,7 @@ class _Server:
             return response  # counted nowhere: no figure, log or profile sees a warm-up
         served.counts.observe(response.status_code, time.perf_counter() - start)
         if self.traffic:  # the version that answered: a traffic policy's router names it
-            version = response.headers.get("seawall-model-version", version)
+            version = _answered_version(response, version)
         if exchange is not None:
             exchange.end(response)
         self.metrics.observe(
@@ -395,6 +395,15 @@ class _Server:
             headers={"Inference-Header-Content-Length": str(json_length)},
             media_type="application/octet-stream",
         )
+
+
+def _answered_version(response: Response, default: str) -> str:
+    """The version a traffic policy's header names (the raw headers, last first: cheaper than
+    Starlette's header mapping), else `default`."""
+    for name, value in reversed(response.raw_headers):
+        if name == b"seawall-model-version":
+            return value.decode()
+    return default
 
 
 def _message(exc: BaseException) -> str:

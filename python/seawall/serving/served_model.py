@@ -315,7 +315,8 @@ class ServedModel:
                 binary_names.add(name)
         return names, frozenset(binary_names)
 
-    def _response(self, prepared: _Prepared, outputs: Any) -> bytes:
+    def _response(self, prepared: _Prepared, outputs: Any, values: int) -> bytes:
+        """The response's JSON; `values`: how many output values it holds."""
         response: dict[str, Any] = {"model_name": self.name}
         if self.version is not None:
             response["model_version"] = self.version
@@ -324,7 +325,7 @@ class ServedModel:
         if prepared.parameters is not None:
             response["parameters"] = prepared.parameters
         response["outputs"] = outputs
-        return _dumps(response)
+        return bulk_json.dumps(response, small=values <= bulk_json.ITEMS).encode("utf-8")
 
     def infer_response(
         self, prepared: _Prepared, result: Mapping[str, np.ndarray]
@@ -332,7 +333,7 @@ class ServedModel:
         """The response body, and the length of its JSON part when binary data follows it."""
         if not prepared.binary:
             tensors = [encode_tensor(n, result[n]) for n in prepared.outputs]
-            return self._response(prepared, tensors), None
+            return self._response(prepared, tensors, _values(result, prepared.outputs)), None
         tensors = []
         blobs = []
         for n in prepared.outputs:
@@ -342,7 +343,8 @@ class ServedModel:
                 blobs.append(blob)
             else:
                 tensors.append(encode_tensor(n, result[n]))
-        header = self._response(prepared, tensors)
+        text = [n for n in prepared.outputs if n not in prepared.binary]
+        header = self._response(prepared, tensors, _values(result, text))
         return b"".join([header, *blobs]), len(header)
 
     # --- the records request ------------------------------------------------------------------
@@ -422,7 +424,8 @@ class ServedModel:
     def predict_response(
         self, prepared: _Prepared, result: Mapping[str, np.ndarray]
     ) -> tuple[bytes, int | None]:
-        return self._response(prepared, {n: _nested(result[n]) for n in prepared.outputs}), None
+        outputs = {n: _nested(result[n]) for n in prepared.outputs}
+        return self._response(prepared, outputs, _values(result, prepared.outputs)), None
 
 
 def _features_key(bundle: Bundle) -> str | None:
@@ -433,6 +436,10 @@ def _features_key(bundle: Bundle) -> str | None:
     name = (bundle.manifest.get("pipeline") or {}).get("file")
     sha = (bundle.manifest.get("files") or {}).get(name, {}).get("sha256")
     return f"pipeline {sha}" if isinstance(sha, str) else None
+
+
+def _values(result: Mapping[str, Any], names: list[str]) -> int:
+    return sum(int(np.size(result[n])) for n in names)
 
 
 def _nested(value: np.ndarray) -> Any:

@@ -28,8 +28,8 @@ and record its answers. Either way the shadow does as little as it can, rarely:
 
 from __future__ import annotations
 
+import collections
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -44,7 +44,6 @@ __all__ = ["LoggedCopy", "ShadowQueue"]
 
 log = logging.getLogger("seawall.serving")
 
-_STOP = object()
 BLOCK = 256  # copies a worker answers at once, at most
 GATHER_S = 0.05  # how long a worker lets copies gather after the first
 # A copy keeps the parsed request of a body up to this size (a larger one: its bytes only, as
@@ -80,7 +79,11 @@ class ShadowQueue:
         self.offered = 0
         self.dropped = 0
         self.errors = 0
-        self._queue: queue.Queue[Any] = queue.Queue(size)
+        # The copies waiting; the request path only appends (and reads the length), the
+        # workers take from the left. `_waiting` is set while copies wait: one wake-up a block.
+        self._size = size
+        self._copies: collections.deque[Copy] = collections.deque()
+        self._waiting = threading.Event()
         self._closed = False
         self._threads = [
             threading.Thread(target=self._work, name=f"seawall-shadow-{i}", daemon=True)
@@ -96,7 +99,7 @@ class ShadowQueue:
 
     @property
     def queued(self) -> int:
-        return self._queue.qsize()
+        return len(self._copies)
 
     def offer(
         self,
@@ -118,20 +121,7 @@ class ShadowQueue:
         if self._closed:
             return False
         self.offered += 1
-        request = x = None
-        options: tuple[tuple[str, int], ...] = ()
-        if decoded is not None:
-            x = decoded.x
-            options = tuple(decoded.options.items())
-            if len(body) <= KEEP_PARSED_BYTES:
-                request = decoded.request
-        copy = Copy(
-            endpoint, body, header_length, primary, logged, request, x, features_key, options
-        )
-        try:
-            self._queue.put_nowait(copy)
-            return True
-        except queue.Full:
+        if len(self._copies) >= self._size:
             self.dropped += 1
             served = self._model()
             self._stats(served.version if served is not None else None).record_drop()
@@ -140,10 +130,23 @@ class ShadowQueue:
                     "traffic of %r: the shadow is %d copies behind; dropped %d copies so far "
                     "(the primary is not slowed)",
                     self.name,
-                    self._queue.maxsize,
+                    self._size,
                     self.dropped,
                 )
             return False
+        request = x = None
+        options: tuple[tuple[str, int], ...] = ()
+        if decoded is not None:
+            x = decoded.x
+            options = tuple(decoded.options.items())
+            if len(body) <= KEEP_PARSED_BYTES:
+                request = decoded.request
+        self._copies.append(
+            Copy(endpoint, body, header_length, primary, logged, request, x, features_key, options)
+        )
+        if not self._waiting.is_set():
+            self._waiting.set()
+        return True
 
     def close(self, timeout_s: float = 5.0) -> None:
         """Stops the workers: copies still queued are discarded; a worker stuck on a hung
@@ -151,38 +154,34 @@ class ShadowQueue:
         self._closed = True
         if self.process is not None:  # first: a worker waiting for it gets its answer
             self.process.close()
-        while True:
-            try:
-                self._queue.get_nowait()
-            except queue.Empty:
-                break
-        for _ in self._threads:
-            try:
-                self._queue.put(_STOP, timeout=timeout_s)
-            except queue.Full:
-                break
+        self._copies.clear()
+        self._waiting.set()
         deadline = time.monotonic() + timeout_s
         for t in self._threads:
             t.join(max(0.0, deadline - time.monotonic()))
 
     def _work(self) -> None:
-        stop = False
-        while not stop:
-            first = self._queue.get()
-            if first is _STOP:
+        copies = self._copies
+        while True:
+            self._waiting.wait()
+            if self._closed:
                 return
-            items = [first]
-            if self._queue.qsize() < BLOCK - 1:
+            if len(copies) < BLOCK:
                 time.sleep(GATHER_S)  # one wake-up per block, not one per copy
+            items: list[Copy] = []
             while len(items) < BLOCK:
                 try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
+                    items.append(copies.popleft())
+                except IndexError:
                     break
-                if item is _STOP:
-                    stop = True
-                    break
-                items.append(item)
+            if not copies:  # all taken: wait for the next one (which may have come since)
+                self._waiting.clear()
+                if copies:
+                    self._waiting.set()
+            if self._closed:
+                return
+            if not items:
+                continue
             try:
                 self._answer_block(items, self._model())
             except Exception:  # never lose a worker

@@ -13,6 +13,10 @@ arm's figures, the agreement with the primary's outputs and the payload log. Wha
 own threads still do per block is small: one pickle of the copies out, one of the outputs in,
 and the figures.
 
+The worker process runs at a lower CPU priority (``nice`` +``NICE``): on a machine short of
+CPU, the shadow falls behind, and its queue drops (and counts) copies, rather than take CPU from
+the primary.
+
 A hot swap of the shadow arm (its alias moved) reaches the worker with the next block: it loads
 the new version first. A worker process that dies is counted (``restarts``), the block it held
 is counted as failed, and a new one is started after a pause that doubles while they keep dying
@@ -47,6 +51,7 @@ __all__ = ["ShadowProcess"]
 log = logging.getLogger("seawall.serving")
 
 MAX_BACKOFF_S = 30.0  # the longest pause before a worker process is started again
+NICE = 10  # the worker process's CPU priority, below the server's
 _FIRST_BACKOFF_S = 0.5
 _LENGTH = struct.Struct("<Q")
 
@@ -295,6 +300,10 @@ def _receive(stream: IO[bytes]) -> Any:
 
 def main() -> None:
     """The worker process: loads versions and answers blocks of copies until its input ends."""
+    try:  # where CPU is short, the shadow falls behind (its copies dropped), not the primary
+        os.nice(NICE)
+    except (AttributeError, OSError):  # no nice here: as the server
+        pass
     channel = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # whatever else writes to stdout (a model printing) goes to stderr
     sys.stdout = sys.stderr
