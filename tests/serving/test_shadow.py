@@ -675,3 +675,35 @@ def test_a_version_the_worker_process_cannot_load_is_answered_by_the_server(vers
     assert described["process"]["version"] is None
     said = [r.getMessage() for r in caplog.records if "cannot load version 3" in r.getMessage()]
     assert len(said) == 1 and "answers it in the server's process" in said[0]
+
+
+def test_where_no_worker_process_starts_the_server_answers(versions, rng, monkeypatch, caplog):
+    """This interpreter cannot start the worker process (here: what it runs exits at once):
+    the shadow answers on the server's threads, as the oracle says, and it is said once."""
+    import logging
+
+    from seawall.serving import shadow_process
+
+    reg, pipe = versions
+    n = 30
+    caplog.set_level(logging.WARNING, logger="seawall.serving")
+    monkeypatch.setattr(shadow_process.sys, "executable", "/bin/false")
+    app = app_with(reg, TrafficPolicy(shadow="models:/fraud@candidate"))
+    router = app.state.seawall.traffic["fraud"]
+    payloads = [records(transactions(rng, 2)) for _ in range(n)]
+    with running(app) as url:
+        answers = send_all(url, [("v1", v1_body(p)) for p in payloads], clients=4)
+        wait_for(lambda: router.stats_for("shadow", "3").peek().requests == n, "the shadow")
+        described = router.describe()["shadow_queue"]
+    app.state.seawall.close()
+    assert [(s, a) for s, a, *_ in answers.items] == [(200, "primary")] * n
+    every = [row for rows in payloads for row in rows]
+    mine, theirs = oracle(pipe, every, CUTS[0]), oracle(pipe, every, CUTS[2])
+    figures = router.stats_for("shadow", "3").peek()
+    assert figures.errors == 0 and figures.compared == len(every)
+    assert figures.agreement == pytest.approx(
+        float(np.mean(mine["predict"] == theirs["predict"])), abs=1e-15
+    )
+    assert described["process"] == {"pid": None, "version": None, "restarts": 0}
+    said = [r.getMessage() for r in caplog.records if "worker process ended" in r.getMessage()]
+    assert len(said) == 1 and "answers on the server's threads" in said[0]

@@ -75,6 +75,7 @@ class ShadowProcess:
         self._loaded: Any = None  # the ServedModel whose version the worker serves
         self._in_server: weakref.WeakSet[Any] = weakref.WeakSet()  # versions it cannot load
         self._cannot_start = False
+        self._loaded_once = False  # a worker process has loaded a version
         self._lock = threading.Lock()
         self._backoff_s = 0.0
         self._retry_at = 0.0
@@ -189,12 +190,26 @@ class ShadowProcess:
         return True
 
     def _load(self, served: Any) -> bool:
-        """Loads `served`'s version in the worker; False (logged) when it cannot."""
+        """Loads `served`'s version in the worker; False (logged) when it cannot. A worker
+        that dies before it ever loaded one is not started again: this interpreter cannot
+        start one (the shadow answers on the server's threads)."""
         options = dict(served.batcher.options)
         path = str(served.bundle.path)
-        reply = self._exchange(
-            ("load", path, served.name, served.version, self.trust_code, options)
-        )
+        message = ("load", path, served.name, served.version, self.trust_code, options)
+        try:
+            reply = self._exchange(message)
+        except _Died as died:
+            if self._loaded_once:
+                raise
+            self._cannot_start = True
+            self._died(str(died), None)
+            log.warning(
+                "traffic of %r: the shadow's worker process ended before it loaded anything "
+                "(%s); the shadow answers on the server's threads",
+                self.name,
+                died,
+            )
+            return False
         if reply[0] != "loaded":
             self._in_server.add(served)
             log.warning(
@@ -206,6 +221,7 @@ class ShadowProcess:
             )
             return False
         self._loaded = served
+        self._loaded_once = True
         return True
 
     def _died(self, how: str, served: Any) -> None:
@@ -218,7 +234,7 @@ class ShadowProcess:
             proc.kill()
             proc.wait()
             _close_streams(proc)
-        if self._closed:
+        if self._closed or self._cannot_start:
             return
         self.restarts += 1
         self._backoff_s = min(MAX_BACKOFF_S, max(_FIRST_BACKOFF_S, 2 * self._backoff_s))
