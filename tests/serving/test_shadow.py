@@ -66,6 +66,22 @@ def app_with(reg, policy):
     )
 
 
+def assert_as_the_oracle(figures, rows, pipe, shadow_pipe=None, cut=CUTS[2]):
+    """The shadow's figures over `rows` (every one answered by the primary and compared) are
+    those of the oracle: no error, its agreement, score difference and classes."""
+    mine = oracle(pipe, rows, CUTS[0])
+    theirs = oracle(shadow_pipe if shadow_pipe is not None else pipe, rows, cut)
+    assert figures.errors == 0 and figures.compared == len(rows)
+    assert figures.agreement == pytest.approx(
+        float(np.mean(mine["predict"] == theirs["predict"])), abs=1e-15
+    )
+    mad = float(np.mean(np.abs(mine["predict_proba"] - theirs["predict_proba"])))
+    assert figures.score_mad == pytest.approx(mad, rel=1e-9)
+    assert figures.classes == {
+        str(c): int(np.sum(theirs["predict"] == c)) for c in np.unique(theirs["predict"])
+    }
+
+
 def metric(text: str, name: str, **labels: str) -> float:
     want = [f'{k}="{v}"' for k, v in labels.items()]
     found = [
@@ -393,17 +409,7 @@ def test_a_shadow_on_the_primarys_pipeline_runs_its_model_on_the_primarys_input(
     assert calls.counts == {}
     assert [s for s, *_ in answers.items] == [200] * n
     every = [row for rows in payloads for row in rows]
-    mine, theirs = oracle(pipe, every, CUTS[0]), oracle(pipe, every, CUTS[2])
-    figures = router.stats_for("shadow", "3").peek()
-    assert figures.errors == 0 and figures.compared == len(every)
-    assert figures.agreement == pytest.approx(
-        float(np.mean(mine["predict"] == theirs["predict"])), abs=1e-15
-    )
-    mad = float(np.mean(np.abs(mine["predict_proba"] - theirs["predict_proba"])))
-    assert figures.score_mad == pytest.approx(mad, rel=1e-9)
-    assert figures.classes == {
-        str(c): int(np.sum(theirs["predict"] == c)) for c in np.unique(theirs["predict"])
-    }
+    assert_as_the_oracle(router.stats_for("shadow", "3").peek(), every, pipe)
 
 
 def with_own_pipeline(tmp_path, rng, aliases):
@@ -500,17 +506,7 @@ def test_a_shadow_with_a_pipeline_of_its_own_transforms_the_parsed_requests(
         assert calls.counts.get("json") == kinds.count(4)  # the binary copies' headers only
         assert calls.counts.get("transform_one", 0) + calls.counts["transform"] <= n
     every = [row for rows in payloads for row in rows]
-    mine, theirs = oracle(pipe, every, CUTS[0]), oracle(own, every, CUTS[2])
-    figures = router.stats_for("shadow", "3").peek()
-    assert figures.errors == 0 and figures.compared == len(every)
-    assert figures.agreement == pytest.approx(
-        float(np.mean(mine["predict"] == theirs["predict"])), abs=1e-15
-    )
-    mad = float(np.mean(np.abs(mine["predict_proba"] - theirs["predict_proba"])))
-    assert figures.score_mad == pytest.approx(mad, rel=1e-9)
-    assert figures.classes == {
-        str(c): int(np.sum(theirs["predict"] == c)) for c in np.unique(theirs["predict"])
-    }
+    assert_as_the_oracle(router.stats_for("shadow", "3").peek(), every, pipe, own)
 
 
 def test_a_shadow_swapped_under_its_copies_answers_them_with_the_new_version(tmp_path, rng):
@@ -550,15 +546,7 @@ def test_a_shadow_swapped_under_its_copies_answers_them_with_the_new_version(tmp
     assert [s for s, *_ in answers.items] == [200] * n
     assert router.stats_for("shadow", "2").peek().requests == 0
     every = [row for rows in payloads for row in rows]
-    mine, theirs = oracle(pipe, every, CUTS[0]), oracle(own, every, CUTS[2])
-    figures = router.stats_for("shadow", "3").peek()
-    assert figures.errors == 0 and figures.compared == len(every)
-    assert figures.agreement == pytest.approx(
-        float(np.mean(mine["predict"] == theirs["predict"])), abs=1e-15
-    )
-    assert figures.classes == {
-        str(c): int(np.sum(theirs["predict"] == c)) for c in np.unique(theirs["predict"])
-    }
+    assert_as_the_oracle(router.stats_for("shadow", "3").peek(), every, pipe, own)
 
 
 # --- the shadow's worker process ----------------------------------------------------------------
@@ -608,11 +596,8 @@ def test_a_worker_process_that_dies_is_counted_and_started_again(versions, rng):
     assert described["process"]["pid"] not in (None, first)
     assert metric(metrics, "seawall_traffic_shadow_process_restarts_total", model="fraud") == 1
     later = [row for rows in payloads[n:] for row in rows]  # all answered by the new worker
-    mine, theirs = oracle(pipe, later, CUTS[0]), oracle(pipe, later, CUTS[2])
-    assert after.requests == n and after.errors == 0 and after.compared == len(later)
-    assert after.agreement == pytest.approx(
-        float(np.mean(mine["predict"] == theirs["predict"])), abs=1e-15
-    )
+    assert after.requests == n
+    assert_as_the_oracle(after, later, pipe)
 
 
 def test_the_worker_process_follows_a_hot_swap_of_the_shadow(versions, rng):
@@ -647,15 +632,27 @@ def test_the_worker_process_follows_a_hot_swap_of_the_shadow(versions, rng):
     }
 
 
-def test_a_version_the_worker_process_cannot_load_is_answered_by_the_server(versions, rng, caplog):
+@pytest.mark.parametrize("why", ["version-not-loadable-there", "no-worker-starts"])
+def test_what_the_worker_process_cannot_answer_the_server_does(
+    versions, rng, monkeypatch, caplog, why
+):
     """The shadow's bundle loads in the server but not in a worker process (its model's code
-    is not there): the server's threads answer it, said once."""
+    is not there), or this interpreter cannot start one (here: what it runs exits at once):
+    the server's threads answer, as the oracle says, and it is said once."""
+    import contextlib
     import logging
+
+    from seawall.serving import shadow_process
 
     reg, pipe = versions
     n = 30
     caplog.set_level(logging.WARNING, logger="seawall.serving")
-    with unloadable_elsewhere(3):
+    if why == "no-worker-starts":
+        monkeypatch.setattr(shadow_process.sys, "executable", "/bin/false")
+        fault, said_what = contextlib.nullcontext(), "ended before it loaded anything"
+    else:
+        fault, said_what = unloadable_elsewhere(3), "cannot load version 3"
+    with fault:
         app = app_with(reg, TrafficPolicy(shadow="models:/fraud@candidate"))
         router = app.state.seawall.traffic["fraud"]
         payloads = [records(transactions(rng, 2)) for _ in range(n)]
@@ -666,44 +663,7 @@ def test_a_version_the_worker_process_cannot_load_is_answered_by_the_server(vers
         app.state.seawall.close()
     assert [(s, a) for s, a, *_ in answers.items] == [(200, "primary")] * n
     every = [row for rows in payloads for row in rows]
-    mine, theirs = oracle(pipe, every, CUTS[0]), oracle(pipe, every, CUTS[2])
-    figures = router.stats_for("shadow", "3").peek()
-    assert figures.errors == 0 and figures.compared == len(every)
-    assert figures.agreement == pytest.approx(
-        float(np.mean(mine["predict"] == theirs["predict"])), abs=1e-15
-    )
-    assert described["process"]["version"] is None
-    said = [r.getMessage() for r in caplog.records if "cannot load version 3" in r.getMessage()]
-    assert len(said) == 1 and "answers it in the server's process" in said[0]
-
-
-def test_where_no_worker_process_starts_the_server_answers(versions, rng, monkeypatch, caplog):
-    """This interpreter cannot start the worker process (here: what it runs exits at once):
-    the shadow answers on the server's threads, as the oracle says, and it is said once."""
-    import logging
-
-    from seawall.serving import shadow_process
-
-    reg, pipe = versions
-    n = 30
-    caplog.set_level(logging.WARNING, logger="seawall.serving")
-    monkeypatch.setattr(shadow_process.sys, "executable", "/bin/false")
-    app = app_with(reg, TrafficPolicy(shadow="models:/fraud@candidate"))
-    router = app.state.seawall.traffic["fraud"]
-    payloads = [records(transactions(rng, 2)) for _ in range(n)]
-    with running(app) as url:
-        answers = send_all(url, [("v1", v1_body(p)) for p in payloads], clients=4)
-        wait_for(lambda: router.stats_for("shadow", "3").peek().requests == n, "the shadow")
-        described = router.describe()["shadow_queue"]
-    app.state.seawall.close()
-    assert [(s, a) for s, a, *_ in answers.items] == [(200, "primary")] * n
-    every = [row for rows in payloads for row in rows]
-    mine, theirs = oracle(pipe, every, CUTS[0]), oracle(pipe, every, CUTS[2])
-    figures = router.stats_for("shadow", "3").peek()
-    assert figures.errors == 0 and figures.compared == len(every)
-    assert figures.agreement == pytest.approx(
-        float(np.mean(mine["predict"] == theirs["predict"])), abs=1e-15
-    )
-    assert described["process"] == {"pid": None, "version": None, "restarts": 0}
-    said = [r.getMessage() for r in caplog.records if "worker process ended" in r.getMessage()]
-    assert len(said) == 1 and "answers on the server's threads" in said[0]
+    assert_as_the_oracle(router.stats_for("shadow", "3").peek(), every, pipe)
+    assert described["process"]["version"] is None and described["process"]["restarts"] == 0
+    said = [r.getMessage() for r in caplog.records if said_what in r.getMessage()]
+    assert len(said) == 1 and "on the server's threads" in said[0], said

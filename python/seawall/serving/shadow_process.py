@@ -214,7 +214,7 @@ class ShadowProcess:
             self._in_server.add(served)
             log.warning(
                 "traffic of %r: the shadow's worker process cannot load version %s (%s); the "
-                "shadow answers it in the server's process",
+                "shadow answers it on the server's threads",
                 self.name,
                 served.version,
                 reply[1],
