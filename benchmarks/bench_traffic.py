@@ -203,7 +203,7 @@ def _worker_ready(app: Any, timeout_s: float = 120.0) -> None:
     """Waits until the policy's shadow worker process (if it has one) serves its version."""
     router = app.state.seawall.traffic["fraud"]
     queue = router.describe()["shadow_queue"]
-    if queue is None or queue["process"] is None:
+    if queue is None or queue.get("process") is None:
         return
     deadline = time.monotonic() + timeout_s
     while router.describe()["shadow_queue"]["process"]["version"] is None:
