@@ -6,6 +6,8 @@
     python registry_worker.py start URI ARTIFACTS
     python registry_worker.py live URI ARTIFACTS
     python registry_worker.py upload ARTIFACTS FILE kill|hold
+    python registry_worker.py gc URI ARTIFACTS hold|kill:N
+    python registry_worker.py gcwrite URI ARTIFACTS SECONDS WORKER SEED POOL OUT.json
 
 `stress` logs metric batches to its own run, registers versions of the shared model "shared"
 and moves its "champion" alias, for SECONDS, and writes what it did (and every error) to
@@ -17,6 +19,13 @@ the database. `live` starts a run, prints its id, waits for a line on stdin, the
 ends the run and prints "ok". `upload` stores FILE in the artifact store and, in the middle of
 writing it, SIGKILLs itself (kill) or prints "writing" and waits for a line on stdin (hold); it
 prints the stored SHA-256.
+`gc` runs ``Registry.gc(min_age=0)`` and prints its report as JSON; with `hold` it prints
+"condemned" once its first batch is condemned and waits for a line on stdin, with `kill:N` it
+SIGKILLs itself after removing N objects. `gcwrite` writes for SECONDS beside a gc: runs
+logging artifacts (bytes of a shared pool of POOL contents, which a gc may be removing as
+garbage, or new bytes), versions registered from bundles of pool files, and some of its own
+runs and versions deleted and purged; it writes what it left referenced, and every error, to
+OUT.json.
 """
 
 from __future__ import annotations
@@ -143,6 +152,90 @@ def upload(artifacts: str, file: str, mode: str) -> None:
     print(store.put_file(file)[0], flush=True)
 
 
+def gc(uri: str, artifacts: str, mode: str) -> None:
+    from dataclasses import asdict
+
+    from seawall.registry import Registry
+    from seawall.registry._store import HOOKS
+
+    reg = Registry(uri, artifacts=artifacts)
+    if mode == "hold":
+        held = []
+
+        def hold() -> None:
+            if not held:
+                held.append(True)
+                print("condemned", flush=True)
+                sys.stdin.readline()
+
+        HOOKS["gc:condemned"] = hold
+    else:
+        left = [int(mode.split(":")[1])]
+
+        def count() -> None:
+            if left[0] == 0:
+                os.kill(os.getpid(), signal.SIGKILL)
+            left[0] -= 1
+
+        HOOKS["gc:removing"] = count
+    print(json.dumps(asdict(reg.gc(min_age=0))), flush=True)
+
+
+def pool_bytes(k: int) -> bytes:
+    """The k-th content of the pool the gc concurrency tests share."""
+    return f"pool object {k} ".encode() * (k % 7 + 1)
+
+
+def gcwrite(
+    uri: str, artifacts: str, seconds: float, worker: int, seed: int, pool: int, out: Path
+) -> None:
+    import numpy as np
+    from registry_helpers import Constant
+
+    from seawall.bundles import save_bundle
+    from seawall.registry import Registry
+
+    rng = np.random.default_rng(seed)
+    reg = Registry(uri, artifacts=artifacts)
+    errors: list[str] = []
+    kept: list[tuple[str, str, str]] = []  # (run id, name, sha256) left referenced
+    versions: list[int] = []
+    deadline = time.monotonic() + seconds
+    i = 0
+    while time.monotonic() < deadline:
+        i += 1
+        try:
+            action = rng.random()
+            if action < 0.7:
+                with reg.start_run(experiment=f"w{worker}") as run:
+                    logged = []
+                    for j in range(int(rng.integers(1, 4))):
+                        data = (
+                            pool_bytes(int(rng.integers(pool)))
+                            if rng.random() < 0.7
+                            else rng.bytes(int(rng.integers(1, 200)))
+                        )
+                        logged.append((f"a{j}.bin", run.log_bytes(data, f"a{j}.bin").sha256))
+                if rng.random() < 0.3:
+                    reg.delete_run(run.id)
+                    reg.purge_run(run.id)
+                else:
+                    kept.extend((run.id, name, sha) for name, sha in logged)
+            else:
+                folder = out.parent / f"bundle-{worker}-{i}"
+                save_bundle(folder, python_model=Constant(float(worker)), example=np.zeros((2, 3)))
+                (folder / "pool.bin").write_bytes(pool_bytes(int(rng.integers(pool))))
+                mv = reg.register_model(f"m{worker}", folder)
+                if rng.random() < 0.3:
+                    reg.delete_model_version(mv.model, mv.version)
+                    reg.purge_model_version(mv.model, mv.version)
+                else:
+                    versions.append(mv.version)
+        except Exception as exc:
+            errors.append(f"{type(exc).__name__}: {exc}")
+    out.write_text(json.dumps({"kept": kept, "versions": versions, "errors": errors}))
+
+
 if __name__ == "__main__":
     mode, *args = sys.argv[1:]
     if mode == "stress":
@@ -157,5 +250,17 @@ if __name__ == "__main__":
         live(*args)
     elif mode == "upload":
         upload(*args)
+    elif mode == "gc":
+        gc(*args)
+    elif mode == "gcwrite":
+        gcwrite(
+            args[0],
+            args[1],
+            float(args[2]),
+            int(args[3]),
+            int(args[4]),
+            int(args[5]),
+            Path(args[6]),
+        )
     else:
         raise SystemExit(f"unknown mode {mode!r}")

@@ -44,6 +44,7 @@ from ._schema import (
     runs,
     tags,
 )
+from ._store import fire
 
 EXPERIMENT, RUN, MODEL, VERSION = "experiment", "run", "model", "version"
 DELETE, RESTORE, PURGE = "delete", "restore", "purge"
@@ -224,6 +225,7 @@ class DeletesMixin(RegistryBase):
         )
         if action == DELETE:
             self._refuse_aliased(conn, model_pk, uri, row.id)
+            fire("delete:checked")
         if action == PURGE:
             self._purge_versions(conn, [row.id], now)
         else:

@@ -23,7 +23,7 @@ from ..errors import IntegrityError, NotFoundError, RegistryUnavailableError, St
 from ._db import Database
 from ._gc import STALE_PIN_S, finish_removals, sweep_lock
 from ._schema import gc_condemned, store_pins
-from ._store import ArtifactStore
+from ._store import ArtifactStore, fire
 
 T = TypeVar("T")
 log = logging.getLogger("seawall.registry")
@@ -110,6 +110,7 @@ class Pins:
         ids, condemned = self._db.write(tx)
         self._ids.extend(ids)
         self._held.update(shas)
+        fire("pins:held")
         if condemned:
             self._wait_for_removal(condemned)
         for sha in shas:
