@@ -22,10 +22,10 @@ prints the stored SHA-256.
 `gc` runs ``Registry.gc(min_age=0)`` and prints its report as JSON; with `hold` it prints
 "condemned" once its first batch is condemned and waits for a line on stdin, with `kill:N` it
 SIGKILLs itself after removing N objects. `gcwrite` writes for SECONDS beside a gc: runs
-logging artifacts (bytes of a shared pool of POOL contents, which a gc may be removing as
-garbage, or new bytes), versions registered from bundles of pool files, and some of its own
-runs and versions deleted and purged; it writes what it left referenced, and every error, to
-OUT.json.
+logging artifacts (mostly bytes of a pool of POOL contents that every writer shares, else new
+bytes) and versions registered from bundles holding a pool file, keeping its newest two of each
+and deleting and purging the older ones, so that pool objects keep turning to garbage that a gc
+removes while writers store them again; it writes what it kept, and every error, to OUT.json.
 """
 
 from __future__ import annotations
@@ -198,42 +198,40 @@ def gcwrite(
     rng = np.random.default_rng(seed)
     reg = Registry(uri, artifacts=artifacts)
     errors: list[str] = []
-    kept: list[tuple[str, str, str]] = []  # (run id, name, sha256) left referenced
+    runs: list[tuple[str, list[tuple[str, str]]]] = []  # (run id, [(name, sha256)]) kept
     versions: list[int] = []
     deadline = time.monotonic() + seconds
     i = 0
     while time.monotonic() < deadline:
         i += 1
         try:
-            action = rng.random()
-            if action < 0.7:
+            if rng.random() < 0.75:
                 with reg.start_run(experiment=f"w{worker}") as run:
                     logged = []
                     for j in range(int(rng.integers(1, 4))):
                         data = (
                             pool_bytes(int(rng.integers(pool)))
-                            if rng.random() < 0.7
+                            if rng.random() < 0.8
                             else rng.bytes(int(rng.integers(1, 200)))
                         )
                         logged.append((f"a{j}.bin", run.log_bytes(data, f"a{j}.bin").sha256))
-                if rng.random() < 0.3:
-                    reg.delete_run(run.id)
-                    reg.purge_run(run.id)
-                else:
-                    kept.extend((run.id, name, sha) for name, sha in logged)
+                runs.append((run.id, logged))
+                if len(runs) > 2:  # purge the oldest: its objects turn to garbage
+                    old = runs.pop(0)[0]
+                    reg.delete_run(old)
+                    reg.purge_run(old)
             else:
                 folder = out.parent / f"bundle-{worker}-{i}"
                 save_bundle(folder, python_model=Constant(float(worker)), example=np.zeros((2, 3)))
                 (folder / "pool.bin").write_bytes(pool_bytes(int(rng.integers(pool))))
-                mv = reg.register_model(f"m{worker}", folder)
-                if rng.random() < 0.3:
-                    reg.delete_model_version(mv.model, mv.version)
-                    reg.purge_model_version(mv.model, mv.version)
-                else:
-                    versions.append(mv.version)
+                versions.append(reg.register_model(f"m{worker}", folder).version)
+                if len(versions) > 2:
+                    old_version = versions.pop(0)
+                    reg.delete_model_version(f"m{worker}", old_version)
+                    reg.purge_model_version(f"m{worker}", old_version)
         except Exception as exc:
             errors.append(f"{type(exc).__name__}: {exc}")
-    out.write_text(json.dumps({"kept": kept, "versions": versions, "errors": errors}))
+    out.write_text(json.dumps({"runs": runs, "versions": versions, "errors": errors, "steps": i}))
 
 
 if __name__ == "__main__":

@@ -321,6 +321,58 @@ def test_a_writer_waits_for_a_gc_removing_its_object(registry_uri, tmp_path, rng
     assert referenced_objects(reg) <= set(stored_objects(reg.artifacts))
 
 
+def test_a_pin_and_a_condemning_transaction_never_miss_each_other(reg, rng):
+    """A writer's pin transaction, paused between its insert and its read of condemned rows,
+    while a gc condemns the same object: either the gc sees the pin (it waited for the pin's
+    transaction: PostgreSQL's table lock, SQLite's one writer) or the writer sees the
+    condemnation; so the object the writer references is there in the end."""
+    data = rng.bytes(80)
+    with reg.start_run() as old:
+        old.log_bytes(data, "a.bin")
+    reg.delete_run(old.id)
+    reg.purge_run(old.id)
+    inserted, checked, verified, swept = (threading.Event() for _ in range(4))
+    reports: list[object] = []
+
+    # Each side waits (a little) for the other at the point where, were nothing ordering the
+    # two transactions, the gc would condemn the object unseen by the writer, and remove it
+    # after the writer checked it was there.
+    def pin_inserted() -> None:
+        inserted.set()
+        checked.wait(timeout=2.0)
+
+    def gc_checked() -> None:
+        checked.set()
+        verified.wait(timeout=2.0)
+
+    def pin_verified() -> None:
+        verified.set()
+        swept.wait(timeout=2.0)
+
+    def sweep() -> None:
+        inserted.wait(timeout=120)
+        try:
+            reports.append(reg.gc(min_age=0))
+        except BaseException as exc:
+            reports.append(exc)
+        swept.set()
+
+    hooks = {"pins:inserted": pin_inserted, "gc:checked": gc_checked, "pins:verified": pin_verified}
+    HOOKS.update(hooks)
+    gc = threading.Thread(target=sweep)
+    gc.start()
+    try:
+        with reg.start_run() as run:
+            run.log_bytes(data, "b.bin")
+    finally:
+        gc.join(timeout=120)
+        for name in hooks:
+            HOOKS.pop(name)
+    assert len(reports) == 1 and not isinstance(reports[0], BaseException), reports
+    assert reg.read_artifact(run.id, "b.bin") == data
+    assert referenced_objects(reg) <= set(stored_objects(reg.artifacts))
+
+
 def test_an_interrupted_gc_leaves_a_consistent_store(registry_uri, tmp_path, rng):
     artifacts_uri = str(tmp_path / "artifacts")
     reg = Registry(registry_uri, artifacts=artifacts_uri)

@@ -342,6 +342,7 @@ class GcMixin(RegistryBase):
                 gc_condemned.insert(),
                 [{"sha256": s, "gc_id": gc_id, "at": now} for s in condemned],
             )
+        fire("gc:checked")
         return condemned
 
     def _manifest_files(self, conn: Connection, manifests: dict[str, list[str]]) -> set[str]:

@@ -97,6 +97,7 @@ class Pins:
                     [{"sha256": s, "created_at": now} for s in shas],
                 ).scalars()
             )
+            fire("pins:inserted")
             condemned: set[str] = set()
             for start in range(0, len(shas), _IN_CHUNK):
                 chunk = shas[start : start + _IN_CHUNK]
@@ -123,6 +124,7 @@ class Pins:
                     )
                 if again() != sha:
                     raise IntegrityError(f"the file of object {sha} changed while it was stored")
+        fire("pins:verified")
 
     def record(self, fn: Callable[[Connection], T]) -> T:
         """Holds the objects (:meth:`hold`), then runs fn(conn) and deletes the pins in one
