@@ -341,14 +341,16 @@ class TrackingMixin(RegistryBase):
         key = _search.query_key(names, filter, ordering)
         offset = 0 if page_token is None else _search.page_offset(page_token, key)
         with self._db.read() as conn:
-            # Deleted runs, and runs of deleted experiments, are not found.
-            query = select(runs).where(
-                tombstones.live(runs),
-                runs.c.experiment_id.in_(
-                    select(experiments.c.id).where(tombstones.live(experiments))
-                ),
-            )
-            if names is not None:
+            # Deleted runs, and runs of deleted experiments, are not found (a deleted
+            # experiment named here is DeletedError).
+            query = select(runs).where(tombstones.live(runs))
+            if names is None:
+                query = query.where(
+                    runs.c.experiment_id.in_(
+                        select(experiments.c.id).where(tombstones.live(experiments))
+                    )
+                )
+            else:
                 ids = []
                 for name in names:
                     checks.check_name(name, "experiment name")
