@@ -2,9 +2,28 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
+
+WORKER = Path(__file__).with_name("registry_worker.py")
+
+
+def run_worker(*args: str, **kwargs) -> subprocess.Popen[str]:
+    """registry_worker.py in a process of its own, with pipes for its stdin and output."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(WORKER.parent), *sys.path])}
+    return subprocess.Popen(
+        [sys.executable, str(WORKER), *args],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
 
 
 class Constant:
@@ -72,8 +91,6 @@ def stored_bytes(store, sha: str) -> bytes:
 
 def stored_objects(store) -> dict[str, bytes]:
     """Every object in the store, listed here (os.walk, or boto3 on S3), with its bytes."""
-    import os
-
     out: dict[str, bytes] = {}
     if store.is_local:
         for folder, _, files in os.walk(Path(store.uri) / "objects" / "sha256"):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from registry_helpers import make_bundle, referenced_objects, stored_objects
+from registry_helpers import make_bundle, referenced_objects, run_worker, stored_objects
 from sqlalchemy import insert, select, update
 from test_artifacts import _s3_uri, s3_endpoint  # noqa: F401  (the fixture, for the S3 cases)
 
@@ -34,20 +34,6 @@ from seawall.registry._gc import STALE_PIN_S, sweep_lock
 from seawall.registry._pins import Pins
 from seawall.registry._schema import artifacts, gc_condemned, runs, store_pins
 from seawall.registry._store import HOOKS
-
-WORKER = Path(__file__).with_name("registry_worker.py")
-
-
-def _worker(*args: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(WORKER.parent), *sys.path])}
-    return subprocess.Popen(
-        [sys.executable, str(WORKER), *args],
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def _populate(reg: Registry, tmp_path: Path, rng) -> None:
@@ -287,7 +273,7 @@ def test_a_writer_waits_for_a_gc_removing_its_object(registry_uri, tmp_path, rng
     reg.delete_run(old.id)
     reg.purge_run(old.id)
     sha = hashlib.sha256(data).hexdigest()
-    gc = _worker("gc", registry_uri, artifacts_uri, "hold")
+    gc = run_worker("gc", registry_uri, artifacts_uri, "hold")
     try:
         assert gc.stdout is not None
         assert gc.stdout.readline().strip() == "condemned", gc.stderr.read() if gc.stderr else ""
@@ -383,7 +369,7 @@ def test_an_interrupted_gc_leaves_a_consistent_store(registry_uri, tmp_path, rng
     live = referenced_objects(reg)
     garbage = set(before) - live
     kill_after = int(rng.integers(1, len(garbage)))
-    gc = _worker("gc", registry_uri, artifacts_uri, f"kill:{kill_after}")
+    gc = run_worker("gc", registry_uri, artifacts_uri, f"kill:{kill_after}")
     _, err = gc.communicate(timeout=120)
     assert gc.returncode == -9, err
     middle = stored_objects(reg.artifacts)

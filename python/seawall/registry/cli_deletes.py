@@ -122,6 +122,14 @@ def purge_experiment(reg: Any, name: str, reason: str | None) -> None:
 # --- models -----------------------------------------------------------------------------------
 
 
+def _model(reg: Any, action: str, name: str, version: str | None, reason: str | None) -> None:
+    """delete, restore or purge a model (NAME), or one version (NAME VERSION, a models:/ URI)."""
+    if version is None and not name.startswith("models:/"):
+        _done(getattr(reg, f"{action}_model")(name, reason=reason))
+    else:
+        _done(getattr(reg, f"{action}_model_version")(name, version, reason=reason))
+
+
 @models.command("delete")
 @click.argument("name")
 @click.argument("version", required=False)
@@ -130,17 +138,9 @@ def purge_experiment(reg: Any, name: str, reason: str | None) -> None:
 @_command
 def delete_model(reg: Any, name: str, version: str | None, reason: str | None, purge: bool) -> None:
     """Delete a model, or one VERSION of it (refused while an alias points to it)."""
-    if version is None and not name.startswith("models:/"):
-        _delete_then_purge(reg.delete_model, reg.purge_model, name, reason=reason, then_purge=purge)
-    else:
-        _delete_then_purge(
-            reg.delete_model_version,
-            reg.purge_model_version,
-            name,
-            version,
-            reason=reason,
-            then_purge=purge,
-        )
+    _model(reg, "delete", name, version, reason)
+    if purge:
+        _model(reg, "purge", name, version, reason)
 
 
 @models.command("restore")
@@ -150,10 +150,7 @@ def delete_model(reg: Any, name: str, version: str | None, reason: str | None, p
 @_command
 def restore_model(reg: Any, name: str, version: str | None, reason: str | None) -> None:
     """Restore a deleted model, or one deleted VERSION of it."""
-    if version is None and not name.startswith("models:/"):
-        _done(reg.restore_model(name, reason=reason))
-    else:
-        _done(reg.restore_model_version(name, version, reason=reason))
+    _model(reg, "restore", name, version, reason)
 
 
 @models.command("purge")
@@ -163,10 +160,7 @@ def restore_model(reg: Any, name: str, version: str | None, reason: str | None) 
 @_command
 def purge_model(reg: Any, name: str, version: str | None, reason: str | None) -> None:
     """Delete a deleted model (or VERSION) permanently; its audit and lineage stay."""
-    if version is None and not name.startswith("models:/"):
-        _done(reg.purge_model(name, reason=reason))
-    else:
-        _done(reg.purge_model_version(name, version, reason=reason))
+    _model(reg, "purge", name, version, reason)
 
 
 @models.command("delete-alias")
