@@ -109,7 +109,9 @@ class Lineage:
 
     ``nodes`` are dicts with ``id``, ``kind`` (dataset, run, model_version, alias, deployment)
     and the record's fields; ``edges`` are dicts with ``source``, ``target`` and ``relation``.
-    ``alias_history`` is every move of an alias to or from this version, oldest first.
+    ``alias_history`` is every move of an alias to or from this version, oldest first. The
+    version and run nodes say whether they were deleted (``deleted``) and permanently
+    (``purged``): lineage outlives deletes.
     """
 
     model: str
