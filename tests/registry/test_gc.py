@@ -29,7 +29,7 @@ from seawall.errors import (
     RegistryUnavailableError,
     StorageError,
 )
-from seawall.registry import Registry
+from seawall.registry import Registry, _gc
 from seawall.registry._gc import STALE_PIN_S, sweep_lock
 from seawall.registry._pins import Pins
 from seawall.registry._schema import artifacts, gc_condemned, runs, store_pins
@@ -193,7 +193,8 @@ def test_an_unreadable_manifest_stops_gc(sqlite_uri, tmp_path, rng):
     assert stored_objects(reg.artifacts) == before
 
 
-def test_one_gc_at_a_time(reg):
+def test_one_gc_at_a_time(reg, monkeypatch):
+    monkeypatch.setattr(_gc, "LOCK_WAIT_S", 0.3)
     with sweep_lock(reg._db) as got:
         assert got
         with pytest.raises(RegistryUnavailableError, match="another seawall gc is running"):

@@ -96,6 +96,8 @@ log = logging.getLogger("seawall.registry")
 MIN_AGE_S = 3600.0
 # A pin older than this was left by a writer that died (or stalled for a day): a sweep deletes it.
 STALE_PIN_S = 86400.0
+# How long gc waits for the sweep lock before saying another gc is running (seconds).
+LOCK_WAIT_S = 10.0
 # Candidates condemned and removed per transaction.
 BATCH = 2000
 # pg_advisory_lock key of the sweep lock: "seawallg" in ASCII.
@@ -255,18 +257,22 @@ class GcMixin(RegistryBase):
         is gone at once). Safe while other processes write: an object a writer stores or
         references meanwhile is never removed. With `dry_run`, nothing is changed and the
         report says what would be. One gc at a time: another one running is
-        RegistryUnavailableError."""
+        RegistryUnavailableError (after ``LOCK_WAIT_S``)."""
         for name, value in (("min_age", min_age), ("stale_after", stale_after)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
                 raise InvalidInputError(f"{name} must be a number of seconds >= 0, got {value!r}")
         started = time.monotonic()
-        with sweep_lock(self._db) as got:
-            if not got and not dry_run:
+        while True:
+            with sweep_lock(self._db) as got:
+                if got or dry_run:
+                    return self._sweep(dry_run, float(min_age), float(stale_after), started)
+            # A gc killed a moment ago holds the lock until its database session is gone.
+            if time.monotonic() - started > LOCK_WAIT_S:
                 raise RegistryUnavailableError(
                     f"another seawall gc is running on the registry {self._db.display}: "
                     "try again when it is over"
                 )
-            return self._sweep(dry_run, float(min_age), float(stale_after), started)
+            time.sleep(0.1)
 
     def _sweep(self, dry_run: bool, min_age: float, stale_after: float, started: float) -> GcReport:
         store = self.artifacts
