@@ -62,6 +62,12 @@ from .registry.cli import models, runs  # noqa: E402  (SQLAlchemy and rich load 
 main.add_command(runs)
 main.add_command(models)
 
+# Also adds delete, restore and purge to `runs` and `models`.
+from .registry.cli_deletes import experiments, gc  # noqa: E402
+
+main.add_command(experiments)
+main.add_command(gc)
+
 from .drift.cli import report  # noqa: E402  (rich and the drift code load only when it runs)
 
 main.add_command(report)

@@ -12,6 +12,7 @@ __all__ = [
     "BatcherClosedError",
     "CudaUnavailableError",
     "DTypeError",
+    "DeletedError",
     "IntegrityError",
     "InvalidInputError",
     "MissingColumnError",
@@ -74,6 +75,11 @@ class NotFoundError(SeawallError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class DeletedError(NotFoundError):
+    """The thing was deleted: softly (the message says how to restore it) or permanently
+    (purged: it cannot be restored). Deleted things are hidden from lists, searches and lookups."""
 
 
 class QueueFullError(SeawallError, RuntimeError):

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         AliasEvent,
         Artifact,
         DatasetInput,
+        Deletion,
         Deployment,
         Experiment,
         Lineage,
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
         Model,
         ModelVersion,
     )
+    from ._gc import GcReport
     from ._registry import Registry, resolve_bundle
     from ._run import Run
 
@@ -42,8 +44,10 @@ __all__ = [
     "Artifact",
     "DatasetFingerprint",
     "DatasetInput",
+    "Deletion",
     "Deployment",
     "Experiment",
+    "GcReport",
     "Lineage",
     "Metric",
     "Model",
@@ -58,6 +62,7 @@ _WHERE = {
     "resolve_bundle": "_registry",
     "Run": "_run",
     "DatasetFingerprint": "_datasets",
+    "GcReport": "_gc",
 }
 
 

@@ -14,6 +14,7 @@ from . import _checks as checks
 from ._base import RegistryBase
 from ._entities import AliasEvent
 from ._schema import alias_events, aliases, model_versions, models
+from ._tombstones import audit_event, deleted_versions
 
 
 @cache
@@ -76,6 +77,8 @@ class AliasesMixin(RegistryBase):
     promote = set_alias
 
     def delete_alias(self, model: str, alias: str, reason: str | None = None) -> AliasEvent:
+        """Removes an alias, recording who, when and why in the alias audit (the version it
+        pointed to is ``previous_version``); ``restore_alias`` points it back."""
         checks.check_name(model, "model name")
         checks.check_alias(alias)
 
@@ -93,6 +96,8 @@ class AliasesMixin(RegistryBase):
             )
             event = AliasEvent(model, alias, None, previous, reason, _actor(), time.time())
             conn.execute(alias_events.insert().values(model_id=model_pk, **_event_row(event)))
+            # EVENT OUTBOX: the "alias deleted" event goes here, in this transaction (conn),
+            # beside its audit row (restore_alias in _deletes.py has the same place).
             return event
 
         return self._db.write(tx)
@@ -103,12 +108,10 @@ class AliasesMixin(RegistryBase):
         if alias is not None:
             checks.check_alias(alias)
         with self._db.read() as conn:
-            model_pk = self._model_id(conn, model)
+            model_pk = self._model_id(conn, model, deleted_ok=True)  # the audit is kept
             query = select(alias_events).where(alias_events.c.model_id == model_pk)
             if alias is not None:
                 query = query.where(alias_events.c.alias == alias)
             rows = conn.execute(query.order_by(alias_events.c.id)).all()
-        return [
-            AliasEvent(model, r.alias, r.version, r.previous_version, r.reason, r.actor, r.at)
-            for r in rows
-        ]
+            deleted = deleted_versions(conn, model_pk)
+        return [audit_event(model, r, deleted) for r in rows]

@@ -5,7 +5,8 @@ The class is made of one part per concern, each in its own module over :class:`R
 (``_base``: the database, the artifact store and the lookups the parts share): ``_tracking``
 (experiments, runs, artifacts), ``_inputs`` (a run's datasets), ``_models`` (models, versions,
 tags), ``_aliases``, ``_lineage`` (deployments and the lineage graph) and ``_bundles`` (stored
-bundles, their local copies and reference profiles).
+bundles, their local copies and reference profiles); ``_deletes`` (delete, restore and purge)
+and ``_gc`` (garbage collection of the artifact store).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from pathlib import Path
 
 from ._aliases import AliasesMixin
 from ._bundles import BundlesMixin
+from ._deletes import DeletesMixin
+from ._gc import GcMixin
 from ._inputs import InputsMixin
 from ._lineage import LineageMixin
 from ._models import ModelsMixin
@@ -21,7 +24,16 @@ from ._run import FINISHED
 from ._tracking import TrackingMixin
 
 
-class Registry(TrackingMixin, InputsMixin, ModelsMixin, AliasesMixin, LineageMixin, BundlesMixin):
+class Registry(
+    TrackingMixin,
+    InputsMixin,
+    ModelsMixin,
+    AliasesMixin,
+    LineageMixin,
+    BundlesMixin,
+    DeletesMixin,
+    GcMixin,
+):
     """Runs, models and their lineage in one database.
 
     ``Registry()`` opens the embedded SQLite database ``$SEAWALL_HOME/registry.db`` (default

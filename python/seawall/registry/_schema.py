@@ -31,6 +31,10 @@ metadata = MetaData()
 NAME = 128
 KEY = 250
 
+# Deleting (migration 0005): experiments, runs, models and versions are deleted softly
+# (deleted_at: hidden, restorable), then permanently (purged_at: what they held is removed, the
+# row stays as a tombstone that lineage and the audit still name). See _deletes.py.
+
 experiments = Table(
     "experiments",
     metadata,
@@ -38,6 +42,8 @@ experiments = Table(
     Column("name", String(NAME), nullable=False, unique=True),
     Column("description", Text, nullable=True),
     Column("created_at", Float, nullable=False),
+    Column("deleted_at", Float, nullable=True),
+    Column("purged_at", Float, nullable=True),
 )
 
 runs = Table(
@@ -56,6 +62,8 @@ runs = Table(
     Column("pid", Integer, nullable=True),
     Column("pid_start", BigInteger, nullable=True),
     Column("heartbeat_at", Float, nullable=True),
+    Column("deleted_at", Float, nullable=True),
+    Column("purged_at", Float, nullable=True),
     Index("ix_runs_experiment_start", "experiment_id", "start_time"),
     Index("ix_runs_status", "status"),
 )
@@ -146,6 +154,8 @@ models = Table(
     # The highest version number handed out; bumped in the registering transaction, so a
     # rolled-back registration leaves no gap.
     Column("last_version", Integer, nullable=False),
+    Column("deleted_at", Float, nullable=True),
+    Column("purged_at", Float, nullable=True),
 )
 
 model_tags = Table(
@@ -167,6 +177,8 @@ model_versions = Table(
     Column("profile_sha256", String(64), nullable=True),
     Column("description", Text, nullable=True),
     Column("created_at", Float, nullable=False),
+    Column("deleted_at", Float, nullable=True),
+    Column("purged_at", Float, nullable=True),
     UniqueConstraint("model_id", "version", name="uq_model_versions_model_version"),
     Index("ix_model_versions_run", "run_id"),
 )
@@ -268,4 +280,37 @@ monitor_alerts = Table(
     Column("resolved_at", Float, nullable=True),
     Column("updated_at", Float, nullable=False),
     Index("ix_monitor_alerts_model_state", "model", "state"),
+)
+
+# Deleting and garbage collection (migration 0005): every delete, restore and purge, by whom
+# and why; the objects writers are storing, held against a sweep until the transaction that
+# references them commits; and the objects a sweep decided to remove (see _gc.py).
+deletions = Table(
+    "deletions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("target", String(300), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("actor", String(NAME), nullable=True),
+    Column("at", Float, nullable=False),
+    Index("ix_deletions_target", "target", "id"),
+)
+
+store_pins = Table(
+    "store_pins",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sha256", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index("ix_store_pins_sha256", "sha256"),
+)
+
+gc_condemned = Table(
+    "gc_condemned",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("gc_id", String(32), nullable=False),
+    Column("at", Float, nullable=False),
 )
