@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ._aliases import AliasesMixin
 from ._bundles import BundlesMixin
+from .events._mixin import EventsMixin
 from ._inputs import InputsMixin
 from ._lineage import LineageMixin
 from ._models import ModelsMixin
@@ -21,7 +22,15 @@ from ._run import FINISHED
 from ._tracking import TrackingMixin
 
 
-class Registry(TrackingMixin, InputsMixin, ModelsMixin, AliasesMixin, LineageMixin, BundlesMixin):
+class Registry(
+    TrackingMixin,
+    InputsMixin,
+    ModelsMixin,
+    AliasesMixin,
+    LineageMixin,
+    BundlesMixin,
+    EventsMixin,
+):
     """Runs, models and their lineage in one database.
 
     ``Registry()`` opens the embedded SQLite database ``$SEAWALL_HOME/registry.db`` (default

@@ -28,6 +28,7 @@ from ._run import RUNNING, STATUSES, Run
 from ._schema import artifacts, experiments, latest_metrics, params, runs, tags
 from ._schema import metrics as metrics_table
 from ._store import check_name, fire, safe_destination, walk_files
+from .events._outbox import NewEvent, write_event
 
 if TYPE_CHECKING:
     from ._registry import Registry
@@ -350,7 +351,9 @@ class TrackingMixin(RegistryBase):
             token = _search.page_token(offset + max_results, key) if more else None
             return _search.RunPage(self._runs(conn, rows[:max_results]), token)
 
-    def _record_artifacts(self, run: Run, items: list[tuple[str, str, int]]) -> list[Artifact]:
+    def _record_artifacts(
+        self, run: Run, items: list[tuple[str, str, int]], event: NewEvent | None = None
+    ) -> list[Artifact]:
         now = time.time()
 
         def tx(conn: Connection) -> list[Artifact]:
@@ -374,6 +377,8 @@ class TrackingMixin(RegistryBase):
                     )
                 )
                 out.append(Artifact(name, sha, size, now))
+            if event is not None:
+                write_event(conn, event)
             return out
 
         return self._db.write(tx)
@@ -394,12 +399,18 @@ class TrackingMixin(RegistryBase):
             items.append((f"{prefix}/{name}" if prefix else name, sha, size))
         return self._record_artifacts(run, items)
 
-    def _log_bytes(self, run: Run, data: bytes, name: str) -> Artifact:
+    def _log_bytes(
+        self, run: Run, data: bytes, name: str, event: NewEvent | None = None
+    ) -> Artifact:
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise DTypeError(f"log_bytes takes bytes, got {type(data).__name__}")
         check_name(name)
+        if event is not None and not isinstance(event, NewEvent):
+            raise InvalidInputError(
+                f"event must be a seawall.registry.events.NewEvent, got {type(event).__name__}"
+            )
         sha, size = self.artifacts.put_bytes(bytes(data))
-        return self._record_artifacts(run, [(name, sha, size)])[0]
+        return self._record_artifacts(run, [(name, sha, size)], event)[0]
 
     def list_artifacts(self, run_id: str) -> list[Artifact]:
         checks.check_run_id(run_id)
