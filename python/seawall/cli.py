@@ -62,6 +62,11 @@ from .registry.cli import models, runs  # noqa: E402  (SQLAlchemy and rich load 
 main.add_command(runs)
 main.add_command(models)
 
+from .registry.events.cli import events, webhooks  # noqa: E402  (as the registry commands)
+
+main.add_command(events)
+main.add_command(webhooks)
+
 from .drift.cli import report  # noqa: E402  (rich and the drift code load only when it runs)
 
 main.add_command(report)

@@ -14,12 +14,12 @@ from pathlib import Path
 
 from ._aliases import AliasesMixin
 from ._bundles import BundlesMixin
-from .events._mixin import EventsMixin
 from ._inputs import InputsMixin
 from ._lineage import LineageMixin
 from ._models import ModelsMixin
 from ._run import FINISHED
 from ._tracking import TrackingMixin
+from .events._mixin import EventsMixin
 
 
 class Registry(

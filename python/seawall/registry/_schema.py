@@ -276,7 +276,9 @@ monitor_alerts = Table(
 events = Table(
     "events",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("at", Float, nullable=False),
     Column("type", String(64), nullable=False),
     Column("resource", String(512), nullable=False),

@@ -15,11 +15,9 @@ from ...errors import InvalidInputError
 from .._base import RegistryBase
 from .._schema import events
 from . import _outbox, _subscriptions
-from ._outbox import Event, NewEvent
+from ._outbox import MAX_LIMIT, Event, NewEvent
 from ._signal import EventSignal
 from ._subscriptions import Webhook
-
-MAX_LIMIT = 10_000
 
 
 def _check_after(after: Any) -> int:

@@ -55,7 +55,14 @@ ALERT_FIRING = "alert.firing"
 ALERT_RESOLVED = "alert.resolved"
 LOOP_DECISION = "loop.decision"
 # The types the registry writes; others may be written too (a name of the same form).
-EVENT_TYPES = (VERSION_CREATED, ALIAS_SET, ALIAS_DELETED, ALERT_FIRING, ALERT_RESOLVED, LOOP_DECISION)
+EVENT_TYPES = (
+    VERSION_CREATED,
+    ALIAS_SET,
+    ALIAS_DELETED,
+    ALERT_FIRING,
+    ALERT_RESOLVED,
+    LOOP_DECISION,
+)
 
 # PostgreSQL: the NOTIFY channel, and the advisory lock that orders event ids by commit
 # ("sw-events" in ASCII).
@@ -64,6 +71,7 @@ _PG_LOCK_KEY = 0x73772D6576656E7473 & 0x7FFFFFFFFFFFFFFF
 
 _TYPE = re.compile(r"^[a-z][a-z0-9_]{0,30}(\.[a-z][a-z0-9_]{0,30})+$")
 MAX_RESOURCE = 512
+MAX_LIMIT = 10_000  # events read at once
 MAX_KEY = 256
 
 
@@ -191,8 +199,10 @@ def write_event(conn: Connection, event: NewEvent) -> None:
 def type_clause(types: Iterable[str]) -> Any:
     """The SQL condition that an event's type is one of `types` (``alias.*`` patterns too)."""
     exact = [t for t in types if not t.endswith(".*")]
-    clauses = [events.c.type.in_(exact)] if exact else []
-    clauses += [events.c.type.startswith(t[:-1], autoescape=True) for t in types if t.endswith(".*")]
+    clauses: list[Any] = [events.c.type.in_(exact)] if exact else []
+    clauses += [
+        events.c.type.startswith(t[:-1], autoescape=True) for t in types if t.endswith(".*")
+    ]
     return or_(*clauses)
 
 

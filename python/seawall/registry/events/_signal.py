@@ -138,6 +138,7 @@ class EventSignal:
     def _poll(self, stop: threading.Event) -> None:
         last: int | None = None
         while not self._idle(stop):
+            now: int | None
             try:
                 with self._db.read() as conn:
                     now = last_event_id(conn)

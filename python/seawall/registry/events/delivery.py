@@ -153,9 +153,7 @@ class DeliveryWorker:
         now = time.time()
         with self._db.read() as conn:
             nxt = conn.execute(
-                select(func.min(webhooks.c.next_attempt_at)).where(
-                    webhooks.c.next_attempt_at > now
-                )
+                select(func.min(webhooks.c.next_attempt_at)).where(webhooks.c.next_attempt_at > now)
             ).scalar()
         if nxt is None:
             return self.idle_s
