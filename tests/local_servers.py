@@ -161,7 +161,8 @@ class WebhookReceiver:
     ) -> None:
         self.events: list[dict[str, Any]] = []
         self.requests: list[tuple[dict[str, str], bytes]] = []
-        self.attempts = 0
+        self.attempts = 0  # requests answered
+        self.arrivals = 0  # requests whose body was read (answered or held)
         self.fail_first = fail_first
         self.hold = hold
         self.lock = threading.Lock()
@@ -171,6 +172,9 @@ class WebhookReceiver:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                with receiver.lock:
+                    receiver.arrivals += 1
+                    receiver.arrived.notify_all()
                 if receiver.hold is not None:
                     receiver.hold.wait(30)
                 with receiver.lock:
@@ -197,6 +201,11 @@ class WebhookReceiver:
         """Waits until `accepted` bodies were accepted; False if the time ran out first."""
         with self.lock:
             return self.arrived.wait_for(lambda: len(self.events) >= accepted, timeout_s)
+
+    def wait_for_arrivals(self, count: int, timeout_s: float = 60.0) -> bool:
+        """Waits until `count` requests arrived (held ones too); False on timeout."""
+        with self.lock:
+            return self.arrived.wait_for(lambda: self.arrivals >= count, timeout_s)
 
     def close(self) -> None:
         if self.hold is not None:
