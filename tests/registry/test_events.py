@@ -240,6 +240,8 @@ def test_wait_for_events_wakes_on_a_commit_elsewhere(registry_uri, tmp_path):
         waiting.join(60)
         assert not waiting.is_alive(), "the waiter did not wake on the commit"
         assert got == [event]
+        if waiter.pushes_events:  # woken by LISTEN/NOTIFY, not by a listener failing
+            assert waiter._event_signal().failures == 0
         # Nothing new: a short wait times out empty.
         assert waiter.wait_for_events(event.id, timeout_s=0.05) == []
     finally:

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
         write_event,
     )
     from ._subscriptions import Webhook
-    from .delivery import DeliveryWorker
+    from .delivery import DeliveryWorker, verify_signature
 
 __all__ = [
     "ALERT_FIRING",
@@ -51,12 +51,13 @@ __all__ = [
     "Event",
     "NewEvent",
     "Webhook",
+    "verify_signature",
     "write_event",
 ]
 
 # The names load on first use, so the command line can import this package's cli without
 # SQLAlchemy.
-_WHERE = {"Webhook": "_subscriptions", "DeliveryWorker": "delivery"}
+_WHERE = {"Webhook": "_subscriptions", "DeliveryWorker": "delivery", "verify_signature": "delivery"}
 
 
 def __getattr__(name: str) -> Any:

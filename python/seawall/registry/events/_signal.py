@@ -49,6 +49,9 @@ class EventSignal:
         self._next_callback = 0
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        # PostgreSQL: whether the thread listens now, and how often listening failed.
+        self.listening = False
+        self.failures = 0
 
     def _check_fork(self) -> None:
         if self._pid != os.getpid():  # a forked child has none of its parent's threads
@@ -158,17 +161,28 @@ class EventSignal:
                 failures = 0
             except Exception as exc:
                 failures += 1
-                log.debug("events: listening for notifications failed: %s", exc)
+                self.failures += 1
+                (log.warning if failures == 1 else log.debug)(
+                    "events: listening for notifications from %s failed (%s); waiters fall back "
+                    "to their timeouts until it listens again",
+                    self._db.display,
+                    exc,
+                )
                 self._bump()  # waiters look for themselves meanwhile
                 stop.wait(min(_MAX_RECONNECT_S, 0.1 * 2**failures))
 
     def _listen_once(self, stop: threading.Event) -> None:
-        with self._db.engine.connect() as conn:
-            conn.detach()  # this connection leaves the pool: closed, not returned, at the end
-            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-            conn.exec_driver_sql(f"LISTEN {CHANNEL}")
-            raw: Any = conn.connection.dbapi_connection
+        pooled = self._db.engine.raw_connection()
+        pooled.detach()  # this connection leaves the pool: closed, not returned, at the end
+        try:
+            raw: Any = pooled.dbapi_connection
+            raw.autocommit = True
+            raw.execute(f"LISTEN {CHANNEL}")
+            self.listening = True
             self._bump()  # what committed before LISTEN took effect: waiters look again
             while not self._idle(stop):
                 for _ in raw.notifies(timeout=_LISTEN_SLICE_S):
                     self._bump()
+        finally:
+            self.listening = False
+            pooled.close()

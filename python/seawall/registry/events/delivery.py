@@ -15,7 +15,8 @@ tell.
 Each POST carries the event as JSON (:meth:`Event.to_json`) with the headers
 ``X-Seawall-Signature: sha256=<HMAC-SHA256 of the body under the subscription's secret>``,
 ``Idempotency-Key``, ``X-Seawall-Event``, ``X-Seawall-Event-Id``, ``X-Seawall-Webhook-Id`` and
-``X-Seawall-Delivery-Attempt``.
+``X-Seawall-Delivery-Attempt``. A receiver checks the signature with :func:`verify_signature`
+(``verify_signature(secret, raw_body, header)``), or computes the HMAC itself.
 
 Writers never wait for any of this: the change and its event commit in their own transaction,
 and delivery reads the outbox afterwards.
@@ -35,12 +36,13 @@ from urllib.parse import urlsplit
 from sqlalchemy import Connection, func, or_, select, update
 
 from ..._webhooks import backoff_delay, post
+from ..._webhooks import verify as verify_signature
 from ...errors import InvalidInputError
 from .._schema import webhooks
 from ._outbox import Event, last_event_id, read_events
 from ._subscriptions import parse_types
 
-__all__ = ["DeliveryWorker"]
+__all__ = ["DeliveryWorker", "verify_signature"]
 
 log = logging.getLogger("seawall.registry")
 
