@@ -56,6 +56,11 @@ def test_events_list(filled):
     )
     bad = _invoke(filled, "events", "list", "--type", "Not A Type")
     assert bad.exit_code == 1 and "invalid event type" in bad.output
+    kept = _invoke(filled, "events", "prune", "--days", "1")
+    assert kept.exit_code == 0 and "removed 0 event(s)" in kept.output
+    pruned = _invoke(filled, "events", "prune", "--days", "0")
+    assert pruned.exit_code == 0 and "removed 2 event(s)" in pruned.output
+    assert "0 events" in _invoke(filled, "events", "list").output
 
 
 def test_webhooks_add_list_deliver_remove(filled, receiver):

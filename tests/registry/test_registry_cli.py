@@ -112,6 +112,7 @@ OPENING = [
     ["serve", "models:/churn/1"],
     ["events", "list"],
     ["events", "deliver", "--once"],
+    ["events", "prune", "--days", "30"],
     ["webhooks", "add", "http://127.0.0.1:9/hook"],
     ["webhooks", "list"],
     ["webhooks", "remove", "1"],

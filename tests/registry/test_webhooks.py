@@ -210,3 +210,21 @@ def test_worker_options_are_checked(reg):
     ):
         with pytest.raises(InvalidInputError):
             DeliveryWorker(reg, **bad)
+
+
+def test_pruning_keeps_what_a_webhook_has_not_delivered(reg, receiver):
+    old = [reg.record_event("test.old", "tests/o", {"i": i}) for i in range(3)]
+    hook = reg.add_webhook(receiver.url, secret="p" * 20, after=old[0].id)  # owes old[1:]
+    newest = reg.record_event("test.new", "tests/n")
+    assert reg.prune_events(older_than_s=3600) == 0  # nothing is that old
+    assert reg.prune_events(older_than_s=0) == 1  # only what the webhook handled: old[0]
+    assert reg.events() == [*old[1:], newest]
+    assert DeliveryWorker(reg).run_once() == 3
+    assert [e["id"] for e in receiver.events] == [old[1].id, old[2].id, newest.id]
+    assert reg.prune_events(older_than_s=0) == 3
+    assert reg.events() == []
+    reg.remove_webhook(hook.id)
+    after = reg.record_event("test.after", "tests/a")
+    assert after.id > newest.id  # ids are never handed out again
+    with pytest.raises(InvalidInputError):
+        reg.prune_events(-1)

@@ -9,11 +9,11 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, delete, func, select
 
 from ...errors import InvalidInputError
 from .._base import RegistryBase
-from .._schema import events
+from .._schema import events, webhooks
 from . import _outbox, _subscriptions
 from ._outbox import MAX_LIMIT, Event, NewEvent
 from ._signal import EventSignal
@@ -176,6 +176,30 @@ class EventsMixin(RegistryBase):
     def remove_webhook(self, webhook_id: int) -> None:
         """Removes a subscription; what it had not delivered is not delivered."""
         self._db.write(lambda conn: _subscriptions.remove(conn, webhook_id))
+
+    def prune_events(self, older_than_s: float) -> int:
+        """Removes events older than `older_than_s` seconds that every webhook has handled (an
+        event a webhook still has to deliver is kept, however old). Returns how many went.
+        Ids are never handed out again, so followers go on from where they were."""
+        if (
+            isinstance(older_than_s, bool)
+            or not isinstance(older_than_s, (int, float))
+            or not math.isfinite(older_than_s)
+            or older_than_s < 0
+        ):
+            raise InvalidInputError(
+                f"older_than_s must be a finite number of seconds >= 0, got {older_than_s!r}"
+            )
+        cutoff = time.time() - older_than_s
+
+        def tx(conn: Connection) -> int:
+            query = delete(events).where(events.c.at < cutoff)
+            handled = conn.execute(select(func.min(webhooks.c.cursor))).scalar()
+            if handled is not None:
+                query = query.where(events.c.id <= handled)
+            return int(conn.execute(query).rowcount)
+
+        return self._db.write(tx)
 
     def close(self) -> None:
         signal: EventSignal | None = getattr(self, "_events_signal", None)

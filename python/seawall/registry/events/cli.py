@@ -19,7 +19,7 @@ from ..cli import _command, _console, _when
 
 @click.group()
 def events() -> None:
-    """The registry's events: list them, or deliver them to webhooks."""
+    """The registry's events: list them, deliver them to webhooks, remove old ones."""
 
 
 @events.command("list")
@@ -104,6 +104,19 @@ def deliver(reg: Any, once: bool, timeout_s: float, max_backoff_s: float) -> Non
     finally:
         signal.signal(signal.SIGTERM, previous)
     click.echo(f"stopped; delivered {worker.delivered} event(s), {worker.failed} failed tries")
+
+
+@events.command("prune")
+@click.option(
+    "--days",
+    required=True,
+    type=click.FloatRange(min=0),
+    help="Remove events older than this many days.",
+)
+@_command
+def prune(reg: Any, days: float) -> None:
+    """Remove old events, except those a webhook has not delivered yet."""
+    click.echo(f"removed {reg.prune_events(days * 86400.0)} event(s)")
 
 
 @click.group()
