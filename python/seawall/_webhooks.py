@@ -1,5 +1,6 @@
-"""Webhook plumbing shared by every sender: the URL check, the HMAC-SHA256 signature of a body,
-one POST with its outcome (delivered, worth retrying, or refused), and the back-off between tries.
+"""Webhook plumbing shared by every sender: the URL check, JSON bodies, the HMAC-SHA256 signature
+of a body, one POST with its outcome (delivered, worth retrying, or refused), and the back-off
+between tries.
 
 The registry's event delivery (``seawall.registry.events``) and the monitoring ``WebhookSink``
 both send through here, so they sign, retry and report the same way.
@@ -13,11 +14,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+import math
 import random
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import InvalidInputError
@@ -27,6 +31,8 @@ __all__ = [
     "PostResult",
     "backoff_delay",
     "check_url",
+    "json_body",
+    "json_safe",
     "post",
     "sign",
     "verify",
@@ -43,6 +49,35 @@ def check_url(url: object) -> str:
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidInputError(f"a webhook URL is http:// or https://, got {url!r}")
     return str(url)
+
+
+def json_safe(value: Any) -> Any:
+    """`value` with NaN and infinities as None (JSON has neither), mapping keys as strings,
+    tuples as lists."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def _json_default(value: Any) -> Any:
+    # numpy scalars and arrays as their Python values; anything else as its text.
+    item = getattr(value, "tolist", None)
+    return json_safe(item()) if callable(item) else str(value)
+
+
+def json_body(value: Any) -> bytes:
+    """`value` as compact JSON with sorted keys (NaN as null, numpy values as numbers)."""
+    return json.dumps(
+        json_safe(value),
+        sort_keys=True,
+        separators=(",", ":"),
+        allow_nan=False,
+        default=_json_default,
+    ).encode()
 
 
 def _key(secret: str | bytes) -> bytes:

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import queue
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from .._webhooks import backoff_delay, check_url, post
+from .._webhooks import backoff_delay, check_url, json_safe, post
 from ..errors import InvalidInputError
 
 __all__ = ["CallbackSink", "Sink", "WebhookSink"]
@@ -164,7 +163,7 @@ class WebhookSink:
                 self._queue.task_done()
 
     def _deliver(self, event: dict[str, Any]) -> None:
-        body = json.dumps(_json_safe(event), allow_nan=False).encode()
+        body = json.dumps(json_safe(event), allow_nan=False).encode()
         last = ""
         for attempt in range(self.retries + 1):
             if attempt:
@@ -192,14 +191,3 @@ class WebhookSink:
             event.get("status"),
             event.get("alert", {}).get("message"),
         )
-
-
-def _json_safe(value: Any) -> Any:
-    """NaN and infinities become None (JSON has neither)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value

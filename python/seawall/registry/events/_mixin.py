@@ -38,6 +38,16 @@ def _check_resource(resource: Any) -> str | None:
     return resource
 
 
+def _check_seconds(value: Any, name: str) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise InvalidInputError(f"{name} must be a finite number of seconds >= 0, got {value!r}")
+
+
 class EventsMixin(RegistryBase):
     """Events of the registry (see :mod:`seawall.registry.events`) and webhook subscriptions."""
 
@@ -99,15 +109,7 @@ class EventsMixin(RegistryBase):
         wanted = _outbox.check_types(types)
         resource = _check_resource(resource)
         limit = _check_limit(limit)
-        if (
-            isinstance(timeout_s, bool)
-            or not isinstance(timeout_s, (int, float))
-            or not math.isfinite(timeout_s)
-            or timeout_s < 0
-        ):
-            raise InvalidInputError(
-                f"timeout_s must be a finite number of seconds >= 0, got {timeout_s!r}"
-            )
+        _check_seconds(timeout_s, "timeout_s")
         signal = self._event_signal()
         deadline = time.monotonic() + timeout_s
         while True:
@@ -181,15 +183,7 @@ class EventsMixin(RegistryBase):
         """Removes events older than `older_than_s` seconds that every webhook has handled (an
         event a webhook still has to deliver is kept, however old). Returns how many went.
         Ids are never handed out again, so followers go on from where they were."""
-        if (
-            isinstance(older_than_s, bool)
-            or not isinstance(older_than_s, (int, float))
-            or not math.isfinite(older_than_s)
-            or older_than_s < 0
-        ):
-            raise InvalidInputError(
-                f"older_than_s must be a finite number of seconds >= 0, got {older_than_s!r}"
-            )
+        _check_seconds(older_than_s, "older_than_s")
         cutoff = time.time() - older_than_s
 
         def tx(conn: Connection) -> int:

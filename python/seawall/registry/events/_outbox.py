@@ -18,7 +18,6 @@ retried, or an alert saved twice in one state, makes one event.
 from __future__ import annotations
 
 import json
-import math
 import re
 import time
 import uuid
@@ -30,6 +29,7 @@ from sqlalchemy import Connection, func, or_, select, text
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
+from ..._webhooks import json_body
 from ...errors import InvalidInputError
 from .._entities import AliasEvent
 from .._schema import events
@@ -98,7 +98,7 @@ class Event:
 
     def to_json(self) -> bytes:
         """The event as compact JSON with sorted keys: the body webhooks receive and sign."""
-        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":")).encode()
+        return json_body(self.to_dict())
 
 
 @dataclass(frozen=True)
@@ -156,29 +156,11 @@ def type_matches(patterns: Iterable[str], event_type: str) -> bool:
     )
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
-
-
-def _json_default(value: Any) -> Any:
-    """numpy scalars and arrays as their Python values; anything else as its text."""
-    item = getattr(value, "tolist", None)
-    return _json_safe(item()) if callable(item) else str(value)
-
-
 def write_event(conn: Connection, event: NewEvent) -> None:
     """Writes `event` in the caller's transaction (make it the transaction's last statement: on
     PostgreSQL it takes the lock that orders ids, held until commit). A key already written is
     a no-op."""
-    payload = json.dumps(
-        _json_safe(event.payload), sort_keys=True, allow_nan=False, default=_json_default
-    )
+    payload = json_body(event.payload).decode()
     postgres = conn.dialect.name == "postgresql"
     if postgres:
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})

@@ -23,7 +23,6 @@ parameters are answered 400, ``{"error": "..."}``.
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 from collections.abc import AsyncIterator
 from typing import Any
@@ -174,8 +173,7 @@ def _busy(most: int) -> Response:
 
 
 def _sse(event: Event) -> bytes:
-    data = json.dumps(event.to_dict(), separators=(",", ":"), sort_keys=True)
-    return f"id: {event.id}\nevent: {event.type}\ndata: {data}\n\n".encode()
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (event.id, event.type.encode(), event.to_json())
 
 
 def _event_id(text: str, what: str) -> int:
