@@ -56,6 +56,9 @@ def test_reading_events(served):
     assert body["last_id"] == reg.last_event_id()
     only = httpx.get(f"{url}/api/events", params={"type": "test.*"}, timeout=30).json()
     assert only == {"events": [first.to_dict()], "last_id": first.id}
+    # Nothing matched after the first: the next read starts past the event that did not match.
+    past = httpx.get(f"{url}/api/events", params={"after": first.id, "type": "test.*"}, timeout=30)
+    assert past.json() == {"events": [], "last_id": reg.last_event_id()}
     after = httpx.get(f"{url}/api/events", params={"after": body["last_id"]}, timeout=30).json()
     assert after == {"events": [], "last_id": body["last_id"]}
     some = httpx.get(f"{url}/api/events", params={"resource": "tests/b", "limit": 1}, timeout=30)

@@ -66,6 +66,38 @@ def test_the_watcher_switches_on_an_alias_event(registry):
         watcher.close()
 
 
+class _Recording:
+    """The registry, with the `after` of every wait_for_events call recorded."""
+
+    def __init__(self, registry) -> None:
+        self.registry = registry
+        self.pushes_events = True
+        self.afters: list[int] = []
+        self.waited = threading.Condition()
+
+    def __getattr__(self, name):
+        return getattr(self.registry, name)
+
+    def wait_for_events(self, after, **kwargs):
+        with self.waited:
+            self.afters.append(after)
+            self.waited.notify_all()
+        return self.registry.wait_for_events(after, **kwargs)
+
+
+def test_the_watcher_reads_past_other_models_events(registry):
+    """Events of other models do not match the watcher's filter; it must not read them again on
+    every wait (a busy registry would make each wait scan more)."""
+    spy = _Recording(registry)
+    watcher = AliasWatcher(spy, "models:/fraud@champion", 1, lambda v: None, interval_s=HOUR)
+    try:
+        others = [registry.record_event("other.thing", f"models/other/{i}") for i in range(5)]
+        with spy.waited:
+            assert spy.waited.wait_for(lambda: spy.afters[-1] >= others[-1].id, 60)
+    finally:
+        watcher.close()
+
+
 def test_by_default_events_are_followed_only_when_pushed(registry):
     watcher = AliasWatcher(registry, "models:/fraud@champion", 1, lambda v: None, interval_s=HOUR)
     try:

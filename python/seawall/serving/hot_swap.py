@@ -181,8 +181,9 @@ class AliasWatcher:
         last_check = -math.inf
         while not self._stop.is_set():
             try:
+                newest = int(self.registry.last_event_id())
                 if cursor is None:
-                    cursor = int(self.registry.last_event_id())
+                    cursor = newest
                     last_check = -math.inf  # what moved before we followed: look at once
                 found = self.registry.wait_for_events(
                     cursor,
@@ -194,8 +195,9 @@ class AliasWatcher:
                 self._unanswered(exc)
                 self._stop.wait(self.interval_s)
                 continue
-            if found:
-                cursor = int(found[-1].id)
+            # Past what was read; when nothing matched, past every event committed before the
+            # wait (ids increase in commit order), so other models' events are not read again.
+            cursor = int(found[-1].id) if found else max(cursor, newest)
             if self._stop.is_set():
                 return
             if found or time.monotonic() - last_check >= self.interval_s:

@@ -34,7 +34,14 @@ def events() -> None:
     "--type", "-t", "types", multiple=True, help="Event type, or e.g. 'alias.*' (repeatable)."
 )
 @click.option("--resource", help="e.g. models/fraud: its events and those under it.")
-@click.option("--limit", "-n", default=100, show_default=True, type=click.IntRange(1, 10_000))
+@click.option(
+    "--limit",
+    "-n",
+    default=100,
+    show_default=True,
+    type=click.IntRange(1, 10_000),
+    help="Events to list at most.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
 @_command
 def list_events(

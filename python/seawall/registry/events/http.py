@@ -5,7 +5,8 @@ routes for a server to mount (``seawall server`` serves them; so can any ASGI ap
 
 ``GET /events?after=ID&type=alias.*&resource=models/fraud&limit=100&wait=30``
     The events after ID (JSON: ``{"events": [...], "last_id": N}``; pass ``last_id`` as the next
-    ``after``). With ``wait`` (seconds, at most ``max_wait_s``), an empty answer waits until an
+    ``after``: with filters it may be past the last event returned, past events that did not
+    match). With ``wait`` (seconds, at most ``max_wait_s``), an empty answer waits until an
     event comes or the time runs out: a long poll.
 
 ``GET /events/stream?after=ID&type=...&resource=...``
@@ -79,8 +80,17 @@ def routes(
         raise InvalidInputError(f"max_waiters must be a positive integer, got {max_waiters!r}")
     gate = _Gate(max_waiters)
 
-    async def wait(after: int, query: dict[str, Any], timeout_s: float) -> list[Event]:
-        """The events after `after`, waiting up to `timeout_s` for one."""
+    def read(after: int, query: dict[str, Any]) -> tuple[list[Event], int]:
+        """The events after `after`, and where the next read starts: past the last one, or,
+        when none matched, past every event there was before the read (ids increase in commit
+        order, so none that matches can come before it), so that a filtered reader does not
+        scan the same unmatched events on every wake-up."""
+        newest = int(registry.last_event_id())
+        found: list[Event] = registry.events(after, **query)
+        return found, (found[-1].id if found else max(after, newest))
+
+    async def wait(after: int, query: dict[str, Any], timeout_s: float) -> tuple[list[Event], int]:
+        """As `read`, waiting up to `timeout_s` for an event."""
         loop = asyncio.get_running_loop()
         changed = asyncio.Event()
 
@@ -95,10 +105,10 @@ def routes(
             deadline = loop.time() + timeout_s
             while True:
                 changed.clear()  # before the read: a commit during it wakes the next wait
-                found: list[Event] = await run_in_threadpool(registry.events, after, **query)
+                found, after = await run_in_threadpool(read, after, query)
                 left = deadline - loop.time()
                 if found or left <= 0:
-                    return found
+                    return found, after
                 try:
                     await asyncio.wait_for(changed.wait(), left)
                 except asyncio.TimeoutError:
@@ -116,12 +126,11 @@ def routes(
             if not gate.enter():
                 return _busy(gate.most)
             try:
-                found = await wait(after, query, wait_s)
+                found, last = await wait(after, query, wait_s)
             finally:
                 gate.leave()
         else:
-            found = await run_in_threadpool(registry.events, after, **query)
-        last = found[-1].id if found else after
+            found, last = await run_in_threadpool(read, after, query)
         return JSONResponse({"events": [e.to_dict() for e in found], "last_id": last})
 
     async def stream(request: Request) -> Response:
@@ -142,13 +151,12 @@ def routes(
                 loop = asyncio.get_running_loop()
                 ends = loop.time() + max_stream_s
                 while (left := ends - loop.time()) > 0:
-                    found = await wait(cursor, query, min(heartbeat_s, left))
+                    found, cursor = await wait(cursor, query, min(heartbeat_s, left))
                     if not found:
                         yield b": keep-alive\n\n"
                         continue
                     for event in found:
                         yield _sse(event)
-                    cursor = found[-1].id
             finally:
                 gate.leave()
 
