@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[1] / "python" / "seawall"
 # From the ground up. Each entry is one layer: the packages (or top-level modules) in it.
 LAYERS: list[set[str]] = [
     {"errors"},
-    {"_core", "_files", "_data", "_parallel", "_server"},  # _server: what every server shares
+    # _server: what every server shares; _webhooks: signed POSTs with back-off, for every sender
+    {"_core", "_files", "_data", "_parallel", "_server", "_webhooks"},
     {"features", "profiles", "stats"},
     {"drift"},
     {"bundles"},

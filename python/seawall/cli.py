@@ -68,6 +68,11 @@ from .registry.cli_deletes import experiments, gc  # noqa: E402
 main.add_command(experiments)
 main.add_command(gc)
 
+from .registry.events.cli import events, webhooks  # noqa: E402  (as the registry commands)
+
+main.add_command(events)
+main.add_command(webhooks)
+
 from .drift.cli import report  # noqa: E402  (rich and the drift code load only when it runs)
 
 main.add_command(report)

@@ -15,6 +15,7 @@ from ._base import RegistryBase
 from ._entities import AliasEvent
 from ._schema import alias_events, aliases, model_versions, models
 from ._tombstones import audit_event, deleted_versions
+from .events._outbox import alias_moved, write_event
 
 
 @cache
@@ -68,8 +69,9 @@ class AliasesMixin(RegistryBase):
                 )
             )
             event = AliasEvent(model, alias, target.version, previous, reason, _actor(), now)
-            conn.execute(alias_events.insert().values(model_id=model_pk, **_event_row(event)))
+            audit_id = self._audit(conn, model_pk, event)
             conn.execute(update(models).where(models.c.id == model_pk).values(updated_at=now))
+            write_event(conn, alias_moved(audit_id, event))
             return event
 
         return self._db.write(tx)
@@ -95,12 +97,21 @@ class AliasesMixin(RegistryBase):
                 aliases.delete().where(aliases.c.model_id == model_pk, aliases.c.alias == alias)
             )
             event = AliasEvent(model, alias, None, previous, reason, _actor(), time.time())
-            conn.execute(alias_events.insert().values(model_id=model_pk, **_event_row(event)))
-            # EVENT OUTBOX: the "alias deleted" event goes here, in this transaction (conn),
-            # beside its audit row (restore_alias in _deletes.py has the same place).
+            write_event(conn, alias_moved(self._audit(conn, model_pk, event), event))
             return event
 
         return self._db.write(tx)
+
+    @staticmethod
+    def _audit(conn: Connection, model_pk: int, event: AliasEvent) -> int:
+        """Writes the audit row of an alias move; returns its id."""
+        return int(
+            conn.execute(
+                alias_events.insert()
+                .values(model_id=model_pk, **_event_row(event))
+                .returning(alias_events.c.id)
+            ).scalar_one()
+        )
 
     def alias_history(self, model: str, alias: str | None = None) -> list[AliasEvent]:
         """Every move of the model's aliases (or of one alias), oldest first."""

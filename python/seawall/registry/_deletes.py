@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Table, delete, select, update
 from ..errors import InvalidInputError, NotFoundError
 from . import _checks as checks
 from . import _tombstones as tombstones
-from ._aliases import _actor, _event_row
+from ._aliases import AliasesMixin, _actor
 from ._base import RegistryBase
 from ._entities import AliasEvent, Deletion
 from ._schema import (
@@ -45,6 +45,7 @@ from ._schema import (
     tags,
 )
 from ._store import fire
+from .events._outbox import alias_moved, write_event
 
 EXPERIMENT, RUN, MODEL, VERSION = "experiment", "run", "model", "version"
 DELETE, RESTORE, PURGE = "delete", "restore", "purge"
@@ -301,9 +302,8 @@ class DeletesMixin(RegistryBase):
             event = AliasEvent(
                 model, alias, target.version, None, reason or "restored", _actor(), now
             )
-            conn.execute(alias_events.insert().values(model_id=model_pk, **_event_row(event)))
-            # EVENT OUTBOX: an "alias moved" event for this restore goes here, in this
-            # transaction (conn), beside its audit row.
+            # the audit row and the "alias set" event, in this transaction
+            write_event(conn, alias_moved(AliasesMixin._audit(conn, model_pk, event), event))
             conn.execute(update(models).where(models.c.id == model_pk).values(updated_at=now))
             return event
 

@@ -22,6 +22,7 @@ from ._pins import Pins
 from ._run import Run
 from ._schema import aliases, model_tags, model_version_tags, model_versions, models
 from ._store import fire, walk_files
+from .events._outbox import version_created, write_event
 
 
 class ModelsMixin(RegistryBase):
@@ -137,6 +138,7 @@ class ModelsMixin(RegistryBase):
                     [{"version_id": version_pk, "key": k, "value": v} for k, v in tag_rows.items()],
                 )
             fire("register:inserted")
+            write_event(conn, version_created(name, int(version), run_id, bundle_sha))
             return ModelVersion(
                 name,
                 int(version),

@@ -22,6 +22,7 @@ from ._lineage import LineageMixin
 from ._models import ModelsMixin
 from ._run import FINISHED
 from ._tracking import TrackingMixin
+from .events._mixin import EventsMixin
 
 
 class Registry(
@@ -33,6 +34,7 @@ class Registry(
     BundlesMixin,
     DeletesMixin,
     GcMixin,
+    EventsMixin,
 ):
     """Runs, models and their lineage in one database.
 

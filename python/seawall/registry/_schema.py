@@ -314,3 +314,44 @@ gc_condemned = Table(
     Column("gc_id", String(32), nullable=False),
     Column("at", Float, nullable=False),
 )
+
+# Events (migration 0006): the outbox, written in the transaction of the change each event
+# describes; ids increase in commit order (see events/_outbox.py). AUTOINCREMENT on SQLite, so an
+# id is never handed out twice even after old events are removed.
+events = Table(
+    "events",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("at", Float, nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("resource", String(512), nullable=False),
+    Column("payload", Text, nullable=False),  # JSON object
+    Column("key", String(256), nullable=False),  # the idempotency key: one event per key
+    UniqueConstraint("key", name="uq_events_key"),
+    sqlite_autoincrement=True,
+)
+
+# Webhook subscriptions and where each one's delivery stands: every event after `cursor` that
+# matches `types` is still to be delivered, in order; a failed try waits until next_attempt_at.
+# The secret signs bodies, so it is kept as given (never shown after it was created).
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("url", Text, nullable=False),
+    Column("types", Text, nullable=False),  # JSON list of event types; empty: every type
+    Column("secret", String(256), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("cursor", BigInteger, nullable=False),
+    Column("delivered", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False),  # failed tries of the event after the cursor
+    Column("next_attempt_at", Float, nullable=False),
+    Column("last_attempt_at", Float, nullable=True),
+    Column("last_error", Text, nullable=True),
+    # the delivery worker that holds this subscription, until when
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", Float, nullable=True),
+)

@@ -30,6 +30,7 @@ from ._run import RUNNING, STATUSES, Run
 from ._schema import artifacts, experiments, latest_metrics, params, runs, tags
 from ._schema import metrics as metrics_table
 from ._store import check_name, fire, safe_destination, walk_files
+from .events._outbox import NewEvent, write_event
 
 if TYPE_CHECKING:
     from ._registry import Registry
@@ -371,7 +372,7 @@ class TrackingMixin(RegistryBase):
             return _search.RunPage(self._runs(conn, rows[:max_results]), token)
 
     def _record_artifacts(
-        self, run: Run, items: list[tuple[str, str, int]], pins: Pins
+        self, run: Run, items: list[tuple[str, str, int]], pins: Pins, event: NewEvent | None = None
     ) -> list[Artifact]:
         now = time.time()
 
@@ -396,6 +397,8 @@ class TrackingMixin(RegistryBase):
                     )
                 )
                 out.append(Artifact(name, sha, size, now))
+            if event is not None:
+                write_event(conn, event)
             return out
 
         return pins.record(tx)  # the references replace the pins: see _gc.py
@@ -418,13 +421,19 @@ class TrackingMixin(RegistryBase):
                 items.append((f"{prefix}/{name}" if prefix else name, sha, size))
             return self._record_artifacts(run, items, pins)
 
-    def _log_bytes(self, run: Run, data: bytes, name: str) -> Artifact:
+    def _log_bytes(
+        self, run: Run, data: bytes, name: str, event: NewEvent | None = None
+    ) -> Artifact:
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise DTypeError(f"log_bytes takes bytes, got {type(data).__name__}")
         check_name(name)
+        if event is not None and not isinstance(event, NewEvent):
+            raise InvalidInputError(
+                f"event must be a seawall.registry.events.NewEvent, got {type(event).__name__}"
+            )
         with Pins(self._db, self.artifacts) as pins:
             sha, size = pins.put_bytes(bytes(data))
-            return self._record_artifacts(run, [(name, sha, size)], pins)[0]
+            return self._record_artifacts(run, [(name, sha, size)], pins, event)[0]
 
     def list_artifacts(self, run_id: str) -> list[Artifact]:
         checks.check_run_id(run_id)
