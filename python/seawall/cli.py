@@ -62,6 +62,10 @@ from .registry.cli import models, runs  # noqa: E402  (SQLAlchemy and rich load 
 main.add_command(runs)
 main.add_command(models)
 
+from .registry.tokens_cli import tokens  # noqa: E402  (the registry loads only when it runs)
+
+main.add_command(tokens)
+
 from .drift.cli import report  # noqa: E402  (rich and the drift code load only when it runs)
 
 main.add_command(report)

@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._auth import PrincipalInfo
     from ._datasets import DatasetFingerprint
     from ._entities import (
         AliasEvent,
@@ -48,6 +49,7 @@ __all__ = [
     "Metric",
     "Model",
     "ModelVersion",
+    "PrincipalInfo",
     "Registry",
     "Run",
     "resolve_bundle",
@@ -58,6 +60,7 @@ _WHERE = {
     "resolve_bundle": "_registry",
     "Run": "_run",
     "DatasetFingerprint": "_datasets",
+    "PrincipalInfo": "_auth",
 }
 
 

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import getpass
 import time
-from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, select, update
 
 from ..errors import InvalidInputError, NotFoundError
 from . import _checks as checks
+from ._actor import current_actor
 from ._base import RegistryBase
 from ._entities import AliasEvent
 from ._schema import alias_events, aliases, model_versions, models
-
-
-@cache
-def _actor() -> str | None:
-    try:
-        return getpass.getuser()[:128]
-    except Exception:  # no login name in some containers: record none rather than fail
-        return None
 
 
 def _event_row(event: AliasEvent) -> dict[str, Any]:
@@ -66,7 +57,9 @@ class AliasesMixin(RegistryBase):
                     set_={"version_id": stmt.excluded.version_id, "updated_at": now},
                 )
             )
-            event = AliasEvent(model, alias, target.version, previous, reason, _actor(), now)
+            event = AliasEvent(
+                model, alias, target.version, previous, reason, current_actor(self), now
+            )
             conn.execute(alias_events.insert().values(model_id=model_pk, **_event_row(event)))
             conn.execute(update(models).where(models.c.id == model_pk).values(updated_at=now))
             return event
@@ -91,7 +84,9 @@ class AliasesMixin(RegistryBase):
             conn.execute(
                 aliases.delete().where(aliases.c.model_id == model_pk, aliases.c.alias == alias)
             )
-            event = AliasEvent(model, alias, None, previous, reason, _actor(), time.time())
+            event = AliasEvent(
+                model, alias, None, previous, reason, current_actor(self), time.time()
+            )
             conn.execute(alias_events.insert().values(model_id=model_pk, **_event_row(event)))
             return event
 

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, select, update
 from ..bundles import verify_bundle
 from ..errors import IntegrityError, InvalidInputError, NotFoundError
 from . import _checks as checks
+from ._actor import current_actor
 from ._base import RegistryBase
 from ._bundles import BUNDLE_FORMAT
 from ._entities import Model, ModelVersion
@@ -81,6 +82,7 @@ class ModelsMixin(RegistryBase):
         profile_sha = self.artifacts.put_bytes(profile.to_bytes())[0] if profile else None
         fire("register:stored")
         now = time.time()
+        actor = current_actor(self)
 
         def tx(conn: Connection) -> ModelVersion:
             run_pk = None
@@ -114,6 +116,7 @@ class ModelsMixin(RegistryBase):
                     profile_sha256=chosen_profile,
                     description=description,
                     created_at=now,
+                    actor=actor,
                 )
                 .returning(model_versions.c.id)
             ).scalar_one()
@@ -133,6 +136,7 @@ class ModelsMixin(RegistryBase):
                 now,
                 dict(tag_rows),
                 (),
+                actor,
             )
 
         out = self._db.write(tx)

@@ -56,6 +56,8 @@ runs = Table(
     Column("pid", Integer, nullable=True),
     Column("pid_start", BigInteger, nullable=True),
     Column("heartbeat_at", Float, nullable=True),
+    # Who started it (migration 0005): a token's principal (service:ci) or the OS login.
+    Column("actor", String(NAME), nullable=True),
     Index("ix_runs_experiment_start", "experiment_id", "start_time"),
     Index("ix_runs_status", "status"),
 )
@@ -167,6 +169,7 @@ model_versions = Table(
     Column("profile_sha256", String(64), nullable=True),
     Column("description", Text, nullable=True),
     Column("created_at", Float, nullable=False),
+    Column("actor", String(NAME), nullable=True),  # who registered it (migration 0005)
     UniqueConstraint("model_id", "version", name="uq_model_versions_model_version"),
     Index("ix_model_versions_run", "run_id"),
 )
@@ -268,4 +271,41 @@ monitor_alerts = Table(
     Column("resolved_at", Float, nullable=True),
     Column("updated_at", Float, nullable=False),
     Index("ix_monitor_alerts_model_state", "model", "state"),
+)
+
+# Identity (migration 0005): principals (users and service accounts, each of a team) and their
+# tokens, stored as digests only (seawall._server.tokens); auth_settings holds the registry's
+# token issuer id.
+auth_settings = Table(
+    "auth_settings",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+principals = Table(
+    "principals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(NAME), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),
+    Column("team", String(NAME), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("token_id", String(12), nullable=False, unique=True),
+    Column("principal_id", Integer, ForeignKey("principals.id"), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("scopes", Text, nullable=False),  # JSON list of ACTION:KIND/PATTERN
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=True),
+    Column("revoked_at", Float, nullable=True),
+    Column("rate_limit", Float, nullable=True),
+    Column("description", Text, nullable=True),
+    Column("created_by", String(NAME), nullable=True),
+    Index("ix_tokens_principal", "principal_id"),
 )
