@@ -831,7 +831,10 @@ def test_serve_command_warns_when_not_on_loopback(onnx_bundle):
         "from seawall.cli import main; main()"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code, "serve", str(onnx_bundle.path), "--host", "0.0.0.0"],
+        [
+            *(sys.executable, "-c", code, "serve", str(onnx_bundle.path)),
+            *("--host", "0.0.0.0", "--insecure"),
+        ],
         capture_output=True,
         text=True,
         timeout=300,
