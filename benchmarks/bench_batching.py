@@ -396,13 +396,15 @@ async def _http_client(port: int, requests: list[bytes], latencies: list[float])
         await writer.wait_closed()
 
 
-def _http_load(port: int, bodies: list[bytes]) -> dict[str, float]:
-    """Requests per second and latency percentiles of HTTP_REQUESTS one-row requests."""
+def _http_load(port: int, bodies: list[bytes], token: str | None = None) -> dict[str, float]:
+    """Requests per second and latency percentiles of HTTP_REQUESTS one-row requests (each with
+    ``Authorization: Bearer token`` when a token is given)."""
+    authorization = f"Authorization: Bearer {token}\r\n" if token is not None else ""
 
     def request(body: bytes) -> bytes:
         head = (
             "POST /v2/models/fraud/infer HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+            f"{authorization}Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
         )
         return head.encode() + body
 
@@ -453,3 +455,64 @@ def test_http_end_to_end(http_bundles):
         )
     batched, unbatched = (figures[label]["rps"] for label, _, _ in cases[1:])
     print(f"HTTP MLP batched / unbatched requests per second: {batched / unbatched:.1f}x")
+
+
+# --- what checking tokens costs ----------------------------------------------------------------
+#
+# The logistic regression's server, where the HTTP stack is the whole cost (so that auth's share
+# is the largest it can be), without auth (the anchor) and with `--auth registry` (every request
+# carries a token of the registry, checked against the cached answer, its scope against the route,
+# its rate counted), on the same requests, in alternating rounds so that the load of the machine
+# falls on both alike. Target: auth costs at most 3% of the requests per second.
+#
+#   python -m pytest benchmarks/bench_batching.py -k http_auth -s
+
+AUTH_ROUNDS = 5
+
+
+def test_http_auth_overhead(http_bundles, tmp_path):
+    pytest.importorskip("uvicorn")
+    from seawall.registry import Registry
+
+    paths, bodies = http_bundles
+    registry, artifacts = tmp_path / "registry.db", tmp_path / "artifacts"
+    with Registry(registry, artifacts=artifacts) as reg:
+        token = reg.create_token("bench", team="perf", scopes=["read:models/fraud"]).secret
+    common = ("--max-batch-size", "64")
+    anchor, anchor_port = _start_server(paths["logistic"], *common)
+    checked, checked_port = _start_server(
+        paths["logistic"],
+        *common,
+        *("--auth", "registry", "--registry", str(registry), "--artifacts", str(artifacts)),
+    )
+    rounds: dict[str, list[dict[str, float]]] = {"no auth (anchor)": [], "--auth registry": []}
+    try:
+        for _ in range(AUTH_ROUNDS):
+            rounds["no auth (anchor)"].append(_http_load(anchor_port, bodies))
+            rounds["--auth registry"].append(_http_load(checked_port, bodies, token))
+    finally:
+        for process in (anchor, checked):
+            process.terminate()
+            process.wait(30)
+    print()
+    medians = {}
+    for label, figures in rounds.items():
+        rps = [f["rps"] for f in figures]
+        medians[label] = float(np.median(rps))
+        p50 = float(np.median([f["p50_ms"] for f in figures]))
+        p99 = float(np.median([f["p99_ms"] for f in figures]))
+        print(
+            f"HTTP /v2 infer, logistic regression, {HTTP_CLIENTS} clients, {label}: median "
+            f"{medians[label]:,.0f} requests/s over {AUTH_ROUNDS} rounds "
+            f"({', '.join(f'{r:,.0f}' for r in rps)}), p50 {p50:.2f} ms, p99 {p99:.2f} ms"
+        )
+    paired = [
+        1 - a["rps"] / b["rps"]
+        for a, b in zip(rounds["--auth registry"], rounds["no auth (anchor)"], strict=True)
+    ]
+    cost = 1 - medians["--auth registry"] / medians["no auth (anchor)"]
+    print(
+        f"auth costs {100 * cost:.1f}% of the requests per second (medians; paired rounds "
+        f"{', '.join(f'{100 * c:+.1f}%' for c in paired)}; target <= 3%)"
+    )
+    assert cost < 0.15  # a broken cache (a database query per request) would cost far more

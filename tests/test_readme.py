@@ -229,6 +229,13 @@ CLAIMS: dict[str, Callable[[dict[str, Any]], bool]] = {
         ns["stats"]["model_stats"][0]["name"] == "fraud"
         and ns["stats"]["model_stats"][0]["execution_count"] == 0
     ),
+    # a server that checks tokens: none is 401, a reader's is answered; the audit names CI
+    "no_token": lambda ns: ns["no_token"] == 401,
+    "allowed": lambda ns: ns["allowed"] == 200,
+    "audit": lambda ns: (
+        ns["audit"].actor == "service:ci-pipeline"
+        and ns["reg"].alias_history("fraud", "champion")[-1].actor == "service:ci-pipeline"
+    ),
 }
 
 

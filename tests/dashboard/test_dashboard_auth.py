@@ -279,7 +279,9 @@ def test_seawall_ui_signs_in_over_tls(world, tmp_path):
     db = world.registry._db.engine.url.database
     context = ssl.create_default_context(cafile=str(cert))
     args = ["--registry", db, "--auth", "registry", "--ssl-certfile", str(cert)]
-    with seawall_command("ui", *args, "--ssl-keyfile", str(key), ready="/signin", context=context) as (
+    with seawall_command(
+        "ui", *args, "--ssl-keyfile", str(key), ready="/signin", context=context
+    ) as (
         url,
         output,
     ):

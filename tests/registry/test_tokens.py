@@ -76,7 +76,7 @@ def test_a_token_is_shown_once_and_stored_as_its_digest_only(reg):
 
 
 def test_a_token_authenticates_to_its_principal_and_scopes(reg):
-    new = reg.create_token("ana", kind="user", team="fraud", scopes=["read:models/*"] + SCOPES)
+    new = reg.create_token("ana", kind="user", team="fraud", scopes=["read:models/*", *SCOPES])
     p = reg.authenticate(new.secret)
     assert (p.name, p.kind, p.team, p.token_id) == ("ana", "user", "fraud", new.info.id)
     assert p.actor == "user:ana"
@@ -380,8 +380,11 @@ def test_the_tokens_command_prints_the_secret_once_and_lists_none(registry_uri, 
     assert rows[0]["scopes"] == ["write:experiments/fraud*", "promote:models/fraud"]
     assert rows[0]["state"] == "active"
     user = runner.invoke(
-        main, ["tokens", "create", "--user", "ana", "--team", "fraud", "--scope", "read:models/*"]
-        + ["--expires", "never", *base],
+        main,
+        [
+            *("tokens", "create", "--user", "ana", "--team", "fraud"),
+            *("--scope", "read:models/*", "--expires", "never", *base),
+        ],
     )
     assert user.exit_code == 0, user.output
     assert reg.authenticate(user.stdout.strip()).actor == "user:ana"
@@ -393,11 +396,25 @@ def test_the_tokens_command_prints_the_secret_once_and_lists_none(registry_uri, 
     assert "revoked" in runner.invoke(main, ["tokens", "list", "--all", *base]).output
     for bad, message in (
         (["create", "--team", "t", "--scope", "read:models/x"], "--service NAME or --user"),
-        (["create", "--service", "s", "--user", "u", "--team", "t", "--scope", "read:models/x"],
-         "--service NAME or --user"),
+        (
+            ["create", "--service", "s", "--user", "u", "--team", "t", "--scope", "read:models/x"],
+            "--service NAME or --user",
+        ),
         (["create", "--service", "s", "--team", "t", "--scope", "rd:models/x"], "invalid scope"),
-        (["create", "--service", "s", "--team", "t", "--scope", "read:models/x", "--expires",
-          "soon"], "invalid duration"),
+        (
+            [
+                "create",
+                "--service",
+                "s",
+                "--team",
+                "t",
+                "--scope",
+                "read:models/x",
+                "--expires",
+                "soon",
+            ],
+            "invalid duration",
+        ),
         (["revoke", "0123456789ab"], "no token"),
     ):
         result = runner.invoke(main, ["tokens", *bad, *base])
@@ -413,8 +430,10 @@ def test_a_token_file_works_like_the_registry(tmp_path, monkeypatch):
     runner = CliRunner()
     made = runner.invoke(
         main,
-        ["tokens", "create", "--file", str(path), "--service", "edge", "--team", "fraud"]
-        + ["--scope", "read:models/fraud", "--rate-limit", "5"],
+        [
+            *("tokens", "create", "--file", str(path), "--service", "edge", "--team", "fraud"),
+            *("--scope", "read:models/fraud", "--rate-limit", "5"),
+        ],
     )
     assert made.exit_code == 0, made.output
     secret = made.stdout.strip()

@@ -898,7 +898,7 @@ def test_serve_command_errors(fitted, tmp_path):
     assert "models:/NAME/VERSION" in result.output
     result = CliRunner().invoke(main, ["serve", str(path), "--registry", str(tmp_path / "r.db")])
     assert result.exit_code == 2
-    assert "--registry is for a models:/ URI or --dashboard" in result.output
+    assert "--registry is for a models:/ URI, --dashboard or --auth registry" in result.output
 
 
 def test_registry_uris_serve_what_the_registry_holds(onnx_bundle, monkeypatch, tmp_path):

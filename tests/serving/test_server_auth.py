@@ -86,7 +86,7 @@ def test_each_route_group_needs_its_scope(onnx_bundle, reg, rng, caplog):
     rows = records(transactions(rng, 5))
     open_answers = {}
     with running(create_app(onnx_bundle)) as url, httpx.Client(base_url=url, timeout=30) as c:
-        for group, routes in ROUTES.items():
+        for routes in ROUTES.values():
             for method, path, body in routes:
                 open_answers[path, method] = _send(c, method, path, body, None, rows).status_code
     app = create_app(onnx_bundle, auth=reg)
@@ -111,7 +111,9 @@ def test_each_route_group_needs_its_scope(onnx_bundle, reg, rng, caplog):
                         assert 'error="insufficient_scope"' in challenge
                         assert "may not" in answer.json()["error"]
         # a predict with the reader token is the model's real answer
-        predicted = _send(c, "POST", f"/v1/models/{NAME}/predict", "records", secrets["reader"], rows)
+        predicted = _send(
+            c, "POST", f"/v1/models/{NAME}/predict", "records", secrets["reader"], rows
+        )
         assert predicted.status_code == 200 and len(predicted.json()["outputs"]["label"]) == 5
     for secret in secrets.values():
         assert secret.rsplit("_", 1)[1] not in caplog.text
@@ -251,8 +253,10 @@ def test_a_token_file_protects_a_server_without_a_registry(onnx_bundle, tmp_path
     path = tmp_path / "tokens.json"
     made = CliRunner().invoke(
         main,
-        ["tokens", "create", "--file", str(path), "--service", "edge", "--team", "fraud"]
-        + ["--scope", "read:models/fraud"],
+        [
+            *("tokens", "create", "--file", str(path), "--service", "edge", "--team", "fraud"),
+            *("--scope", "read:models/fraud"),
+        ],
     )
     assert made.exit_code == 0, made.output
     secret = made.stdout.strip()
@@ -344,9 +348,11 @@ def test_seawall_serve_checks_tokens_over_tls(onnx_bundle, tmp_path):
     tokens = tmp_path / "tokens.json"
     from seawall._server.tokens import TokenFile
 
-    secret = TokenFile(tokens, create=True).create_token(
-        "probe", team="ops", scopes=["read:models/*"]
-    ).secret
+    secret = (
+        TokenFile(tokens, create=True)
+        .create_token("probe", team="ops", scopes=["read:models/*"])
+        .secret
+    )
     context = ssl.create_default_context(cafile=str(cert))
     with seawall_command(
         "serve",

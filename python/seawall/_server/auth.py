@@ -214,8 +214,11 @@ def bearer_token(headers: Any) -> str | None:
     """The token of an ``Authorization: Bearer`` header (raw ASGI header pairs, or a mapping);
     None when there is none."""
     if isinstance(headers, list):
-        value = next((v for k, v in headers if k == b"authorization"), None)
-        text = value.decode("latin-1") if value is not None else None
+        text = None
+        for key, value in headers:
+            if key == b"authorization":
+                text = value.decode("latin-1")
+                break
     else:
         text = headers.get("authorization")
     if text is None:
@@ -262,6 +265,8 @@ class AuthMiddleware:
         self.app = app
         self.authenticator = authenticator
         self.classify = classify
+        # (token id, action, resource) -> allowed: a token's scopes never change
+        self._decisions: dict[tuple[str, str, str], bool] = {}
 
     async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -277,7 +282,10 @@ class AuthMiddleware:
             return
         upstream = scope.get(PRINCIPAL_KEY)
         if isinstance(upstream, Principal):  # an app mounted in another that checked it
-            await self._checked(upstream, access, scope, receive, send)
+            if self._allows(upstream, access):
+                await self.app(scope, receive, send)
+            else:
+                await self._forbidden(upstream, access, send)
             return
         token = bearer_token(scope["headers"])
         if token is None:
@@ -292,7 +300,11 @@ class AuthMiddleware:
             )
             return
         try:
-            principal = await self._principal(token)
+            principal = self.authenticator.cached(token)
+            if principal is None:  # the source may query a database: off the event loop
+                import anyio.to_thread
+
+                principal = await anyio.to_thread.run_sync(self.authenticator.authenticate, token)
         except AuthenticationError as exc:
             log.info("refused a request to %s %s: %s", scope["method"], path, exc)
             error = f'{_REALM}, error="invalid_token"'
@@ -307,33 +319,32 @@ class AuthMiddleware:
                 [("retry-after", str(max(1, math.ceil(wait))))],
             )
             return
-        await self._checked(principal, access, scope, receive, send)
-
-    async def _checked(
-        self, principal: Principal, access: Access, scope: AsgiScope, receive: Receive, send: Send
-    ) -> None:
-        """Calls the app for `principal` if its scopes allow `access`, else answers 403."""
-        if access.action is not None and access.resource is not None:
-            if not principal.can(access.action, access.resource):
-                needed = f"{access.action}:{access.resource}"
-                error = f'{_REALM}, error="insufficient_scope", scope="{needed}"'
-                message = (
-                    f"{principal.actor} (token {principal.token_id}) may not {access.action} "
-                    f"{access.resource}: it needs the scope {needed}"
-                )
-                await _send_json(send, 403, message, [("www-authenticate", error)])
-                return
+        if not self._allows(principal, access):
+            await self._forbidden(principal, access, send)
+            return
         scope[PRINCIPAL_KEY] = principal
         await self.app(scope, receive, send)
 
-    async def _principal(self, token: str) -> Principal:
-        found = self.authenticator.cached(token)
-        if found is not None:
-            return found
-        import anyio.to_thread
+    def _allows(self, principal: Principal, access: Access) -> bool:
+        action, resource = access.action, access.resource
+        if action is None or resource is None:
+            return True
+        if principal.token_id is None:
+            return principal.can(action, resource)
+        key = (principal.token_id, action, resource)
+        allowed = self._decisions.get(key)
+        if allowed is None:
+            allowed = principal.can(action, resource)
+            if len(self._decisions) >= 65536:
+                self._decisions.clear()
+            self._decisions[key] = allowed
+        return allowed
 
-        # The source may query a database: off the event loop.
-        principal: Principal = await anyio.to_thread.run_sync(
-            self.authenticator.authenticate, token
+    async def _forbidden(self, principal: Principal, access: Access, send: Send) -> None:
+        needed = f"{access.action}:{access.resource}"
+        error = f'{_REALM}, error="insufficient_scope", scope="{needed}"'
+        message = (
+            f"{principal.actor} (token {principal.token_id}) may not {access.action} "
+            f"{access.resource}: it needs the scope {needed}"
         )
-        return principal
+        await _send_json(send, 403, message, [("www-authenticate", error)])

@@ -23,6 +23,7 @@ needs a valid token.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from .._server.auth import Access
 
@@ -38,6 +39,7 @@ _HEALTH = Access("health", public=True)
 _EVERY_MODEL = "models/*"
 
 
+@lru_cache(maxsize=4096)
 def classify(method: str, path: str) -> Access:
     """The route group of a request to the model server and the scope it needs."""
     if path in ("/v2/health/live", "/v2/health/ready"):
