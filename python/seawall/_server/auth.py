@@ -19,12 +19,11 @@ error names a token by its public id only.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import threading
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -34,6 +33,8 @@ from ..errors import (
     TokenExpiredError,
     TokenMalformedError,
 )
+from .limits import Receive, Send, respond
+from .limits import Scope as AsgiScope
 from .tokens import Principal, TokenFile, check_rate
 
 __all__ = [
@@ -236,25 +237,8 @@ def principal_of(scope_or_request: Any) -> Principal | None:
     return found if isinstance(found, Principal) else None
 
 
-AsgiScope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-
-
-async def _send_json(send: Send, status: int, message: str, headers: list[tuple[str, str]]) -> None:
-    body = json.dumps({"error": message}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                *((k.encode("latin-1"), v.encode("latin-1")) for k, v in headers),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+def _send_json(send: Send, status: int, message: str, headers: list[tuple[str, str]]) -> Any:
+    return respond(send, status, message, [(k.encode(), v.encode("latin-1")) for k, v in headers])
 
 
 class AuthMiddleware:

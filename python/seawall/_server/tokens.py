@@ -63,6 +63,7 @@ __all__ = [
     "can",
     "check_principal",
     "digest",
+    "issue",
     "new_issuer",
     "new_token",
     "parse_duration",
@@ -356,8 +357,8 @@ def check_rate(rate_limit: Any) -> float | None:
     return float(rate_limit)
 
 
-def token_info(
-    token_id: str,
+def issue(
+    issuer: str,
     name: str,
     kind: str,
     team: str,
@@ -366,9 +367,10 @@ def token_info(
     expires_in: float | None,
     rate_limit: float | None,
     description: str | None,
-    now: float,
-) -> TokenInfo:
-    """A new token's listing, every field checked."""
+) -> tuple[NewToken, TokenRecord]:
+    """A new token of `issuer` for the principal (name, kind, team), every field checked: the
+    token to show once, and the record to store (its digest, never the token)."""
+    token, token_id = new_token(issuer)
     name, kind, team = check_principal(name, kind, team)
     if expires_in is not None and (
         isinstance(expires_in, bool)
@@ -378,7 +380,8 @@ def token_info(
         raise InvalidInputError(f"expires_in must be positive seconds or None, got {expires_in!r}")
     if description is not None and not isinstance(description, str):
         raise InvalidInputError("description must be a string")
-    return TokenInfo(
+    now = time.time()
+    info = TokenInfo(
         token_id,
         name,
         kind,
@@ -390,6 +393,7 @@ def token_info(
         check_rate(rate_limit),
         description,
     )
+    return NewToken(token, info), TokenRecord(info, digest(token))
 
 
 # --- a file of hashed tokens ----------------------------------------------------------------------
@@ -569,9 +573,8 @@ class TokenFile:
         """A new token for the principal `name`; its digest is added to the file."""
 
         def add() -> NewToken:
-            token, token_id = new_token(self._issuer)
-            info = token_info(
-                token_id,
+            new, record = issue(
+                self._issuer,
                 name,
                 kind,
                 team,
@@ -579,7 +582,6 @@ class TokenFile:
                 expires_in=expires_in,
                 rate_limit=rate_limit,
                 description=description,
-                now=time.time(),
             )
             for other in self._records.values():
                 if other.info.principal == name and (other.info.kind, other.info.team) != (
@@ -590,8 +592,8 @@ class TokenFile:
                         f"{name!r} is already the {other.info.kind} of team "
                         f"{other.info.team!r} in {self.path}"
                     )
-            self._records[token_id] = TokenRecord(info, digest(token))
-            return NewToken(token, info)
+            self._records[new.info.id] = record
+            return new
 
         result: NewToken = self._change(add)
         return result

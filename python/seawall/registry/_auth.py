@@ -176,9 +176,8 @@ class AuthMixin(RegistryBase):
         def tx(conn: Connection) -> tk.NewToken:
             issuer = self._issuer(conn, create=True)
             assert issuer is not None
-            token, token_id = tk.new_token(issuer)
-            info = tk.token_info(
-                token_id,
+            new, record = tk.issue(
+                issuer,
                 name,
                 kind,
                 team,
@@ -186,14 +185,14 @@ class AuthMixin(RegistryBase):
                 expires_in=expires_in,
                 rate_limit=rate_limit,
                 description=description,
-                now=time.time(),
             )
+            info = new.info
             principal_pk = self._principal_pk(conn, info.principal, info.kind, info.team)
             conn.execute(
                 tokens_table.insert().values(
-                    token_id=token_id,
+                    token_id=info.id,
                     principal_id=principal_pk,
-                    digest=tk.digest(token),
+                    digest=record.digest,
                     scopes=json.dumps(list(info.scopes)),
                     created_at=info.created_at,
                     expires_at=info.expires_at,
@@ -202,7 +201,7 @@ class AuthMixin(RegistryBase):
                     created_by=created_by,
                 )
             )
-            return tk.NewToken(token, info)
+            return new
 
         result: tk.NewToken = self._db.write(tx)
         return result
