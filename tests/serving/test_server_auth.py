@@ -372,3 +372,46 @@ def test_seawall_serve_checks_tokens_over_tls(onnx_bundle, tmp_path):
             answer = client.get("/metrics", headers={"authorization": f"Bearer {secret}"})
             assert answer.status_code == 200 and "seawall_" in answer.text
     assert secret.rsplit("_", 1)[1] not in output[0]
+
+
+def test_requests_of_one_token_share_one_query_when_its_answer_runs_out(reg):
+    """20 requests at once of a token not cached: the source is asked once, not 20 times."""
+    import asyncio
+    import threading
+
+    from seawall._server.auth import Access, AuthMiddleware, Authenticator
+
+    new = reg.create_token("ci", team="t", scopes=["read:models/fraud"])
+    calls = []
+    release = threading.Event()
+
+    class Slow:
+        def authenticate(self, token):
+            calls.append(token)
+            release.wait(30)  # every request arrives while the first query is under way
+            return reg.authenticate(token)
+
+        def principal_for(self, token_id):
+            return reg.principal_for(token_id)
+
+    served = []
+
+    async def app(scope, receive, send):
+        served.append(scope["seawall.principal"].name)
+
+    checked = AuthMiddleware(
+        app, Authenticator(Slow()), lambda m, p: Access("inference", "read", "models/fraud")
+    )
+    headers = [(b"authorization", f"Bearer {new.secret}".encode())]
+
+    async def main():
+        scope = {"type": "http", "method": "GET", "path": "/x", "headers": headers}
+        pending = [asyncio.ensure_future(checked(dict(scope), None, None)) for _ in range(20)]
+        while not calls:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)
+        release.set()
+        await asyncio.gather(*pending)
+
+    asyncio.run(main())
+    assert len(calls) == 1 and served == ["ci"] * 20

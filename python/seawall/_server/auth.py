@@ -19,6 +19,7 @@ error names a token by its public id only.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import threading
@@ -251,6 +252,9 @@ class AuthMiddleware:
         self.classify = classify
         # (token id, action, resource) -> allowed: a token's scopes never change
         self._decisions: dict[tuple[str, str, str], bool] = {}
+        # token -> the source's answer under way: when a cached answer runs out, the requests
+        # of that token at that moment wait for one query, not one each
+        self._asking: dict[str, asyncio.Future[Principal]] = {}
 
     async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -285,10 +289,8 @@ class AuthMiddleware:
             return
         try:
             principal = self.authenticator.cached(token)
-            if principal is None:  # the source may query a database: off the event loop
-                import anyio.to_thread
-
-                principal = await anyio.to_thread.run_sync(self.authenticator.authenticate, token)
+            if principal is None:
+                principal = await self._ask(token)
         except AuthenticationError as exc:
             log.info("refused a request to %s %s: %s", scope["method"], path, exc)
             error = f'{_REALM}, error="invalid_token"'
@@ -308,6 +310,27 @@ class AuthMiddleware:
             return
         scope[PRINCIPAL_KEY] = principal
         await self.app(scope, receive, send)
+
+    async def _ask(self, token: str) -> Principal:
+        """The source's answer for `token`, on a worker thread (it may query a database), one
+        query at a time per token."""
+        asking = self._asking.get(token)
+        if asking is None:
+            import anyio.to_thread
+
+            asking = asyncio.ensure_future(
+                anyio.to_thread.run_sync(self.authenticator.authenticate, token)
+            )
+            self._asking[token] = asking
+
+            def done(future: asyncio.Future[Principal]) -> None:
+                self._asking.pop(token, None)
+                if not future.cancelled():
+                    future.exception()  # retrieved, even when every waiter has gone
+
+            asking.add_done_callback(done)
+        # shielded: a client that goes away does not cancel the answer the others wait for
+        return await asyncio.shield(asking)
 
     def _allows(self, principal: Principal, access: Access) -> bool:
         action, resource = access.action, access.resource
