@@ -379,7 +379,7 @@ def test_requests_of_one_token_share_one_query_when_its_answer_runs_out(reg):
     import asyncio
     import threading
 
-    from seawall._server.auth import Access, AuthMiddleware, Authenticator
+    from seawall._server.auth import Access, Authenticator, AuthMiddleware
 
     new = reg.create_token("ci", team="t", scopes=["read:models/fraud"])
     calls = []
