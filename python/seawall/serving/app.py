@@ -498,8 +498,8 @@ def create_app(
     header, to join labels to later. Its counts are on ``/metrics``; it closes with the app.
 
     ``auth`` protects every route but the health probes with tokens: a
-    :class:`seawall._server.auth.Authenticator`, or a registry or
-    :class:`~seawall._server.tokens.TokenFile` to check them against (cached for 0.5 s, so a
+    :class:`seawall.serving.Authenticator`, or a registry or
+    :class:`~seawall.serving.TokenFile` to check them against (cached for 0.5 s, so a
     revoked token stops working within a second), or a token file's path. Each route group
     needs its scope (:mod:`seawall.serving.access`: ``read:models/NAME`` to infer,
     ``admin:models/NAME`` to load or unload...); 401 without a valid token, 403 with the
