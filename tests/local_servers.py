@@ -12,6 +12,7 @@ import os
 import pwd
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -41,10 +42,13 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def seawall_command(*args: str, ready: str = "/") -> Iterator[tuple[str, list[str]]]:
+def seawall_command(
+    *args: str, ready: str = "/", context: ssl.SSLContext | None = None
+) -> Iterator[tuple[str, list[str]]]:
     """Runs `seawall ARGS --port P` (serve, ui) on a free loopback port until the block ends,
     from when GET `ready` answers 200; yields its base URL and a list that holds, once the block
-    has ended, everything the command printed (stdout and stderr)."""
+    has ended, everything the command printed (stdout and stderr). With an SSL `context` it
+    speaks HTTPS to the command (which serves TLS)."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-c", "from seawall.cli import main; main()", *args, "--port", str(port)],
@@ -52,13 +56,13 @@ def seawall_command(*args: str, ready: str = "/") -> Iterator[tuple[str, list[st
         stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONWARNINGS": ""},
     )
-    url = f"http://127.0.0.1:{port}"
+    url = f"{'https' if context is not None else 'http'}://127.0.0.1:{port}"
     output: list[str] = []
     try:
         deadline = time.monotonic() + 120
         while True:
             try:
-                with urllib.request.urlopen(url + ready, timeout=30) as r:
+                with urllib.request.urlopen(url + ready, timeout=30, context=context) as r:
                     if r.status == 200:
                         break
             except OSError:

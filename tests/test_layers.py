@@ -36,6 +36,7 @@ LAYERS: list[set[str]] = [
 # Packages of one layer that may import each other (from, to).
 SAME_LAYER: set[tuple[str, str]] = {
     ("_parallel", "_core"),  # the thread count the native kernels use
+    ("_server", "_files"),  # token files are written atomically
     ("demo", "seawall"),  # the demo uses the public names, as a user would
 }
 # Modules that may import any layer: the public names and the command line put it all together.

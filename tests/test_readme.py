@@ -235,6 +235,13 @@ CLAIMS: dict[str, Callable[[dict[str, Any]], bool]] = {
         hashlib.sha256(b"logged by mistake").hexdigest() in ns["garbage"]
         and ns["scratch"].id not in {r.id for r in ns["reg"].search_runs(None)}
     ),
+    # a server that checks tokens: none is 401, a reader's is answered; the audit names CI
+    "no_token": lambda ns: ns["no_token"] == 401,
+    "allowed": lambda ns: ns["allowed"] == 200,
+    "audit": lambda ns: (
+        ns["audit"].actor == "service:ci-pipeline"
+        and ns["reg"].alias_history("fraud", "champion")[-1].actor == "service:ci-pipeline"
+    ),
 }
 
 

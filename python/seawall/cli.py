@@ -73,6 +73,10 @@ from .registry.events.cli import events, webhooks  # noqa: E402  (as the registr
 main.add_command(events)
 main.add_command(webhooks)
 
+from .registry.tokens_cli import tokens  # noqa: E402  (the registry loads only when it runs)
+
+main.add_command(tokens)
+
 from .drift.cli import report  # noqa: E402  (rich and the drift code load only when it runs)
 
 main.add_command(report)

@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._auth import PrincipalInfo
     from ._datasets import DatasetFingerprint
     from ._entities import (
         AliasEvent,
@@ -52,6 +53,7 @@ __all__ = [
     "Metric",
     "Model",
     "ModelVersion",
+    "PrincipalInfo",
     "Registry",
     "Run",
     "resolve_bundle",
@@ -63,6 +65,7 @@ _WHERE = {
     "Run": "_run",
     "DatasetFingerprint": "_datasets",
     "GcReport": "_gc",
+    "PrincipalInfo": "_auth",
 }
 
 

@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-import getpass
 import time
-from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, select, update
 
 from ..errors import InvalidInputError, NotFoundError
 from . import _checks as checks
+from ._actor import current_actor
 from ._base import RegistryBase
 from ._entities import AliasEvent
 from ._schema import alias_events, aliases, model_versions, models
 from ._tombstones import audit_event, deleted_versions
 from .events._outbox import alias_moved, write_event
-
-
-@cache
-def _actor() -> str | None:
-    try:
-        return getpass.getuser()[:128]
-    except Exception:  # no login name in some containers: record none rather than fail
-        return None
 
 
 def _event_row(event: AliasEvent) -> dict[str, Any]:
@@ -68,7 +59,9 @@ class AliasesMixin(RegistryBase):
                     set_={"version_id": stmt.excluded.version_id, "updated_at": now},
                 )
             )
-            event = AliasEvent(model, alias, target.version, previous, reason, _actor(), now)
+            event = AliasEvent(
+                model, alias, target.version, previous, reason, current_actor(self), now
+            )
             audit_id = self._audit(conn, model_pk, event)
             conn.execute(update(models).where(models.c.id == model_pk).values(updated_at=now))
             write_event(conn, alias_moved(audit_id, event))
@@ -96,7 +89,9 @@ class AliasesMixin(RegistryBase):
             conn.execute(
                 aliases.delete().where(aliases.c.model_id == model_pk, aliases.c.alias == alias)
             )
-            event = AliasEvent(model, alias, None, previous, reason, _actor(), time.time())
+            event = AliasEvent(
+                model, alias, None, previous, reason, current_actor(self), time.time()
+            )
             write_event(conn, alias_moved(self._audit(conn, model_pk, event), event))
             return event
 

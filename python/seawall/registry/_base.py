@@ -183,6 +183,7 @@ class RegistryBase:
                 r.start_time,
                 r.end_time,
                 *loaded[r.id],
+                actor=r.actor,
             )
             for r in rows
         ]
@@ -291,6 +292,7 @@ class RegistryBase:
             row.created_at,
             version_tags,
             tuple(names),
+            row.actor,
         )
 
     def get_model_version(self, model: str, version: int | str | None = None) -> ModelVersion:

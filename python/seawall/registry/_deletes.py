@@ -25,7 +25,8 @@ from sqlalchemy import Connection, Table, delete, select, update
 from ..errors import InvalidInputError, NotFoundError
 from . import _checks as checks
 from . import _tombstones as tombstones
-from ._aliases import AliasesMixin, _actor
+from ._actor import current_actor
+from ._aliases import AliasesMixin
 from ._base import RegistryBase
 from ._entities import AliasEvent, Deletion
 from ._schema import (
@@ -300,7 +301,7 @@ class DeletesMixin(RegistryBase):
                 )
             )
             event = AliasEvent(
-                model, alias, target.version, None, reason or "restored", _actor(), now
+                model, alias, target.version, None, reason or "restored", current_actor(self), now
             )
             # the audit row and the "alias set" event, in this transaction
             write_event(conn, alias_moved(AliasesMixin._audit(conn, model_pk, event), event))
@@ -375,7 +376,7 @@ class DeletesMixin(RegistryBase):
         def tx(conn: Connection) -> Deletion:
             now = time.time()
             target = apply(conn, what, action, now)
-            record = Deletion(kind, target, action, reason, _actor(), now)
+            record = Deletion(kind, target, action, reason, current_actor(self), now)
             conn.execute(
                 deletions.insert().values(
                     kind=kind,

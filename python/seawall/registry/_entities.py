@@ -58,6 +58,7 @@ class ModelVersion:
     created_at: float
     tags: dict[str, str] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
+    actor: str | None = None  # who registered it: a token's principal or the OS login
 
     @property
     def uri(self) -> str:

@@ -15,6 +15,7 @@ from ..bundles import verify_bundle
 from ..errors import IntegrityError, InvalidInputError, NotFoundError
 from . import _checks as checks
 from . import _tombstones as tombstones
+from ._actor import current_actor
 from ._base import RegistryBase
 from ._bundles import BUNDLE_FORMAT
 from ._entities import Model, ModelVersion
@@ -85,6 +86,7 @@ class ModelsMixin(RegistryBase):
         profile_sha = pins.put_bytes(profile.to_bytes())[0] if profile else None
         fire("register:stored")
         now = time.time()
+        actor = current_actor(self)
 
         def tx(conn: Connection) -> ModelVersion:
             run_pk = None
@@ -129,6 +131,7 @@ class ModelsMixin(RegistryBase):
                     profile_sha256=chosen_profile,
                     description=description,
                     created_at=now,
+                    actor=actor,
                 )
                 .returning(model_versions.c.id)
             ).scalar_one()
@@ -149,6 +152,7 @@ class ModelsMixin(RegistryBase):
                 now,
                 dict(tag_rows),
                 (),
+                actor,
             )
 
         with pins:

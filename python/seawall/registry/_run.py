@@ -40,6 +40,7 @@ class Run:
         params: dict[str, str],
         metrics: dict[str, float],
         tags: dict[str, str],
+        actor: str | None = None,
     ) -> None:
         self._registry = registry
         self._pk = pk
@@ -52,6 +53,7 @@ class Run:
         self.params = params
         self.metrics = metrics
         self.tags = tags
+        self.actor = actor  # who started it: a token's principal (service:ci) or the OS login
 
     def __repr__(self) -> str:
         name = f" {self.name!r}" if self.name else ""

@@ -64,6 +64,8 @@ runs = Table(
     Column("heartbeat_at", Float, nullable=True),
     Column("deleted_at", Float, nullable=True),
     Column("purged_at", Float, nullable=True),
+    # Who started it (migration 0007): a token's principal (service:ci) or the OS login.
+    Column("actor", String(NAME), nullable=True),
     Index("ix_runs_experiment_start", "experiment_id", "start_time"),
     Index("ix_runs_status", "status"),
 )
@@ -179,6 +181,7 @@ model_versions = Table(
     Column("created_at", Float, nullable=False),
     Column("deleted_at", Float, nullable=True),
     Column("purged_at", Float, nullable=True),
+    Column("actor", String(NAME), nullable=True),  # who registered it (migration 0007)
     UniqueConstraint("model_id", "version", name="uq_model_versions_model_version"),
     Index("ix_model_versions_run", "run_id"),
 )
@@ -354,4 +357,41 @@ webhooks = Table(
     # the delivery worker that holds this subscription, until when
     Column("lease_owner", String(64), nullable=True),
     Column("lease_until", Float, nullable=True),
+)
+
+# Identity (migration 0007): principals (users and service accounts, each of a team) and their
+# tokens, stored as digests only (seawall._server.tokens); auth_settings holds the registry's
+# token issuer id.
+auth_settings = Table(
+    "auth_settings",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+principals = Table(
+    "principals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(NAME), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),
+    Column("team", String(NAME), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("token_id", String(12), nullable=False, unique=True),
+    Column("principal_id", Integer, ForeignKey("principals.id"), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("scopes", Text, nullable=False),  # JSON list of ACTION:KIND/PATTERN
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=True),
+    Column("revoked_at", Float, nullable=True),
+    Column("rate_limit", Float, nullable=True),
+    Column("description", Text, nullable=True),
+    Column("created_by", String(NAME), nullable=True),
+    Index("ix_tokens_principal", "principal_id"),
 )

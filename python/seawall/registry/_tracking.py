@@ -23,6 +23,7 @@ from ..errors import (
 from . import _checks as checks
 from . import _search, _stale
 from . import _tombstones as tombstones
+from ._actor import current_actor
 from ._base import RegistryBase
 from ._entities import Artifact, Experiment, Metric
 from ._pins import Pins
@@ -99,6 +100,7 @@ class TrackingMixin(RegistryBase):
         run_id = uuid.uuid4().hex
         now = time.time()
         host, pid, pid_start = _stale.this_process()
+        actor = current_actor(self)
 
         def tx(conn: Connection) -> int:
             exp = self._experiment_id(conn, experiment, create=True)
@@ -115,6 +117,7 @@ class TrackingMixin(RegistryBase):
                         pid=pid,
                         pid_start=pid_start,
                         heartbeat_at=now,
+                        actor=actor,
                     )
                     .returning(runs.c.id)
                 ).scalar_one()
@@ -122,7 +125,18 @@ class TrackingMixin(RegistryBase):
 
         registry = cast("Registry", self)  # the parts of a registry only ever run in one
         run = Run(
-            registry, self._db.write(tx), run_id, experiment, name, RUNNING, now, None, {}, {}, {}
+            registry,
+            self._db.write(tx),
+            run_id,
+            experiment,
+            name,
+            RUNNING,
+            now,
+            None,
+            {},
+            {},
+            {},
+            actor=actor,
         )
         self._heartbeat.add(run._pk)
         fire("run:started")
