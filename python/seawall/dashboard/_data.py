@@ -126,17 +126,18 @@ class Data:
     # --- the overview -------------------------------------------------------------------------
 
     def overview(self) -> tuple[dict[str, int], list[ModelRow]]:
+        """Runs per experiment (every experiment), and a row per model (registered or
+        monitored), by name."""
         db = self.registry._db
         with db.read() as conn:
-            counts = {
-                "models": conn.execute(select(func.count()).select_from(models)).scalar_one(),
-                "versions": conn.execute(
-                    select(func.count()).select_from(model_versions)
-                ).scalar_one(),
-                "runs": conn.execute(select(func.count()).select_from(runs)).scalar_one(),
-                "experiments": conn.execute(
-                    select(func.count()).select_from(experiments)
-                ).scalar_one(),
+            runs_per_experiment = {
+                name: int(n)
+                for name, n in conn.execute(
+                    select(experiments.c.name, func.count(runs.c.id))
+                    .select_from(experiments)
+                    .outerjoin(runs, runs.c.experiment_id == experiments.c.id)
+                    .group_by(experiments.c.name)
+                )
             }
             rows = {
                 r.id: ModelRow(r.name, r.description, r.last_version or None, 0, r.updated_at)
@@ -164,7 +165,7 @@ class Data:
         for name in self.monitors():
             if name not in by_name:
                 by_name[name] = ModelRow(name, None, None, 0, None, registered=False)
-        return {k: int(v) for k, v in counts.items()}, [by_name[n] for n in sorted(by_name)]
+        return runs_per_experiment, [by_name[n] for n in sorted(by_name)]
 
     def drift_summary(self, per_model: int = 30) -> dict[str, list[tuple[int, float, float]]]:
         """Per model the newest windows: (id, end, drift share or NaN), oldest first."""

@@ -14,6 +14,7 @@ from . import _checks as checks
 from ._base import RegistryBase
 from ._datasets import DatasetFingerprint
 from ._entities import DatasetInput
+from ._pins import Pins
 from ._run import Run
 from ._schema import datasets, run_inputs
 
@@ -52,7 +53,8 @@ class InputsMixin(RegistryBase):
             raise InvalidInputError(
                 f"profile must be a seawall Profile, True or None, got {type(profile).__name__}"
             )
-        profile_sha = self.artifacts.put_bytes(profile.to_bytes())[0] if profile else None
+        pins = Pins(self._db, self.artifacts)
+        profile_sha = pins.put_bytes(profile.to_bytes())[0] if profile else None
         schema = json.dumps(fp.schema)
         now = time.time()
 
@@ -96,7 +98,8 @@ class InputsMixin(RegistryBase):
                 context,
             )
 
-        return self._db.write(tx)
+        with pins:
+            return pins.record(tx)  # the reference replaces the pin: see _gc.py
 
     def run_inputs(self, run_id: str) -> list[DatasetInput]:
         checks.check_run_id(run_id)

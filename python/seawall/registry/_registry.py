@@ -4,8 +4,10 @@ content-addressed artifact store.
 The class is made of one part per concern, each in its own module over :class:`RegistryBase`
 (``_base``: the database, the artifact store and the lookups the parts share): ``_tracking``
 (experiments, runs, artifacts), ``_inputs`` (a run's datasets), ``_models`` (models, versions,
-tags), ``_aliases``, ``_lineage`` (deployments and the lineage graph) and ``_bundles`` (stored
-bundles, their local copies and reference profiles).
+tags), ``_aliases``, ``_lineage`` (deployments and the lineage graph), ``_bundles`` (stored
+bundles, their local copies and reference profiles), ``_auth`` (principals, tokens and the
+acting principal); ``_deletes`` (delete, restore and purge) and ``_gc`` (garbage collection of
+the artifact store).
 """
 
 from __future__ import annotations
@@ -13,15 +15,30 @@ from __future__ import annotations
 from pathlib import Path
 
 from ._aliases import AliasesMixin
+from ._auth import AuthMixin
 from ._bundles import BundlesMixin
+from ._deletes import DeletesMixin
+from ._gc import GcMixin
 from ._inputs import InputsMixin
 from ._lineage import LineageMixin
 from ._models import ModelsMixin
 from ._run import FINISHED
 from ._tracking import TrackingMixin
+from .events._mixin import EventsMixin
 
 
-class Registry(TrackingMixin, InputsMixin, ModelsMixin, AliasesMixin, LineageMixin, BundlesMixin):
+class Registry(
+    TrackingMixin,
+    InputsMixin,
+    ModelsMixin,
+    AliasesMixin,
+    LineageMixin,
+    BundlesMixin,
+    DeletesMixin,
+    GcMixin,
+    EventsMixin,
+    AuthMixin,
+):
     """Runs, models and their lineage in one database.
 
     ``Registry()`` opens the embedded SQLite database ``$SEAWALL_HOME/registry.db`` (default
