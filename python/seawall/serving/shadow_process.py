@@ -13,9 +13,9 @@ arm's figures, the agreement with the primary's outputs and the payload log. Wha
 own threads still do per block is small: one pickle of the copies out, one of the outputs in,
 and the figures.
 
-The worker process runs at a lower CPU priority (``nice`` +``NICE``): on a machine short of
-CPU, the shadow falls behind, and its queue drops (and counts) copies, rather than take CPU from
-the primary.
+The worker process runs only on CPU the server leaves idle (Linux's ``SCHED_IDLE``; elsewhere
+the lowest ``nice``): on a machine short of CPU, the shadow falls behind, and its queue drops (and
+counts) copies, rather than take CPU from the primary.
 
 A hot swap of the shadow arm (its alias moved) reaches the worker with the next block: it loads
 the new version first. A worker process that dies is counted (``restarts``), the block it held
@@ -51,7 +51,7 @@ __all__ = ["ShadowProcess"]
 log = logging.getLogger("seawall.serving")
 
 MAX_BACKOFF_S = 30.0  # the longest pause before a worker process is started again
-NICE = 10  # the worker process's CPU priority, below the server's
+NICE = 19  # where SCHED_IDLE is missing: the lowest CPU priority
 _FIRST_BACKOFF_S = 0.5
 _LENGTH = struct.Struct("<Q")
 
@@ -316,10 +316,7 @@ def _receive(stream: IO[bytes]) -> Any:
 
 def main() -> None:
     """The worker process: loads versions and answers blocks of copies until its input ends."""
-    try:  # where CPU is short, the shadow falls behind (its copies dropped), not the primary
-        os.nice(NICE)
-    except (AttributeError, OSError):  # no nice here: as the server
-        pass
+    _yield_cpu_to_the_server()
     channel = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # whatever else writes to stdout (a model printing) goes to stderr
     sys.stdout = sys.stderr
@@ -346,6 +343,19 @@ def main() -> None:
             _send(channel, ("answers", [_portable(a) for a in answers]))
     if served is not None:
         served.batcher.close(drain=False)
+
+
+def _yield_cpu_to_the_server() -> None:
+    """Where CPU is short, the shadow falls behind (its copies dropped), not the primary."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # type: ignore[attr-defined,unused-ignore]
+        return
+    except (AttributeError, OSError):  # not Linux: the lowest nice instead
+        pass
+    try:
+        os.nice(NICE)
+    except (AttributeError, OSError):  # no nice here either: as the server
+        pass
 
 
 def _start_version(
