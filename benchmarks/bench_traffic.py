@@ -12,7 +12,9 @@ on a kept-alive connection, and time every request. Cases:
   must come from one arm);
 - "shadow": a shadow at 100% (every request copied to the candidate, off the request path),
   answered in a worker process of its own (the default);
-- "shadow-threads": the same, answered on the server's threads (``shadow_process=False``).
+- "shadow-threads": the same, answered on the server's threads (``shadow_process=False``);
+- "none": no policy, against the anchor: what the benchmark's own noise and ordering make of two
+  identical servers (A/A).
 
     python -m pytest benchmarks/bench_traffic.py -s --benchmark-columns=median,min,rounds
 
@@ -163,6 +165,7 @@ def _hammer(
 
 
 POLICIES = {
+    "none": lambda: None,
     "canary": lambda: TrafficPolicy("models:/fraud@challenger", 10),
     "sticky": lambda: TrafficPolicy("models:/fraud@challenger", 10, sticky="header:x-user-id"),
     "shadow": lambda: TrafficPolicy(shadow="models:/fraud@candidate", shadow_queue=4096),
@@ -201,6 +204,8 @@ def _paced(url: str, bodies: list[bytes], n: int, rate: float) -> list[float]:
 
 def _worker_ready(app: Any, timeout_s: float = 120.0) -> None:
     """Waits until the policy's shadow worker process (if it has one) serves its version."""
+    if "fraud" not in app.state.seawall.traffic:
+        return
     router = app.state.seawall.traffic["fraud"]
     queue = router.describe()["shadow_queue"]
     if queue is None or queue.get("process") is None:
@@ -225,7 +230,8 @@ def _figures(answers: list[Any], seconds: list[float], per_round: int) -> dict[s
 @pytest.mark.parametrize("case", list(POLICIES))
 def test_traffic_throughput(benchmark, setup, medians, case):
     """The policy's server and the anchor (the same server without a policy) run side by side,
-    their rounds interleaved (anchor, then policy), so that both see the same machine."""
+    their rounds interleaved (anchor and policy in turn first), so that both see the same
+    machine."""
     app = _app(setup, POLICIES[case]())
     anchor = _app(setup, None)
     per_round = max(CLIENTS, REQUESTS // ROUNDS)
@@ -243,20 +249,35 @@ def test_traffic_throughput(benchmark, setup, medians, case):
             anchored.extend(_hammer(anchor_url, setup["bodies"], per_round, users))
             anchor_seconds.append(time.perf_counter() - start)
 
+        # The anchor's rounds before and after the policy's in turn (A P, P A, A P, ...): a
+        # server that always runs second is a few per cent slower, policy or not.
+        rounds = iter(range(ROUNDS))
+        anchor_first = [k % 2 == 0 for k in range(ROUNDS)]
+
+        def before() -> None:
+            k = next(rounds)
+            if anchor_first[k]:
+                anchor_round()
+            turn.append(k)
+
+        turn: list[int] = []
         benchmark.pedantic(
             lambda: answers.extend(_hammer(url, setup["bodies"], per_round, users)),
-            setup=anchor_round,
+            setup=before,
+            teardown=lambda: None if anchor_first[turn[-1]] else anchor_round(),
             rounds=ROUNDS,
             iterations=1,
         )
         paced: dict[str, list[float]] = {"policy": [], "anchor": []}
         if case.startswith("shadow"):  # below saturation too: the p99 at a steady PACED_RATE
             n = min(per_round, PACED_RATE * 10)
-            for _ in range(2):
-                paced["anchor"] += _paced(anchor_url, setup["bodies"], n, PACED_RATE)
-                paced["policy"] += _paced(url, setup["bodies"], n, PACED_RATE)
-        router = app.state.seawall.traffic["fraud"]
-        shadow = router.describe()["shadow_queue"]
+            for first, second in (("anchor", "policy"), ("policy", "anchor")):
+                for who in (first, second):
+                    paced[who] += _paced(
+                        anchor_url if who == "anchor" else url, setup["bodies"], n, PACED_RATE
+                    )
+        router = app.state.seawall.traffic.get("fraud")
+        shadow = router.describe()["shadow_queue"] if router is not None else None
     app.state.seawall.close()
     anchor.state.seawall.close()
     medians.record(f"traffic_{case}", benchmark)
