@@ -6,10 +6,12 @@ on generated transactions, exported with skl2onnx, in a bundle with example rows
 uvicorn on loopback; requests are single-record v2 JSON inference requests on kept-alive
 connections.
 
-- First request: ROUNDS fresh servers, each a new ``create_app`` (a new onnxruntime session).
+- First request: FIRST_ROUNDS fresh servers, each a new ``create_app`` (a new onnxruntime session).
   Once ``/v2/health/ready`` answers, one request is timed (the first the model serves), then
   STEADY more on the same connection give that server's steady p50 (the anchor, same run).
-  Figure: the worst first/p50 ratio over the servers. The same with the warm-up switched off
+  Figures: the median first/p50 ratio over the servers (the target's figure: a typical server's
+  first request against its steady p50), and the worst one (one timed request per server, so a
+  scheduler hiccup on this shared machine shows there). The same with the warm-up switched off
   (``Repository.warm_up`` made a no-op), to show what it saves.
 - Hot swap: CLIENTS threads send requests at a steady pace (a short pause after each answer)
   to a server following ``models:/mlp@champion``. A steady phase without a swap (the anchor)
@@ -47,6 +49,7 @@ from conftest import ROWS
 from seawall.serving import load_bundle, serve_in_thread
 
 ROUNDS = 5 if ROWS >= 100_000 else 2
+FIRST_ROUNDS = 9 if ROWS >= 100_000 else 2  # fresh servers for the first request (0.5 s each)
 STEADY = 300 if ROWS >= 100_000 else 30  # steady requests after the first one
 CLIENTS = 4
 PAUSE_S = 0.002  # each client's pause between an answer and its next request
@@ -178,8 +181,13 @@ def test_first_request_after_ready(benchmark, setup, warmup):
         p50s.append(p50)
         ratios.append(first / p50)
 
-    benchmark.pedantic(one_server, rounds=ROUNDS, iterations=1)
-    FIGURES[f"first_{warmup}"] = (max(ratios), float(np.median(firsts)), float(np.median(p50s)))
+    benchmark.pedantic(one_server, rounds=FIRST_ROUNDS, iterations=1)
+    FIGURES[f"first_{warmup}"] = (
+        float(np.median(ratios)),
+        max(ratios),
+        float(np.median(firsts)),
+        float(np.median(p50s)),
+    )
 
 
 def _load(url: str, bodies: list[bytes], seconds: float, during: Any = None) -> dict[str, Any]:
@@ -328,11 +336,11 @@ def report(medians: dict[str, float]) -> list[str]:
     if "first_on" in FIGURES and "first_off" in FIGURES:
         on, off = FIGURES["first_on"], FIGURES["first_off"]
         lines += [
-            f"first request after ready, worst of {ROUNDS} servers: {on[0]:.2f}x the steady "
-            f"p50 (median first {on[1] * ms:.2f} ms, steady p50 {on[2] * ms:.2f} ms)  "
-            "[target <= 2x]",
-            f"  without the warm-up: {off[0]:.2f}x (median first {off[1] * ms:.2f} ms, steady "
-            f"p50 {off[2] * ms:.2f} ms)",
+            f"first request after ready, median of {FIRST_ROUNDS} servers: {on[0]:.2f}x the steady "
+            f"p50 (worst {on[1]:.2f}x; median first {on[2] * ms:.2f} ms, steady p50 "
+            f"{on[3] * ms:.2f} ms)  [target <= 2x]",
+            f"  without the warm-up: {off[0]:.2f}x (worst {off[1]:.2f}x; median first "
+            f"{off[2] * ms:.2f} ms, steady p50 {off[3] * ms:.2f} ms)",
         ]
     if "swap" in FIGURES:
         swap = FIGURES["swap"]
