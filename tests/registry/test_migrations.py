@@ -18,6 +18,8 @@ from seawall.registry import Registry, _migrate
 from seawall.registry._db import Database
 from seawall.registry._schema import metadata
 
+pytestmark = pytest.mark.local_registry("schema migrations run on the server's own database")
+
 
 def _insert_first_revision_data(db: Database, rng) -> dict:
     """Rows written straight into a revision-0001 database (as the seawall of that time did),

@@ -10,7 +10,7 @@ import os
 import numpy as np
 import pyarrow as pa
 import pytest
-from registry_helpers import make_bundle
+from registry_helpers import make_bundle, store_of
 
 import seawall.bundles
 import seawall.serving
@@ -140,7 +140,7 @@ def test_register_refuses_bad_bundles(reg, tmp_path):
 
 
 def _stored(reg) -> set:
-    return {p.name for p in (reg.artifacts.local_path("0" * 64).parents[1]).rglob("*")}
+    return {p.name for p in (store_of(reg).local_path("0" * 64).parents[1]).rglob("*")}
 
 
 def _rewrite(path, change):

@@ -20,6 +20,10 @@ from seawall.registry._db import Database
 from seawall.registry._schema import runs
 from seawall.registry._store import STALE_TEMPORARY_S, ArtifactStore
 
+pytestmark = pytest.mark.local_registry(
+    "killed runs and stale uploads are found in the server's own database and store"
+)
+
 WORKER = Path(__file__).with_name("registry_worker.py")
 
 

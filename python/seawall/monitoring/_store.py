@@ -42,7 +42,18 @@ def _clean(x: float | None) -> float | None:
 
 
 class HistoryStore:
-    """Windows and alerts of every monitor writing to one registry."""
+    """Windows and alerts of every monitor writing to one registry (through its server, for a
+    registry served over HTTP: a :class:`~seawall.monitoring._remote.RemoteHistoryStore`)."""
+
+    def __new__(cls, registry: Any) -> HistoryStore:
+        if cls is HistoryStore:
+            from ..registry.remote import RemoteRegistry
+
+            if isinstance(registry, RemoteRegistry):
+                from ._remote import RemoteHistoryStore
+
+                return super().__new__(RemoteHistoryStore)
+        return super().__new__(cls)
 
     def __init__(self, registry: Any) -> None:
         self.registry = registry

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import getpass
 import time
-from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, select, update
 
 from ..errors import InvalidInputError, NotFoundError
 from . import _checks as checks
+from ._actor import actor as _actor
 from ._base import RegistryBase
 from ._entities import AliasEvent
 from ._schema import alias_events, aliases, model_versions, models
-
-
-@cache
-def _actor() -> str | None:
-    try:
-        return getpass.getuser()[:128]
-    except Exception:  # no login name in some containers: record none rather than fail
-        return None
 
 
 def _event_row(event: AliasEvent) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, NotFoundError
 from . import _checks as checks
 from ._base import RegistryBase
 from ._datasets import DatasetFingerprint
@@ -18,6 +18,17 @@ from ._run import Run
 from ._schema import datasets, run_inputs
 
 _CONTEXT = re.compile(r"^[a-z][a-z0-9_\-]{0,63}$")
+
+
+def _check_fields(name: str | None, context: str, source: str | None) -> None:
+    if name is not None:
+        checks.check_name(name, "dataset name")
+    if not isinstance(context, str) or not _CONTEXT.match(context):
+        raise InvalidInputError(
+            f"context must be a lowercase word such as 'training' or 'validation', got {context!r}"
+        )
+    if source is not None and not isinstance(source, str):
+        raise InvalidInputError(f"source must be a string, got {type(source).__name__}")
 
 
 class InputsMixin(RegistryBase):
@@ -34,15 +45,7 @@ class InputsMixin(RegistryBase):
     ) -> DatasetInput:
         from ..profiles import Profile
 
-        if name is not None:
-            checks.check_name(name, "dataset name")
-        if not isinstance(context, str) or not _CONTEXT.match(context):
-            raise InvalidInputError(
-                f"context must be a lowercase word such as 'training' or 'validation', "
-                f"got {context!r}"
-            )
-        if source is not None and not isinstance(source, str):
-            raise InvalidInputError(f"source must be a string, got {type(source).__name__}")
+        _check_fields(name, context, source)
         fp = data if isinstance(data, DatasetFingerprint) else DatasetFingerprint.from_data(data)
         if profile is True:
             if isinstance(data, DatasetFingerprint):
@@ -53,6 +56,22 @@ class InputsMixin(RegistryBase):
                 f"profile must be a seawall Profile, True or None, got {type(profile).__name__}"
             )
         profile_sha = self.artifacts.put_bytes(profile.to_bytes())[0] if profile else None
+        return self._record_input(run, fp, name, context, profile_sha, source)
+
+    def _record_input(
+        self,
+        run: Run,
+        fp: DatasetFingerprint,
+        name: str | None,
+        context: str,
+        profile_sha: str | None,
+        source: str | None,
+    ) -> DatasetInput:
+        """Links a fingerprinted dataset (and its stored profile) to the run."""
+        _check_fields(name, context, source)
+        fp = fp.checked()
+        if profile_sha is not None and not self.artifacts.exists(profile_sha):
+            raise NotFoundError(f"the profile {profile_sha} is not in the artifact store")
         schema = json.dumps(fp.schema)
         now = time.time()
 

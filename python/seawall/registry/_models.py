@@ -7,7 +7,7 @@ import json
 import os
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Connection, select, update
 
@@ -15,11 +15,21 @@ from ..bundles import verify_bundle
 from ..errors import IntegrityError, InvalidInputError, NotFoundError
 from . import _checks as checks
 from ._base import RegistryBase
-from ._bundles import BUNDLE_FORMAT
+from ._bundles import BUNDLE_FORMAT, parse_manifest
 from ._entities import Model, ModelVersion
 from ._run import Run
 from ._schema import aliases, model_tags, model_version_tags, model_versions, models
 from ._store import fire, walk_files
+
+if TYPE_CHECKING:
+    from ._registry import Registry
+
+
+def _tag_rows(tags: Mapping[str, Any] | None) -> dict[str, str]:
+    return {
+        checks.check_key(k, "tag"): checks.text_value(k, v, "tag", checks.MAX_TAG_VALUE)
+        for k, v in (tags or {}).items()
+    }
 
 
 class ModelsMixin(RegistryBase):
@@ -50,10 +60,7 @@ class ModelsMixin(RegistryBase):
         checks.check_name(name, "model name")
         if description is not None and not isinstance(description, str):
             raise InvalidInputError("description must be a string")
-        tag_rows = {
-            checks.check_key(k, "tag"): checks.text_value(k, v, "tag", checks.MAX_TAG_VALUE)
-            for k, v in (tags or {}).items()
-        }
+        tag_rows = _tag_rows(tags)
         run_id = run.id if isinstance(run, Run) else run
         if run_id is not None:
             checks.check_run_id(run_id)
@@ -64,8 +71,7 @@ class ModelsMixin(RegistryBase):
                 f"profile must be a seawall Profile or a path to one, got {type(profile).__name__}"
             )
         if run_id is not None:
-            with self._db.read() as conn:
-                self._run_pk(conn, run_id)  # before storing anything
+            cast("Registry", self).get_run(run_id)  # before storing anything
         listed = verify_bundle(bundle)["files"]
         found = walk_files(bundle)  # refuses symlinks and special files, before storing any
         files = []
@@ -80,6 +86,31 @@ class ModelsMixin(RegistryBase):
         bundle_sha = self.artifacts.put_bytes(manifest)[0]
         profile_sha = self.artifacts.put_bytes(profile.to_bytes())[0] if profile else None
         fire("register:stored")
+        out = self._register_stored(name, bundle_sha, profile_sha, run_id, description, tag_rows)
+        fire("register:committed")
+        return out
+
+    def _register_stored(
+        self,
+        name: str,
+        bundle_sha: str,
+        profile_sha: str | None,
+        run_id: str | None,
+        description: str | None,
+        tags: Mapping[str, Any] | None,
+    ) -> ModelVersion:
+        """The next version of `name`, for a bundle whose files and manifest are stored."""
+        checks.check_name(name, "model name")
+        if description is not None and not isinstance(description, str):
+            raise InvalidInputError("description must be a string")
+        tag_rows = _tag_rows(tags)
+        if run_id is not None:
+            checks.check_run_id(run_id)
+        for f in parse_manifest(self.artifacts.get_bytes(bundle_sha), bundle_sha):
+            if not self.artifacts.exists(f["sha256"]):
+                raise NotFoundError(f"bundle file {f['path']} ({f['sha256']}) is not stored")
+        if profile_sha is not None and not self.artifacts.exists(profile_sha):
+            raise NotFoundError(f"the profile {profile_sha} is not in the artifact store")
         now = time.time()
 
         def tx(conn: Connection) -> ModelVersion:
@@ -135,9 +166,7 @@ class ModelsMixin(RegistryBase):
                 (),
             )
 
-        out = self._db.write(tx)
-        fire("register:committed")
-        return out
+        return self._db.write(tx)
 
     def list_versions(self, model: str) -> list[ModelVersion]:
         checks.check_name(model, "model name")

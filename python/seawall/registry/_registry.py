@@ -10,7 +10,9 @@ bundles, their local copies and reference profiles).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 from ._aliases import AliasesMixin
 from ._bundles import BundlesMixin
@@ -18,10 +20,19 @@ from ._inputs import InputsMixin
 from ._lineage import LineageMixin
 from ._models import ModelsMixin
 from ._run import FINISHED
+from ._summary import SummaryMixin
 from ._tracking import TrackingMixin
 
 
-class Registry(TrackingMixin, InputsMixin, ModelsMixin, AliasesMixin, LineageMixin, BundlesMixin):
+class Registry(
+    TrackingMixin,
+    InputsMixin,
+    ModelsMixin,
+    AliasesMixin,
+    LineageMixin,
+    BundlesMixin,
+    SummaryMixin,
+):
     """Runs, models and their lineage in one database.
 
     ``Registry()`` opens the embedded SQLite database ``$SEAWALL_HOME/registry.db`` (default
@@ -35,7 +46,21 @@ class Registry(TrackingMixin, InputsMixin, ModelsMixin, AliasesMixin, LineageMix
     ``create=False`` opens an existing registry only, as the command line and the dashboard do:
     a SQLite file that does not exist, or a database that holds no registry, is NotFoundError,
     and no file or folder is created.
+
+    An ``http://`` or ``https://`` URI (``seawall server``'s address) gives the same API through
+    that server: ``Registry("http://host:5000")`` is a
+    :class:`~seawall.registry.remote.RemoteRegistry`, whose artifacts live on the server.
     """
+
+    def __new__(cls, uri: str | os.PathLike[str] | None = None, *args: Any, **kwargs: Any) -> Any:
+        if cls is Registry:
+            from .remote import is_remote_uri
+
+            if is_remote_uri(uri):
+                from .remote import RemoteRegistry
+
+                return super().__new__(RemoteRegistry)
+        return super().__new__(cls)
 
     def __enter__(self) -> Registry:
         return self

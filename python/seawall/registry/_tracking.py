@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from sqlalchemy import Connection, and_, or_, select, update
 
@@ -39,6 +39,80 @@ _CHUNK_ROWS = 500  # rows per multi-row INSERT ... ON CONFLICT (5 binds each; SQ
 def _chunks(items: list[Any]) -> Iterable[list[Any]]:
     for start in range(0, len(items), _CHUNK_ROWS):
         yield items[start : start + _CHUNK_ROWS]
+
+
+class Batch(NamedTuple):
+    """A checked batch of a run's writes: metric rows (run pk, key, value, step, timestamp),
+    params and tags as text, and the newest metric row per key."""
+
+    metrics: list[tuple[int, str, float, int, float]]
+    params: dict[str, str]
+    tags: dict[str, str]
+    newest: dict[str, tuple[int, str, float, int, float]]
+
+    def apply(self, run: Run) -> None:
+        """What the batch changes in the run's handle (refresh() reads the database)."""
+        run.params.update(self.params)
+        run.tags.update(self.tags)
+        for key, row in self.newest.items():
+            run.metrics[key] = row[2]
+
+
+def check_batch(
+    pk: int,
+    metric_items: Iterable[Any] = (),
+    param_items: Mapping[str, Any] | None = None,
+    tag_items: Mapping[str, Any] | None = None,
+) -> Batch | None:
+    """The checked rows of a batch (None when it holds nothing), or the typed error of its
+    first bad item; a metric without a timestamp gets now."""
+    now = time.time()
+    # Tuples (run_id, key, value, step, timestamp), checked with a fast path for the usual
+    # types (float values, int steps, keys seen before in this batch).
+    metric_rows: list[tuple[int, str, float, int, float]] = []
+    keys_ok: set[str] = set()
+    key: Any
+    value: Any
+    step: Any
+    ts: Any
+    for item in metric_items:
+        if type(item) is tuple and 2 <= len(item) <= 4:
+            key, value, step, ts = (*item, 0, None)[:4]
+        elif isinstance(item, Metric):
+            key, value, step, ts = item.key, item.value, item.step, item.timestamp
+        else:
+            raise InvalidInputError(
+                "metrics are (key, value), (key, value, step), (key, value, step, timestamp) "
+                f"or Metric, got {item!r}"
+            )
+        if key not in keys_ok:
+            keys_ok.add(checks.check_key(key, "metric"))
+        if type(value) is not float or not math.isfinite(value):
+            value = checks.metric_value(key, value)
+        if type(step) is not int or not -(2**63) <= step < 2**63:
+            step = checks.metric_step(key, step)
+        if ts is None:
+            ts = now
+        elif type(ts) is not float or not math.isfinite(ts):
+            ts = checks.timestamp(key, ts)
+        metric_rows.append((pk, key, value, step, ts))
+    param_rows = {
+        checks.check_key(k, "param"): checks.text_value(k, v, "param", checks.MAX_PARAM_VALUE)
+        for k, v in (param_items or {}).items()
+    }
+    tag_rows = {
+        checks.check_key(k, "tag"): checks.text_value(k, v, "tag", checks.MAX_TAG_VALUE)
+        for k, v in (tag_items or {}).items()
+    }
+    if not (metric_rows or param_rows or tag_rows):
+        return None
+    # The newest point per key in this batch (later wins a tie, as it is written later).
+    newest: dict[str, tuple[int, str, float, int, float]] = {}
+    for row in metric_rows:
+        best = newest.get(row[1])
+        if best is None or (row[3], row[4]) >= (best[3], best[4]):
+            newest[row[1]] = row
+    return Batch(metric_rows, param_rows, tag_rows, newest)
 
 
 class TrackingMixin(RegistryBase):
@@ -161,53 +235,15 @@ class TrackingMixin(RegistryBase):
         param_items: Mapping[str, Any] | None = None,
         tag_items: Mapping[str, Any] | None = None,
     ) -> None:
-        now = time.time()
-        pk = run._pk
-        # Tuples (run_id, key, value, step, timestamp), checked with a fast path for the usual
-        # types (float values, int steps, keys seen before in this batch).
-        metric_rows: list[tuple[int, str, float, int, float]] = []
-        keys_ok: set[str] = set()
-        key: Any
-        value: Any
-        step: Any
-        ts: Any
-        for item in metric_items:
-            if type(item) is tuple and 2 <= len(item) <= 4:
-                key, value, step, ts = (*item, 0, None)[:4]
-            elif isinstance(item, Metric):
-                key, value, step, ts = item.key, item.value, item.step, item.timestamp
-            else:
-                raise InvalidInputError(
-                    "metrics are (key, value), (key, value, step), (key, value, step, timestamp) "
-                    f"or Metric, got {item!r}"
-                )
-            if key not in keys_ok:
-                keys_ok.add(checks.check_key(key, "metric"))
-            if type(value) is not float or not math.isfinite(value):
-                value = checks.metric_value(key, value)
-            if type(step) is not int or not -(2**63) <= step < 2**63:
-                step = checks.metric_step(key, step)
-            if ts is None:
-                ts = now
-            elif type(ts) is not float or not math.isfinite(ts):
-                ts = checks.timestamp(key, ts)
-            metric_rows.append((pk, key, value, step, ts))
-        param_rows = {
-            checks.check_key(k, "param"): checks.text_value(k, v, "param", checks.MAX_PARAM_VALUE)
-            for k, v in (param_items or {}).items()
-        }
-        tag_rows = {
-            checks.check_key(k, "tag"): checks.text_value(k, v, "tag", checks.MAX_TAG_VALUE)
-            for k, v in (tag_items or {}).items()
-        }
-        if not (metric_rows or param_rows or tag_rows):
+        batch = check_batch(run._pk, metric_items, param_items, tag_items)
+        if batch is None:
             return
-        # The newest point per key in this batch (later wins a tie, as it is written later).
-        newest: dict[str, tuple[int, str, float, int, float]] = {}
-        for row in metric_rows:
-            best = newest.get(row[1])
-            if best is None or (row[3], row[4]) >= (best[3], best[4]):
-                newest[row[1]] = row
+        self._write_batch(run, batch)
+        batch.apply(run)
+
+    def _write_batch(self, run: Run, batch: Batch) -> None:
+        """Writes a checked batch in one transaction: all of it, or nothing."""
+        metric_rows, param_rows, tag_rows, newest = batch
         columns = ("run_id", "key", "value", "step", "timestamp")
         insert_metrics = (
             f"INSERT INTO {metrics_table.name} ({', '.join(columns)}) VALUES ({self._marks})"
@@ -272,10 +308,6 @@ class TrackingMixin(RegistryBase):
                     )
 
         self._db.write(tx)
-        run.params.update(param_rows)
-        run.tags.update(tag_rows)
-        for key, row in newest.items():
-            run.metrics[key] = row[2]  # the handle's view; refresh() reads the database
 
     def metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Every logged point of a metric, by step then time of logging."""

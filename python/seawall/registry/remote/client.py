@@ -1,0 +1,267 @@
+"""``Registry("http://host:port")``: the registry's Python API through a ``seawall server``.
+
+:class:`RemoteRegistry` is a :class:`~seawall.registry.Registry` whose calls that read or write
+the database are sent to the server: one method per route of ``routes.REGISTRY_ROUTES``, made
+from the route and the local method's own signature (same parameters, defaults and answers).
+Everything else a registry does on the caller's side is the local code, unchanged: checking a
+bundle and storing its files before registering it, fingerprinting and profiling a dataset,
+checking a batch of metrics, and the verified local copies of bundles that ``bundle_path`` and
+``load_model`` use, all over :class:`RemoteArtifactStore`, whose objects stream to and from the
+server and are checked against their SHA-256 at both ends.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import tempfile
+import urllib.parse
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from ...errors import InvalidInputError
+from .._db import seawall_home
+from .._registry import Registry
+from .._run import Run
+from .._store import CHUNK, ArtifactStore, ObjectWriter, _check_sha, _open_regular, hash_file
+from .._tracking import check_batch
+from .codec import decode, jsonable
+from .routes import _PATH_PARAM, REGISTRY_ROUTES, Route, RouteTable
+from .transport import Transport
+
+__all__ = ["RemoteArtifactStore", "RemoteRegistry", "remote_method", "send"]
+
+_UNSAFE_SEGMENT = re.compile(r"^\.{1,2}$")
+
+
+def send(
+    transport: Transport,
+    table: RouteTable,
+    route: Route,
+    values: dict[str, Any],
+    client: Any,
+) -> Any:
+    """Sends one call (the arguments bound to its names) along its route; returns the answer
+    decoded into what the local call returns. `client` makes live handles (runs) and resolves
+    model references."""
+    values = dict(values)
+    in_path: dict[str, str] = {}
+    if route.run:  # the handle: the parameter after self
+        run = values.pop(list(table.signature(route).parameters)[1])
+        in_path["run_id"] = run.id
+    if route.model_ref:
+        ref = client._ref(values.pop("model"), values.pop("version", None))
+        in_path["model"] = ref.name
+        in_path["version"] = ref.alias or ("latest" if ref.version is None else str(ref.version))
+    for name in route.path_params:
+        if name not in in_path:
+            in_path[name] = _path_value(values.pop(name), name, f"{{{name}:path}}" in route.path)
+    path = _PATH_PARAM.sub(lambda m: urllib.parse.quote(in_path[m.group(1)], safe=""), route.path)
+    wire = {k: jsonable(v, k) for k, v in values.items()}
+    if route.method in ("GET", "DELETE"):
+        data = transport.call(route.method, path, query=wire, idempotent=route.idempotent)
+    else:
+        data = transport.call(route.method, path, body=wire, idempotent=route.idempotent)
+    return decode(data, table.answer_type(route), client)
+
+
+def _path_value(value: Any, name: str, may_hold_slash: bool) -> str:
+    """A value that names something in a path: a string that stays one path segment."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{name} must be a string, got {type(value).__name__}: {value!r}")
+    if not value or _UNSAFE_SEGMENT.match(value) or ("/" in value and not may_hold_slash):
+        raise InvalidInputError(f"invalid {name} {value!r}")
+    return value
+
+
+def remote_method(table: RouteTable, route: Route, transport_of: Callable[[Any], Transport]) -> Any:
+    """The client's method for a route: the local method's signature, sent to the server."""
+    local = table.function(route)
+    signature = table.signature(route)
+
+    @functools.wraps(local)
+    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        values = dict(bound.arguments)
+        values.pop(next(iter(signature.parameters)))  # self
+        return send(transport_of(self), table, route, values, self)
+
+    return method
+
+
+class RemoteArtifactStore(ArtifactStore):
+    """The server's artifact store, seen from a client: objects by SHA-256, uploaded and
+    downloaded as streams, never whole in memory, each checked against its hash by the server
+    (on upload) and by this client (on download)."""
+
+    def __init__(self, transport: Transport) -> None:  # no local folder or bucket
+        self._api = transport
+        self._fs = None
+        self.uri = f"{transport.api}/objects"
+
+    @property
+    def is_local(self) -> bool:
+        return False
+
+    def put_bytes(self, data: bytes) -> tuple[str, int]:
+        data = bytes(data)
+        return self._put(hash_bytes(data), len(data), lambda: [data])
+
+    def put_file(self, path: str | os.PathLike[str]) -> tuple[str, int]:
+        source = Path(path)
+        sha, size = hash_file(source)  # refuses symlinks and special files
+
+        def chunks() -> Iterator[bytes]:
+            with _open_regular(source) as src:
+                while chunk := src.read(CHUNK):
+                    yield chunk
+
+        return self._put(sha, size, chunks)
+
+    def _put(self, sha: str, size: int, chunks: Callable[[], Any]) -> tuple[str, int]:
+        if not self._api.has_object(sha, verify=True):
+            self._api.upload(sha, size, chunks)
+        return sha, size
+
+    def writer(self, expected: str | None = None) -> ObjectWriter:
+        raise InvalidInputError("a remote artifact store takes whole files and bytes only")
+
+    def exists(self, sha: str) -> bool:
+        return self._api.has_object(_check_sha(sha))
+
+    def exists_intact(self, sha: str) -> bool:
+        return self._api.has_object(_check_sha(sha), verify=True)
+
+    def get_bytes(self, sha: str) -> bytes:
+        parts: list[bytes] = []
+        self._api.download(_check_sha(sha), parts.append, parts.clear)
+        return b"".join(parts)
+
+    def copy_to(self, sha: str, dest: Path) -> None:
+        _check_sha(sha)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as out:
+
+                def restart() -> None:
+                    out.seek(0)
+                    out.truncate()
+
+                def write(chunk: bytes) -> None:
+                    out.write(chunk)
+
+                self._api.download(sha, write, restart)
+            os.replace(tmp, dest)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def clean_temporaries(self, older_than: float = 0.0) -> list[str]:
+        return []  # the server's to clean
+
+    def local_path(self, sha: str) -> Path:
+        raise InvalidInputError("this artifact store is on a registry server, not a local folder")
+
+
+def hash_bytes(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def remote_url(uri: str | os.PathLike[str] | None) -> str:
+    if uri is None:
+        uri = os.environ.get("SEAWALL_REGISTRY_URI") or None
+    if uri is None:
+        raise InvalidInputError("no registry server URL given")
+    return os.fspath(uri)
+
+
+class RemoteRegistry(Registry):
+    """A registry served by ``seawall server`` at `uri`: the same API as a local one. Its
+    artifacts live on the server (so `artifacts` must not be given); bundles resolved to local
+    folders are cached under `cache` (default ``$SEAWALL_HOME/cache``), verified."""
+
+    def __init__(
+        self,
+        uri: str | os.PathLike[str] | None = None,
+        artifacts: str | os.PathLike[str] | None = None,
+        *,
+        cache: str | os.PathLike[str] | None = None,
+        create: bool = True,
+    ) -> None:
+        url = remote_url(uri)
+        if artifacts is not None:
+            raise InvalidInputError(
+                f"the registry at {url} keeps its artifacts on the server: give no artifacts "
+                "store (the server's --artifacts names it)"
+            )
+        self._api = Transport(url)
+        self.artifacts = RemoteArtifactStore(self._api)
+        self._cache = Path(cache) if cache is not None else seawall_home() / "cache"
+        self._postgres = False
+
+    @property
+    def uri(self) -> str:
+        return self._api.url
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "_db":  # what only a local registry has: a clear error, not a crash
+            raise InvalidInputError(
+                f"the registry at {self._api.url} is served over HTTP: it has no database here"
+            )
+        raise AttributeError(name)
+
+    def __repr__(self) -> str:
+        return f"Registry({self._api.url!r})"
+
+    def close(self) -> None:
+        """Closes the connections to the server (they reopen if the registry is used again)."""
+        self._api.close()
+
+    def _send(self, call: str, **values: Any) -> Any:
+        route = REGISTRY_ROUTES.by_call[call]
+        return send(self._api, REGISTRY_ROUTES, route, values, self)
+
+    # The calls a run handle makes, which change the handle as the local ones do.
+
+    def _log_batch(
+        self,
+        run: Run,
+        metric_items: Any = (),
+        param_items: Mapping[str, Any] | None = None,
+        tag_items: Mapping[str, Any] | None = None,
+    ) -> None:
+        batch = check_batch(0, metric_items, param_items, tag_items)
+        if batch is None:
+            return
+        self._send(
+            "_log_batch",
+            run=run,
+            metric_items=[list(row[1:]) for row in batch.metrics],
+            param_items=batch.params,
+            tag_items=batch.tags,
+        )
+        batch.apply(run)
+
+    def _end_run(self, run: Run, status: str, missing_ok: bool = False) -> None:
+        state = self._send("_end_run", run=run, status=status, missing_ok=missing_ok)
+        if state["status"] is not None:
+            run.status, run.end_time = state["status"], state["end_time"]
+
+
+# Every other route's call: the local method's signature, sent to the server.
+_HANDWRITTEN = {"_log_batch", "_end_run"}
+for _route in REGISTRY_ROUTES.routes:
+    if _route.call not in _HANDWRITTEN:
+        setattr(
+            RemoteRegistry,
+            _route.call,
+            remote_method(REGISTRY_ROUTES, _route, lambda reg: reg._api),
+        )
+RemoteRegistry.promote = RemoteRegistry.set_alias

@@ -1,0 +1,335 @@
+"""The registry's HTTP API as one table: each route's method and path, and the registry call it
+serves. Everything else is derived from it: the server's handlers, the client's methods and the
+OpenAPI document take each parameter's name, type and default, and the type of the answer, from
+the signature of the call itself, so the three cannot drift apart.
+
+A parameter named in the path is a path parameter; the others go in the JSON body (POST, PUT,
+PATCH) or the query string (GET, DELETE). Two kinds of parameter cross in a form of their own:
+
+* a run handle (``run: Run``, the first parameter of the calls a :class:`Run` makes) is its id,
+  in the path as ``{run_id}``; the server makes a handle for it;
+* a model reference (``model, version``: a name and a number, alias or "latest", or a
+  ``models:/`` URI alone) is resolved by the client into ``{model}`` and ``{version}``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from .._registry import Registry
+from .._run import Run
+from .._search import RunPage
+from .codec import CODECS, Codec
+
+__all__ = ["API_VERSION", "REGISTRY_ROUTES", "Route", "RouteTable"]
+
+API_VERSION = 1
+"""The version of the wire API: in every path (``/api/1/...``) and in the ``Seawall-API``
+header of every request and answer. A client and a server of different versions refuse each
+other with an error that names both."""
+
+_PATH_PARAM = re.compile(r"{(\w+)(?::\w+)?}")
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # under /api/<version>, in Starlette's syntax ({key:path} may hold '/')
+    call: str  # the method of the target object it serves
+    summary: str
+    run: bool = False  # the call's first parameter is a run handle, sent as {run_id}
+    model_ref: bool = False  # (model, version) sent as {model} and {version}
+    # Turns the decoded arguments into the call's (the server side of a wire form).
+    server_args: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    # What the server answers instead of the call's result, given the result and the handle.
+    server_answer: Callable[[Any, Any], Any] | None = None
+    answer_type: Any = None  # the answer's type, where server_answer changes it
+
+    @property
+    def idempotent(self) -> bool:
+        return self.method in ("GET", "HEAD")
+
+    @property
+    def path_params(self) -> list[str]:
+        return _PATH_PARAM.findall(self.path)
+
+    @property
+    def openapi_path(self) -> str:
+        return _PATH_PARAM.sub(r"{\1}", self.path)
+
+
+class RouteTable:
+    """Routes over the methods of one class (``target``): the signatures and hints of each."""
+
+    def __init__(self, name: str, target: type, routes: list[Route], tag: str) -> None:
+        self.name = name
+        self.target = target
+        self.routes = routes
+        self.tag = tag
+        self.by_call = {r.call: r for r in routes}
+        if len(self.by_call) != len(routes):
+            raise AssertionError(f"{name}: two routes serve the same call")
+
+    def function(self, route: Route) -> Callable[..., Any]:
+        return typing.cast("Callable[..., Any]", getattr(self.target, route.call))
+
+    def signature(self, route: Route) -> inspect.Signature:
+        return inspect.signature(self.function(route))
+
+    @cached_property
+    def _hints(self) -> dict[str, dict[str, Any]]:
+        out = {}
+        for route in self.routes:
+            fn = self.function(route)
+            namespace = {"Registry": Registry, "Run": Run, "Any": Any}
+            out[route.call] = typing.get_type_hints(fn, localns=namespace)
+        return out
+
+    def hints(self, route: Route) -> dict[str, Any]:
+        return self._hints[route.call]
+
+    def wire_params(self, route: Route) -> list[inspect.Parameter]:
+        """The call's parameters as they cross (without self, the run handle, the model ref)."""
+        params = list(self.signature(route).parameters.values())[1:]
+        if route.run:
+            params = params[1:]
+        if route.model_ref:
+            params = [p for p in params if p.name not in ("model", "version")]
+        return [p for p in params if p.name not in route.path_params]
+
+    def answer_type(self, route: Route) -> Any:
+        if route.server_answer is not None:
+            return route.answer_type
+        return self.hints(route).get("return", Any)
+
+
+# --- wire forms of the run handle and its pages -----------------------------------------------
+
+
+def _encode_run(run: Run) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "experiment": run.experiment,
+        "name": run.name,
+        "status": run.status,
+        "start_time": run.start_time,
+        "end_time": run.end_time,
+        "params": run.params,
+        "metrics": run.metrics,
+        "tags": run.tags,
+    }
+
+
+def _decode_run(data: dict[str, Any], client: Any) -> Run:
+    return Run(
+        client,
+        0,  # the server's own key; a remote handle is named by its id
+        data["id"],
+        data["experiment"],
+        data["name"],
+        data["status"],
+        data["start_time"],
+        data["end_time"],
+        dict(data["params"]),
+        {k: float(v) for k, v in data["metrics"].items()},
+        dict(data["tags"]),
+    )
+
+
+def _run_schema(components: dict[str, Any]) -> dict[str, Any]:
+    components.setdefault(
+        "Run",
+        {
+            "type": "object",
+            "description": "A run of an experiment, with its params, newest metrics and tags.",
+            "properties": {
+                "id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+                "experiment": {"type": "string"},
+                "name": {"type": "string", "nullable": True},
+                "status": {"type": "string", "enum": ["RUNNING", "FINISHED", "FAILED", "KILLED"]},
+                "start_time": {"type": "number"},
+                "end_time": {"type": "number", "nullable": True},
+                "params": {"type": "object", "additionalProperties": {"type": "string"}},
+                "metrics": {"type": "object", "additionalProperties": {"type": "number"}},
+                "tags": {"type": "object", "additionalProperties": {"type": "string"}},
+            },
+            "required": ["id", "experiment", "status", "start_time", "params", "metrics", "tags"],
+        },
+    )
+    return {"$ref": "#/components/schemas/Run"}
+
+
+def _page_schema(components: dict[str, Any]) -> dict[str, Any]:
+    components.setdefault(
+        "RunPage",
+        {
+            "type": "object",
+            "description": "One page of runs; `token`, passed back as page_token with the same "
+            "search, gives the next page (null on the last page).",
+            "properties": {
+                "runs": {"type": "array", "items": _run_schema(components)},
+                "token": {"type": "string", "nullable": True},
+            },
+            "required": ["runs", "token"],
+        },
+    )
+    return {"$ref": "#/components/schemas/RunPage"}
+
+
+CODECS[Run] = Codec(_encode_run, _decode_run, _run_schema)
+CODECS[RunPage] = Codec(
+    lambda page: {"runs": [_encode_run(r) for r in page], "token": page.token},
+    lambda data, client: RunPage([_decode_run(r, client) for r in data["runs"]], data["token"]),
+    _page_schema,
+)
+
+
+# --- server sides of the calls a run handle makes ---------------------------------------------
+
+
+def _batch_args(args: dict[str, Any]) -> dict[str, Any]:
+    # Metrics cross as [key, value, step, timestamp] lists; the registry takes tuples.
+    items = args.get("metric_items") or []
+    if not isinstance(items, list):
+        return args
+    return {**args, "metric_items": [tuple(m) if isinstance(m, list) else m for m in items]}
+
+
+def _run_state(result: Any, run: Run) -> dict[str, Any]:
+    return {"status": run.status, "end_time": run.end_time}
+
+
+REGISTRY_ROUTES = RouteTable(
+    "registry",
+    Registry,
+    [
+        # experiments
+        Route("POST", "/experiments", "create_experiment", "Create an experiment"),
+        Route("GET", "/experiments", "list_experiments", "List the experiments"),
+        Route("GET", "/experiments/{name}", "get_experiment", "Get an experiment by name"),
+        # runs
+        Route("POST", "/runs", "start_run", "Start a run (its experiment is created if new)"),
+        Route("POST", "/runs/search", "search_runs", "Search runs, a page at a time"),
+        Route("GET", "/runs/{run_id}", "get_run", "Get a run with its params, metrics and tags"),
+        Route(
+            "POST",
+            "/runs/{run_id}/end",
+            "_end_run",
+            "End (terminate) a run: FINISHED, FAILED or KILLED",
+            run=True,
+            server_answer=_run_state,
+            answer_type=dict[str, Any],
+        ),
+        Route(
+            "POST",
+            "/runs/{run_id}/batch",
+            "_log_batch",
+            "Log metrics ([key, value, step, timestamp]), params and tags in one transaction",
+            run=True,
+            server_args=_batch_args,
+        ),
+        Route(
+            "GET",
+            "/runs/{run_id}/metric-history",
+            "metric_history",
+            "Every logged point of one metric",
+        ),
+        Route("GET", "/runs/{run_id}/artifacts", "list_artifacts", "List a run's artifacts"),
+        Route(
+            "POST",
+            "/runs/{run_id}/artifacts",
+            "_record_artifacts",
+            "Record stored objects as a run's artifacts ([name, sha256, size]); names are "
+            "write-once",
+            run=True,
+        ),
+        Route(
+            "GET",
+            "/runs/{run_id}/artifact-sha256",
+            "_artifact_sha",
+            "The SHA-256 of a run's artifact (its bytes: GET /objects/{sha256})",
+        ),
+        Route(
+            "POST",
+            "/runs/{run_id}/inputs",
+            "_record_input",
+            "Record a dataset a run read, by fingerprint",
+            run=True,
+        ),
+        Route("GET", "/runs/{run_id}/inputs", "run_inputs", "List the datasets a run read"),
+        # models and versions
+        Route("GET", "/models", "list_models", "List the models"),
+        Route("GET", "/models/{name}", "get_model", "Get a model with its aliases and tags"),
+        Route("PATCH", "/models/{name}", "set_model_description", "Set a model's description"),
+        Route("PUT", "/models/{name}/tags/{key:path}", "set_model_tag", "Set a model's tag"),
+        Route(
+            "POST",
+            "/models/{name}/versions",
+            "_register_stored",
+            "Register the next version of a model from a stored bundle manifest",
+        ),
+        Route("GET", "/models/{model}/versions", "list_versions", "List a model's versions"),
+        Route(
+            "GET",
+            "/models/{model}/versions/{version}",
+            "get_model_version",
+            "Get a version by number, alias or 'latest'",
+            model_ref=True,
+        ),
+        Route(
+            "PATCH",
+            "/models/{model}/versions/{version}",
+            "set_version_description",
+            "Set a version's description",
+            model_ref=True,
+        ),
+        Route(
+            "PUT",
+            "/models/{model}/versions/{version}/tags/{key:path}",
+            "set_version_tag",
+            "Set a version's tag",
+            model_ref=True,
+        ),
+        Route(
+            "POST",
+            "/models/{model}/versions/{version}/deployments",
+            "record_deployment",
+            "Record that a version went to a target",
+            model_ref=True,
+        ),
+        Route(
+            "GET",
+            "/models/{model}/versions/{version}/lineage",
+            "lineage",
+            "The lineage graph of a version: datasets, run, aliases, deployments",
+            model_ref=True,
+        ),
+        # aliases and their audit
+        Route(
+            "PUT",
+            "/models/{model}/aliases/{alias}",
+            "set_alias",
+            "Point an alias at a version, with its audit record",
+        ),
+        Route(
+            "DELETE",
+            "/models/{model}/aliases/{alias}",
+            "delete_alias",
+            "Delete an alias, with its audit record",
+        ),
+        Route(
+            "GET",
+            "/models/{model}/alias-history",
+            "alias_history",
+            "Every move of a model's aliases (or of one), oldest first",
+        ),
+        Route("GET", "/summary", "summary", "Counts and a summary of every model"),
+    ],
+    tag="registry",
+)

@@ -1,0 +1,27 @@
+"""``seawall server``: the registry over HTTP, for a team that shares one.
+
+The server holds the database (SQLite or PostgreSQL) and the artifact store (a folder or S3);
+clients use ``seawall.Registry("http://host:port")``, the same Python API as a local registry,
+and every user of a registry (pipelines, the training loop, ``seawall serve models:/...``,
+``seawall ui``, the command line) works through it unchanged. The API is documented by the
+OpenAPI document at ``/openapi.json``; its routes, handlers, client methods and document are all
+made from one table (``seawall.registry.remote.routes``).
+
+* ``app``: :func:`create_registry_app`, the ASGI app (Starlette), and :func:`identify`, the one
+  place a request's principal is read;
+* ``openapi``: the OpenAPI 3 document;
+* ``cli``: the ``seawall server`` command.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["create_registry_app"]
+
+
+def create_registry_app(registry: Any = None) -> Any:
+    """The registry server's ASGI app (see :func:`seawall.registry_server.app.create_registry_app`)."""
+    from .app import create_registry_app as create
+
+    return create(registry)

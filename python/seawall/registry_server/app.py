@@ -1,0 +1,348 @@
+"""The registry server as an ASGI app (Starlette): one handler per route of the route tables,
+made from the route and the registry call's signature, the artifact objects streamed both ways,
+and the OpenAPI document.
+
+Every answer carries the ``Seawall-API`` header (the API's version); a request of another
+version (its path's ``/api/<n>/`` or its header) is refused with an error naming both. Errors
+answer ``{"error": message, "type": name}``, `name` the ``seawall.errors`` class, which the
+client raises again; the status follows the class (404 not found, 409 conflict, 400 bad input,
+422 failed integrity, 503 database unavailable).
+
+Identity: :func:`identify` is the one place a request's principal is read (today the
+``Seawall-Actor`` header, the client's OS login, as a local registry records its own); the
+registry records it as the actor of what the request writes (alias moves).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, MutableMapping
+from itertools import chain
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Mount, Route
+
+from .. import errors
+from .._server.limits import Refused
+from ..monitoring._remote import HISTORY_ROUTES
+from ..monitoring._store import HistoryStore
+from ..registry import Registry, Run
+from ..registry._actor import acting_as
+from ..registry._checks import check_run_id
+from ..registry._store import CHUNK, _check_sha
+from ..registry.remote.client import RemoteRegistry
+from ..registry.remote.codec import decode, encode
+from ..registry.remote.routes import API_VERSION, REGISTRY_ROUTES, RouteTable
+from ..registry.remote.routes import Route as ApiRoute
+from ..registry.remote.transport import ACTOR_HEADER, API_HEADER
+from .openapi import openapi_document
+
+__all__ = ["create_registry_app", "identify"]
+
+log = logging.getLogger("seawall.server")
+
+Scope = MutableMapping[str, Any]
+
+TABLES = (REGISTRY_ROUTES, HISTORY_ROUTES)
+_API_PATH = re.compile(r"^/api/([^/]+)(/.*)?$")
+
+# Status by error class, the first that matches (subclasses before their bases).
+_STATUS: list[tuple[type[errors.SeawallError], int]] = [
+    (errors.RegistryUnavailableError, 503),
+    (errors.NotFoundError, 404),
+    (errors.AlreadyExistsError, 409),
+    (errors.RunClosedError, 409),
+    (errors.IntegrityError, 422),
+    (errors.UnsupportedVersionError, 400),
+    (errors.InvalidInputError, 400),
+    (errors.DTypeError, 400),
+    (errors.UntrustedCodeError, 403),
+]
+
+
+def identify(request: Request) -> str | None:
+    """The principal a request acts for, recorded as the actor of its writes. Today: the
+    client's OS login (``Seawall-Actor``), as a local registry records its own login; the one
+    place where a credential will be checked (None: the server's own login)."""
+    name = request.headers.get(ACTOR_HEADER)
+    return name[:128] if name else None
+
+
+def error_answer(exc: BaseException) -> JSONResponse:
+    """The JSON answer for an error: its seawall class and message, with the class's status."""
+    if isinstance(exc, errors.SeawallError):
+        status = next((code for cls, code in _STATUS if isinstance(exc, cls)), 500)
+        return JSONResponse({"error": str(exc), "type": type(exc).__name__}, status)
+    log.exception("the registry server failed on a request", exc_info=exc)
+    return JSONResponse(
+        {"error": "the registry server failed (its log says why)", "type": "StorageError"}, 500
+    )
+
+
+class _RunKeys:
+    """Run ids to the database's keys, for the handles the run routes make (a key never
+    changes; a run deleted since is found out by the call itself)."""
+
+    def __init__(self, registry: Registry, size: int = 10_000) -> None:
+        self._registry = registry
+        self._keys: OrderedDict[str, int] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def handle(self, run_id: Any) -> Run:
+        check_run_id(run_id)
+        with self._lock:
+            pk = self._keys.get(run_id)
+        if pk is None:
+            reg = self._registry
+            with reg._db.read() as conn:
+                pk = reg._run_pk(conn, run_id)
+            with self._lock:
+                self._keys[run_id] = pk
+                while len(self._keys) > self._size:
+                    self._keys.popitem(last=False)
+        # The status stays None unless the call sets it (ending the run).
+        return Run(self._registry, pk, run_id, "", None, None, 0.0, None, {}, {}, {})  # type: ignore[arg-type]
+
+
+def _query_value(text: str, hint: Any, name: str) -> Any:
+    """A query parameter as the type its parameter is annotated with."""
+    kinds = [a for a in getattr(hint, "__args__", (hint,)) if a is not type(None)]
+    try:
+        if int in kinds and bool not in kinds:
+            return int(text)
+        if float in kinds:
+            return float(text)
+        if bool in kinds:
+            if text not in ("true", "false"):
+                raise ValueError(text)
+            return text == "true"
+    except ValueError:
+        raise errors.InvalidInputError(f"query parameter {name!r} cannot be {text!r}") from None
+    return text
+
+
+def _handler(table: RouteTable, route: ApiRoute, target: Any, runs: _RunKeys | None) -> Any:
+    """The endpoint of one route: arguments from the path, query or body, the call on a worker
+    thread as the request's principal, the answer as JSON."""
+    hints = table.hints(route)
+    wire = {p.name: p for p in table.wire_params(route)}
+    call = getattr(target, route.call)
+    in_body = route.method not in ("GET", "DELETE")
+
+    async def endpoint(request: Request) -> Response:
+        values: dict[str, Any] = dict(request.path_params)
+        if in_body:
+            raw = await request.body()
+            try:
+                body = json.loads(raw) if raw else {}
+            except ValueError as exc:
+                raise errors.InvalidInputError(f"the request body is not JSON: {exc}") from None
+            if not isinstance(body, dict):
+                raise errors.InvalidInputError("the request body must be a JSON object")
+            given = body
+        else:
+            given = {k: _query_value(v, hints.get(k), k) for k, v in request.query_params.items()}
+        unknown = sorted(set(given) - set(wire))
+        if unknown:
+            raise errors.InvalidInputError(
+                f"unknown parameter(s) {', '.join(map(repr, unknown))} for {route.method} "
+                f"{route.openapi_path} (it takes {', '.join(sorted(wire)) or 'none'})"
+            )
+        for name, value in given.items():
+            try:
+                values[name] = decode(value, hints.get(name, Any))
+            except (TypeError, ValueError, KeyError, AttributeError) as exc:
+                raise errors.InvalidInputError(
+                    f"parameter {name!r} cannot be {value!r}: {exc}"
+                ) from None
+        for name, param in wire.items():
+            if name not in values and param.default is param.empty:
+                raise errors.InvalidInputError(f"missing parameter {name!r}")
+        if route.server_args is not None:
+            values = route.server_args(values)
+        principal = identify(request)
+
+        def invoke() -> Any:
+            with acting_as(principal):
+                if route.run:
+                    assert runs is not None
+                    handle = runs.handle(values.pop("run_id"))
+                    result = call(handle, **values)
+                    if route.server_answer is not None:
+                        return route.server_answer(result, handle)
+                    return result
+                return call(**values)
+
+        result = await run_in_threadpool(invoke)
+        return JSONResponse(encode(result))
+
+    return endpoint
+
+
+def _object_routes(registry: Registry) -> list[BaseRoute]:
+    store = registry.artifacts
+
+    async def get(request: Request) -> Response:
+        sha = _check_sha(request.path_params["sha256"])
+        if request.method == "HEAD":
+            verify = request.query_params.get("verify") == "true"
+            check = store.exists_intact if verify else store.exists
+            found = await run_in_threadpool(check, sha)
+            return Response(status_code=200 if found else 404)
+        chunks = store._chunks(sha)
+        # The first piece is read before answering, so that a missing object is a clean 404.
+        first = await run_in_threadpool(next, chunks, b"")
+        body: Iterator[bytes] = chain([first], chunks)
+        return StreamingResponse(body, media_type="application/octet-stream")
+
+    async def put(request: Request) -> Response:
+        sha = _check_sha(request.path_params["sha256"])
+        writer = await run_in_threadpool(store.writer, sha)
+        try:
+            pending: list[bytes] = []
+            held = 0
+            async for piece in request.stream():
+                pending.append(piece)
+                held += len(piece)
+                if held >= CHUNK:  # written a block at a time, off the event loop
+                    await run_in_threadpool(writer.write, b"".join(pending))
+                    pending, held = [], 0
+            if pending:
+                await run_in_threadpool(writer.write, b"".join(pending))
+            stored, size = await run_in_threadpool(writer.commit)
+        except Refused as refused:
+            return JSONResponse(
+                {"error": str(refused), "type": "InvalidInputError"},
+                refused.status,
+                headers={k.decode(): v.decode() for k, v in refused.headers},
+            )
+        except ClientDisconnect:
+            return Response(status_code=400)
+        finally:
+            await run_in_threadpool(writer.abort)  # a no-op once committed
+        return JSONResponse({"sha256": stored, "size": size})
+
+    return [
+        Route("/objects/{sha256}", get, methods=["GET", "HEAD"]),
+        Route("/objects/{sha256}", put, methods=["PUT"]),
+    ]
+
+
+def _is_upload(scope: Scope) -> bool:
+    return scope.get("method") == "PUT" and scope.get("path", "").startswith(
+        f"/api/{API_VERSION}/objects/"
+    )
+
+
+class _ApiVersion:
+    """Puts the API version on every answer and refuses requests of another version."""
+
+    def __init__(self, app: Starlette) -> None:
+        self.app = app
+        self.state = app.state
+
+    @staticmethod
+    def seawall_streamed_body(scope: Scope) -> bool:
+        """Uploads of objects are streamed into the store as they arrive (see _server.limits)."""
+        return _is_upload(scope)
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        version = str(API_VERSION).encode()
+
+        async def send_versioned(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (API_HEADER.lower().encode(), version),
+                ]
+            await send(message)
+
+        asked = _asked_version(scope)
+        if asked is not None and asked != str(API_VERSION):
+            exc = errors.UnsupportedVersionError(
+                f"this server speaks the registry API version {API_VERSION}, the client speaks "
+                f"version {asked}: use a seawall of the server's version"
+            )
+            await error_answer(exc)(scope, receive, send_versioned)
+            return
+        await self.app(scope, receive, send_versioned)
+
+
+def _asked_version(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name == API_HEADER.lower().encode():
+            return str(value.decode("latin-1"))
+    match = _API_PATH.match(scope.get("path", ""))
+    return match.group(1) if match else None
+
+
+def create_registry_app(registry: Registry | str | None = None) -> Any:
+    """The registry server's ASGI app over `registry` (a Registry, or the URI of one; None:
+    the default one). Serve it with ``seawall._server.run`` (``seawall server``) or
+    ``serve_in_thread``, which keep it within its limits."""
+    if not isinstance(registry, Registry):
+        registry = Registry(registry)
+    assert isinstance(registry, Registry)
+    if isinstance(registry, RemoteRegistry):
+        raise errors.InvalidInputError("a registry server serves a database, not another server")
+    targets = {"registry": registry, "monitoring": HistoryStore(registry)}
+    runs = _RunKeys(registry)
+    api: list[BaseRoute] = []
+    for table in TABLES:
+        for route in table.routes:
+            endpoint = _handler(table, route, targets[table.name], runs)
+            api.append(Route(route.path, endpoint, methods=[route.method]))
+    api += _object_routes(registry)
+    document = openapi_document(TABLES)
+
+    async def root(request: Request) -> Response:
+        return JSONResponse(
+            {
+                "service": "seawall registry server",
+                "api_version": API_VERSION,
+                "api": f"/api/{API_VERSION}",
+                "openapi": "/openapi.json",
+            }
+        )
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(document)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        kind = "NotFoundError" if exc.status_code == 404 else "InvalidInputError"
+        message = exc.detail
+        if exc.status_code == 404:
+            message = f"no such endpoint: {request.method} {request.url.path}"
+        return JSONResponse({"error": message, "type": kind}, exc.status_code)
+
+    async def seawall_error(request: Request, exc: Exception) -> Response:
+        return error_answer(exc)
+
+    app = Starlette(
+        routes=[
+            Route("/", root),
+            Route("/openapi.json", openapi),
+            Mount(f"/api/{API_VERSION}", routes=api),
+        ],
+        exception_handlers={
+            HTTPException: http_error,
+            errors.SeawallError: seawall_error,
+            Exception: seawall_error,
+        },
+    )
+    app.state.registry = registry
+    return _ApiVersion(app)
