@@ -1,5 +1,6 @@
 """Servers the tests start on loopback, shared by the test folders that need them: a free port,
-a seawall server command in a subprocess, and a throwaway PostgreSQL cluster (Debian's postgresql package; started as an unprivileged user
+a seawall server command in a subprocess, a registry server in a thread, and a throwaway
+PostgreSQL cluster (Debian's postgresql package; started as an unprivileged user
 when the tests run as root, as CI does, since postgres refuses to run as root)."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 
 def postgres_bin() -> Path | None:
@@ -70,6 +72,31 @@ def seawall_command(*args: str, ready: str = "/") -> Iterator[tuple[str, list[st
         if process.poll() is None:
             process.terminate()
         output.append(process.communicate(timeout=30)[0].decode())
+
+
+@contextlib.contextmanager
+def registry_server(folder: Path, **limits: Any) -> Iterator[tuple[str, Any]]:
+    """A registry server (``seawall server``'s app, uvicorn in a thread) on a free loopback port
+    over a new SQLite registry in `folder`, under ``Limits(**limits)``; yields its URL and the
+    registry behind it."""
+    from seawall._server import Limits
+    from seawall._server.run import serve_in_thread
+    from seawall.registry import Registry
+    from seawall.registry_server import create_registry_app
+
+    folder.mkdir(parents=True, exist_ok=True)
+    backing = Registry(f"sqlite:///{folder / 'registry.db'}", artifacts=folder / "artifacts")
+    try:
+        with serve_in_thread(create_registry_app(backing), limits=Limits(**limits)) as url:
+            yield url, backing
+    finally:
+        backing.close()
+
+
+def store_of(reg: Any) -> Any:
+    """The artifact store that holds a registry's objects: its own, or (for a client that a
+    fixture opened on :func:`registry_server`, with ``reg.backing`` set) its server's."""
+    return getattr(reg, "backing", reg).artifacts
 
 
 class PostgresServer:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from local_servers import registry_server
 
 
 @pytest.fixture
@@ -30,22 +31,11 @@ def sqlite_uri(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def registry_server(tmp_path: Path) -> Iterator[str]:
-    """The URL of a registry server on loopback, over a SQLite registry in tmp_path/server."""
-    from registry_helpers import BACKING
-
-    from seawall._server.run import serve_in_thread
-    from seawall.registry import Registry
-    from seawall.registry_server import create_registry_app
-
-    folder = tmp_path / "server"
-    folder.mkdir()
-    backing = Registry(f"sqlite:///{folder / 'registry.db'}", artifacts=folder / "artifacts")
-    with serve_in_thread(create_registry_app(backing)) as url:
-        BACKING[url] = backing
-        yield url
-        del BACKING[url]
-    backing.close()
+def server_registry(tmp_path: Path) -> Iterator[Any]:
+    """A registry server on loopback over a SQLite registry in tmp_path/server: its URL, and
+    the registry behind it."""
+    with registry_server(tmp_path / "server") as served:
+        yield served
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "http"])
@@ -56,16 +46,17 @@ def registry_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         local = request.node.get_closest_marker("local_registry")
         if local is not None:
             pytest.skip(f"not over HTTP: {local.args[0]}")
-        return str(request.getfixturevalue("registry_server"))
+        return str(request.getfixturevalue("server_registry")[0])
     return str(request.getfixturevalue("postgres_uri"))
 
 
 @pytest.fixture
-def reg(registry_uri: str, tmp_path: Path) -> Iterator[object]:
+def reg(registry_uri: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[object]:
     from seawall.registry import Registry
 
     if registry_uri.startswith("http"):
         registry = Registry(registry_uri)  # its artifacts are the server's
+        registry.backing = request.getfixturevalue("server_registry")[1]  # for store_of
     else:
         registry = Registry(registry_uri, artifacts=tmp_path / "artifacts")
     yield registry

@@ -3,18 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-
-# The registry behind each registry server the tests start, by URL (conftest.registry_server).
-BACKING: dict[str, Any] = {}
-
-
-def store_of(reg: Any) -> Any:
-    """The artifact store that holds a registry's objects: its own, or its server's."""
-    backing = BACKING.get(getattr(reg, "uri", ""))
-    return backing.artifacts if backing is not None else reg.artifacts
 
 
 class Constant:

@@ -10,7 +10,8 @@ import os
 import numpy as np
 import pyarrow as pa
 import pytest
-from registry_helpers import make_bundle, store_of
+from local_servers import store_of
+from registry_helpers import make_bundle
 
 import seawall.bundles
 import seawall.serving

@@ -196,7 +196,10 @@ class RemoteRegistry(Registry):
         create: bool = True,
     ) -> None:
         url = remote_url(uri)
-        if artifacts is not None:
+        # $SEAWALL_ARTIFACTS_URI is the default of local registries, not a choice for this one.
+        if artifacts is not None and os.fspath(artifacts) != os.environ.get(
+            "SEAWALL_ARTIFACTS_URI"
+        ):
             raise InvalidInputError(
                 f"the registry at {url} keeps its artifacts on the server: give no artifacts "
                 "store (the server's --artifacts names it)"
