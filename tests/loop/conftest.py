@@ -4,10 +4,10 @@ registry server on loopback), a trainer, and a loop whose first version is champ
 from __future__ import annotations
 
 import pytest
-from local_servers import registry_server
 from loop_helpers import Trainer, auc, make_data
 
 import seawall
+from local_servers import registry_server
 from seawall.loop import ContinuousTraining, Policy
 
 

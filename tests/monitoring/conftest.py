@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from local_servers import registry_server
 from monitoring_helpers import Receiver
+
+from local_servers import registry_server
 
 
 @pytest.fixture

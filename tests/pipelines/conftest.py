@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from local_servers import registry_server
 
 HERE = Path(__file__).parent

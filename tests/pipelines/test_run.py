@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
-from local_servers import store_of
 from pipeline_helpers import load_module
 from pipeline_steps import (
     DIAMOND,
@@ -28,6 +27,7 @@ from pipeline_steps import (
 )
 
 import seawall
+from local_servers import store_of
 from seawall.errors import (
     InvalidInputError,
     MissingDependencyError,

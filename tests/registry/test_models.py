@@ -10,11 +10,11 @@ import os
 import numpy as np
 import pyarrow as pa
 import pytest
-from local_servers import store_of
 from registry_helpers import make_bundle
 
 import seawall.bundles
 import seawall.serving
+from local_servers import store_of
 from seawall.errors import (
     IntegrityError,
     InvalidInputError,
