@@ -157,12 +157,28 @@ class TrackingMixin(RegistryBase):
     ) -> Run:
         """Starts a run of `experiment` (created if new). Use it as a context manager to end it
         as FINISHED, or FAILED when the block raises."""
+        run = self._start_run(experiment, name, _stale.this_process())
+        self._keep_alive(run)
+        fire("run:started")
+        if tags or params:
+            try:
+                self._log_batch(run, param_items=params, tag_items=tags)
+            except BaseException:
+                self._end_run(run, "FAILED", missing_ok=True)
+                raise
+        return run
+
+    def _start_run(
+        self, experiment: str, name: str | None, process: tuple[str, int, int | None]
+    ) -> Run:
+        """A new RUNNING run of `experiment`, owned by `process` (host, pid, start time; see
+        ``_stale``), which keeps its heartbeat."""
         checks.check_name(experiment, "experiment name")
         if name is not None:
             checks.check_name(name, "run name")
+        host, pid, pid_start = _stale.check_process(process)
         run_id = uuid.uuid4().hex
         now = time.time()
-        host, pid, pid_start = _stale.this_process()
 
         def tx(conn: Connection) -> int:
             exp = self._experiment_id(conn, experiment, create=True)
@@ -185,18 +201,29 @@ class TrackingMixin(RegistryBase):
             )
 
         registry = cast("Registry", self)  # the parts of a registry only ever run in one
-        run = Run(
+        return Run(
             registry, self._db.write(tx), run_id, experiment, name, RUNNING, now, None, {}, {}, {}
         )
+
+    def _keep_alive(self, run: Run) -> None:
+        """Keeps the heartbeat of a run this process started, until it ends."""
         self._heartbeat.add(run._pk)
-        fire("run:started")
-        if tags or params:
-            try:
-                self._log_batch(run, param_items=params, tag_items=tags)
-            except BaseException:
-                self._end_run(run, "FAILED", missing_ok=True)
-                raise
-        return run
+
+    def _beat(self, run_ids: list[str]) -> None:
+        """Marks running runs alive now: the heartbeat of their process, sent through a server."""
+        if not isinstance(run_ids, list) or len(run_ids) > 10_000:
+            raise InvalidInputError("run_ids must be a list of at most 10,000 run ids")
+        ids = [checks.check_run_id(r) for r in run_ids]
+
+        def tx(conn: Connection) -> None:
+            conn.execute(
+                update(runs)
+                .where(runs.c.uuid.in_(ids), runs.c.status == RUNNING)
+                .values(heartbeat_at=time.time())
+            )
+
+        if ids:
+            self._db.write(tx)
 
     def get_run(self, run_id: str) -> Run:
         checks.check_run_id(run_id)

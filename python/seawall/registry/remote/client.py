@@ -17,6 +17,7 @@ import os
 import re
 import tempfile
 import urllib.parse
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from ...errors import InvalidInputError
 from .._db import seawall_home
 from .._registry import Registry
 from .._run import Run
+from .._stale import Heartbeat
 from .._store import CHUNK, ArtifactStore, ObjectWriter, _check_sha, _open_regular, hash_file
 from .._tracking import check_batch
 from .codec import decode, jsonable
@@ -205,9 +207,12 @@ class RemoteRegistry(Registry):
                 "store (the server's --artifacts names it)"
             )
         self._api = Transport(url)
+        weakref.finalize(self, self._api.close)  # connections close when the registry goes
         self.artifacts = RemoteArtifactStore(self._api)
         self._cache = Path(cache) if cache is not None else seawall_home() / "cache"
         self._postgres = False
+        # The runs this process started, kept alive through the server (by run id).
+        self._heartbeat = Heartbeat(self._api, _beat_through)
 
     @property
     def uri(self) -> str:
@@ -233,6 +238,9 @@ class RemoteRegistry(Registry):
 
     # The calls a run handle makes, which change the handle as the local ones do.
 
+    def _keep_alive(self, run: Run) -> None:
+        self._heartbeat.add(run.id)
+
     def _log_batch(
         self,
         run: Run,
@@ -253,9 +261,15 @@ class RemoteRegistry(Registry):
         batch.apply(run)
 
     def _end_run(self, run: Run, status: str, missing_ok: bool = False) -> None:
+        self._heartbeat.discard(run.id)
         state = self._send("_end_run", run=run, status=status, missing_ok=missing_ok)
         if state["status"] is not None:
             run.status, run.end_time = state["status"], state["end_time"]
+
+
+def _beat_through(transport: Transport, run_ids: list[str]) -> None:
+    route = REGISTRY_ROUTES.by_call["_beat"]
+    send(transport, REGISTRY_ROUTES, route, {"run_ids": run_ids}, None)
 
 
 # Every other route's call: the local method's signature, sent to the server.

@@ -214,7 +214,14 @@ REGISTRY_ROUTES = RouteTable(
         Route("GET", "/experiments", "list_experiments", "List the experiments"),
         Route("GET", "/experiments/{name}", "get_experiment", "Get an experiment by name"),
         # runs
-        Route("POST", "/runs", "start_run", "Start a run (its experiment is created if new)"),
+        Route(
+            "POST",
+            "/runs",
+            "_start_run",
+            "Start a run (its experiment is created if new), owned by the client's process "
+            "([host, pid, start]), which keeps its heartbeat",
+        ),
+        Route("POST", "/runs/heartbeat", "_beat", "Mark runs alive: their process's heartbeat"),
         Route("POST", "/runs/search", "search_runs", "Search runs, a page at a time"),
         Route("GET", "/runs/{run_id}", "get_run", "Get a run with its params, metrics and tags"),
         Route(
