@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import re
 import threading
 from collections import OrderedDict
@@ -53,6 +54,8 @@ log = logging.getLogger("seawall.server")
 Scope = MutableMapping[str, Any]
 
 TABLES = (REGISTRY_ROUTES, HISTORY_ROUTES)
+# Blocks of an upload (of CHUNK bytes) received and not yet written, at most.
+_BLOCKS_HELD = 2
 _API_PATH = re.compile(r"^/api/([^/]+)(/.*)?$")
 
 # Status by error class, the first that matches (subclasses before their bases).
@@ -208,17 +211,44 @@ def _object_routes(registry: Registry) -> list[BaseRoute]:
     async def put(request: Request) -> Response:
         sha = _check_sha(request.path_params["sha256"])
         writer = await run_in_threadpool(store.writer, sha)
+        # The bytes are hashed and written by a thread of this upload's own, a block at a time,
+        # while the event loop receives the next ones; at most _BLOCKS_HELD blocks wait.
+        blocks: queue.Queue[bytes | None] = queue.Queue(maxsize=_BLOCKS_HELD)
+        failed: list[BaseException] = []
+
+        def consume() -> None:
+            while (block := blocks.get()) is not None:
+                if not failed:
+                    try:
+                        writer.write(block)
+                    except BaseException as exc:  # reported once the body is in
+                        failed.append(exc)
+
+        async def offer(block: bytes | None) -> None:
+            try:
+                blocks.put_nowait(block)
+            except queue.Full:
+                await run_in_threadpool(blocks.put, block)
+
+        consumer = threading.Thread(target=consume, name="seawall-upload", daemon=True)
+        consumer.start()
         try:
-            pending: list[bytes] = []
-            held = 0
-            async for piece in request.stream():
-                pending.append(piece)
-                held += len(piece)
-                if held >= CHUNK:  # written a block at a time, off the event loop
-                    await run_in_threadpool(writer.write, b"".join(pending))
-                    pending, held = [], 0
-            if pending:
-                await run_in_threadpool(writer.write, b"".join(pending))
+            try:
+                pending: list[bytes] = []
+                held = 0
+                async for piece in request.stream():
+                    pending.append(piece)
+                    held += len(piece)
+                    if held >= CHUNK:
+                        await offer(b"".join(pending))
+                        pending, held = [], 0
+                if pending:
+                    await offer(b"".join(pending))
+            finally:
+                await offer(None)
+                await run_in_threadpool(consumer.join)
+            if failed:
+                raise failed[0]
             stored, size = await run_in_threadpool(writer.commit)
         except Refused as refused:
             return JSONResponse(
