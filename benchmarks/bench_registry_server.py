@@ -41,7 +41,7 @@ import httpx
 import numpy as np
 import pytest
 
-from bench_registry import N_RUNS, _fill, _mlflow
+from bench_registry import N_RUNS, _mlflow, fill_mlflow, fill_seawall
 from conftest import ROWS
 from seawall.registry import Registry
 
@@ -153,44 +153,15 @@ def _points(client: int) -> list[tuple[str, float, int]]:
 @pytest.fixture(scope="module")
 def seawall_url(tmp_path_factory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("seawall-server")
-    reg = Registry(folder / "seawall.db", artifacts=folder / "artifacts")
-    with reg.start_run(experiment="bench") as run:
-        run.log_batch(
-            [("auc", 0.5), ("loss", 0.5)], params={"lr": "0.1", "depth": 6}, tags={"t": 1}
-        )
-    reg.close()
-    _fill(
-        folder / "seawall.db", run.id, "run_id", ["params", "tags", "metrics", "latest_metrics"], 7
-    )
+    fill_seawall(folder)
     with _seawall_server(folder) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
 def mlflow_url(tmp_path_factory) -> Iterator[str]:
-    client_cls, metric_cls = _mlflow()
     folder = tmp_path_factory.mktemp("mlflow-server")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        client = client_cls(tracking_uri=f"sqlite:///{folder / 'mlflow.db'}")
-        experiment = client.create_experiment("bench")
-        run = client.create_run(experiment)
-        now = int(time.time() * 1000)
-        client.log_batch(
-            run.info.run_id,
-            metrics=[metric_cls("auc", 0.5, now, 0), metric_cls("loss", 0.5, now, 0)],
-        )
-        client.log_param(run.info.run_id, "lr", "0.1")
-        client.log_param(run.info.run_id, "depth", "6")
-        client.set_tag(run.info.run_id, "t", "1")
-        client.set_terminated(run.info.run_id)
-    _fill(
-        folder / "mlflow.db",
-        run.info.run_id,
-        "run_uuid",
-        ["params", "tags", "metrics", "latest_metrics"],
-        7,
-    )
+    fill_mlflow(folder)
     with _mlflow_server(folder) as url:
         yield url
 
