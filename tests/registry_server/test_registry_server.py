@@ -62,7 +62,7 @@ def test_the_openapi_document_lists_every_route_and_validates(served):
         for method in item
         if method != "head"
     }
-    app = create_registry_app(backing).app
+    app = create_registry_app(backing).app.app  # inside the version and identity layers
     answered = set()
     for route in app.routes:
         inner = route.routes if isinstance(route, Mount) else [route]
@@ -465,6 +465,30 @@ def test_the_actor_of_an_alias_move_is_who_asked(remote, tmp_path):
     assert answer.status_code == 200, answer.text
     actors = {e.alias: e.actor for e in remote.alias_history("m")}
     assert actors == {"champion": login(), "challenger": "ci-pipeline"}
+
+
+def test_identity_is_read_in_one_place_that_may_refuse(tmp_path):
+    """The seam authentication plugs into: a custom `identify` names every request's actor, and
+    its error is the answer, before any handler runs (nothing is written)."""
+    from seawall._server.run import serve_in_thread
+    from seawall.registry_server import create_registry_app
+
+    def identify(request):
+        if request.headers.get("x-team") is None:
+            raise errors.InvalidInputError("no team given")
+        return "team-" + request.headers["x-team"]
+
+    backing = Registry(tmp_path / "r.db", artifacts=tmp_path / "a")
+    backing.register_model("m", make_bundle(tmp_path / "b", 1.0))
+    with serve_in_thread(create_registry_app(backing, identify=identify)) as url:
+        api = f"{url}/api/{API_VERSION}/models/m/aliases/champion"
+        refused = httpx.put(api, json={"version": 1}, headers=API)
+        assert refused.status_code == 400 and refused.json()["error"] == "no team given"
+        assert backing.alias_history("m") == []
+        done = httpx.put(api, json={"version": 1}, headers={**API, "x-team": "fraud"})
+        assert done.status_code == 200, done.text
+    assert [e.actor for e in backing.alias_history("m")] == ["team-fraud"]
+    backing.close()
 
 
 def test_the_client_keeps_its_runs_alive_through_the_server(remote, monkeypatch):

@@ -7,8 +7,8 @@ and every user of a registry (pipelines, the training loop, ``seawall serve mode
 OpenAPI document at ``/openapi.json``; its routes, handlers, client methods and document are all
 made from one table (``seawall.registry.remote.routes``).
 
-* ``app``: :func:`create_registry_app`, the ASGI app (Starlette), and :func:`identify`, the one
-  place a request's principal is read;
+* ``app``: :func:`create_registry_app`, the ASGI app (Starlette), and ``Identity``/``identify``,
+  the one place a request's principal is read (and will be checked);
 * ``openapi``: the OpenAPI 3 document;
 * ``cli``: the ``seawall server`` command.
 """
@@ -20,8 +20,8 @@ from typing import Any
 __all__ = ["create_registry_app"]
 
 
-def create_registry_app(registry: Any = None) -> Any:
+def create_registry_app(registry: Any = None, **options: Any) -> Any:
     """The registry server's ASGI app (see :func:`seawall.registry_server.app.create_registry_app`)."""
     from .app import create_registry_app as create
 
-    return create(registry)
+    return create(registry, **options)

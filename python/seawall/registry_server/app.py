@@ -8,9 +8,11 @@ answer ``{"error": message, "type": name}``, `name` the ``seawall.errors`` class
 client raises again; the status follows the class (404 not found, 409 conflict, 400 bad input,
 422 failed integrity, 503 database unavailable).
 
-Identity: :func:`identify` is the one place a request's principal is read (today the
-``Seawall-Actor`` header, the client's OS login, as a local registry records its own); the
-registry records it as the actor of what the request writes (alias moves).
+Identity: :class:`Identity`, the outermost layer of the app, is the one place a request's
+principal is read (by :func:`identify`: today the ``Seawall-Actor`` header, the client's OS
+login, as a local registry records its own) and where a credential will be checked; every
+handler acts as that principal, which the registry records as the actor of what the request
+writes (alias moves).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import queue
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from itertools import chain
 from typing import Any
 
@@ -47,7 +49,7 @@ from ..registry.remote.routes import Route as ApiRoute
 from ..registry.remote.transport import ACTOR_HEADER, API_HEADER
 from .openapi import openapi_document
 
-__all__ = ["create_registry_app", "identify"]
+__all__ = ["Identity", "create_registry_app", "identify"]
 
 log = logging.getLogger("seawall.server")
 
@@ -74,10 +76,30 @@ _STATUS: list[tuple[type[errors.SeawallError], int]] = [
 
 def identify(request: Request) -> str | None:
     """The principal a request acts for, recorded as the actor of its writes. Today: the
-    client's OS login (``Seawall-Actor``), as a local registry records its own login; the one
-    place where a credential will be checked (None: the server's own login)."""
+    client's OS login (``Seawall-Actor``), as a local registry records its own login (None: the
+    server's own login). With authentication, this checks the request's credential and raises
+    (answered 401 or 403) when it does not hold."""
     name = request.headers.get(ACTOR_HEADER)
     return name[:128] if name else None
+
+
+class Identity:
+    """Reads each request's principal once, with `identify`, into ``request.state.principal``,
+    before any handler runs."""
+
+    def __init__(self, app: Any, identify: Callable[[Request], str | None]) -> None:
+        self.app = app
+        self.identify = identify
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            try:
+                principal = self.identify(Request(scope))
+            except errors.SeawallError as exc:
+                await error_answer(exc)(scope, receive, send)
+                return
+            scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)
 
 
 def error_answer(exc: BaseException) -> JSONResponse:
@@ -173,7 +195,7 @@ def _handler(table: RouteTable, route: ApiRoute, target: Any, runs: _RunKeys | N
                 raise errors.InvalidInputError(f"missing parameter {name!r}")
         if route.server_args is not None:
             values = route.server_args(values)
-        principal = identify(request)
+        principal = request.state.principal
 
         def invoke() -> Any:
             with acting_as(principal):
@@ -277,9 +299,9 @@ def _is_upload(scope: Scope) -> bool:
 class _ApiVersion:
     """Puts the API version on every answer and refuses requests of another version."""
 
-    def __init__(self, app: Starlette) -> None:
+    def __init__(self, app: Any, state: Any) -> None:
         self.app = app
-        self.state = app.state
+        self.state = state
 
     @staticmethod
     def seawall_streamed_body(scope: Scope) -> bool:
@@ -319,10 +341,15 @@ def _asked_version(scope: Scope) -> str | None:
     return match.group(1) if match else None
 
 
-def create_registry_app(registry: Registry | str | None = None) -> Any:
+def create_registry_app(
+    registry: Registry | str | None = None,
+    *,
+    identify: Callable[[Request], str | None] = identify,
+) -> Any:
     """The registry server's ASGI app over `registry` (a Registry, or the URI of one; None:
     the default one). Serve it with ``seawall._server.run`` (``seawall server``) or
-    ``serve_in_thread``, which keep it within its limits."""
+    ``serve_in_thread``, which keep it within its limits. `identify` reads (and may refuse) each
+    request's principal (default: :func:`identify`)."""
     if not isinstance(registry, Registry):
         registry = Registry(registry)
     assert isinstance(registry, Registry)
@@ -375,4 +402,4 @@ def create_registry_app(registry: Registry | str | None = None) -> Any:
         },
     )
     app.state.registry = registry
-    return _ApiVersion(app)
+    return _ApiVersion(Identity(app, identify), app.state)
