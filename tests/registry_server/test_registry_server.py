@@ -139,6 +139,11 @@ def _not_a_manifest(reg):
     reg._register_stored("m", sha, None, None, None, None)
 
 
+def _unstored_artifact(reg):
+    with reg.start_run() as run:
+        reg._record_artifacts(run, [("x.bin", "ab" * 32, 3)])
+
+
 ERRORS = {
     "not found": (lambda r: r.get_experiment("nope"), errors.NotFoundError),
     "no such run": (lambda r: r.get_run("0" * 32), errors.NotFoundError),
@@ -151,6 +156,7 @@ ERRORS = {
     "ended run": (_ended_run_write, errors.RunClosedError),
     "bad manifest": (_not_a_manifest, errors.IntegrityError),
     "bad alias": (lambda r: r.delete_alias("m", "champion"), errors.NotFoundError),
+    "unstored artifact": (_unstored_artifact, errors.NotFoundError),
 }
 
 

@@ -410,6 +410,15 @@ class TrackingMixin(RegistryBase):
             return _search.RunPage(self._runs(conn, rows[:max_results]), token)
 
     def _record_artifacts(self, run: Run, items: list[tuple[str, str, int]]) -> list[Artifact]:
+        """Records stored objects (name, sha256, size) as the run's artifacts."""
+        for name, sha, size in items:
+            check_name(name)
+            if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+                raise InvalidInputError(
+                    f"the size of artifact {name!r} must be bytes, got {size!r}"
+                )
+            if not self.artifacts.exists(sha):
+                raise NotFoundError(f"artifact {name!r}: object {sha} is not in the artifact store")
         now = time.time()
 
         def tx(conn: Connection) -> list[Artifact]:

@@ -11,7 +11,7 @@ from typing import Any
 from .._core import __version__
 from ..registry.remote.codec import schema
 from ..registry.remote.routes import API_VERSION, Route, RouteTable
-from ..registry.remote.transport import ACTOR_HEADER, API_HEADER
+from ..registry.remote.transport import API_HEADER
 
 __all__ = ["openapi_document"]
 
@@ -197,8 +197,7 @@ def openapi_document(tables: Iterable[RouteTable]) -> dict[str, Any]:
             "schemas": dict(sorted(components.items())),
             "responses": {
                 "Error": {
-                    "description": f"an error: its seawall class and message ({ACTOR_HEADER} "
-                    "names who acted)",
+                    "description": "an error: its seawall.errors class and message",
                     "content": {
                         "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
                     },
