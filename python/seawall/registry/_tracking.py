@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
-from sqlalchemy import Connection, and_, or_, select, update
+from sqlalchemy import Connection, select, update
 
 from ..errors import (
     AlreadyExistsError,
@@ -275,6 +275,14 @@ class TrackingMixin(RegistryBase):
         insert_metrics = (
             f"INSERT INTO {metrics_table.name} ({', '.join(columns)}) VALUES ({self._marks})"
         )
+        latest = latest_metrics.name
+        upsert_latest = (
+            f"INSERT INTO {latest} ({', '.join(columns)}) VALUES ({self._marks}) "
+            "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, "
+            "step = excluded.step, timestamp = excluded.timestamp "
+            f"WHERE excluded.step > {latest}.step OR (excluded.step = {latest}.step "
+            f"AND excluded.timestamp >= {latest}.timestamp)"
+        )
 
         def tx(conn: Connection) -> None:
             self._require_running(conn, run)
@@ -313,26 +321,9 @@ class TrackingMixin(RegistryBase):
                 # The history is the bulk of a batch: one executemany on the driver, with
                 # placeholders only (the statement text is constant).
                 conn.exec_driver_sql(insert_metrics, metric_rows)
-                for chunk in _chunks([dict(zip(columns, r, strict=True)) for r in newest.values()]):
-                    stmt = self._insert(latest_metrics).values(chunk)
-                    ex = stmt.excluded
-                    conn.execute(
-                        stmt.on_conflict_do_update(
-                            index_elements=["run_id", "key"],
-                            set_={
-                                "value": ex.value,
-                                "step": ex.step,
-                                "timestamp": ex.timestamp,
-                            },
-                            where=or_(
-                                ex.step > latest_metrics.c.step,
-                                and_(
-                                    ex.step == latest_metrics.c.step,
-                                    ex.timestamp >= latest_metrics.c.timestamp,
-                                ),
-                            ),
-                        )
-                    )
+                # The newest point per key, kept where it is newer than the one stored: also
+                # constant text (a statement built per call costs more than the write).
+                conn.exec_driver_sql(upsert_latest, list(newest.values()))
 
         self._db.write(tx)
 
