@@ -80,7 +80,11 @@ class RouteTable:
         return typing.cast("Callable[..., Any]", getattr(self.target, route.call))
 
     def signature(self, route: Route) -> inspect.Signature:
-        return inspect.signature(self.function(route))
+        return self._signatures[route.call]
+
+    @cached_property
+    def _signatures(self) -> dict[str, inspect.Signature]:
+        return {r.call: inspect.signature(self.function(r)) for r in self.routes}
 
     @cached_property
     def _hints(self) -> dict[str, dict[str, Any]]:
