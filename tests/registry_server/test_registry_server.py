@@ -21,6 +21,7 @@ import tracemalloc
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from regserver_helpers import build_dashboard_world, make_bundle
 
@@ -523,6 +524,35 @@ def test_the_client_keeps_its_runs_alive_through_the_server(remote, monkeypatch)
 
 
 # --- what uses a registry ---------------------------------------------------------------------
+
+
+def test_the_monitoring_history_reads_back_the_same_through_the_server(remote, rng):
+    """Windows and alerts saved through the server read back as the registry itself reads them,
+    a window without a drift share (NaN in the summary, which JSON cannot write) included."""
+    import math
+
+    from seawall.monitoring import WindowReport
+    from seawall.monitoring._store import HistoryStore
+    from seawall.monitoring.rules import Alert
+
+    there, here = HistoryStore(remote), HistoryStore(remote.backing)
+    assert type(there).__name__ == "RemoteHistoryStore"
+    ends = np.sort(rng.random(3)) * 1000 + 1000
+    for i, end in enumerate(ends):
+        share = None if i == 1 else float(rng.random())
+        report = WindowReport("m", "1", end - 60, float(end), 10, 1, {}, share, None)
+        there.save_window(report)
+    alert = Alert("m", "r", "drift_share", None, "critical", "firing", 0.7, 0.5, "moved", 1.0)
+    alert_id = there.save_alert(alert)
+    there.resolve_alerts([alert_id], "back")
+    assert there.windows("m") == here.windows("m")
+    assert there.alerts("m") == here.alerts("m") and there.alerts("m")[0].state == "resolved"
+    assert there.models() == ["m"]
+    summary = there.latest_by_model()
+    assert [(i, end) for i, end, _ in summary["m"]] == [
+        (i, e) for i, e, _ in here.latest_by_model()["m"]
+    ]
+    assert math.isnan(summary["m"][1][2]) and not math.isnan(summary["m"][0][2])
 
 
 def test_the_dashboard_shows_the_same_pages_through_the_server(tmp_path, rng):

@@ -21,6 +21,7 @@ import json
 import logging
 import queue
 import re
+import reprlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, MutableMapping
@@ -188,7 +189,7 @@ def _handler(table: RouteTable, route: ApiRoute, target: Any, runs: _RunKeys | N
                 values[name] = decode(value, hints.get(name, Any))
             except (TypeError, ValueError, KeyError, AttributeError) as exc:
                 raise errors.InvalidInputError(
-                    f"parameter {name!r} cannot be {value!r}: {exc}"
+                    f"parameter {name!r} cannot be {reprlib.repr(value)}: {exc}"
                 ) from None
         for name, param in wire.items():
             if name not in values and param.default is param.empty:

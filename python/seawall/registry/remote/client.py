@@ -13,6 +13,7 @@ server and are checked against their SHA-256 at both ends.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import re
 import tempfile
@@ -112,7 +113,7 @@ class RemoteArtifactStore(ArtifactStore):
 
     def put_bytes(self, data: bytes) -> tuple[str, int]:
         data = bytes(data)
-        return self._put(hash_bytes(data), len(data), lambda: [data])
+        return self._put(hashlib.sha256(data).hexdigest(), len(data), lambda: [data])
 
     def put_file(self, path: str | os.PathLike[str]) -> tuple[str, int]:
         source = Path(path)
@@ -168,12 +169,6 @@ class RemoteArtifactStore(ArtifactStore):
 
     def local_path(self, sha: str) -> Path:
         raise InvalidInputError("this artifact store is on a registry server, not a local folder")
-
-
-def hash_bytes(data: bytes) -> str:
-    import hashlib
-
-    return hashlib.sha256(data).hexdigest()
 
 
 def remote_url(uri: str | os.PathLike[str] | None) -> str:

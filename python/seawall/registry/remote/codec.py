@@ -2,7 +2,9 @@
 annotates it, encoded for the server's answers and decoded back into the same objects by the
 client, with the JSON Schema of each type for the OpenAPI document.
 
-Types are read from annotations: ``str``, ``int``, ``float``, ``bool``, ``None``, unions,
+Answers are standard JSON: a float that is NaN or infinite is written as its name ("NaN",
+"Infinity", "-Infinity"), read back as the float where a float is expected. Types are read from
+annotations: ``str``, ``int``, ``float``, ``bool``, ``None``, unions,
 ``list``/``Sequence``/``tuple``/``Iterable``, ``dict``/``Mapping``, ``Any``, frozen dataclasses
 (the registry's records: every field by its own annotation), and the few types registered in
 ``CODECS`` (a run handle, a page of runs, a monitoring window...).
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import collections.abc as abc
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Callable
@@ -29,6 +32,9 @@ class Codec(NamedTuple):
     decode: Callable[[Any, Any], Any]
     schema: Callable[[dict[str, Any]], dict[str, Any]]
 
+
+_NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+_NON_FINITE_TEXT = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
 # Types with their own wire form, registered by the modules that define them.
 CODECS: dict[type, Codec] = {}
@@ -51,6 +57,8 @@ def encode(value: Any) -> Any:
     codec = CODECS.get(type(value))
     if codec is not None:
         return codec.encode(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return _NON_FINITE_TEXT[str(value)]  # JSON has no NaN: its name, as JavaScript writes it
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -107,6 +115,8 @@ def decode(data: Any, tp: Any, client: Any = None) -> Any:
         )
     if origin is float and isinstance(data, int):
         return float(data)
+    if origin is float and isinstance(data, str) and data in _NON_FINITE:
+        return _NON_FINITE[data]
     return data
 
 
@@ -119,7 +129,9 @@ def _fits(data: Any, tp: Any) -> bool:
     if origin is int:
         return isinstance(data, int) and not isinstance(data, bool)
     if origin is float:
-        return isinstance(data, (int, float)) and not isinstance(data, bool)
+        return (isinstance(data, (int, float)) and not isinstance(data, bool)) or (
+            isinstance(data, str) and data in _NON_FINITE
+        )
     if origin is str:
         return isinstance(data, str)
     if origin in (list, tuple, abc.Sequence, abc.Iterable):
