@@ -396,13 +396,15 @@ async def _http_client(port: int, requests: list[bytes], latencies: list[float])
         await writer.wait_closed()
 
 
-def _http_load(port: int, bodies: list[bytes]) -> dict[str, float]:
-    """Requests per second and latency percentiles of HTTP_REQUESTS one-row requests."""
+def _http_load(port: int, bodies: list[bytes], token: str | None = None) -> dict[str, float]:
+    """Requests per second and latency percentiles of HTTP_REQUESTS one-row requests (each with
+    ``Authorization: Bearer token`` when a token is given)."""
+    authorization = f"Authorization: Bearer {token}\r\n" if token is not None else ""
 
     def request(body: bytes) -> bytes:
         head = (
             "POST /v2/models/fraud/infer HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+            f"{authorization}Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
         )
         return head.encode() + body
 
@@ -453,3 +455,127 @@ def test_http_end_to_end(http_bundles):
         )
     batched, unbatched = (figures[label]["rps"] for label, _, _ in cases[1:])
     print(f"HTTP MLP batched / unbatched requests per second: {batched / unbatched:.1f}x")
+
+
+# --- what checking tokens costs ----------------------------------------------------------------
+#
+# The logistic regression's server, where the HTTP stack is the whole cost (so that auth's share
+# is the largest it can be), without auth (the anchor) and with `--auth registry` (every request
+# carries a token of the registry, checked against the cached answer, its scope against the route,
+# its rate counted), on the same requests, in alternating rounds so that the load of the machine
+# falls on both alike. Target: auth costs at most 3% of the requests per second. Besides requests
+# per second, each round reports the server process's CPU time per request (user + system, from
+# /proc): on a shared machine requests per second swing with the other jobs, while the CPU a
+# request costs the server does not much, and at saturation requests per second go as its inverse.
+#
+#   python -m pytest benchmarks/bench_batching.py -k http_auth -s
+
+AUTH_ROUNDS = 7
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    import os
+    from pathlib import Path
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_http_auth_overhead(http_bundles, tmp_path):
+    pytest.importorskip("uvicorn")
+    from seawall.registry import Registry
+
+    paths, bodies = http_bundles
+    registry, artifacts = tmp_path / "registry.db", tmp_path / "artifacts"
+    with Registry(registry, artifacts=artifacts) as reg:
+        token = reg.create_token("bench", team="perf", scopes=["read:models/fraud"]).secret
+    common = ("--max-batch-size", "64")
+    anchor = _start_server(paths["logistic"], *common)
+    checked = _start_server(
+        paths["logistic"],
+        *common,
+        *("--auth", "registry", "--registry", str(registry), "--artifacts", str(artifacts)),
+    )
+    servers = {"no auth (anchor)": (anchor, None), "--auth registry": (checked, token)}
+    rounds: dict[str, list[dict[str, float]]] = {label: [] for label in servers}
+    try:
+        for _ in range(AUTH_ROUNDS):
+            for label, ((process, port), bearer) in servers.items():
+                before = _cpu_seconds(process.pid)
+                figures = _http_load(port, bodies, bearer)
+                figures["cpu_us"] = (_cpu_seconds(process.pid) - before) / HTTP_REQUESTS * 1e6
+                rounds[label].append(figures)
+    finally:
+        for process, _ in (anchor, checked):
+            process.terminate()
+            process.wait(30)
+    print()
+    medians: dict[str, dict[str, float]] = {}
+    for label, figures in rounds.items():
+        medians[label] = {k: float(np.median([f[k] for f in figures])) for k in figures[0]}
+        m = medians[label]
+        rps = ", ".join(f"{f['rps']:,.0f}" for f in figures)
+        cpu = ", ".join(f"{f['cpu_us']:.0f}" for f in figures)
+        print(
+            f"HTTP /v2 infer, logistic regression, {HTTP_CLIENTS} clients, {label}: median "
+            f"{m['rps']:,.0f} requests/s over {AUTH_ROUNDS} rounds "
+            f"({rps}), p50 {m['p50_ms']:.2f} ms, "
+            f"p99 {m['p99_ms']:.2f} ms; server CPU {m['cpu_us']:.0f} us a request "
+            f"({cpu})"
+        )
+    anchor_m, auth_m = medians["no auth (anchor)"], medians["--auth registry"]
+    rps_cost = 1 - auth_m["rps"] / anchor_m["rps"]
+    cpu_cost = 1 - anchor_m["cpu_us"] / auth_m["cpu_us"]
+    alone_us = _middleware_us(registry, artifacts, token)
+    print(
+        f"auth costs {100 * cpu_cost:.1f}% of the requests per second by the server's CPU per "
+        f"request ({100 * rps_cost:+.1f}% by the median requests per second, on this machine's "
+        f"load); the middleware alone takes {alone_us:.1f} us a request in-process, "
+        f"{100 * alone_us / anchor_m['cpu_us']:.1f}% of the anchor's CPU per request; "
+        "target <= 3%"
+    )
+    assert cpu_cost < 0.15  # a broken cache (a database query per request) would cost far more
+
+
+def _middleware_us(registry: Any, artifacts: Any, token: str) -> float:
+    """Microseconds the auth middleware adds to one request of the benchmark (its headers, its
+    path), over an app that does nothing: the best of 5 runs of 20,000 calls, less the bare
+    app's, so that other jobs on the machine inflate it as little as they can."""
+    from seawall._server.auth import Authenticator, AuthMiddleware
+    from seawall.registry import Registry
+    from seawall.serving.access import classify
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        return None
+
+    with Registry(registry, artifacts=artifacts) as reg:
+        checked = AuthMiddleware(app, Authenticator(reg), classify)
+        headers = [
+            (b"host", b"127.0.0.1"),
+            (b"authorization", f"Bearer {token}".encode()),
+            (b"content-type", b"application/json"),
+            (b"content-length", b"200"),
+        ]
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/v2/models/fraud/infer",
+            "root_path": "",
+            "headers": headers,
+        }
+
+        async def calls(target: Any, n: int) -> float:
+            start = time.perf_counter()
+            for _ in range(n):
+                await target(dict(scope), None, None)
+            return (time.perf_counter() - start) / n
+
+        async def best() -> tuple[float, float]:
+            await calls(checked, 100)  # the token's answer cached
+            bare = min([await calls(app, 20_000) for _ in range(5)])
+            with_auth = min([await calls(checked, 20_000) for _ in range(5)])
+            return bare, with_auth
+
+        bare, with_auth = asyncio.run(best())
+    return (with_auth - bare) * 1e6

@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import http.server
+import json
 import os
 import pwd
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 import uuid
@@ -39,10 +43,13 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def seawall_command(*args: str, ready: str = "/") -> Iterator[tuple[str, list[str]]]:
+def seawall_command(
+    *args: str, ready: str = "/", context: ssl.SSLContext | None = None
+) -> Iterator[tuple[str, list[str]]]:
     """Runs `seawall ARGS --port P` (serve, ui) on a free loopback port until the block ends,
     from when GET `ready` answers 200; yields its base URL and a list that holds, once the block
-    has ended, everything the command printed (stdout and stderr)."""
+    has ended, everything the command printed (stdout and stderr). With an SSL `context` it
+    speaks HTTPS to the command (which serves TLS)."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-c", "from seawall.cli import main; main()", *args, "--port", str(port)],
@@ -50,13 +57,13 @@ def seawall_command(*args: str, ready: str = "/") -> Iterator[tuple[str, list[st
         stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONWARNINGS": ""},
     )
-    url = f"http://127.0.0.1:{port}"
+    url = f"{'https' if context is not None else 'http'}://127.0.0.1:{port}"
     output: list[str] = []
     try:
         deadline = time.monotonic() + 120
         while True:
             try:
-                with urllib.request.urlopen(url + ready, timeout=30) as r:
+                with urllib.request.urlopen(url + ready, timeout=30, context=context) as r:
                     if r.status == 200:
                         break
             except OSError:
@@ -171,3 +178,72 @@ class PostgresServer:
         with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
+
+
+class WebhookReceiver:
+    """A real HTTP server on loopback that records what is POSTed to it: ``requests`` (headers
+    and raw body of every request), ``events`` (the JSON bodies it accepted), ``attempts``.
+    ``fail_first`` answers 500 to that many requests first; ``hold`` (an Event) makes every
+    request wait for it before answering; ``port`` listens on that port (default: a free one)."""
+
+    def __init__(
+        self, fail_first: int = 0, hold: threading.Event | None = None, port: int = 0
+    ) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        self.attempts = 0  # requests answered
+        self.arrivals = 0  # requests whose body was read (answered or held)
+        self.fail_first = fail_first
+        self.hold = hold
+        self.lock = threading.Lock()
+        self.arrived = threading.Condition(self.lock)
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                with receiver.lock:
+                    receiver.arrivals += 1
+                    receiver.arrived.notify_all()
+                if receiver.hold is not None:
+                    receiver.hold.wait(30)
+                with receiver.lock:
+                    receiver.attempts += 1
+                    receiver.requests.append((dict(self.headers.items()), body))
+                    fail = receiver.attempts <= receiver.fail_first
+                    if not fail:
+                        receiver.events.append(json.loads(body))
+                    receiver.arrived.notify_all()
+                self.send_response(500 if fail else 200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def wait_for(self, accepted: int, timeout_s: float = 60.0) -> bool:
+        """Waits until `accepted` bodies were accepted; False if the time ran out first."""
+        with self.lock:
+            return self.arrived.wait_for(lambda: len(self.events) >= accepted, timeout_s)
+
+    def wait_for_arrivals(self, count: int, timeout_s: float = 60.0) -> bool:
+        """Waits until `count` requests arrived (held ones too); False on timeout."""
+        with self.lock:
+            return self.arrived.wait_for(lambda: self.arrivals >= count, timeout_s)
+
+    def close(self) -> None:
+        if self.hold is not None:
+            self.hold.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def closed_port_url() -> str:
+    """A loopback URL where nothing listens (connections are refused at once)."""
+    return f"http://127.0.0.1:{free_port()}/hook"

@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[1] / "python" / "seawall"
 # From the ground up. Each entry is one layer: the packages (or top-level modules) in it.
 LAYERS: list[set[str]] = [
     {"errors"},
-    {"_core", "_files", "_data", "_parallel", "_server"},  # _server: what every server shares
+    # _server: what every server shares; _webhooks: signed POSTs with back-off, for every sender
+    {"_core", "_files", "_data", "_parallel", "_server", "_webhooks"},
     {"features", "profiles", "stats"},
     {"drift"},
     {"bundles"},
@@ -35,6 +36,7 @@ LAYERS: list[set[str]] = [
 # Packages of one layer that may import each other (from, to).
 SAME_LAYER: set[tuple[str, str]] = {
     ("_parallel", "_core"),  # the thread count the native kernels use
+    ("_server", "_files"),  # token files are written atomically
     ("demo", "seawall"),  # the demo uses the public names, as a user would
 }
 # Modules that may import any layer: the public names and the command line put it all together.

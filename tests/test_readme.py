@@ -17,6 +17,7 @@ earlier one wrote (a bundle, a registry). In shell blocks:
 from __future__ import annotations
 
 import ast
+import hashlib
 import os
 import re
 import signal
@@ -236,6 +237,18 @@ CLAIMS: dict[str, Callable[[dict[str, Any]], bool]] = {
     "stats": lambda ns: (
         ns["stats"]["model_stats"][0]["name"] == "fraud"
         and ns["stats"]["model_stats"][0]["execution_count"] == 0
+    ),
+    # a purged run's artifact is garbage, and the run is in no search
+    "garbage": lambda ns: (
+        hashlib.sha256(b"logged by mistake").hexdigest() in ns["garbage"]
+        and ns["scratch"].id not in {r.id for r in ns["reg"].search_runs(None)}
+    ),
+    # a server that checks tokens: none is 401, a reader's is answered; the audit names CI
+    "no_token": lambda ns: ns["no_token"] == 401,
+    "allowed": lambda ns: ns["allowed"] == 200,
+    "audit": lambda ns: (
+        ns["audit"].actor == "service:ci-pipeline"
+        and ns["reg"].alias_history("fraud", "champion")[-1].actor == "service:ci-pipeline"
     ),
 }
 

@@ -87,10 +87,10 @@ def _monitor_collector(monitors: list[Any]) -> Any:
     return MonitorCollector(monitors)
 
 
-def _dashboard_app(registry: Any, monitors: list[Any]) -> Any:
+def _dashboard_app(registry: Any, monitors: list[Any], auth: Any = None) -> Any:
     from .dashboard import create_dashboard_app
 
-    return create_dashboard_app(registry, monitors)
+    return create_dashboard_app(registry, monitors, auth=auth)
 
 
 # The model server exports monitors and mounts the dashboard, which are built on top of it:

@@ -62,6 +62,21 @@ from .registry.cli import models, runs  # noqa: E402  (SQLAlchemy and rich load 
 main.add_command(runs)
 main.add_command(models)
 
+# Also adds delete, restore and purge to `runs` and `models`.
+from .registry.cli_deletes import experiments, gc  # noqa: E402
+
+main.add_command(experiments)
+main.add_command(gc)
+
+from .registry.events.cli import events, webhooks  # noqa: E402  (as the registry commands)
+
+main.add_command(events)
+main.add_command(webhooks)
+
+from .registry.tokens_cli import tokens  # noqa: E402  (the registry loads only when it runs)
+
+main.add_command(tokens)
+
 from .drift.cli import report  # noqa: E402  (rich and the drift code load only when it runs)
 
 main.add_command(report)

@@ -8,10 +8,13 @@ raises these same classes (translated once, in ``cpp/bindings/errors.cpp``).
 from __future__ import annotations
 
 __all__ = [
+    "AccessDeniedError",
     "AlreadyExistsError",
+    "AuthenticationError",
     "BatcherClosedError",
     "CudaUnavailableError",
     "DTypeError",
+    "DeletedError",
     "IntegrityError",
     "InvalidInputError",
     "MissingColumnError",
@@ -28,6 +31,11 @@ __all__ = [
     "ServerUnavailableError",
     "StepFailedError",
     "StorageError",
+    "TokenExpiredError",
+    "TokenForeignError",
+    "TokenMalformedError",
+    "TokenRevokedError",
+    "TokenUnknownError",
     "UnsupportedVersionError",
     "UntrustedCodeError",
     "WarmupError",
@@ -74,6 +82,11 @@ class NotFoundError(SeawallError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class DeletedError(NotFoundError):
+    """The thing was deleted: softly (the message says how to restore it) or permanently
+    (purged: it cannot be restored). Deleted things are hidden from lists, searches and lookups."""
 
 
 class QueueFullError(SeawallError, RuntimeError):
@@ -143,3 +156,40 @@ class MissingDependencyError(SeawallError, ImportError):
 class MissingReferenceError(NotFoundError):
     """A monitor has no reference profile to compare live data with: none was given, and the
     model version was registered without one (``register_model(..., profile=...)``)."""
+
+
+# --- identity and access (tokens; seawall._server.tokens) ----------------------------------------
+# A message never holds the token itself, only its public id where one is known.
+
+
+class AuthenticationError(SeawallError, PermissionError):
+    """A token cannot be accepted: a server answers 401. The subclasses say why."""
+
+
+class TokenMalformedError(AuthenticationError):
+    """The text is not a seawall token (``swt_...``): cut short, mistyped, or another secret."""
+
+
+class TokenUnknownError(AuthenticationError):
+    """A well-formed token that this registry (or token file) never issued or no longer has."""
+
+
+class TokenForeignError(TokenUnknownError):
+    """A token issued by another registry or token file (its issuer is not this one's)."""
+
+
+class TokenExpiredError(AuthenticationError):
+    """The token's expiry has passed."""
+
+
+class TokenRevokedError(AuthenticationError):
+    """The token was revoked."""
+
+
+class AccessDeniedError(SeawallError, PermissionError):
+    """The principal is known but its scopes do not allow this action on this resource: a
+    server answers 403. ``needed`` is the scope that would allow it (``write:models/fraud``)."""
+
+    def __init__(self, message: str, needed: str = "") -> None:
+        super().__init__(message)
+        self.needed = needed

@@ -3,16 +3,13 @@ predictions) cut into slices, a real HTTP receiver for webhooks, a real uvicorn 
 
 from __future__ import annotations
 
-import http.server
-import json
-import socket
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
+from local_servers import WebhookReceiver, closed_port_url  # noqa: F401  (re-exported)
 from seawall.profiles import Profile
 
 COUNTRIES = np.array(["US", "GB", "DE", "FR", "BR", "IN"], dtype=object)
@@ -105,54 +102,8 @@ def make_bundle(rng: np.random.Generator, folder: Any) -> Any:
 # --- webhooks ---------------------------------------------------------------------------------
 
 
-class Receiver:
-    """Records the JSON bodies POSTed to it. ``fail_first`` answers 500 to that many requests
-    first; ``hold`` (an Event) makes every request wait for it before answering."""
-
-    def __init__(self, fail_first: int = 0, hold: threading.Event | None = None) -> None:
-        self.events: list[dict[str, Any]] = []
-        self.attempts = 0
-        self.fail_first = fail_first
-        self.hold = hold
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                if receiver.hold is not None:
-                    receiver.hold.wait(30)
-                with receiver.lock:
-                    receiver.attempts += 1
-                    fail = receiver.attempts <= receiver.fail_first
-                    if not fail:
-                        receiver.events.append(json.loads(body))
-                self.send_response(500 if fail else 200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        if self.hold is not None:
-            self.hold.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def closed_port_url() -> str:
-    """A loopback URL where nothing listens (connections are refused at once)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}/hook"
+# The webhook receiver and the refused URL are shared with the registry's webhook tests.
+Receiver = WebhookReceiver
 
 
 # --- a real server ---------------------------------------------------------------------------

@@ -252,3 +252,20 @@ def test_closing_a_webhook_stuck_on_its_receiver_returns(caplog):
         assert [e["i"] for e in receiver.events] == [0, 1]
     finally:
         receiver.close()
+
+
+def test_a_webhook_with_a_secret_signs_its_bodies(receiver):
+    import hashlib
+    import hmac
+
+    secret = "monitor-secret-0123456789"
+    hook = WebhookSink(receiver.url, retries=0, secret=secret)
+    hook.send({"status": "firing", "alert": {"message": "drift"}, "value": float("nan")})
+    assert hook.flush(60)
+    hook.close()
+    ((headers, body),) = receiver.requests
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    assert headers["X-Seawall-Signature"] == f"sha256={expected}"
+    assert receiver.events == [{"status": "firing", "alert": {"message": "drift"}, "value": None}]
+    with pytest.raises(InvalidInputError, match="secret"):
+        WebhookSink(receiver.url, secret="")

@@ -123,6 +123,12 @@ OPENING = [
     ["models", "promote", "churn", "1"],
     ["ui"],
     ["serve", "models:/churn/1"],
+    ["events", "list"],
+    ["events", "deliver", "--once"],
+    ["events", "prune", "--days", "30"],
+    ["webhooks", "add", "http://127.0.0.1:9/hook"],
+    ["webhooks", "list"],
+    ["webhooks", "remove", "1"],
 ]
 
 

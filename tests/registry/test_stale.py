@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from registry_helpers import run_worker
 from sqlalchemy import select, text, update
 
 from seawall.registry import Registry, _migrate, _stale
@@ -24,21 +23,6 @@ pytestmark = pytest.mark.local_registry(
     "killed runs and stale uploads are found in the server's own database and store"
 )
 
-WORKER = Path(__file__).with_name("registry_worker.py")
-
-
-def _worker(*args: str, **kwargs) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(WORKER.parent), *sys.path])}
-    return subprocess.Popen(
-        [sys.executable, str(WORKER), *args],
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        **kwargs,
-    )
-
 
 def _row(reg: Registry, run_id: str):
     with reg._db.read() as conn:
@@ -47,7 +31,7 @@ def _row(reg: Registry, run_id: str):
 
 def test_a_run_killed_inside_start_run_is_marked_killed(registry_uri, tmp_path):
     artifacts = str(tmp_path / "artifacts")
-    proc = _worker("start", registry_uri, artifacts)
+    proc = run_worker("start", registry_uri, artifacts)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == -9, err  # SIGKILLed once its run was in the database
     with Registry(registry_uri, artifacts=artifacts) as reg:
@@ -61,7 +45,7 @@ def test_a_run_killed_inside_start_run_is_marked_killed(registry_uri, tmp_path):
 
 def test_a_live_run_in_another_process_is_never_marked(registry_uri, tmp_path):
     artifacts = str(tmp_path / "artifacts")
-    proc = _worker("live", registry_uri, artifacts)
+    proc = run_worker("live", registry_uri, artifacts)
     try:
         assert proc.stdout is not None
         run_id = proc.stdout.readline().strip()
@@ -158,7 +142,7 @@ def test_an_upload_killed_midway_is_removed_once_stale(tmp_path, rng):
     data = rng.bytes(int(rng.integers(3, 6)) << 20)  # several chunks
     source = tmp_path / "big.bin"
     source.write_bytes(data)
-    proc = _worker("upload", str(artifacts), str(source), "kill")
+    proc = run_worker("upload", str(artifacts), str(source), "kill")
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == -9, err
     (left,) = _temporaries(artifacts)
@@ -179,7 +163,7 @@ def test_a_live_upload_is_never_removed(tmp_path, rng):
     data = rng.bytes(int(rng.integers(3, 6)) << 20)
     source = tmp_path / "big.bin"
     source.write_bytes(data)
-    proc = _worker("upload", str(artifacts), str(source), "hold")
+    proc = run_worker("upload", str(artifacts), str(source), "hold")
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "writing"

@@ -136,13 +136,14 @@ def _ended_run_write(reg):
 
 
 def _not_a_manifest(reg):
-    sha = reg.artifacts.put_bytes(b"not a manifest")[0]
-    reg._register_stored("m", sha, None, None, None, None)
+    with reg._pins() as pins:
+        sha = pins.put_bytes(b"not a manifest")[0]
+        reg._register_stored("m", sha, None, None, None, None, pins)
 
 
 def _unstored_artifact(reg):
-    with reg.start_run() as run:
-        reg._record_artifacts(run, [("x.bin", "ab" * 32, 3)])
+    with reg.start_run() as run, reg._pins() as pins:
+        reg._record_artifacts(run, [("x.bin", "ab" * 32, 3)], pins)
 
 
 ERRORS = {
@@ -460,7 +461,7 @@ def test_an_unreachable_server_is_unavailable_after_the_retries(monkeypatch):
 def test_the_actor_of_an_alias_move_is_who_asked(remote, tmp_path):
     """The server records the principal of the request (today the client's login, sent in
     Seawall-Actor), not the server's own login."""
-    from seawall.registry._actor import login
+    from seawall.registry._actor import os_login
 
     remote.register_model("m", make_bundle(tmp_path / "b", 1.0))
     remote.set_alias("m", "champion", 1)
@@ -471,7 +472,7 @@ def test_the_actor_of_an_alias_move_is_who_asked(remote, tmp_path):
     )
     assert answer.status_code == 200, answer.text
     actors = {e.alias: e.actor for e in remote.alias_history("m")}
-    assert actors == {"champion": login(), "challenger": "ci-pipeline"}
+    assert actors == {"champion": os_login(), "challenger": "ci-pipeline"}
 
 
 def test_identity_is_read_in_one_place_that_may_refuse(tmp_path):

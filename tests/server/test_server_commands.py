@@ -95,7 +95,7 @@ def default_registry(seawall_home):
 
 
 def test_seawall_ui_warns_on_stderr_when_not_on_loopback(default_registry):
-    exposed = run_not_listening("ui", "--host", "0.0.0.0", "--port", "0")
+    exposed = run_not_listening("ui", "--host", "0.0.0.0", "--port", "0", "--insecure")
     assert exposed.returncode == 0, exposed.stderr
     assert "WARNING" in exposed.stderr
     assert "seawall ui listens on '0.0.0.0', not on loopback" in exposed.stderr

@@ -831,7 +831,10 @@ def test_serve_command_warns_when_not_on_loopback(onnx_bundle):
         "from seawall.cli import main; main()"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code, "serve", str(onnx_bundle.path), "--host", "0.0.0.0"],
+        [
+            *(sys.executable, "-c", code, "serve", str(onnx_bundle.path)),
+            *("--host", "0.0.0.0", "--insecure"),
+        ],
         capture_output=True,
         text=True,
         timeout=300,
@@ -895,7 +898,7 @@ def test_serve_command_errors(fitted, tmp_path):
     assert "models:/NAME/VERSION" in result.output
     result = CliRunner().invoke(main, ["serve", str(path), "--registry", str(tmp_path / "r.db")])
     assert result.exit_code == 2
-    assert "--registry is for a models:/ URI or --dashboard" in result.output
+    assert "--registry is for a models:/ URI, --dashboard or --auth registry" in result.output
 
 
 def test_registry_uris_serve_what_the_registry_holds(onnx_bundle, monkeypatch, tmp_path):

@@ -228,6 +228,33 @@ def test_the_admin_endpoint_refuses_clients_not_on_loopback(three_versions):
     app.state.seawall.close()
 
 
+def test_a_token_with_admin_on_the_model_changes_the_share_from_anywhere(three_versions):
+    reg, _ = three_versions
+    admin = reg.create_token("ops", team="fraud", scopes=["admin:models/fraud"]).secret
+    reader = reg.create_token("dash", team="fraud", scopes=["read:models/fraud"]).secret
+    app = app_with(reg, TrafficPolicy("models:/fraud@challenger", 10), auth=reg)
+
+    async def as_a_remote_client():
+        transport = httpx.ASGITransport(app=app, client=("10.1.2.3", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://server") as client:
+            answers = []
+            for token in (None, reader, admin):
+                headers = {"authorization": f"Bearer {token}"} if token else {}
+                answers.append(
+                    await client.post(
+                        "/v2/models/fraud/traffic", json={"share": 90}, headers=headers
+                    )
+                )
+        return answers
+
+    anonymous, read_only, allowed = asyncio.run(as_a_remote_client())
+    assert anonymous.status_code == 401 and read_only.status_code == 403
+    assert "admin:models/fraud" in read_only.json()["error"]
+    assert allowed.status_code == 200, allowed.text
+    assert app.state.seawall.traffic["fraud"].share == 90
+    app.state.seawall.close()
+
+
 def test_alias_moves_and_share_changes_drop_nothing_under_mixed_traffic(three_versions, rng):
     """Clients send steadily while the canary's alias moves, the champion's alias moves and the
     share changes: every request is answered, by the version its headers name."""

@@ -33,14 +33,22 @@ def is_loopback(host: str) -> bool:
         return False  # a host name: it may resolve to any interface
 
 
-def exposure_warning(host: str, what: str) -> str | None:
-    """The warning for serving `what` on a non-loopback `host` (None on loopback)."""
-    if is_loopback(host):
+def exposure_warning(
+    host: str, what: str, *, authenticated: bool = False, tls: bool = False
+) -> str | None:
+    """The warning for serving `what` on a non-loopback `host` (None on loopback, or with both
+    tokens and TLS)."""
+    if is_loopback(host) or (authenticated and tls):
         return None
+    if authenticated:
+        return (
+            f"{what} listens on {host!r} over plain HTTP: tokens cross the network in clear "
+            "text. Serve HTTPS (--ssl-certfile, --ssl-keyfile) or put a TLS proxy in front."
+        )
     return (
-        f"{what} listens on {host!r}, not on loopback: anyone who can reach this address can "
-        "use every endpoint it serves, and seawall has no authentication yet. Keep the default "
-        "--host 127.0.0.1 unless a proxy in front of it decides who gets in."
+        f"{what} listens on {host!r}, not on loopback, with no authentication (--insecure): "
+        "anyone who can reach this address can use every endpoint it serves. Check tokens "
+        "(--auth registry or --auth-tokens) or keep the default --host 127.0.0.1."
     )
 
 
@@ -99,9 +107,14 @@ def run(
     limits: Limits | None = None,
     access_log: bool = False,
     log_level: str = "info",
+    authenticated: bool = False,
+    ssl_certfile: str | None = None,
+    ssl_keyfile: str | None = None,
 ) -> None:
     """Serves `app` on host:port until interrupted (Ctrl-C), as `what` ("seawall serve") says in
-    its warnings: a non-loopback `host` is warned about (WARNING, on stderr)."""
+    its warnings: a non-loopback `host` is warned about (WARNING, on stderr) when the app does
+    not check tokens (`authenticated`), or does over plain HTTP. HTTPS with `ssl_certfile`
+    (and `ssl_keyfile`, PEM)."""
     import uvicorn
 
     limits = limits if limits is not None else Limits()
@@ -120,10 +133,14 @@ def run(
         port=port,
         log_level=log_level,
         log_config=log_config,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
     )  # uvicorn sets up logging here: warn after it, so the warnings show
     if access_log:  # uvicorn gives the access log the server's level, which may hide it
         logging.getLogger("uvicorn.access").setLevel(logging.INFO)
-    warning = exposure_warning(host, what)
+    warning = exposure_warning(
+        host, what, authenticated=authenticated, tls=ssl_certfile is not None
+    )
     if warning is not None:
         log.warning(warning)
     _check_open_files(limits)
@@ -135,9 +152,9 @@ def serve_in_thread(
     app: Any, host: str = "127.0.0.1", *, limits: Limits | None = None, **config: Any
 ) -> Iterator[str]:
     """Runs `app` with uvicorn on a free port of `host` until the block ends; yields its base
-    URL. `limits` as in :func:`uvicorn_config`; `config` goes to ``uvicorn.Config`` (default:
-    warnings only, no websockets, the app's lifespan on, so its batchers close when the block
-    ends)."""
+    URL (``https://`` when `config` has an ``ssl_certfile``). `limits` as in
+    :func:`uvicorn_config`; `config` goes to ``uvicorn.Config`` (default: warnings only, no
+    websockets, the app's lifespan on, so its batchers close when the block ends)."""
     import uvicorn
 
     settings: dict[str, Any] = {"log_level": "warning"}
@@ -157,7 +174,8 @@ def serve_in_thread(
                 raise RuntimeError("the server did not start")
             time.sleep(0.01)
         port = sock.getsockname()[1]
-        yield f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        scheme = "https" if settings.get("ssl_certfile") else "http"
+        yield f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
     finally:
         server.should_exit = True
         thread.join(30)

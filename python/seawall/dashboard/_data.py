@@ -117,6 +117,8 @@ class Data:
     # --- the overview -------------------------------------------------------------------------
 
     def overview(self) -> tuple[dict[str, int], list[ModelRow]]:
+        """Runs per experiment (every experiment), and a row per model (registered or
+        monitored), by name."""
         summary = self.registry.summary()
         by_name = {
             m.name: ModelRow(
@@ -132,7 +134,7 @@ class Data:
         for name in self.monitors():
             if name not in by_name:
                 by_name[name] = ModelRow(name, None, None, 0, None, registered=False)
-        return dict(summary.counts), [by_name[n] for n in sorted(by_name)]
+        return dict(summary.runs_per_experiment), [by_name[n] for n in sorted(by_name)]
 
     def drift_summary(self, per_model: int = 30) -> dict[str, list[tuple[int, float, float]]]:
         """Per model the newest windows: (id, end, drift share or NaN), oldest first."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable, Sequence
+from contextvars import ContextVar
 from html import escape
 from typing import Any
 from urllib.parse import quote
@@ -59,6 +60,9 @@ tr.bad td{background:#fff5f4}
 .lineage .node .k{font-size:.75em;color:#5b6474;text-transform:uppercase}
 .lineage .arrow{align-self:center;color:#8a92a0;font-size:1.4em}
 form.search input[type=text]{width:28em;padding:.35em}form.search select{padding:.3em}
+header .user{margin-left:auto;color:#cfd6e4}header .user form{display:inline;margin-left:.8em}
+header .user button{background:none;border:1px solid #8a92a0;color:#cfd6e4;cursor:pointer}
+form.signin input[type=password]{width:36em;padding:.4em}form.act input{padding:.3em}
 svg text{font-family:inherit}
 """
 
@@ -106,6 +110,10 @@ def badge(text: str, kind: str = "") -> str:
     return f'<span class="badge {kind}">{esc(text)}</span>'
 
 
+# Who is signed in (HTML, set per request by the app): at the right of every page's header.
+signed_in: ContextVar[str] = ContextVar("seawall_dashboard_signed_in", default="")
+
+
 def page(title: str, body: str, prefix: str, here: str = "") -> str:
     nav = "".join(
         f'<a href="{esc(prefix + path)}"{" class=here" if key == here else ""}>{label}</a>'
@@ -119,7 +127,7 @@ def page(title: str, body: str, prefix: str, here: str = "") -> str:
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         '<meta name=viewport content="width=device-width, initial-scale=1">'
         f"<title>{esc(title)} · seawall</title><style>{CSS}</style></head><body>"
-        f'<header><a class=brand href="{esc(prefix + "/")}">seawall</a><nav>{nav}</nav></header>'
+        f'<header><a class=brand href="{esc(prefix + "/")}">seawall</a><nav>{nav}</nav>{signed_in.get()}</header>'
         f"<main>{body}</main></body></html>"
     )
 

@@ -12,6 +12,13 @@ Pages (every link is relative to where the app is mounted):
                                               page at a time (?max_results=, ?page_token=)
     /runs/{run_id}                            params, metrics and their history, tags, inputs
     /alerts                                   open and recent alerts of every model
+
+With ``auth`` (tokens, see ``_access``) also:
+
+    /signin, /signout                         sign in with a token (a session cookie), out
+    POST /models/{name}/versions/{v}/alias    move an alias to this version (promote scope)
+
+and every page shows only the models and experiments the token may read.
 """
 
 from __future__ import annotations
@@ -20,16 +27,19 @@ import math
 import os
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import quote
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from ..errors import InvalidInputError, NotFoundError, SeawallError
+from ..errors import AccessDeniedError, InvalidInputError, NotFoundError, SeawallError
 from ..monitoring import Monitor, WindowReport
 from ..monitoring.rules import Alert
+from . import _access
 from . import _html as h
+from ._access import may, require
 from ._data import Data, distribution
 
 __all__ = ["create_dashboard_app"]
@@ -44,6 +54,9 @@ _BACK_PAGES = 50  # earlier pages a page of runs can step back through (the firs
 def create_dashboard_app(
     registry: Any = None,
     monitors: Iterable[Monitor] | Callable[[], Iterable[Monitor]] | None = None,
+    *,
+    auth: Any = None,
+    session_key: bytes | None = None,
 ) -> Starlette:
     """The dashboard as an ASGI app, to run with uvicorn (``seawall ui``) or to mount in the
     model server (``Mount("/ui", app=create_dashboard_app(reg, monitors))``).
@@ -52,26 +65,91 @@ def create_dashboard_app(
     (None: the default registry); the dashboard creates none. ``monitors`` (a list of :class:`seawall.monitoring.Monitor`, or a callable that
     returns the current ones) adds live monitoring: their history and open alerts, also for
     monitors that keep no history in a registry.
+
+    ``auth`` (an :class:`seawall._server.auth.Authenticator`, a registry or a token file to
+    check tokens against) makes every page need a token: a browser signs in at ``/signin``
+    (a signed session cookie, under ``session_key``, random when None), a script sends
+    ``Authorization: Bearer``. Pages then show only what the token may read, and a version's
+    page can move an alias to it with the ``promote`` scope. Without it the dashboard is
+    read-only and open to whoever reaches it.
     """
+    from .._server.auth import make_authenticator
+
     if registry is None or isinstance(registry, (str, os.PathLike)):
         from ..registry import Registry
 
         registry = Registry(registry, create=False)
     data = Data(registry, monitors)
+    authenticator = make_authenticator(auth)
+    gate = _access.Gate(authenticator, session_key) if authenticator is not None else None
 
     def view(render: Callable[[Request, Data, str], str]) -> Callable[[Request], Response]:
         def endpoint(request: Request) -> Response:
             prefix = request.scope.get("root_path", "").rstrip("/")
+            if gate is None:
+                _access.grant_open(request)
+                user = ""
+            else:
+                refused = gate.admit(request, prefix)
+                if refused is not None:
+                    return refused
+                user = gate.signed_in_html(request, prefix)
+            shown = h.signed_in.set(user)
             try:
                 return HTMLResponse(render(request, data, prefix))
             except NotFoundError as exc:
                 return _error(prefix, 404, "Not found", str(exc))
+            except AccessDeniedError as exc:
+                return _error(prefix, 403, "Not allowed", str(exc))
             except InvalidInputError as exc:
                 return _error(prefix, 400, "Bad request", str(exc))
             except SeawallError as exc:
                 return _error(prefix, 500, "Error", str(exc))
+            finally:
+                h.signed_in.reset(shown)
 
         return endpoint
+
+    def move_alias(request: Request) -> Response:
+        """POST .../versions/{v}/alias: moves an alias to this version, as the signed-in
+        principal (the alias history records it)."""
+        assert gate is not None
+        prefix = request.scope.get("root_path", "").rstrip("/")
+        refused = gate.admit(request, prefix)
+        if refused is not None:
+            return refused
+        name, version = request.path_params["name"], request.path_params["version"]
+        shown = h.signed_in.set(gate.signed_in_html(request, prefix))
+        try:
+            form = request.scope["seawall.dashboard.form"]
+            if not gate.csrf_ok(request, form):
+                raise AccessDeniedError("the form does not match this session: reload the page")
+            require(request, "promote", f"models/{name}")
+            with registry.acting_as(_access.principal(request)):
+                registry.set_alias(
+                    name, form.get("alias", "").strip(), version, reason=form.get("reason") or None
+                )
+        except NotFoundError as exc:
+            return _error(prefix, 404, "Not found", str(exc))
+        except AccessDeniedError as exc:
+            return _error(prefix, 403, "Not allowed", str(exc))
+        except SeawallError as exc:  # a bad alias name, a version that is not there
+            return _error(prefix, 400, "Bad request", str(exc))
+        finally:
+            h.signed_in.reset(shown)
+        target = prefix + "/models/" + quote(name, safe="") + "/versions/" + quote(version, safe="")
+        return RedirectResponse(target, status_code=303)
+
+    async def move_alias_form(request: Request) -> Response:
+        import anyio.to_thread
+
+        try:
+            request.scope["seawall.dashboard.form"] = await _access.read_form(request)
+        except InvalidInputError as exc:
+            return Response(str(exc), 413)
+        # The registry and the token source may block: off the event loop.
+        answer: Response = await anyio.to_thread.run_sync(move_alias, request)
+        return answer
 
     routes = [
         Route("/", view(_overview), methods=["GET"]),
@@ -82,7 +160,21 @@ def create_dashboard_app(
         Route("/runs/{run_id}", view(_run), methods=["GET"]),
         Route("/alerts", view(_alerts), methods=["GET"]),
     ]
-    app = Starlette(routes=routes)
+    middleware = []
+    if gate is not None and authenticator is not None:
+        from starlette.middleware import Middleware
+
+        from .._server.auth import AuthMiddleware
+
+        routes += [
+            Route("/signin", gate.signin, methods=["GET", "POST"]),
+            Route("/signout", gate.signout, methods=["POST"]),
+            Route("/models/{name}/versions/{version}/alias", move_alias_form, methods=["POST"]),
+        ]
+        middleware.append(
+            Middleware(AuthMiddleware, authenticator=authenticator, classify=_access.classify)
+        )
+    app = Starlette(routes=routes, middleware=middleware)
     app.state.seawall_dashboard = data
     return app
 
@@ -142,9 +234,19 @@ def _drift_cell(summary: list[tuple[int, float, float]]) -> tuple[str, str]:
 
 
 def _overview(request: Request, data: Data, prefix: str) -> str:
-    counts, rows = data.overview()
+    runs_per_experiment, rows = data.overview()
+    rows = [r for r in rows if may(request, "read", f"models/{r.name}")]
+    readable_runs = [
+        n for e, n in runs_per_experiment.items() if may(request, "read", f"experiments/{e}")
+    ]
+    counts = {
+        "models": sum(1 for r in rows if r.registered),
+        "versions": sum(r.versions for r in rows),
+        "runs": sum(readable_runs),
+        "experiments": len(readable_runs),
+    }
     drift = data.drift_summary()
-    open_alerts = data.alerts(open=True)
+    open_alerts = _readable_alerts(request, data.alerts(open=True))
     alerts_by_model: dict[str, int] = {}
     for a in open_alerts:
         alerts_by_model[a.model] = alerts_by_model.get(a.model, 0) + 1
@@ -182,7 +284,7 @@ def _overview(request: Request, data: Data, prefix: str) -> str:
             ]
         )
         classes.append("bad" if n_alerts else "")
-    recent = data.registry.search_runs(max_results=15)
+    recent = _search_readable(request, data, max_results=15)
     run_rows = [
         [
             f'<a href="{h.href(prefix, "runs", run.id)}" class=mono>{h.esc(run.name or run.id[:12])}'
@@ -228,6 +330,33 @@ def _overview(request: Request, data: Data, prefix: str) -> str:
     return h.page("Overview", body, prefix, "overview")
 
 
+def _readable_alerts(request: Request, alerts: list[Alert]) -> list[Alert]:
+    return [a for a in alerts if may(request, "read", f"models/{a.model}")]
+
+
+def _readable_experiments(request: Request, data: Data) -> list[str] | None:
+    """The experiments this request may read; None when it may read them all."""
+    if may(request, "read", "experiments/*"):
+        return None
+    names = [e.name for e in data.registry.list_experiments()]
+    return [n for n in names if may(request, "read", f"experiments/{n}")]
+
+
+def _search_readable(
+    request: Request, data: Data, experiment: str | None = None, **options: Any
+) -> Any:
+    """search_runs over the experiments this request may read (of `experiment`, if given)."""
+    if experiment is not None:
+        require(request, "read", f"experiments/{experiment}")
+        return data.registry.search_runs(experiment, **options)
+    readable = _readable_experiments(request, data)
+    if readable == []:  # no experiment at all: an empty page
+        from ..registry._search import RunPage
+
+        return RunPage([], None)
+    return data.registry.search_runs(readable, **options)
+
+
 def _status(status: str) -> str:
     kind = {"FINISHED": "ok", "FAILED": "bad", "KILLED": "warn"}.get(status, "")
     return h.badge(status.lower(), kind)
@@ -242,6 +371,7 @@ def _metrics_inline(metrics: dict[str, float], limit: int = 4) -> str:
 
 def _model(request: Request, data: Data, prefix: str) -> str:
     name = request.path_params["name"]
+    require(request, "read", f"models/{name}")
     reg = data.registry
     monitor = data.monitors().get(name)
     parts: list[str] = [f"<h1>{h.esc(name)}</h1>"]
@@ -511,6 +641,7 @@ def _version_label(w: WindowReport) -> str:
 def _feature(request: Request, data: Data, prefix: str) -> str:
     name = request.path_params["name"]
     feature = request.path_params["feature"]
+    require(request, "read", f"models/{name}")
     window_arg = request.query_params.get("window")
     window_id: int | None = None
     if window_arg:
@@ -614,6 +745,7 @@ def _feature(request: Request, data: Data, prefix: str) -> str:
 def _version(request: Request, data: Data, prefix: str) -> str:
     name = request.path_params["name"]
     version = request.path_params["version"]
+    require(request, "read", f"models/{name}")
     reg = data.registry
     mv = reg.get_model_version(name, version)
     lineage = reg.lineage(name, mv.version)
@@ -642,6 +774,10 @@ def _version(request: Request, data: Data, prefix: str) -> str:
                     f"{h.esc(node['fingerprint'][:16])}</span>",
                 )
             )
+        elif kind == "run" and not may(request, "read", f"experiments/{node['experiment']}"):
+            columns[1].append(
+                _node("run", '<span class="muted">not readable with this token</span>')
+            )
         elif kind == "run":
             columns[1].append(
                 _node(
@@ -669,7 +805,22 @@ def _version(request: Request, data: Data, prefix: str) -> str:
         + _alias_events(lineage.alias_history)
         + "</div>"
     )
+    if _access.principal(request) is not None and may(request, "promote", f"models/{name}"):
+        parts.append(_alias_form(request, prefix, name, mv.version))
     return h.page(f"{name} v{mv.version}", "".join(parts), prefix)
+
+
+def _alias_form(request: Request, prefix: str, name: str, version: int) -> str:
+    """Moving an alias to this version: a form with the session's CSRF value."""
+    csrf = request.scope.get("seawall.dashboard.session")
+    field = f'<input type="hidden" name="csrf" value="{h.esc(csrf.csrf)}">' if csrf else ""
+    return (
+        '<h2>Move an alias here</h2><div class="panel">'
+        f'<form class="act" method="post" action="{h.href(prefix, "models", name, "versions", version, "alias")}">'
+        f'{field}<input type="text" name="alias" placeholder="champion" required> '
+        '<input type="text" name="reason" placeholder="reason" style="width:24em"> '
+        f'<button type="submit">Point it at v{version}</button></form></div>'
+    )
 
 
 def _alias_events(events: list[Any]) -> str:
@@ -702,8 +853,12 @@ def _runs(request: Request, data: Data, prefix: str) -> str:
     # The registry's page tokens lead forward only: a page's link back carries the tokens of
     # the pages before it ("" for the first), oldest first, separated by dots.
     back = q["back"].split(".")[-_BACK_PAGES:] if "back" in q else []
-    experiments = data.registry.list_experiments()
-    found = data.registry.search_runs(
+    experiments = [
+        e for e in data.registry.list_experiments() if may(request, "read", f"experiments/{e.name}")
+    ]
+    found = _search_readable(
+        request,
+        data,
         experiment,
         filter=flt,
         order_by=[order] if order else None,
@@ -795,6 +950,7 @@ def _run(request: Request, data: Data, prefix: str) -> str:
     run_id = request.path_params["run_id"]
     reg = data.registry
     run = reg.get_run(run_id)
+    require(request, "read", f"experiments/{run.experiment}")
     parts = [
         '<p class="sub"><a href="' + h.esc(prefix) + '/runs">runs</a> / run</p>'
         f"<h1>{h.esc(run.name or run.id)}</h1>",
@@ -872,8 +1028,8 @@ def _step_chart(key: str, xs: list[float], ys: list[float]) -> str:
 
 
 def _alerts(request: Request, data: Data, prefix: str) -> str:
-    open_alerts = data.alerts(open=True)
-    resolved = data.alerts(open=False)[:100]
+    open_alerts = _readable_alerts(request, data.alerts(open=True))
+    resolved = _readable_alerts(request, data.alerts(open=False))[:100]
     body = (
         f"<h1>Alerts</h1><h2>Open ({len(open_alerts)})</h2>"
         f'<div class="panel">{_alert_rows(prefix, open_alerts)}</div>'

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from .._server.options import pop_server_options, server_options
+from .._server.options import authenticator, check_exposure, pop_server_options, server_options
 from ..registry.cli import artifacts_option, open_registry, registry_option
 
 
@@ -15,10 +15,14 @@ from ..registry.cli import artifacts_option, open_registry, registry_option
 @artifacts_option
 @server_options(port=8765)
 def ui(registry_uri: str | None, artifacts_uri: str | None, **options: Any) -> None:
-    """Serve the dashboard: models, versions, aliases, lineage, runs, drift and alerts
-    (read-only). It listens on loopback unless --host says otherwise, and has no authentication
-    yet."""
+    """Serve the dashboard: models, versions, aliases, lineage, runs, drift and alerts.
+
+    It listens on loopback unless --host says otherwise (which needs --auth registry or
+    --auth-tokens FILE, or --insecure). With tokens, a browser signs in at /signin and sees
+    what the token may read; a token with the promote scope may move aliases from a version's
+    page. Without, it is read-only."""
     server = pop_server_options(options)
+    check_exposure(server, "seawall ui")
     try:
         from .._server.run import run
         from .app import create_dashboard_app
@@ -27,9 +31,11 @@ def ui(registry_uri: str | None, artifacts_uri: str | None, **options: Any) -> N
             f"the dashboard needs Starlette and uvicorn ({exc}): pip install 'seawall[serve]'"
         ) from None
     registry = open_registry(registry_uri, artifacts_uri)
-    app = create_dashboard_app(registry)
+    auth = authenticator(server, lambda: registry)
+    app = create_dashboard_app(registry, auth=auth)
     click.echo(
-        f"seawall dashboard on http://{server.host}:{server.port}/ (registry {registry.uri})"
+        f"seawall dashboard on {server.scheme}://{server.host}:{server.port}/ "
+        f"(registry {registry.uri})" + (", sign in with a token" if auth is not None else "")
     )
     run(
         app,
@@ -39,4 +45,7 @@ def ui(registry_uri: str | None, artifacts_uri: str | None, **options: Any) -> N
         limits=server.limits,
         access_log=server.access_log,
         log_level="warning",
+        authenticated=auth is not None,
+        ssl_certfile=server.ssl_certfile,
+        ssl_keyfile=server.ssl_keyfile,
     )

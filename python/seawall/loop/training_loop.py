@@ -18,6 +18,7 @@ server saw, or the raw records) and, where labels have arrived, a recent labelle
    server's traffic policy to promote (or roll back) on live traffic.
 4. Every check, whatever it decided, is recorded as a run of the experiment ``<model>.loop``
    (tags, metrics and the whole decision as ``decision.json``); :meth:`history` reads them back.
+   The registry's ``loop.decision`` event is written with ``decision.json``, in one transaction.
 
 A server started with ``seawall serve models:/<model>@champion`` picks the new champion up on its
 own (hot swap), so promotion is all the loop has to do.
@@ -39,6 +40,7 @@ import pyarrow as pa
 from .._data import to_table
 from ..errors import InvalidInputError, MissingColumnError, NotFoundError
 from ..profiles import Profile
+from ..registry.events import LOOP_DECISION, NewEvent
 from .policy import Decision, Policy, Trigger
 
 __all__ = ["ContinuousTraining"]
@@ -420,7 +422,15 @@ class ContinuousTraining:
             if metrics:
                 run.log_metrics(metrics)
             decision = replace(decision, run_id=run.id)
-            run.log_text(json.dumps(decision.to_dict(), default=float), "decision.json")
+            record = decision.to_dict()
+            # The decision's event commits with its record, or neither does.
+            event = NewEvent(
+                LOOP_DECISION,
+                f"models/{self.model}/decisions/{run.id}",
+                f"{LOOP_DECISION}:{run.id}",
+                {"model": self.model, **record},
+            )
+            run.log_text(json.dumps(record, default=float), "decision.json", event=event)
         return decision
 
 

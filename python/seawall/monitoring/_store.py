@@ -21,6 +21,7 @@ from sqlalchemy import Connection, delete, func, select, update
 from ..errors import IntegrityError, UnsupportedVersionError
 from ..profiles import Profile
 from ..registry._schema import monitor_alerts, monitor_drift, monitor_windows
+from ..registry.events import ALERT_FIRING, ALERT_RESOLVED, NewEvent, write_event
 from ._report import FeatureDrift, WindowReport
 from .rules import Alert
 
@@ -300,12 +301,15 @@ class HistoryStore:
                 conn.execute(
                     update(monitor_alerts).where(monitor_alerts.c.id == alert.id).values(**row)
                 )
-                return alert.id
-            return int(
-                conn.execute(
-                    monitor_alerts.insert().values(**row).returning(monitor_alerts.c.id)
-                ).scalar_one()
-            )
+                alert_id = alert.id
+            else:
+                alert_id = int(
+                    conn.execute(
+                        monitor_alerts.insert().values(**row).returning(monitor_alerts.c.id)
+                    ).scalar_one()
+                )
+            write_event(conn, _alert_event(replace(alert, id=alert_id)))
+            return alert_id
 
         return self._db.write(tx)
 
@@ -323,24 +327,7 @@ class HistoryStore:
             query = query.limit(limit)
         with self._db.read() as conn:
             rows = conn.execute(query).all()
-        return [
-            Alert(
-                r.model,
-                r.rule,
-                r.kind,
-                r.subject,
-                r.severity,
-                "firing" if r.state == "firing" else "resolved",
-                r.value,
-                r.threshold,
-                r.message,
-                r.started_at,
-                r.resolved_at,
-                r.updated_at,
-                int(r.id),
-            )
-            for r in rows
-        ]
+        return [_alert_from_row(r) for r in rows]
 
     def resolve_alerts(self, ids: Sequence[int], note: str) -> None:
         if not ids:
@@ -353,8 +340,45 @@ class HistoryStore:
                 .where(monitor_alerts.c.id.in_(list(ids)))
                 .values(state="resolved", resolved_at=now, updated_at=now, message=note)
             )
+            rows = conn.execute(
+                select(monitor_alerts)
+                .where(monitor_alerts.c.id.in_(list(ids)))
+                .order_by(monitor_alerts.c.id)
+            ).all()
+            for r in rows:
+                write_event(conn, _alert_event(_alert_from_row(r)))
 
         self._db.write(tx)
+
+
+def _alert_from_row(r: Any) -> Alert:
+    return Alert(
+        r.model,
+        r.rule,
+        r.kind,
+        r.subject,
+        r.severity,
+        "firing" if r.state == "firing" else "resolved",
+        r.value,
+        r.threshold,
+        r.message,
+        r.started_at,
+        r.resolved_at,
+        r.updated_at,
+        int(r.id),
+    )
+
+
+def _alert_event(alert: Alert) -> NewEvent:
+    """The registry event of an alert that fires or resolves. Saving it again in the same state
+    (its value changed while it fires) makes the same key: no new event."""
+    kind = ALERT_FIRING if alert.state == "firing" else ALERT_RESOLVED
+    return NewEvent(
+        kind,
+        f"models/{alert.model}/alerts/{alert.id}",
+        f"{kind}:{alert.model}:{alert.id}:{alert.started_at!r}",
+        alert.to_dict(),
+    )
 
 
 def _window_from_row(r: Any, drift_rows: Sequence[Any]) -> WindowReport:

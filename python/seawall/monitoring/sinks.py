@@ -11,16 +11,12 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import queue
-import random
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
+from .._webhooks import backoff_delay, check_url, json_safe, post
 from ..errors import InvalidInputError
 
 __all__ = ["CallbackSink", "Sink", "WebhookSink"]
@@ -59,7 +55,8 @@ class WebhookSink:
     ``1 + retries`` times: connection errors, timeouts, 429 and 5xx answers are retried after
     ``backoff_s * 2**attempt`` seconds (capped at ``max_backoff_s``, with jitter); other 4xx
     answers are not. An event still undelivered after its tries is dropped with a logged
-    warning. ``stats()`` counts what was sent, retried and dropped.
+    warning. ``stats()`` counts what was sent, retried and dropped. With a `secret`, each body
+    is signed (HMAC-SHA256, in the ``X-Seawall-Signature`` header, as the registry's webhooks).
     """
 
     def __init__(
@@ -72,10 +69,9 @@ class WebhookSink:
         backoff_s: float = 0.5,
         max_backoff_s: float = 30.0,
         max_queue: int = 1000,
+        secret: str | None = None,
     ) -> None:
-        parts = urlsplit(url) if isinstance(url, str) else None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
-            raise InvalidInputError(f"a webhook URL is http:// or https://, got {url!r}")
+        check_url(url)
         for label, value in (("timeout_s", timeout_s), ("backoff_s", backoff_s)):
             if not isinstance(value, (int, float)) or not value > 0:
                 raise InvalidInputError(f"{label} must be a positive number, got {value!r}")
@@ -89,6 +85,9 @@ class WebhookSink:
         self.retries = retries
         self.backoff_s = float(backoff_s)
         self.max_backoff_s = float(max_backoff_s)
+        if secret is not None and (not isinstance(secret, str) or not secret):
+            raise InvalidInputError("secret must be a non-empty string")
+        self._secret = secret
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(max_queue)
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -164,30 +163,22 @@ class WebhookSink:
                 self._queue.task_done()
 
     def _deliver(self, event: dict[str, Any]) -> None:
-        body = json.dumps(_json_safe(event), allow_nan=False).encode()
+        body = json.dumps(json_safe(event), allow_nan=False).encode()
         last = ""
         for attempt in range(self.retries + 1):
             if attempt:
                 with self._lock:
                     self._stats["retried"] += 1
-                delay = min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1))
                 # closing ends the wait early: one more try, then the event is dropped
-                self._stop.wait(delay * (0.5 + random.random() / 2))
-            request = urllib.request.Request(
-                self.url, data=body, headers=self.headers, method="POST"
-            )
-            try:
-                with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                    response.read()
+                self._stop.wait(backoff_delay(attempt, self.backoff_s, self.max_backoff_s))
+            result = post(self.url, body, self.headers, self.timeout_s, secret=self._secret)
+            if result.ok:
                 with self._lock:
                     self._stats["sent"] += 1
                 return
-            except urllib.error.HTTPError as exc:
-                last = f"HTTP {exc.code}"
-                if exc.code != 429 and exc.code < 500:
-                    break  # the receiver refuses it: trying again would not help
-            except (OSError, ValueError) as exc:  # URLError, timeouts, refused connections
-                last = str(getattr(exc, "reason", exc))
+            last = result.detail
+            if not result.retry:
+                break  # the receiver refuses it: trying again would not help
             if self._stop.is_set() and attempt >= 1:
                 break
         with self._lock:
@@ -200,14 +191,3 @@ class WebhookSink:
             event.get("status"),
             event.get("alert", {}).get("message"),
         )
-
-
-def _json_safe(value: Any) -> Any:
-    """NaN and infinities become None (JSON has neither)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value

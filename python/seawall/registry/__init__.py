@@ -22,11 +22,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._auth import PrincipalInfo
     from ._datasets import DatasetFingerprint
     from ._entities import (
         AliasEvent,
         Artifact,
         DatasetInput,
+        Deletion,
         Deployment,
         Experiment,
         Lineage,
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
         Model,
         ModelVersion,
     )
+    from ._gc import GcReport
     from ._registry import Registry, resolve_bundle
     from ._run import Run
 
@@ -42,12 +45,15 @@ __all__ = [
     "Artifact",
     "DatasetFingerprint",
     "DatasetInput",
+    "Deletion",
     "Deployment",
     "Experiment",
+    "GcReport",
     "Lineage",
     "Metric",
     "Model",
     "ModelVersion",
+    "PrincipalInfo",
     "Registry",
     "Run",
     "resolve_bundle",
@@ -58,6 +64,8 @@ _WHERE = {
     "resolve_bundle": "_registry",
     "Run": "_run",
     "DatasetFingerprint": "_datasets",
+    "GcReport": "_gc",
+    "PrincipalInfo": "_auth",
 }
 
 

@@ -9,10 +9,12 @@ from sqlalchemy import Connection, select, update
 
 from ..errors import InvalidInputError, NotFoundError
 from . import _checks as checks
-from ._actor import actor as _actor
+from ._actor import current_actor
 from ._base import RegistryBase
 from ._entities import AliasEvent
 from ._schema import alias_events, aliases, model_versions, models
+from ._tombstones import audit_event, deleted_versions
+from .events._outbox import alias_moved, write_event
 
 
 def _event_row(event: AliasEvent) -> dict[str, Any]:
@@ -57,9 +59,12 @@ class AliasesMixin(RegistryBase):
                     set_={"version_id": stmt.excluded.version_id, "updated_at": now},
                 )
             )
-            event = AliasEvent(model, alias, target.version, previous, reason, _actor(), now)
-            conn.execute(alias_events.insert().values(model_id=model_pk, **_event_row(event)))
+            event = AliasEvent(
+                model, alias, target.version, previous, reason, current_actor(self), now
+            )
+            audit_id = self._audit(conn, model_pk, event)
             conn.execute(update(models).where(models.c.id == model_pk).values(updated_at=now))
+            write_event(conn, alias_moved(audit_id, event))
             return event
 
         return self._db.write(tx)
@@ -67,6 +72,8 @@ class AliasesMixin(RegistryBase):
     promote = set_alias
 
     def delete_alias(self, model: str, alias: str, reason: str | None = None) -> AliasEvent:
+        """Removes an alias, recording who, when and why in the alias audit (the version it
+        pointed to is ``previous_version``); ``restore_alias`` points it back."""
         checks.check_name(model, "model name")
         checks.check_alias(alias)
 
@@ -82,11 +89,24 @@ class AliasesMixin(RegistryBase):
             conn.execute(
                 aliases.delete().where(aliases.c.model_id == model_pk, aliases.c.alias == alias)
             )
-            event = AliasEvent(model, alias, None, previous, reason, _actor(), time.time())
-            conn.execute(alias_events.insert().values(model_id=model_pk, **_event_row(event)))
+            event = AliasEvent(
+                model, alias, None, previous, reason, current_actor(self), time.time()
+            )
+            write_event(conn, alias_moved(self._audit(conn, model_pk, event), event))
             return event
 
         return self._db.write(tx)
+
+    @staticmethod
+    def _audit(conn: Connection, model_pk: int, event: AliasEvent) -> int:
+        """Writes the audit row of an alias move; returns its id."""
+        return int(
+            conn.execute(
+                alias_events.insert()
+                .values(model_id=model_pk, **_event_row(event))
+                .returning(alias_events.c.id)
+            ).scalar_one()
+        )
 
     def alias_history(self, model: str, alias: str | None = None) -> list[AliasEvent]:
         """Every move of the model's aliases (or of one alias), oldest first."""
@@ -94,12 +114,10 @@ class AliasesMixin(RegistryBase):
         if alias is not None:
             checks.check_alias(alias)
         with self._db.read() as conn:
-            model_pk = self._model_id(conn, model)
+            model_pk = self._model_id(conn, model, deleted_ok=True)  # the audit is kept
             query = select(alias_events).where(alias_events.c.model_id == model_pk)
             if alias is not None:
                 query = query.where(alias_events.c.alias == alias)
             rows = conn.execute(query.order_by(alias_events.c.id)).all()
-        return [
-            AliasEvent(model, r.alias, r.version, r.previous_version, r.reason, r.actor, r.at)
-            for r in rows
-        ]
+            deleted = deleted_versions(conn, model_pk)
+        return [audit_event(model, r, deleted) for r in rows]

@@ -11,13 +11,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, select, update
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from ..errors import InvalidInputError, NotFoundError, RunClosedError, StorageError
 from . import _checks as checks
 from . import _migrate, _stale
+from . import _tombstones as tombstones
 from ._db import Database, seawall_home
 from ._entities import DatasetInput, ModelVersion
 from ._run import RUNNING, Run
@@ -37,6 +38,7 @@ from ._schema import (
 from ._store import ArtifactStore
 
 if TYPE_CHECKING:
+    from ._pins import Pins
     from ._registry import Registry
 
 log = logging.getLogger("seawall.registry")
@@ -88,13 +90,33 @@ class RegistryBase:
         """Closes the database connections (the registry reconnects if used again)."""
         self._db.dispose()
 
+    def _pins(self) -> Pins:
+        """Pins for one write: the objects it stores, held against gc until its references
+        commit (see ``_pins``)."""
+        from ._pins import Pins  # (it imports the gc module, which imports this one)
+
+        return Pins(self._db, self.artifacts)
+
     def _insert(self, table: Any) -> Any:
         return (pg_dialect if self._postgres else sqlite_dialect).insert(table)
 
     def _experiment_id(self, conn: Connection, name: str, create: bool) -> int:
-        found = conn.execute(select(experiments.c.id).where(experiments.c.name == name)).scalar()
+        query = select(experiments.c.id, experiments.c.deleted_at, experiments.c.purged_at)
+        query = query.where(experiments.c.name == name)
+        # FOR SHARE when a run is made in it: a delete or purge of the experiment waits.
+        found = conn.execute(query.with_for_update(read=True) if create else query).first()
         if found is not None:
-            return int(found)
+            if found.deleted_at is None:
+                return int(found.id)
+            if not (create and found.purged_at is not None):
+                raise tombstones.experiment_deleted(name, found.purged_at is not None)
+            # A purged experiment's name is free again: the new runs go in its row.
+            conn.execute(
+                update(experiments)
+                .where(experiments.c.id == found.id)
+                .values(deleted_at=None, purged_at=None)
+            )
+            return int(found.id)
         if not create:
             raise NotFoundError(f"no experiment named {name!r}")
         conn.execute(
@@ -106,29 +128,39 @@ class RegistryBase:
             conn.execute(select(experiments.c.id).where(experiments.c.name == name)).scalar_one()
         )
 
-    def _model_id(self, conn: Connection, name: str, lock: bool = False) -> int:
-        query = select(models.c.id).where(models.c.name == name)
+    def _model_id(
+        self, conn: Connection, name: str, lock: bool = False, deleted_ok: bool = False
+    ) -> int:
+        query = select(models.c.id, models.c.deleted_at, models.c.purged_at)
+        query = query.where(models.c.name == name)
         if lock:
             query = query.with_for_update()
-        found = conn.execute(query).scalar()
+        found = conn.execute(query).first()
         if found is None:
             raise NotFoundError(f"no model named {name!r}")
-        return int(found)
+        if found.deleted_at is not None and not deleted_ok:
+            raise tombstones.model_deleted(name, found.purged_at is not None)
+        return int(found.id)
 
     def _run_pk(self, conn: Connection, run_id: str) -> int:
-        found = conn.execute(select(runs.c.id).where(runs.c.uuid == run_id)).scalar()
+        found = conn.execute(tombstones.run_state().where(runs.c.uuid == run_id)).first()
         if found is None:
             raise NotFoundError(f"no run with id {run_id!r}")
-        return int(found)
+        tombstones.check_live_run(found)
+        return int(found.id)
 
     def _require_running(self, conn: Connection, run: Run) -> None:
         # FOR SHARE on PostgreSQL: an end_run racing with this write waits for it, or this
         # write sees the run ended. SQLite's BEGIN IMMEDIATE already serializes writers.
-        status = conn.execute(
-            select(runs.c.status).where(runs.c.id == run._pk).with_for_update(read=True)
-        ).scalar()
-        if status is None:
+        row = conn.execute(
+            select(runs.c.uuid, runs.c.status, runs.c.deleted_at, runs.c.purged_at)
+            .where(runs.c.id == run._pk)
+            .with_for_update(read=True)
+        ).first()
+        if row is None:
             raise NotFoundError(f"no run with id {run.id!r}")
+        tombstones.check_live_run(row)
+        status = row.status
         if status != RUNNING:
             run.status = status
             raise RunClosedError(f"run {run.id} has ended ({status}): it takes no more writes")
@@ -159,6 +191,7 @@ class RegistryBase:
                 r.start_time,
                 r.end_time,
                 *loaded[r.id],
+                actor=r.actor,
             )
             for r in rows
         ]
@@ -183,8 +216,10 @@ class RegistryBase:
             for r in rows
         ]
 
-    def _version_row(self, conn: Connection, ref: checks.ModelRef) -> Any:
-        model_pk = self._model_id(conn, ref.name)
+    def _version_row(self, conn: Connection, ref: checks.ModelRef, deleted_ok: bool = False) -> Any:
+        """The version's row; a deleted model or version is DeletedError unless `deleted_ok`
+        (lineage and the audit still show them). "latest" is the newest version not deleted."""
+        model_pk = self._model_id(conn, ref.name, deleted_ok=deleted_ok)
         query = select(model_versions).where(model_versions.c.model_id == model_pk)
         if ref.alias is not None:
             row = conn.execute(
@@ -202,11 +237,17 @@ class RegistryBase:
                 )
             return row
         if ref.version is None:
-            row = conn.execute(query.order_by(model_versions.c.version.desc()).limit(1)).first()
+            row = conn.execute(
+                query.where(tombstones.live(model_versions))
+                .order_by(model_versions.c.version.desc())
+                .limit(1)
+            ).first()
             if row is None:
-                raise NotFoundError(f"model {ref.name!r} has no versions")
+                raise NotFoundError(f"model {ref.name!r} has no versions (none not deleted)")
             return row
         row = conn.execute(query.where(model_versions.c.version == ref.version)).first()
+        if row is not None and row.deleted_at is not None and not deleted_ok:
+            raise tombstones.version_deleted(ref.name, row.version, row.purged_at is not None)
         if row is None:
             last = conn.execute(
                 select(func.max(model_versions.c.version)).where(
@@ -259,6 +300,7 @@ class RegistryBase:
             row.created_at,
             version_tags,
             tuple(names),
+            row.actor,
         )
 
     def get_model_version(self, model: str, version: int | str | None = None) -> ModelVersion:

@@ -58,6 +58,7 @@ class ModelVersion:
     created_at: float
     tags: dict[str, str] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
+    actor: str | None = None  # who registered it: a token's principal or the OS login
 
     @property
     def uri(self) -> str:
@@ -77,7 +78,9 @@ class Model:
 
 @dataclass(frozen=True)
 class AliasEvent:
-    """One move of an alias: to `version` (None when deleted) from `previous_version`."""
+    """One move of an alias: to `version` (None when deleted) from `previous_version`.
+    ``version_deleted`` and ``previous_version_deleted`` say whether that version has been
+    deleted since (the audit keeps naming it)."""
 
     model: str
     alias: str
@@ -86,6 +89,8 @@ class AliasEvent:
     reason: str | None
     actor: str | None
     at: float
+    version_deleted: bool = False
+    previous_version_deleted: bool = False
 
 
 @dataclass(frozen=True)
@@ -105,7 +110,9 @@ class Lineage:
 
     ``nodes`` are dicts with ``id``, ``kind`` (dataset, run, model_version, alias, deployment)
     and the record's fields; ``edges`` are dicts with ``source``, ``target`` and ``relation``.
-    ``alias_history`` is every move of an alias to or from this version, oldest first.
+    ``alias_history`` is every move of an alias to or from this version, oldest first. The
+    version and run nodes say whether they were deleted (``deleted``) and permanently
+    (``purged``): lineage outlives deletes.
     """
 
     model: str
@@ -131,3 +138,17 @@ class Lineage:
             "edges": self.edges,
             "alias_history": [asdict(e) for e in self.alias_history],
         }
+
+
+@dataclass(frozen=True)
+class Deletion:
+    """One delete, restore or purge: of what (`kind`: experiment, run, model or version;
+    `target`: ``experiment:NAME``, ``run:ID``, ``model:NAME`` or ``models:/NAME/VERSION``),
+    when, why and by whom. Deletion records are never removed."""
+
+    kind: str
+    target: str
+    action: str  # delete, restore or purge
+    reason: str | None
+    actor: str | None
+    at: float

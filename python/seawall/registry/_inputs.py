@@ -9,13 +9,15 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from ..errors import InvalidInputError, NotFoundError
+from ..errors import InvalidInputError
 from . import _checks as checks
 from ._base import RegistryBase
 from ._datasets import DatasetFingerprint
 from ._entities import DatasetInput
+from ._pins import Pins
 from ._run import Run
 from ._schema import datasets, run_inputs
+from ._store import _check_sha
 
 _CONTEXT = re.compile(r"^[a-z][a-z0-9_\-]{0,63}$")
 
@@ -55,8 +57,9 @@ class InputsMixin(RegistryBase):
             raise InvalidInputError(
                 f"profile must be a seawall Profile, True or None, got {type(profile).__name__}"
             )
-        profile_sha = self.artifacts.put_bytes(profile.to_bytes())[0] if profile else None
-        return self._record_input(run, fp, name, context, profile_sha, source)
+        with self._pins() as pins:
+            profile_sha = pins.put_bytes(profile.to_bytes())[0] if profile else None
+            return self._record_input(run, fp, name, context, profile_sha, source, pins)
 
     def _record_input(
         self,
@@ -66,12 +69,13 @@ class InputsMixin(RegistryBase):
         context: str,
         profile_sha: str | None,
         source: str | None,
+        pins: Pins,
     ) -> DatasetInput:
-        """Links a fingerprinted dataset (and its stored profile) to the run."""
+        """Links a fingerprinted dataset (and its stored profile, held by `pins`) to the run."""
         _check_fields(name, context, source)
         fp = fp.checked()
-        if profile_sha is not None and not self.artifacts.exists(profile_sha):
-            raise NotFoundError(f"the profile {profile_sha} is not in the artifact store")
+        if profile_sha is not None:
+            pins.add(_check_sha(profile_sha))
         schema = json.dumps(fp.schema)
         now = time.time()
 
@@ -115,7 +119,7 @@ class InputsMixin(RegistryBase):
                 context,
             )
 
-        return self._db.write(tx)
+        return pins.record(tx)  # the reference replaces the pin: see _gc.py
 
     def run_inputs(self, run_id: str) -> list[DatasetInput]:
         checks.check_run_id(run_id)

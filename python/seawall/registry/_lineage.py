@@ -12,12 +12,18 @@ from sqlalchemy import Connection, or_, select
 
 from ..errors import InvalidInputError
 from ._base import RegistryBase
-from ._entities import AliasEvent, Deployment, Lineage
+from ._entities import Deployment, Lineage
 from ._schema import alias_events, deployments, runs
+from ._tombstones import audit_event, deleted_versions
 
 
 def _loads(text: str | None) -> Any:
     return json.loads(text) if text is not None else None
+
+
+def _deleted(row: Any) -> dict[str, Any]:
+    """A lineage node's deletion fields: whether it is deleted, and whether permanently."""
+    return {"deleted": row.deleted_at is not None, "purged": row.purged_at is not None}
 
 
 class LineageMixin(RegistryBase):
@@ -61,7 +67,7 @@ class LineageMixin(RegistryBase):
         alias move to or from the version."""
         ref = self._ref(model, version)
         with self._db.read() as conn:
-            row = self._version_row(conn, ref)
+            row = self._version_row(conn, ref, deleted_ok=True)  # lineage outlives deletes
             mv = self._model_version(conn, row)
             nodes: list[dict[str, Any]] = []
             edges: list[dict[str, str]] = []
@@ -77,12 +83,12 @@ class LineageMixin(RegistryBase):
                     "description": mv.description,
                     "created_at": mv.created_at,
                     "tags": mv.tags,
+                    **_deleted(row),
                 }
             )
             if row.run_id is not None:
-                run = self._runs(
-                    conn, conn.execute(select(runs).where(runs.c.id == row.run_id)).all()
-                )[0]
+                run_row = conn.execute(select(runs).where(runs.c.id == row.run_id)).one()
+                run = self._runs(conn, [run_row])[0]
                 run_node = f"run:{run.id}"
                 nodes.append(
                     {
@@ -96,6 +102,7 @@ class LineageMixin(RegistryBase):
                         "end_time": run.end_time,
                         "params": run.params,
                         "metrics": run.metrics,
+                        **_deleted(run_row),
                     }
                 )
                 edges.append({"source": run_node, "target": mv_id, "relation": "produced"})
@@ -136,10 +143,9 @@ class LineageMixin(RegistryBase):
                     }
                 )
                 edges.append({"source": mv_id, "target": d_node, "relation": "deployed"})
+            deleted = deleted_versions(conn, row.model_id)
             history = [
-                AliasEvent(
-                    mv.model, e.alias, e.version, e.previous_version, e.reason, e.actor, e.at
-                )
+                audit_event(mv.model, e, deleted)
                 for e in conn.execute(
                     select(alias_events)
                     .where(

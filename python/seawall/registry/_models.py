@@ -9,17 +9,21 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, select, update
 
 from ..bundles import verify_bundle
 from ..errors import IntegrityError, InvalidInputError, NotFoundError
 from . import _checks as checks
+from . import _tombstones as tombstones
+from ._actor import current_actor
 from ._base import RegistryBase
 from ._bundles import BUNDLE_FORMAT, parse_manifest
 from ._entities import Model, ModelVersion
+from ._pins import Pins
 from ._run import Run
 from ._schema import aliases, model_tags, model_version_tags, model_versions, models
-from ._store import fire, walk_files
+from ._store import _check_sha, fire, walk_files
+from .events._outbox import version_created, write_event
 
 if TYPE_CHECKING:
     from ._registry import Registry
@@ -75,18 +79,21 @@ class ModelsMixin(RegistryBase):
         listed = verify_bundle(bundle)["files"]
         found = walk_files(bundle)  # refuses symlinks and special files, before storing any
         files = []
-        for rel, path in found:
-            sha, size = self.artifacts.put_file(path)
-            if rel in listed and listed[rel]["sha256"] != sha:
-                raise IntegrityError(f"{bundle}/{rel} changed while it was being registered")
-            files.append({"path": rel, "sha256": sha, "size": size})
-        manifest = json.dumps(
-            {"format": BUNDLE_FORMAT, "files": files}, sort_keys=True, separators=(",", ":")
-        ).encode()
-        bundle_sha = self.artifacts.put_bytes(manifest)[0]
-        profile_sha = self.artifacts.put_bytes(profile.to_bytes())[0] if profile else None
-        fire("register:stored")
-        out = self._register_stored(name, bundle_sha, profile_sha, run_id, description, tag_rows)
+        with self._pins() as pins:
+            for rel, path in found:
+                sha, size = pins.put_file(path)
+                if rel in listed and listed[rel]["sha256"] != sha:
+                    raise IntegrityError(f"{bundle}/{rel} changed while it was being registered")
+                files.append({"path": rel, "sha256": sha, "size": size})
+            manifest = json.dumps(
+                {"format": BUNDLE_FORMAT, "files": files}, sort_keys=True, separators=(",", ":")
+            ).encode()
+            bundle_sha = pins.put_bytes(manifest)[0]
+            profile_sha = pins.put_bytes(profile.to_bytes())[0] if profile else None
+            fire("register:stored")
+            out = self._register_stored(
+                name, bundle_sha, profile_sha, run_id, description, tag_rows, pins
+            )
         fire("register:committed")
         return out
 
@@ -98,20 +105,25 @@ class ModelsMixin(RegistryBase):
         run_id: str | None,
         description: str | None,
         tags: Mapping[str, Any] | None,
+        pins: Pins,
     ) -> ModelVersion:
-        """The next version of `name`, for a bundle whose files and manifest are stored."""
+        """The next version of `name`, for a bundle whose manifest, files and profile are
+        stored and held by `pins`."""
         checks.check_name(name, "model name")
         if description is not None and not isinstance(description, str):
             raise InvalidInputError("description must be a string")
         tag_rows = _tag_rows(tags)
         if run_id is not None:
             checks.check_run_id(run_id)
+        # What the version references: the manifest, its files and the profile (the writer
+        # stored them; a server's client uploaded them).
         for f in parse_manifest(self.artifacts.get_bytes(bundle_sha), bundle_sha):
-            if not self.artifacts.exists(f["sha256"]):
-                raise NotFoundError(f"bundle file {f['path']} ({f['sha256']}) is not stored")
-        if profile_sha is not None and not self.artifacts.exists(profile_sha):
-            raise NotFoundError(f"the profile {profile_sha} is not in the artifact store")
+            pins.add(_check_sha(f["sha256"]))
+        pins.add(bundle_sha)
+        if profile_sha is not None:
+            pins.add(_check_sha(profile_sha))
         now = time.time()
+        actor = current_actor(self)
 
         def tx(conn: Connection) -> ModelVersion:
             run_pk = None
@@ -129,12 +141,23 @@ class ModelsMixin(RegistryBase):
             )
             # The counter bump takes the model row's write lock: registrations of one model
             # serialize here, and a rollback undoes the bump with the version row.
-            model_pk, version = conn.execute(
+            model_pk, version, deleted_at, purged_at = conn.execute(
                 update(models)
                 .where(models.c.name == name)
                 .values(last_version=models.c.last_version + 1, updated_at=now)
-                .returning(models.c.id, models.c.last_version)
+                .returning(
+                    models.c.id, models.c.last_version, models.c.deleted_at, models.c.purged_at
+                )
             ).one()
+            if deleted_at is not None:  # (the rollback undoes the bump)
+                if purged_at is None:
+                    raise tombstones.model_deleted(name, purged=False)
+                # A purged model's name is free again; its numbers go on from the last one.
+                conn.execute(
+                    update(models)
+                    .where(models.c.id == model_pk)
+                    .values(deleted_at=None, purged_at=None)
+                )
             version_pk = conn.execute(
                 model_versions.insert()
                 .values(
@@ -145,6 +168,7 @@ class ModelsMixin(RegistryBase):
                     profile_sha256=chosen_profile,
                     description=description,
                     created_at=now,
+                    actor=actor,
                 )
                 .returning(model_versions.c.id)
             ).scalar_one()
@@ -154,6 +178,7 @@ class ModelsMixin(RegistryBase):
                     [{"version_id": version_pk, "key": k, "value": v} for k, v in tag_rows.items()],
                 )
             fire("register:inserted")
+            write_event(conn, version_created(name, int(version), run_id, bundle_sha))
             return ModelVersion(
                 name,
                 int(version),
@@ -164,9 +189,10 @@ class ModelsMixin(RegistryBase):
                 now,
                 dict(tag_rows),
                 (),
+                actor,
             )
 
-        return self._db.write(tx)
+        return pins.record(tx)  # the version's references replace the pins: see _gc.py
 
     def list_versions(self, model: str) -> list[ModelVersion]:
         checks.check_name(model, "model name")
@@ -174,7 +200,7 @@ class ModelsMixin(RegistryBase):
             model_pk = self._model_id(conn, model)
             rows = conn.execute(
                 select(model_versions)
-                .where(model_versions.c.model_id == model_pk)
+                .where(model_versions.c.model_id == model_pk, tombstones.live(model_versions))
                 .order_by(model_versions.c.version)
             ).all()
             return [self._model_version(conn, r) for r in rows]
@@ -185,6 +211,8 @@ class ModelsMixin(RegistryBase):
             row = conn.execute(select(models).where(models.c.name == name)).first()
             if row is None:
                 raise NotFoundError(f"no model named {name!r}")
+            if row.deleted_at is not None:
+                raise tombstones.model_deleted(name, row.purged_at is not None)
             return self._model(conn, row)
 
     def _model(self, conn: Connection, row: Any) -> Model:
@@ -201,19 +229,26 @@ class ModelsMixin(RegistryBase):
                 select(model_tags.c.key, model_tags.c.value).where(model_tags.c.model_id == row.id)
             ).all()
         )
+        latest = conn.execute(
+            select(func.max(model_versions.c.version)).where(
+                model_versions.c.model_id == row.id, tombstones.live(model_versions)
+            )
+        ).scalar()
         return Model(
             row.name,
             row.description,
             row.created_at,
             row.updated_at,
-            row.last_version or None,
+            latest,
             named,
             model_tag_rows,
         )
 
     def list_models(self) -> list[Model]:
         with self._db.read() as conn:
-            rows = conn.execute(select(models).order_by(models.c.name)).all()
+            rows = conn.execute(
+                select(models).where(tombstones.live(models)).order_by(models.c.name)
+            ).all()
             return [self._model(conn, r) for r in rows]
 
     def set_model_description(self, name: str, description: str | None) -> None:

@@ -4,8 +4,11 @@ content-addressed artifact store.
 The class is made of one part per concern, each in its own module over :class:`RegistryBase`
 (``_base``: the database, the artifact store and the lookups the parts share): ``_tracking``
 (experiments, runs, artifacts), ``_inputs`` (a run's datasets), ``_models`` (models, versions,
-tags), ``_aliases``, ``_lineage`` (deployments and the lineage graph) and ``_bundles`` (stored
-bundles, their local copies and reference profiles).
+tags), ``_aliases``, ``_lineage`` (deployments and the lineage graph), ``_bundles`` (stored
+bundles, their local copies and reference profiles), ``_summary`` (the registry at a glance),
+``_auth`` (principals, tokens and the
+acting principal); ``_deletes`` (delete, restore and purge) and ``_gc`` (garbage collection of
+the artifact store).
 """
 
 from __future__ import annotations
@@ -15,13 +18,17 @@ from pathlib import Path
 from typing import Any
 
 from ._aliases import AliasesMixin
+from ._auth import AuthMixin
 from ._bundles import BundlesMixin
+from ._deletes import DeletesMixin
+from ._gc import GcMixin
 from ._inputs import InputsMixin
 from ._lineage import LineageMixin
 from ._models import ModelsMixin
 from ._run import FINISHED
 from ._summary import SummaryMixin
 from ._tracking import TrackingMixin
+from .events._mixin import EventsMixin
 
 
 class Registry(
@@ -32,6 +39,10 @@ class Registry(
     LineageMixin,
     BundlesMixin,
     SummaryMixin,
+    DeletesMixin,
+    GcMixin,
+    EventsMixin,
+    AuthMixin,
 ):
     """Runs, models and their lineage in one database.
 

@@ -12,6 +12,7 @@ from ._entities import Artifact, DatasetInput, Metric
 
 if TYPE_CHECKING:
     from ._registry import Registry
+    from .events._outbox import NewEvent
 
 RUNNING, FINISHED, FAILED, KILLED = "RUNNING", "FINISHED", "FAILED", "KILLED"
 STATUSES = (RUNNING, FINISHED, FAILED, KILLED)
@@ -39,6 +40,7 @@ class Run:
         params: dict[str, str],
         metrics: dict[str, float],
         tags: dict[str, str],
+        actor: str | None = None,
     ) -> None:
         self._registry = registry
         self._pk = pk
@@ -51,6 +53,7 @@ class Run:
         self.params = params
         self.metrics = metrics
         self.tags = tags
+        self.actor = actor  # who started it: a token's principal (service:ci) or the OS login
 
     def __repr__(self) -> str:
         name = f" {self.name!r}" if self.name else ""
@@ -111,11 +114,13 @@ class Run:
         """Stores every file under a folder, named by its path relative to it (after `prefix/`)."""
         return self._registry._log_artifacts(self, Path(folder), prefix)
 
-    def log_bytes(self, data: bytes, name: str) -> Artifact:
-        return self._registry._log_bytes(self, data, name)
+    def log_bytes(self, data: bytes, name: str, *, event: NewEvent | None = None) -> Artifact:
+        """Stores `data` under `name`. With an `event`, the event is written to the registry's
+        outbox in the same transaction as the artifact's record (both or neither)."""
+        return self._registry._log_bytes(self, data, name, event)
 
-    def log_text(self, text: str, name: str) -> Artifact:
-        return self._registry._log_bytes(self, text.encode("utf-8"), name)
+    def log_text(self, text: str, name: str, *, event: NewEvent | None = None) -> Artifact:
+        return self._registry._log_bytes(self, text.encode("utf-8"), name, event)
 
     def log_input(
         self,

@@ -31,6 +31,10 @@ metadata = MetaData()
 NAME = 128
 KEY = 250
 
+# Deleting (migration 0005): experiments, runs, models and versions are deleted softly
+# (deleted_at: hidden, restorable), then permanently (purged_at: what they held is removed, the
+# row stays as a tombstone that lineage and the audit still name). See _deletes.py.
+
 experiments = Table(
     "experiments",
     metadata,
@@ -38,6 +42,8 @@ experiments = Table(
     Column("name", String(NAME), nullable=False, unique=True),
     Column("description", Text, nullable=True),
     Column("created_at", Float, nullable=False),
+    Column("deleted_at", Float, nullable=True),
+    Column("purged_at", Float, nullable=True),
 )
 
 runs = Table(
@@ -56,6 +62,10 @@ runs = Table(
     Column("pid", Integer, nullable=True),
     Column("pid_start", BigInteger, nullable=True),
     Column("heartbeat_at", Float, nullable=True),
+    Column("deleted_at", Float, nullable=True),
+    Column("purged_at", Float, nullable=True),
+    # Who started it (migration 0007): a token's principal (service:ci) or the OS login.
+    Column("actor", String(NAME), nullable=True),
     Index("ix_runs_experiment_start", "experiment_id", "start_time"),
     Index("ix_runs_status", "status"),
 )
@@ -146,6 +156,8 @@ models = Table(
     # The highest version number handed out; bumped in the registering transaction, so a
     # rolled-back registration leaves no gap.
     Column("last_version", Integer, nullable=False),
+    Column("deleted_at", Float, nullable=True),
+    Column("purged_at", Float, nullable=True),
 )
 
 model_tags = Table(
@@ -167,6 +179,9 @@ model_versions = Table(
     Column("profile_sha256", String(64), nullable=True),
     Column("description", Text, nullable=True),
     Column("created_at", Float, nullable=False),
+    Column("deleted_at", Float, nullable=True),
+    Column("purged_at", Float, nullable=True),
+    Column("actor", String(NAME), nullable=True),  # who registered it (migration 0007)
     UniqueConstraint("model_id", "version", name="uq_model_versions_model_version"),
     Index("ix_model_versions_run", "run_id"),
 )
@@ -268,4 +283,115 @@ monitor_alerts = Table(
     Column("resolved_at", Float, nullable=True),
     Column("updated_at", Float, nullable=False),
     Index("ix_monitor_alerts_model_state", "model", "state"),
+)
+
+# Deleting and garbage collection (migration 0005): every delete, restore and purge, by whom
+# and why; the objects writers are storing, held against a sweep until the transaction that
+# references them commits; and the objects a sweep decided to remove (see _gc.py).
+deletions = Table(
+    "deletions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("target", String(300), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("actor", String(NAME), nullable=True),
+    Column("at", Float, nullable=False),
+    Index("ix_deletions_target", "target", "id"),
+)
+
+store_pins = Table(
+    "store_pins",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sha256", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index("ix_store_pins_sha256", "sha256"),
+)
+
+gc_condemned = Table(
+    "gc_condemned",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("gc_id", String(32), nullable=False),
+    Column("at", Float, nullable=False),
+)
+
+# Events (migration 0006): the outbox, written in the transaction of the change each event
+# describes; ids increase in commit order (see events/_outbox.py). AUTOINCREMENT on SQLite, so an
+# id is never handed out twice even after old events are removed.
+events = Table(
+    "events",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("at", Float, nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("resource", String(512), nullable=False),
+    Column("payload", Text, nullable=False),  # JSON object
+    Column("key", String(256), nullable=False),  # the idempotency key: one event per key
+    UniqueConstraint("key", name="uq_events_key"),
+    sqlite_autoincrement=True,
+)
+
+# Webhook subscriptions and where each one's delivery stands: every event after `cursor` that
+# matches `types` is still to be delivered, in order; a failed try waits until next_attempt_at.
+# The secret signs bodies, so it is kept as given (never shown after it was created).
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("url", Text, nullable=False),
+    Column("types", Text, nullable=False),  # JSON list of event types; empty: every type
+    Column("secret", String(256), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("cursor", BigInteger, nullable=False),
+    Column("delivered", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False),  # failed tries of the event after the cursor
+    Column("next_attempt_at", Float, nullable=False),
+    Column("last_attempt_at", Float, nullable=True),
+    Column("last_error", Text, nullable=True),
+    # the delivery worker that holds this subscription, until when
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", Float, nullable=True),
+)
+
+# Identity (migration 0007): principals (users and service accounts, each of a team) and their
+# tokens, stored as digests only (seawall._server.tokens); auth_settings holds the registry's
+# token issuer id.
+auth_settings = Table(
+    "auth_settings",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+principals = Table(
+    "principals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(NAME), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),
+    Column("team", String(NAME), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("token_id", String(12), nullable=False, unique=True),
+    Column("principal_id", Integer, ForeignKey("principals.id"), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("scopes", Text, nullable=False),  # JSON list of ACTION:KIND/PATTERN
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=True),
+    Column("revoked_at", Float, nullable=True),
+    Column("rate_limit", Float, nullable=True),
+    Column("description", Text, nullable=True),
+    Column("created_by", String(NAME), nullable=True),
+    Index("ix_tokens_principal", "principal_id"),
 )

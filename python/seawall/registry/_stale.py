@@ -27,7 +27,7 @@ from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Connection, and_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, func, select, update
 
 from ..errors import InvalidInputError
 from ._run import KILLED, RUNNING
@@ -118,9 +118,10 @@ def is_gone(pid: int, start: int | None) -> bool:
     return False
 
 
-def mark_killed_runs(db: Database) -> int:
-    """Marks KILLED the RUNNING runs whose process is gone; returns how many. The run's end time
-    is its last heartbeat (its last sign of life)."""
+def mark_killed_runs(db: Database, stale_after: float = STALE_RUN_S, dry_run: bool = False) -> int:
+    """Marks KILLED the RUNNING runs whose process is gone (elsewhere: whose heartbeat is older
+    than `stale_after` seconds); returns how many (with `dry_run`, how many it would mark,
+    marking none). The run's end time is its last heartbeat (its last sign of life)."""
     host = this_host()
     now = time.time()
     with db.read() as conn:
@@ -130,10 +131,12 @@ def mark_killed_runs(db: Database) -> int:
             )
         ).all()
         elsewhere = conn.execute(
-            select(runs.c.id).where(_stale_elsewhere(host, now - STALE_RUN_S)).limit(1)
-        ).first()
+            select(func.count()).where(_stale_elsewhere(host, now - stale_after))
+        ).scalar_one()
     dead = [r.id for r in mine if r.pid is not None and is_gone(r.pid, r.pid_start)]
-    if not dead and elsewhere is None:
+    if dry_run:
+        return len(dead) + int(elsewhere)
+    if not dead and not elsewhere:
         return 0
 
     def tx(conn: Connection) -> int:
@@ -147,7 +150,7 @@ def mark_killed_runs(db: Database) -> int:
             ).rowcount
         # Checked again here, in the transaction: a heartbeat that came since is not stale.
         count += conn.execute(
-            update(runs).where(_stale_elsewhere(host, now - STALE_RUN_S)).values(ended)
+            update(runs).where(_stale_elsewhere(host, now - stale_after)).values(ended)
         ).rowcount
         return count
 

@@ -214,6 +214,67 @@ class ArtifactStore:
     def __repr__(self) -> str:
         return f"ArtifactStore({self.uri!r})"
 
+    # --- listing and removing objects (only garbage collection removes: see _gc.py) -----------
+
+    def list_objects(self) -> Iterator[tuple[str, int, float]]:
+        """(sha256, size, modification time) of every object, in no particular order. Files
+        that are not objects at their own key (other names, misplaced files) are left out."""
+        if self._fs is None:
+            try:
+                prefixes = [e for e in os.scandir(self._root / "objects" / "sha256")]
+            except FileNotFoundError:
+                return
+            for prefix in prefixes:
+                if not prefix.is_dir(follow_symlinks=False):
+                    continue
+                for entry in os.scandir(prefix.path):
+                    if _HEX64.match(entry.name) and entry.name[:2] == prefix.name:
+                        st = entry.stat(follow_symlinks=False)
+                        if stat.S_ISREG(st.st_mode):
+                            yield entry.name, st.st_size, st.st_mtime
+            return
+        from pyarrow import fs as pafs
+
+        top = f"{self._base}/objects/sha256"
+        selector = pafs.FileSelector(top, recursive=True, allow_not_found=True)
+        for info in self._fs.get_file_info(selector):
+            name = info.base_name
+            if (
+                info.type == pafs.FileType.File
+                and _HEX64.match(name)
+                and info.path == f"{self._base}/{_key(name)}"
+            ):
+                yield name, info.size, info.mtime.timestamp()
+
+    def object_size(self, sha: str) -> int | None:
+        """The object's size in bytes, None when it is not there."""
+        _check_sha(sha)
+        if self._fs is None:
+            try:
+                return os.stat(self._root / _key(sha), follow_symlinks=False).st_size
+            except FileNotFoundError:
+                return None
+        from pyarrow import fs as pafs
+
+        info = self._fs.get_file_info(f"{self._base}/{_key(sha)}")
+        return int(info.size) if info.type == pafs.FileType.File else None
+
+    def remove_object(self, sha: str) -> bool:
+        """Removes an object; False when it was not there. Only garbage collection calls this,
+        for objects nothing references (see _gc.py)."""
+        _check_sha(sha)
+        if self._fs is None:
+            try:
+                os.unlink(os.path.join(self._root, _key(sha)))  # a str join: 100,000s of these
+            except FileNotFoundError:
+                return False
+            return True
+        try:
+            self._fs.delete_file(f"{self._base}/{_key(sha)}")
+        except FileNotFoundError:
+            return False
+        return True
+
     # --- writing ------------------------------------------------------------------------------
 
     def put_bytes(self, data: bytes) -> tuple[str, int]:
@@ -282,12 +343,15 @@ class ArtifactStore:
         os.replace(tmp, final)
         fsync_dir(final.parent)
 
-    def clean_temporaries(self, older_than: float = STALE_TEMPORARY_S) -> list[str]:
+    def clean_temporaries(
+        self, older_than: float = STALE_TEMPORARY_S, dry_run: bool = False
+    ) -> list[str]:
         """Removes temporary uploads that killed processes left: those whose last write is
         older than `older_than` seconds and (locally) that no live upload holds locked.
-        Returns their names. Failures (a read-only store) are logged and skipped."""
+        Returns their names (with `dry_run`, those it would remove, removing none). Failures
+        (a read-only store) are logged and skipped."""
         if self._fs is None:
-            return self._clean_local(older_than)
+            return self._clean_local(older_than, dry_run)
         from pyarrow import fs as pafs
 
         removed = []
@@ -305,14 +369,15 @@ class ArtifactStore:
             if now - info.mtime.timestamp() < older_than:
                 continue
             try:
-                self._fs.delete_file(info.path)
+                if not dry_run:
+                    self._fs.delete_file(info.path)
             except OSError as exc:
                 log.debug("cannot remove the temporary %s: %s", info.path, exc)
                 continue
             removed.append(info.base_name)
         return removed
 
-    def _clean_local(self, older_than: float) -> list[str]:
+    def _clean_local(self, older_than: float, dry_run: bool) -> list[str]:
         removed = []
         now = time.time()
         try:
@@ -338,7 +403,8 @@ class ArtifactStore:
                 # Still the file under that name? Its writer may have moved it into place.
                 if os.stat(entry.path, follow_symlinks=False).st_ino != st.st_ino:
                     continue
-                os.unlink(entry.path)
+                if not dry_run:
+                    os.unlink(entry.path)
                 removed.append(entry.name)
             except OSError as exc:
                 log.debug("cannot remove the temporary %s: %s", entry.path, exc)

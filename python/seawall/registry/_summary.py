@@ -1,6 +1,7 @@
-"""The registry at a glance: how many models, versions, runs and experiments it holds, and each
-model's latest version, number of versions and aliases (what an overview page shows), in a
-fixed number of queries however many there are."""
+"""The registry at a glance: the runs of each experiment, and each model's latest version, number
+of versions and aliases (what an overview page shows, counting only what its reader may read), in
+a fixed number of queries however many there are. Deleted experiments, runs, models and versions
+are left out."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from . import _tombstones as tombstones
 from ._base import RegistryBase
 from ._schema import aliases, experiments, model_versions, models, runs
 
@@ -25,33 +27,46 @@ class ModelSummary:
 
 @dataclass(frozen=True)
 class Summary:
-    """``counts``: models, versions, runs and experiments; ``models``: one entry per model, by
-    name."""
+    """``runs_per_experiment``: each live experiment's live runs; ``models``: one entry per model,
+    by name."""
 
-    counts: dict[str, int]
+    runs_per_experiment: dict[str, int]
     models: list[ModelSummary]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """How many models, versions, runs and experiments."""
+        return {
+            "models": len(self.models),
+            "versions": sum(m.versions for m in self.models),
+            "runs": sum(self.runs_per_experiment.values()),
+            "experiments": len(self.runs_per_experiment),
+        }
 
 
 class SummaryMixin(RegistryBase):
     """The registry at a glance."""
 
     def summary(self) -> Summary:
-        """Counts of models, versions, runs and experiments, and a summary of every model."""
+        """The runs of every experiment, and a summary of every model."""
         with self._db.read() as conn:
-            counts = {
-                name: int(conn.execute(select(func.count()).select_from(table)).scalar_one())
-                for name, table in (
-                    ("models", models),
-                    ("versions", model_versions),
-                    ("runs", runs),
-                    ("experiments", experiments),
+            runs_per_experiment = {
+                name: int(n)
+                for name, n in conn.execute(
+                    select(experiments.c.name, func.count(runs.c.id))
+                    .select_from(experiments)
+                    .outerjoin(
+                        runs, (runs.c.experiment_id == experiments.c.id) & tombstones.live(runs)
+                    )
+                    .where(tombstones.live(experiments))
+                    .group_by(experiments.c.name)
                 )
             }
             rows: dict[int, dict[str, Any]] = {
                 r.id: {
                     "name": r.name,
                     "description": r.description,
-                    "latest_version": r.last_version or None,
+                    "latest_version": None,
                     "versions": 0,
                     "updated_at": r.updated_at,
                     "aliases": {},
@@ -61,20 +76,25 @@ class SummaryMixin(RegistryBase):
                         models.c.id,
                         models.c.name,
                         models.c.description,
-                        models.c.last_version,
                         models.c.updated_at,
-                    )
+                    ).where(tombstones.live(models))
                 )
             }
-            for model_id, n in conn.execute(
-                select(model_versions.c.model_id, func.count()).group_by(model_versions.c.model_id)
+            for model_id, n, latest in conn.execute(
+                select(
+                    model_versions.c.model_id, func.count(), func.max(model_versions.c.version)
+                )
+                .where(tombstones.live(model_versions))
+                .group_by(model_versions.c.model_id)
             ):
-                rows[model_id]["versions"] = int(n)
+                if model_id in rows:
+                    rows[model_id].update(versions=int(n), latest_version=int(latest))
             for model_id, alias, version in conn.execute(
                 select(aliases.c.model_id, aliases.c.alias, model_versions.c.version).join(
                     model_versions, model_versions.c.id == aliases.c.version_id
                 )
             ):
-                rows[model_id]["aliases"][alias] = int(version)
+                if model_id in rows:
+                    rows[model_id]["aliases"][alias] = int(version)
         listed = sorted(rows.values(), key=lambda r: r["name"])
-        return Summary(counts, [ModelSummary(**r) for r in listed])
+        return Summary(runs_per_experiment, [ModelSummary(**r) for r in listed])

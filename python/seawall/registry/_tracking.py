@@ -22,12 +22,16 @@ from ..errors import (
 )
 from . import _checks as checks
 from . import _search, _stale
+from . import _tombstones as tombstones
+from ._actor import current_actor
 from ._base import RegistryBase
 from ._entities import Artifact, Experiment, Metric
+from ._pins import Pins
 from ._run import RUNNING, STATUSES, Run
 from ._schema import artifacts, experiments, latest_metrics, params, runs, tags
 from ._schema import metrics as metrics_table
-from ._store import check_name, fire, safe_destination, walk_files
+from ._store import _check_sha, check_name, fire, safe_destination, walk_files
+from .events._outbox import NewEvent, write_event
 
 if TYPE_CHECKING:
     from ._registry import Registry
@@ -122,9 +126,12 @@ class TrackingMixin(RegistryBase):
         checks.check_name(name, "experiment name")
 
         def tx(conn: Connection) -> Experiment:
-            exists = conn.execute(select(experiments.c.id).where(experiments.c.name == name))
-            if exists.scalar() is not None:
-                raise AlreadyExistsError(f"an experiment named {name!r} already exists")
+            exists = conn.execute(
+                select(experiments.c.deleted_at).where(experiments.c.name == name)
+            ).first()
+            if exists is not None:
+                deleted = "" if exists.deleted_at is None else " (deleted: restore it)"
+                raise AlreadyExistsError(f"an experiment named {name!r} already exists{deleted}")
             now = time.time()
             pk = conn.execute(
                 experiments.insert()
@@ -141,11 +148,15 @@ class TrackingMixin(RegistryBase):
             row = conn.execute(select(experiments).where(experiments.c.name == name)).first()
         if row is None:
             raise NotFoundError(f"no experiment named {name!r}")
+        if row.deleted_at is not None:
+            raise tombstones.experiment_deleted(name, row.purged_at is not None)
         return Experiment(row.id, row.name, row.description, row.created_at)
 
     def list_experiments(self) -> list[Experiment]:
         with self._db.read() as conn:
-            rows = conn.execute(select(experiments).order_by(experiments.c.id)).all()
+            rows = conn.execute(
+                select(experiments).where(tombstones.live(experiments)).order_by(experiments.c.id)
+            ).all()
         return [Experiment(r.id, r.name, r.description, r.created_at) for r in rows]
 
     def start_run(
@@ -179,6 +190,7 @@ class TrackingMixin(RegistryBase):
         host, pid, pid_start = _stale.check_process(process)
         run_id = uuid.uuid4().hex
         now = time.time()
+        actor = current_actor(self)
 
         def tx(conn: Connection) -> int:
             exp = self._experiment_id(conn, experiment, create=True)
@@ -195,6 +207,7 @@ class TrackingMixin(RegistryBase):
                         pid=pid,
                         pid_start=pid_start,
                         heartbeat_at=now,
+                        actor=actor,
                     )
                     .returning(runs.c.id)
                 ).scalar_one()
@@ -202,7 +215,18 @@ class TrackingMixin(RegistryBase):
 
         registry = cast("Registry", self)  # the parts of a registry only ever run in one
         return Run(
-            registry, self._db.write(tx), run_id, experiment, name, RUNNING, now, None, {}, {}, {}
+            registry,
+            self._db.write(tx),
+            run_id,
+            experiment,
+            name,
+            RUNNING,
+            now,
+            None,
+            {},
+            {},
+            {},
+            actor=actor,
         )
 
     def _keep_alive(self, run: Run) -> None:
@@ -231,6 +255,9 @@ class TrackingMixin(RegistryBase):
             row = conn.execute(select(runs).where(runs.c.uuid == run_id)).first()
             if row is None:
                 raise NotFoundError(f"no run with id {run_id!r}")
+            self._run_pk(
+                conn, run_id
+            )  # DeletedError for a deleted run, or one of a deleted experiment
             return self._runs(conn, [row])[0]
 
     def _end_run(self, run: Run, status: str, missing_ok: bool = False) -> None:
@@ -379,8 +406,16 @@ class TrackingMixin(RegistryBase):
         key = _search.query_key(names, filter, ordering)
         offset = 0 if page_token is None else _search.page_offset(page_token, key)
         with self._db.read() as conn:
-            query = select(runs)
-            if names is not None:
+            # Deleted runs, and runs of deleted experiments, are not found (a deleted
+            # experiment named here is DeletedError).
+            query = select(runs).where(tombstones.live(runs))
+            if names is None:
+                query = query.where(
+                    runs.c.experiment_id.in_(
+                        select(experiments.c.id).where(tombstones.live(experiments))
+                    )
+                )
+            else:
                 ids = []
                 for name in names:
                     checks.check_name(name, "experiment name")
@@ -400,16 +435,18 @@ class TrackingMixin(RegistryBase):
             token = _search.page_token(offset + max_results, key) if more else None
             return _search.RunPage(self._runs(conn, rows[:max_results]), token)
 
-    def _record_artifacts(self, run: Run, items: list[tuple[str, str, int]]) -> list[Artifact]:
-        """Records stored objects (name, sha256, size) as the run's artifacts."""
+    def _record_artifacts(
+        self, run: Run, items: list[tuple[str, str, int]], pins: Pins, event: NewEvent | None = None
+    ) -> list[Artifact]:
+        """Records stored objects (name, sha256, size) as the run's artifacts, with `event` in
+        the same transaction; `pins` holds the objects until then."""
         for name, sha, size in items:
             check_name(name)
             if isinstance(size, bool) or not isinstance(size, int) or size < 0:
                 raise InvalidInputError(
                     f"the size of artifact {name!r} must be bytes, got {size!r}"
                 )
-            if not self.artifacts.exists(sha):
-                raise NotFoundError(f"artifact {name!r}: object {sha} is not in the artifact store")
+            pins.add(_check_sha(sha))
         now = time.time()
 
         def tx(conn: Connection) -> list[Artifact]:
@@ -433,32 +470,43 @@ class TrackingMixin(RegistryBase):
                     )
                 )
                 out.append(Artifact(name, sha, size, now))
+            if event is not None:
+                write_event(conn, event)
             return out
 
-        return self._db.write(tx)
+        return pins.record(tx)  # the references replace the pins: see _gc.py
 
     def _log_artifact(self, run: Run, path: Path, name: str | None) -> Artifact:
         if path.is_dir() and not path.is_symlink():
             raise InvalidInputError(f"{path} is a folder: use log_artifacts")
         name = check_name(name if name is not None else path.name)
-        sha, size = self.artifacts.put_file(path)
-        return self._record_artifacts(run, [(name, sha, size)])[0]
+        with self._pins() as pins:
+            sha, size = pins.put_file(path)
+            return self._record_artifacts(run, [(name, sha, size)], pins)[0]
 
     def _log_artifacts(self, run: Run, folder: Path, prefix: str | None) -> list[Artifact]:
         if prefix is not None:
             check_name(prefix, "artifact prefix")
         items = []
-        for name, path in walk_files(folder):
-            sha, size = self.artifacts.put_file(path)
-            items.append((f"{prefix}/{name}" if prefix else name, sha, size))
-        return self._record_artifacts(run, items)
+        with self._pins() as pins:
+            for name, path in walk_files(folder):
+                sha, size = pins.put_file(path)
+                items.append((f"{prefix}/{name}" if prefix else name, sha, size))
+            return self._record_artifacts(run, items, pins)
 
-    def _log_bytes(self, run: Run, data: bytes, name: str) -> Artifact:
+    def _log_bytes(
+        self, run: Run, data: bytes, name: str, event: NewEvent | None = None
+    ) -> Artifact:
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise DTypeError(f"log_bytes takes bytes, got {type(data).__name__}")
         check_name(name)
-        sha, size = self.artifacts.put_bytes(bytes(data))
-        return self._record_artifacts(run, [(name, sha, size)])[0]
+        if event is not None and not isinstance(event, NewEvent):
+            raise InvalidInputError(
+                f"event must be a seawall.registry.events.NewEvent, got {type(event).__name__}"
+            )
+        with self._pins() as pins:
+            sha, size = pins.put_bytes(bytes(data))
+            return self._record_artifacts(run, [(name, sha, size)], pins, event)[0]
 
     def list_artifacts(self, run_id: str) -> list[Artifact]:
         checks.check_run_id(run_id)

@@ -17,6 +17,7 @@ writes (alias moves).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
@@ -40,7 +41,6 @@ from .._server.limits import Refused
 from ..monitoring._remote import HISTORY_ROUTES
 from ..monitoring._store import HistoryStore
 from ..registry import Registry, Run
-from ..registry._actor import acting_as
 from ..registry._checks import check_run_id
 from ..registry._store import CHUNK, _check_sha
 from ..registry.remote.client import RemoteRegistry
@@ -157,7 +157,9 @@ def _query_value(text: str, hint: Any, name: str) -> Any:
     return text
 
 
-def _handler(table: RouteTable, route: ApiRoute, target: Any, runs: _RunKeys | None) -> Any:
+def _handler(
+    table: RouteTable, route: ApiRoute, target: Any, registry: Registry, runs: _RunKeys | None
+) -> Any:
     """The endpoint of one route: arguments from the path, query or body, the call on a worker
     thread as the request's principal, the answer as JSON."""
     hints = table.hints(route)
@@ -199,7 +201,11 @@ def _handler(table: RouteTable, route: ApiRoute, target: Any, runs: _RunKeys | N
         principal = request.state.principal
 
         def invoke() -> Any:
-            with acting_as(principal):
+            with contextlib.ExitStack() as stack:
+                if principal is not None:
+                    stack.enter_context(registry.acting_as(principal))
+                if route.pinned:  # what it references is held until it commits
+                    values["pins"] = stack.enter_context(target._pins())
                 if route.run:
                     assert runs is not None
                     handle = runs.handle(values.pop("run_id"))
@@ -361,7 +367,7 @@ def create_registry_app(
     api: list[BaseRoute] = []
     for table in TABLES:
         for route in table.routes:
-            endpoint = _handler(table, route, targets[table.name], runs)
+            endpoint = _handler(table, route, targets[table.name], registry, runs)
             api.append(Route(route.path, endpoint, methods=[route.method]))
     api += _object_routes(registry)
     document = openapi_document(TABLES)

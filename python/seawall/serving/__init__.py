@@ -23,6 +23,7 @@ from .traffic_policy import TrafficPolicy
 
 __all__ = [
     "ArmRule",
+    "Authenticator",
     "Batcher",
     "Bundle",
     "OnnxModel",
@@ -30,6 +31,7 @@ __all__ = [
     "PythonModel",
     "Signature",
     "TensorSpec",
+    "TokenFile",
     "TrafficPolicy",
     "create_app",
     "load_bundle",
@@ -48,6 +50,14 @@ def __getattr__(name: str) -> Any:
         from . import payload_log
 
         return getattr(payload_log, name)
+    if name == "Authenticator":  # create_app(auth=...): tokens, their cache and rate limits
+        from .._server.auth import Authenticator
+
+        return Authenticator
+    if name == "TokenFile":
+        from .._server.tokens import TokenFile
+
+        return TokenFile
     if name == "serve_in_thread":
         from .in_thread import serve_in_thread
 

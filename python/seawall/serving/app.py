@@ -455,6 +455,7 @@ def create_app(
     traffic: TrafficPolicy | Mapping[str, TrafficPolicy] | None = None,
     model_control: str = "none",
     payload_log: PayloadLog | None = None,
+    auth: Any = None,
 ) -> Starlette:
     """The server as an ASGI app (Starlette), to run with uvicorn or mount in another service.
 
@@ -496,11 +497,22 @@ def create_app(
     (the request's own ``id``, or one made for it) in its v2 ``id`` and its ``X-Request-Id``
     header, to join labels to later. Its counts are on ``/metrics``; it closes with the app.
 
+    ``auth`` protects every route but the health probes with tokens: a
+    :class:`seawall.serving.Authenticator`, or a registry or
+    :class:`~seawall.serving.TokenFile` to check them against (cached for 0.5 s, so a
+    revoked token stops working within a second), or a token file's path. Each route group
+    needs its scope (:mod:`seawall.serving.access`: ``read:models/NAME`` to infer,
+    ``admin:models/NAME`` to load or unload...); 401 without a valid token, 403 with the
+    wrong scope, 429 past the token's rate limit. The dashboard at ``/ui`` then signs in with
+    the same tokens.
+
     The batchers start here and close when the app's lifespan ends (uvicorn's shutdown), or on
     ``app.state.seawall.close()`` for an app mounted where its lifespan does not run.
     """
+    from .._server.auth import make_authenticator
     from .batcher import Batcher
 
+    authenticator = make_authenticator(auth)
     items = [models] if isinstance(models, (Bundle, str, os.PathLike)) else list(models)
     repository = Repository(
         model_control=model_control,
@@ -704,10 +716,23 @@ def create_app(
     if dashboard:
         from starlette.routing import Mount
 
-        ui = extensions.dashboard_app(registry, list((monitors or {}).values()))
+        ui = extensions.dashboard_app(registry, list((monitors or {}).values()), authenticator)
         routes.append(Mount("/ui", app=ui))
+    middleware = []
+    if authenticator is not None:
+        from starlette.middleware import Middleware
+
+        from .._server.auth import AuthMiddleware
+        from .access import classify
+
+        middleware.append(
+            Middleware(AuthMiddleware, authenticator=authenticator, classify=classify)
+        )
     app = Starlette(
-        routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error}
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: _http_error},
+        middleware=middleware,
     )
     app.state.seawall = server
     return app

@@ -12,7 +12,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from .._server.options import pop_server_options, server_options
+from .._server.options import authenticator, check_exposure, pop_server_options, server_options
 from ..registry.cli import artifacts_option, open_registry, registry_option
 from .traffic_options import pop_traffic_policy, traffic_options
 
@@ -214,7 +214,8 @@ def serve(
     and with --dashboard the dashboard at /ui; Triton's /v2/models/NAME/config and /stats and
     its model repository extension (/v2/repository/index, and with --model-control explicit
     .../models/NAME/load and /unload). Each model is warmed up before it serves. It listens on
-    loopback unless --host says otherwise, and has no authentication yet.
+    loopback unless --host says otherwise (which needs --auth registry or --auth-tokens FILE:
+    tokens whose scopes allow each route group, or --insecure).
 
     Traffic policies split the requests between registry versions: --canary gives one a share,
     --shadow copies them to one off the request path, --sticky keeps a key on one arm, and
@@ -222,6 +223,7 @@ def serve(
     /v2/models/NAME/traffic).
     """
     server = pop_server_options(options)
+    check_exposure(server, "seawall serve")
     traffic = pop_traffic_policy(options)
     options["payload_log"] = _payload_log(options)
     host, port = server.host, server.port
@@ -241,12 +243,16 @@ def serve(
         raise click.UsageError(
             "a traffic policy's arms are registry versions: serve a models:/ URI"
         )
-    if not (from_registry or dashboard):
+    needs_registry = from_registry or dashboard or server.auth == "registry"
+    if not needs_registry:
         for param in ("registry_uri", "artifacts_uri"):
             if ctx.get_parameter_source(param) == ParameterSource.COMMANDLINE:
                 flag = "--" + param.split("_")[0]
-                raise click.UsageError(f"{flag} is for a models:/ URI or --dashboard")
-    reg = open_registry(registry_uri, artifacts_uri) if from_registry or dashboard else None
+                raise click.UsageError(
+                    f"{flag} is for a models:/ URI, --dashboard or --auth registry"
+                )
+    reg = open_registry(registry_uri, artifacts_uri) if needs_registry else None
+    options["auth"] = authenticator(server, lambda: reg)
     path, uri_name, uri_version = resolve(target, reg)
     try:
         if from_registry:
@@ -278,14 +284,14 @@ def serve(
     if "@" in target:
         click.echo(f"following {target}: a new version is served as soon as the alias moves")
     served = app.state.seawall.models
+    base = f"{server.scheme}://{host}:{port}"
     if options["model_control"] == "explicit":
         click.echo(
-            f"model control explicit: load models with POST http://{host}:{port}"
-            "/v2/repository/models/NAME/load"
+            f"model control explicit: load models with POST {base}/v2/repository/models/NAME/load"
         )
     for model in served.values():
         version = f" version {model.version}" if model.version is not None else ""
-        click.echo(f"serving {model.name!r}{version} from {path} on http://{host}:{port}")
+        click.echo(f"serving {model.name!r}{version} from {path} on {base}")
     for router in app.state.seawall.traffic.values():
         for arm in router.arm_names()[1:]:
             version = router.version_of(arm)
@@ -294,7 +300,10 @@ def serve(
             loaded = f"version {version}" if version is not None else "not loaded yet"
             click.echo(f"{arm} {getattr(router.policy, arm)} ({loaded}): {share:g}% {what}")
     if reg is not None and dashboard:
-        click.echo(f"dashboard on http://{host}:{port}/ui/ (registry {reg.uri})")
+        click.echo(f"dashboard on {base}/ui/ (registry {reg.uri})")
+    if options["auth"] is not None:
+        source = "the registry" if server.auth == "registry" else server.auth_tokens
+        click.echo(f"checking tokens against {source}: health probes only are open")
     run(  # seawall's own log messages (hot swaps, model failures) show at --log-level too
         app,
         host=host,
@@ -303,4 +312,7 @@ def serve(
         limits=server.limits,
         access_log=server.access_log,
         log_level=log_level,
+        authenticated=options["auth"] is not None,
+        ssl_certfile=server.ssl_certfile,
+        ssl_keyfile=server.ssl_keyfile,
     )

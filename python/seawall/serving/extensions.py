@@ -15,8 +15,8 @@ __all__ = ["connect", "dashboard_app", "monitor_collector"]
 
 # monitors -> a prometheus_client Collector of their windows and alerts
 MonitorCollectorFactory = Callable[[list[Any]], Any]
-# (registry or None, monitors) -> the dashboard, an ASGI app
-DashboardFactory = Callable[[Any, list[Any]], Any]
+# (registry or None, monitors, authenticator or None) -> the dashboard, an ASGI app
+DashboardFactory = Callable[[Any, list[Any], Any], Any]
 
 _factories: dict[str, Callable[..., Any]] = {}
 
@@ -39,6 +39,7 @@ def monitor_collector(monitors: list[Any]) -> Any:
     return _factory("monitor_collector")(monitors)
 
 
-def dashboard_app(registry: Any, monitors: list[Any]) -> Any:
-    """The dashboard over `registry` and `monitors` (seawall.dashboard.create_dashboard_app)."""
-    return _factory("dashboard_app")(registry, monitors)
+def dashboard_app(registry: Any, monitors: list[Any], auth: Any = None) -> Any:
+    """The dashboard over `registry` and `monitors` (seawall.dashboard.create_dashboard_app),
+    signing in with the server's tokens when `auth` (an Authenticator) is given."""
+    return _factory("dashboard_app")(registry, monitors, auth)

@@ -11,6 +11,14 @@ down) leaves the old version serving. The failure is logged once, with its trace
 load is retried with back-off: after the k-th failure the watcher lets ``2**k - 1`` polls go by
 (at most ``max_backoff_s`` worth), while it goes on asking every poll where the alias points. A
 registry that cannot be reached is logged once, and again when it answers.
+
+A registry that pushes events (``registry.pushes_events``: PostgreSQL's LISTEN/NOTIFY, or a
+client of ``seawall server`` that streams them) is followed through them: the watcher waits for
+the model's alias and version events (``registry.wait_for_events``) and looks where the alias
+points as soon as one arrives, so a move is served within a fraction of a second; it still looks
+every ``interval_s`` when none comes. Otherwise (a SQLite file) it polls, every ``interval_s``.
+``events=True`` follows events whenever the registry has ``wait_for_events`` (on SQLite, a short
+poll of the events table inside the registry); ``events=False`` always polls.
 """
 
 from __future__ import annotations
@@ -18,8 +26,11 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
+
+from ..errors import InvalidInputError
 
 log = logging.getLogger("seawall.serving")
 
@@ -32,7 +43,8 @@ class AliasWatcher:
     ``on_change`` loads and serves the version; when it raises, the watcher keeps the version it
     had and retries with back-off (see the module's docstring). ``swaps`` and ``failures``
     count successful swaps and failed loads, ``checks`` the polls, ``errors`` the polls whose
-    registry lookup failed.
+    registry lookup failed. ``events`` says whether it follows the registry's events (see the
+    module's docstring).
     """
 
     def __init__(
@@ -43,6 +55,7 @@ class AliasWatcher:
         on_change: Callable[[int], None],
         interval_s: float = 2.0,
         max_backoff_s: float = 60.0,
+        events: bool | None = None,
     ) -> None:
         self.registry = registry
         self.uri = uri
@@ -59,7 +72,9 @@ class AliasWatcher:
         self._skip = 0  # polls to let go by before the next attempt
         self._unreachable = False
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="seawall-hot-swap", daemon=True)
+        self.events = _follows_events(registry, events)
+        run = self._follow_events if self.events else self._run
+        self._thread = threading.Thread(target=run, name="seawall-hot-swap", daemon=True)
         self._thread.start()
 
     def check_now(self) -> bool:
@@ -127,24 +142,93 @@ class AliasWatcher:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
+            self._check_logged()
+
+    def _check_logged(self) -> bool:
+        """One check; an error asking the registry is counted and logged (once), not raised.
+        Whether the registry answered."""
+        try:
+            self.check_now()
+        except Exception as exc:  # the registry may be briefly unreachable: keep serving
+            self._unanswered(exc)
+            return False
+        self._answered()
+        return True
+
+    def _unanswered(self, exc: Exception) -> None:
+        self.errors += 1
+        if not self._unreachable:
+            self._unreachable = True
+            log.warning(
+                "hot swap: cannot ask the registry where %s points (%s); still serving "
+                "version %s, asking again every %gs",
+                self.uri,
+                exc,
+                self.version,
+                self.interval_s,
+            )
+
+    def _answered(self) -> None:
+        if self._unreachable:
+            self._unreachable = False
+            log.info("hot swap: the registry answers again for %s", self.uri)
+
+    def _follow_events(self) -> None:
+        """Waits for the model's events in short slices (so that close() is quick), and checks
+        on each event, or every ``interval_s`` when none comes."""
+        resource = f"models/{_model_name(self.uri)}"
+        cursor: int | None = None
+        last_check = -math.inf
+        while not self._stop.is_set():
             try:
-                self.check_now()
-            except Exception as exc:  # the registry may be briefly unreachable: keep serving
-                self.errors += 1
-                if not self._unreachable:
-                    self._unreachable = True
-                    log.warning(
-                        "hot swap: cannot ask the registry where %s points (%s); still serving "
-                        "version %s, asking again every %gs",
-                        self.uri,
-                        exc,
-                        self.version,
-                        self.interval_s,
-                    )
+                newest = int(self.registry.last_event_id())
+                if cursor is None:
+                    cursor = newest
+                    last_check = -math.inf  # what moved before we followed: look at once
+                found = self.registry.wait_for_events(
+                    cursor,
+                    types=_FOLLOWED,
+                    resource=resource,
+                    timeout_s=min(self.interval_s, _EVENT_SLICE_S),
+                )
+            except Exception as exc:
+                self._unanswered(exc)
+                self._stop.wait(self.interval_s)
                 continue
-            if self._unreachable:
-                self._unreachable = False
-                log.info("hot swap: the registry answers again for %s", self.uri)
+            # Past what was read; when nothing matched, past every event committed before the
+            # wait (ids increase in commit order), so other models' events are not read again.
+            cursor = int(found[-1].id) if found else max(cursor, newest)
+            if self._stop.is_set():
+                return
+            if found or time.monotonic() - last_check >= self.interval_s:
+                last_check = time.monotonic()
+                self._check_logged()
+
+
+# What moves an alias or "latest": the events a watcher follows, and how long one wait lasts.
+_FOLLOWED = ("alias.*", "model_version.*")
+_EVENT_SLICE_S = 0.25
+
+
+def _follows_events(registry: Any, wanted: bool | None) -> bool:
+    offered = callable(getattr(registry, "wait_for_events", None)) and callable(
+        getattr(registry, "last_event_id", None)
+    )
+    if wanted is None:
+        return offered and bool(getattr(registry, "pushes_events", False))
+    if wanted and not offered:
+        raise InvalidInputError(
+            f"events=True needs a registry with wait_for_events and last_event_id: {registry!r}"
+        )
+    return bool(wanted)
+
+
+def _model_name(uri: str) -> str:
+    """NAME of ``models:/NAME@ALIAS``, ``models:/NAME/latest`` or ``models:/NAME/3``."""
+    rest = uri.removeprefix("models:/")
+    for sep in ("@", "/"):
+        rest = rest.split(sep, 1)[0]
+    return rest
 
 
 def signature_changes(old: Any, new: Any) -> list[str]:

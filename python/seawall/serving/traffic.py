@@ -28,8 +28,8 @@ and the shadow's agreement with the primary; :mod:`seawall.serving.figures`) are
 
 At run time the canary's share changes through the Python API,
 ``app.state.seawall.traffic["fraud"].set_share(25)``, or ``POST /v2/models/{name}/traffic``
-with ``{"share": 25}`` (and/or ``"shadow_share"``), which answers only clients on loopback (the
-server has no authentication; others get 403).
+with ``{"share": 25}`` (and/or ``"shadow_share"``), which answers clients on loopback, or,
+when the server checks tokens, a token with ``admin`` on the model (others get 403).
 
 The live profile (and so a monitor's drift and prediction windows) sees what the primary
 answers; the other arms are in the monitor's per-arm figures.
@@ -52,6 +52,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .._server.auth import principal_of
 from ..errors import InvalidInputError, NotFoundError
 from .figures import ArmFigures, ArmStats
 from .hot_swap import AliasWatcher, signature_changes
@@ -519,15 +520,17 @@ class TrafficRouter:
 
     async def admin(self, request: Request) -> Response:
         """``GET``: :meth:`describe`. ``POST`` ``{"share": 25, "shadow_share": 50}`` (either or
-        both): sets them, from a client on loopback only."""
+        both): sets them, from a client on loopback only, or with a token whose scopes allow
+        ``admin`` on the model when the server checks tokens (``create_app(auth=...)``)."""
         if request.method == "GET":
             return _json(200, self.describe())
         client = request.client.host if request.client is not None else None
-        if not _is_loopback(client):
+        # With auth, the middleware has let only tokens with admin on this model through.
+        if not _is_loopback(client) and principal_of(request) is None:
             return _error(
                 403,
-                "changing the traffic policy is allowed from loopback only (this server has no "
-                "authentication)",
+                "changing the traffic policy is allowed from loopback only, or with a token "
+                "(this server does not check tokens: --auth)",
             )
         try:
             change = json.loads(await request.body())

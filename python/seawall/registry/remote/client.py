@@ -21,10 +21,11 @@ import urllib.parse
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
-from ...errors import InvalidInputError
-from .._db import seawall_home
+from ...errors import IntegrityError, InvalidInputError, NotFoundError
+from .._db import Database, seawall_home
+from .._pins import Pins
 from .._registry import Registry
 from .._run import Run
 from .._stale import Heartbeat
@@ -34,8 +35,9 @@ from .codec import decode, jsonable
 from .routes import _PATH_PARAM, REGISTRY_ROUTES, Route, RouteTable
 from .transport import Transport
 
-__all__ = ["RemoteArtifactStore", "RemoteRegistry", "remote_method", "send"]
+__all__ = ["RemoteArtifactStore", "RemoteRegistry", "UploadPins", "remote_method", "send"]
 
+T = TypeVar("T")
 _UNSAFE_SEGMENT = re.compile(r"^\.{1,2}$")
 
 
@@ -92,9 +94,36 @@ def remote_method(table: RouteTable, route: Route, transport_of: Callable[[Any],
         bound.apply_defaults()
         values = dict(bound.arguments)
         values.pop(next(iter(signature.parameters)))  # self
-        return send(transport_of(self), table, route, values, self)
+        if not route.pinned:
+            return send(transport_of(self), table, route, values, self)
+        pins = values.pop("pins")
+        return pins.send(lambda: send(transport_of(self), table, route, values, self))
 
     return method
+
+
+class UploadPins(Pins):
+    """A client's pins: the objects one write uploads, and how to upload each again. The server
+    pins them while it records the write (a ``pinned`` route); if gc removed one after it was
+    uploaded and before it was pinned, :meth:`send` uploads it again and sends once more."""
+
+    def __init__(self, store: RemoteArtifactStore) -> None:
+        super().__init__(cast("Database", None), store)  # no database on this side
+
+    def hold(self) -> None:
+        raise AssertionError("the server pins a remote write's objects")
+
+    def send(self, call: Callable[[], T]) -> T:
+        try:
+            return call()
+        except NotFoundError:
+            gone = [sha for sha in self._again if not self._store.exists(sha)]
+            if not gone or any(self._again[sha] is None for sha in gone):
+                raise  # something else was not found (the run, the model...)
+            for sha in gone:
+                if self._again[sha]() != sha:  # type: ignore[misc]
+                    raise IntegrityError(f"the file of object {sha} changed while it was stored")
+        return call()
 
 
 class RemoteArtifactStore(ArtifactStore):
@@ -232,6 +261,9 @@ class RemoteRegistry(Registry):
         return send(self._api, REGISTRY_ROUTES, route, values, self)
 
     # The calls a run handle makes, which change the handle as the local ones do.
+
+    def _pins(self) -> UploadPins:
+        return UploadPins(self.artifacts)
 
     def _keep_alive(self, run: Run) -> None:
         self._heartbeat.add(run.id)

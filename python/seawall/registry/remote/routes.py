@@ -10,6 +10,12 @@ PATCH) or the query string (GET, DELETE). Two kinds of parameter cross in a form
   in the path as ``{run_id}``; the server makes a handle for it;
 * a model reference (``model, version``: a name and a number, alias or "latest", or a
   ``models:/`` URI alone) is resolved by the client into ``{model}`` and ``{version}``.
+
+A call that references stored objects takes the writer's pins (``pins: Pins``, which hold the
+objects against garbage collection until the references commit; see ``_gc.py``). The pins do
+not cross: the client has uploaded the objects, and the server makes the call's pins, which
+hold what the call references and fail it cleanly (NotFoundError) if gc took an object in
+between; the client then uploads what is missing again and sends the call once more.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ class Route:
     # What the server answers instead of the call's result, given the result and the handle.
     server_answer: Callable[[Any, Any], Any] | None = None
     answer_type: Any = None  # the answer's type, where server_answer changes it
+    pinned: bool = False  # the call takes the writer's `pins`, which the server makes
 
     @property
     def idempotent(self) -> bool:
@@ -105,6 +112,8 @@ class RouteTable:
             params = params[1:]
         if route.model_ref:
             params = [p for p in params if p.name not in ("model", "version")]
+        if route.pinned:
+            params = [p for p in params if p.name != "pins"]
         return [p for p in params if p.name not in route.path_params]
 
     def answer_type(self, route: Route) -> Any:
@@ -127,6 +136,7 @@ def _encode_run(run: Run) -> dict[str, Any]:
         "params": run.params,
         "metrics": run.metrics,
         "tags": run.tags,
+        "actor": run.actor,
     }
 
 
@@ -143,6 +153,7 @@ def _decode_run(data: dict[str, Any], client: Any) -> Run:
         dict(data["params"]),
         {k: float(v) for k, v in data["metrics"].items()},
         dict(data["tags"]),
+        actor=data.get("actor"),
     )
 
 
@@ -162,6 +173,11 @@ def _run_schema(components: dict[str, Any]) -> dict[str, Any]:
                 "params": {"type": "object", "additionalProperties": {"type": "string"}},
                 "metrics": {"type": "object", "additionalProperties": {"type": "number"}},
                 "tags": {"type": "object", "additionalProperties": {"type": "string"}},
+                "actor": {
+                    "type": "string",
+                    "nullable": True,
+                    "description": "Who started it: a token's principal or an OS login",
+                },
             },
             "required": ["id", "experiment", "status", "start_time", "params", "metrics", "tags"],
         },
@@ -256,9 +272,10 @@ REGISTRY_ROUTES = RouteTable(
             "POST",
             "/runs/{run_id}/artifacts",
             "_record_artifacts",
-            "Record stored objects as a run's artifacts ([name, sha256, size]); names are "
-            "write-once",
+            "Record stored objects as a run's artifacts ([name, sha256, size]), with an event "
+            "in the same transaction; names are write-once",
             run=True,
+            pinned=True,
         ),
         Route(
             "GET",
@@ -272,6 +289,7 @@ REGISTRY_ROUTES = RouteTable(
             "_record_input",
             "Record a dataset a run read, by fingerprint",
             run=True,
+            pinned=True,
         ),
         Route("GET", "/runs/{run_id}/inputs", "run_inputs", "List the datasets a run read"),
         # models and versions
@@ -284,6 +302,7 @@ REGISTRY_ROUTES = RouteTable(
             "/models/{name}/versions",
             "_register_stored",
             "Register the next version of a model from a stored bundle manifest",
+            pinned=True,
         ),
         Route("GET", "/models/{model}/versions", "list_versions", "List a model's versions"),
         Route(

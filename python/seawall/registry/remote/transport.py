@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 from ... import errors
-from .._actor import login
+from .._actor import os_login
 from .routes import API_VERSION
 
 __all__ = ["API_HEADER", "Transport", "error_from_answer"]
@@ -106,7 +106,7 @@ class Transport:
         """What every request carries: the API version and who is asking (the OS login; the
         one place where a credential such as a bearer token is added)."""
         out = {API_HEADER: str(API_VERSION)}
-        who = login()
+        who = os_login()
         if who:
             out[ACTOR_HEADER] = who
         return out
