@@ -100,10 +100,26 @@ def registry_server(folder: Path, **limits: Any) -> Iterator[tuple[str, Any]]:
         backing.close()
 
 
+def local_of(reg: Any) -> Any:
+    """The registry whose database and store hold a registry's records: itself, or (for a
+    client that a fixture opened on :func:`registry_server`, with ``reg.backing`` set) its
+    server's."""
+    return getattr(reg, "backing", reg)
+
+
 def store_of(reg: Any) -> Any:
-    """The artifact store that holds a registry's objects: its own, or (for a client that a
-    fixture opened on :func:`registry_server`, with ``reg.backing`` set) its server's."""
-    return getattr(reg, "backing", reg).artifacts
+    """The artifact store that holds a registry's objects (see :func:`local_of`)."""
+    return local_of(reg).artifacts
+
+
+def open_registry(uri: str, artifacts: Any, **options: Any) -> Any:
+    """Another registry over `uri`: with `artifacts` for a database, without for a server
+    (which keeps its own)."""
+    from seawall.registry import Registry
+
+    if uri.startswith(("http://", "https://")):
+        return Registry(uri, **options)
+    return Registry(uri, artifacts=artifacts, **options)
 
 
 class PostgresServer:

@@ -238,8 +238,11 @@ def principal_of(scope_or_request: Any) -> Principal | None:
     return found if isinstance(found, Principal) else None
 
 
-def _send_json(send: Send, status: int, message: str, headers: list[tuple[str, str]]) -> Any:
-    return respond(send, status, message, [(k.encode(), v.encode("latin-1")) for k, v in headers])
+def _send_json(
+    send: Send, status: int, message: str, headers: list[tuple[str, str]], kind: str | None = None
+) -> Any:
+    encoded = [(k.encode(), v.encode("latin-1")) for k, v in headers]
+    return respond(send, status, message, encoded, kind)
 
 
 class AuthMiddleware:
@@ -285,6 +288,7 @@ class AuthMiddleware:
                 401,
                 "this server needs a token: send the header Authorization: Bearer <token>",
                 [("www-authenticate", _REALM)],
+                "AuthenticationError",
             )
             return
         try:
@@ -294,7 +298,9 @@ class AuthMiddleware:
         except AuthenticationError as exc:
             log.info("refused a request to %s %s: %s", scope["method"], path, exc)
             error = f'{_REALM}, error="invalid_token"'
-            await _send_json(send, 401, str(exc), [("www-authenticate", error)])
+            await _send_json(
+                send, 401, str(exc), [("www-authenticate", error)], type(exc).__name__
+            )
             return
         wait = self.authenticator.throttle(principal)
         if wait > 0:
@@ -354,4 +360,4 @@ class AuthMiddleware:
             f"{principal.actor} (token {principal.token_id}) may not {access.action} "
             f"{access.resource}: it needs the scope {needed}"
         )
-        await _send_json(send, 403, message, [("www-authenticate", error)])
+        await _send_json(send, 403, message, [("www-authenticate", error)], "AccessDeniedError")

@@ -95,10 +95,16 @@ _Refused = Refused
 
 
 async def respond(
-    send: Send, status: int, message: str, headers: Sequence[tuple[bytes, bytes]] = ()
+    send: Send,
+    status: int,
+    message: str,
+    headers: Sequence[tuple[bytes, bytes]] = (),
+    kind: str | None = None,
 ) -> None:
-    """Sends ``{"error": message}`` with `status` (for the requests the middleware refuses)."""
-    body = json.dumps({"error": message}).encode()
+    """Sends ``{"error": message}`` with `status` (for the requests the middleware refuses),
+    and ``"type": kind``, the ``seawall.errors`` class it stands for, when given."""
+    answer = {"error": message} if kind is None else {"error": message, "type": kind}
+    body = json.dumps(answer).encode()
     await send(
         {
             "type": "http.response.start",

@@ -15,7 +15,7 @@ from ..drift import DriftReport
 from ..profiles import Profile
 from ..registry.remote.client import remote_method
 from ..registry.remote.codec import CODECS, Codec, encode, schema
-from ..registry.remote.routes import Route, RouteTable
+from ..registry.remote.routes import ANY_TOKEN, Readable, Route, RouteTable
 from ._report import WindowReport
 from ._store import History, HistoryStore
 
@@ -64,6 +64,19 @@ CODECS[History] = Codec(
     _history_schema,
 )
 
+
+def _models(found: list[str], may: Readable) -> list[str]:
+    return [m for m in found if may("models", m)]
+
+
+def _latest(found: dict[str, Any], may: Readable) -> dict[str, Any]:
+    return {m: rows for m, rows in found.items() if may("models", m)}
+
+
+def _alerts(found: list[Any], may: Readable) -> list[Any]:
+    return [a for a in found if may("models", a.model)]
+
+
 HISTORY_ROUTES = RouteTable(
     "monitoring",
     HistoryStore,
@@ -73,28 +86,59 @@ HISTORY_ROUTES = RouteTable(
             "/monitoring/windows",
             "save_window",
             "Save an evaluated window (replacing one with the same model and bounds)",
+            access=("write:models/{report.model}",),
         ),
-        Route("GET", "/monitoring/windows", "windows", "A model's windows, oldest first"),
+        Route(
+            "GET",
+            "/monitoring/windows",
+            "windows",
+            "A model's windows, oldest first",
+            access=("read:models/{model}",),
+        ),
         Route(
             "GET",
             "/monitoring/windows/{window_id:int}",
             "window",
             "One window with its profiles (null when there is none)",
+            access=("read:models/*",),
         ),
         Route(
             "GET",
             "/monitoring/latest",
             "latest_by_model",
             "The newest windows of every model: [id, end, drift share]",
+            access=ANY_TOKEN,
+            readable=_latest,
         ),
-        Route("GET", "/monitoring/models", "models", "The models with a monitoring history"),
-        Route("POST", "/monitoring/alerts", "save_alert", "Save a new alert, or update one"),
-        Route("GET", "/monitoring/alerts", "alerts", "Alerts, newest first"),
+        Route(
+            "GET",
+            "/monitoring/models",
+            "models",
+            "The models with a monitoring history",
+            access=ANY_TOKEN,
+            readable=_models,
+        ),
+        Route(
+            "POST",
+            "/monitoring/alerts",
+            "save_alert",
+            "Save a new alert, or update one",
+            access=("write:models/{alert.model}",),
+        ),
+        Route(
+            "GET",
+            "/monitoring/alerts",
+            "alerts",
+            "Alerts, newest first",
+            access=ANY_TOKEN,
+            readable=_alerts,
+        ),
         Route(
             "POST",
             "/monitoring/alerts/resolve",
             "resolve_alerts",
             "Mark alerts resolved, with a note",
+            access=("write:models/*",),
         ),
     ],
     tag="monitoring",

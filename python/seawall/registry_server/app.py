@@ -6,13 +6,16 @@ Every answer carries the ``Seawall-API`` header (the API's version); a request o
 version (its path's ``/api/<n>/`` or its header) is refused with an error naming both. Errors
 answer ``{"error": message, "type": name}``, `name` the ``seawall.errors`` class, which the
 client raises again; the status follows the class (404 not found, 409 conflict, 400 bad input,
-422 failed integrity, 503 database unavailable).
+401 no valid token, 403 a scope missing, 422 failed integrity, 503 database unavailable).
 
-Identity: :class:`Identity`, the outermost layer of the app, is the one place a request's
-principal is read (by :func:`identify`: today the ``Seawall-Actor`` header, the client's OS
-login, as a local registry records its own) and where a credential will be checked; every
-handler acts as that principal, which the registry records as the actor of what the request
-writes (alias moves).
+The registry's events are served at ``/api/1/events`` (a long poll) and ``/events/stream``
+(server-sent events), by ``seawall.registry.events.http``.
+
+Identity: with tokens checked (``auth=``), the shared middleware (``seawall._server.auth``)
+authenticates each request's bearer token, and :class:`Identity` takes its principal; without,
+:func:`identify` reads the actor the client names. Every handler acts as that principal, which
+the registry records as the actor of what the request writes (runs, versions, alias moves), and
+with tokens checks that its scopes allow the call (``access``).
 """
 
 from __future__ import annotations
@@ -37,17 +40,21 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 
 from .. import errors
+from .._server.auth import AuthMiddleware, make_authenticator, principal_of
 from .._server.limits import Refused
+from .._server.tokens import Principal
 from ..monitoring._remote import HISTORY_ROUTES
 from ..monitoring._store import HistoryStore
 from ..registry import Registry, Run
 from ..registry._checks import check_run_id
 from ..registry._store import CHUNK, _check_sha
+from ..registry.events import http as events_http
 from ..registry.remote.client import RemoteRegistry
 from ..registry.remote.codec import decode, encode
 from ..registry.remote.routes import API_VERSION, REGISTRY_ROUTES, RouteTable
 from ..registry.remote.routes import Route as ApiRoute
 from ..registry.remote.transport import ACTOR_HEADER, API_HEADER
+from .access import Gate, classify
 from .openapi import openapi_document
 
 __all__ = ["Identity", "create_registry_app", "identify"]
@@ -60,6 +67,7 @@ TABLES = (REGISTRY_ROUTES, HISTORY_ROUTES)
 # Blocks of an upload (of CHUNK bytes) received and not yet written, at most.
 _BLOCKS_HELD = 2
 _API_PATH = re.compile(r"^/api/([^/]+)(/.*)?$")
+_MAX_PINNED = 100_000  # objects one write may pin
 
 # Status by error class, the first that matches (subclasses before their bases).
 _STATUS: list[tuple[type[errors.SeawallError], int]] = [
@@ -72,30 +80,51 @@ _STATUS: list[tuple[type[errors.SeawallError], int]] = [
     (errors.InvalidInputError, 400),
     (errors.DTypeError, 400),
     (errors.UntrustedCodeError, 403),
+    (errors.AuthenticationError, 401),
+    (errors.AccessDeniedError, 403),
 ]
 
 
-def identify(request: Request) -> str | None:
-    """The principal a request acts for, recorded as the actor of its writes. Today: the
-    client's OS login (``Seawall-Actor``), as a local registry records its own login (None: the
-    server's own login). With authentication, this checks the request's credential and raises
-    (answered 401 or 403) when it does not hold."""
+def identify(request: Request) -> str | Principal | None:
+    """The principal a request acts for, recorded as the actor of its writes: with tokens
+    checked, the token's principal (found by the shared middleware); without, the actor the
+    client names (``Seawall-Actor``: its OS login, as a local registry records its own; None:
+    the server's own login)."""
+    principal = principal_of(request)
+    if principal is not None:
+        return principal
     name = request.headers.get(ACTOR_HEADER)
     return name[:128] if name else None
 
 
 class Identity:
     """Reads each request's principal once, with `identify`, into ``request.state.principal``,
-    before any handler runs."""
+    before any handler runs; an error it raises is the answer. With tokens checked (`gate`),
+    a request without a principal is refused, and the object and event routes (outside the
+    route table, whose calls the handlers check) need their scopes here."""
 
-    def __init__(self, app: Any, identify: Callable[[Request], str | None]) -> None:
+    def __init__(
+        self,
+        app: Any,
+        identify: Callable[[Request], str | Principal | None],
+        gate: Gate | None = None,
+    ) -> None:
         self.app = app
         self.identify = identify
+        self.gate = gate
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
             try:
                 principal = self.identify(Request(scope))
+                if self.gate is not None and classify(scope["method"], scope["path"]).public:
+                    principal = None
+                elif self.gate is not None:
+                    if not isinstance(principal, Principal):  # the middleware lets none by
+                        raise errors.AuthenticationError("this server needs a token")
+                    self.gate.check_request(
+                        principal, scope["method"], scope["path"], scope.get("query_string", b"")
+                    )
             except errors.SeawallError as exc:
                 await error_answer(exc)(scope, receive, send)
                 return
@@ -158,7 +187,12 @@ def _query_value(text: str, hint: Any, name: str) -> Any:
 
 
 def _handler(
-    table: RouteTable, route: ApiRoute, target: Any, registry: Registry, runs: _RunKeys | None
+    table: RouteTable,
+    route: ApiRoute,
+    target: Any,
+    registry: Registry,
+    runs: _RunKeys | None,
+    gate: Gate | None,
 ) -> Any:
     """The endpoint of one route: arguments from the path, query or body, the call on a worker
     thread as the request's principal, the answer as JSON."""
@@ -180,6 +214,7 @@ def _handler(
             given = body
         else:
             given = {k: _query_value(v, hints.get(k), k) for k, v in request.query_params.items()}
+        pin_ids = _pin_ids(given.pop("pins", [])) if route.pinned else []
         unknown = sorted(set(given) - set(wire))
         if unknown:
             raise errors.InvalidInputError(
@@ -200,12 +235,22 @@ def _handler(
             values = route.server_args(values)
         principal = request.state.principal
 
+        checked = principal if gate is not None and isinstance(principal, Principal) else None
+
         def invoke() -> Any:
+            if checked is not None:
+                assert gate is not None
+                gate.check(checked, route, values)
+                return gate.readable(checked, route, call_as(principal))
+            return call_as(principal)
+
+        def call_as(principal: Any) -> Any:
             with contextlib.ExitStack() as stack:
                 if principal is not None:
                     stack.enter_context(registry.acting_as(principal))
                 if route.pinned:  # what it references is held until it commits
-                    values["pins"] = stack.enter_context(target._pins())
+                    values["pins"] = pins = stack.enter_context(target._pins())
+                    pins.adopt(pin_ids)  # taken before the client uploaded (POST /objects/pins)
                 if route.run:
                     assert runs is not None
                     handle = runs.handle(values.pop("run_id"))
@@ -221,8 +266,37 @@ def _handler(
     return endpoint
 
 
+def _pin_ids(value: Any) -> list[int]:
+    if not isinstance(value, list) or not all(
+        isinstance(i, int) and not isinstance(i, bool) for i in value
+    ):
+        raise errors.InvalidInputError("pins must be a list of pin ids (POST /objects/pins)")
+    return value
+
+
 def _object_routes(registry: Registry) -> list[BaseRoute]:
     store = registry.artifacts
+
+    async def pin(request: Request) -> Response:
+        """Pins objects for a client's write: their pins' ids, and those to upload now."""
+        try:
+            shas = json.loads(await request.body())["sha256"]
+            if not isinstance(shas, list) or len(shas) > _MAX_PINNED:
+                raise ValueError(f"a list of at most {_MAX_PINNED} hashes")
+            wanted = list(dict.fromkeys(_check_sha(s) for s in shas))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise errors.InvalidInputError(
+                'the body must be {"sha256": [hash, ...]}: ' + str(exc)
+            ) from None
+
+        def hold() -> tuple[list[int], list[str]]:
+            pins = registry._pins()  # not exited: the client's write records the pins
+            for sha in wanted:
+                pins.add(sha)
+            return pins.hold_for_upload()
+
+        ids, missing = await run_in_threadpool(hold)
+        return JSONResponse({"pins": ids, "missing": missing})
 
     async def get(request: Request) -> Response:
         sha = _check_sha(request.path_params["sha256"])
@@ -292,6 +366,7 @@ def _object_routes(registry: Registry) -> list[BaseRoute]:
         return JSONResponse({"sha256": stored, "size": size})
 
     return [
+        Route("/objects/pins", pin, methods=["POST"]),
         Route("/objects/{sha256}", get, methods=["GET", "HEAD"]),
         Route("/objects/{sha256}", put, methods=["PUT"]),
     ]
@@ -351,25 +426,38 @@ def _asked_version(scope: Scope) -> str | None:
 def create_registry_app(
     registry: Registry | str | None = None,
     *,
-    identify: Callable[[Request], str | None] = identify,
+    auth: Any = None,
+    rate_limit: float | None = None,
+    identify: Callable[[Request], str | Principal | None] = identify,
+    max_event_waiters: int = 64,
 ) -> Any:
     """The registry server's ASGI app over `registry` (a Registry, or the URI of one; None:
     the default one). Serve it with ``seawall._server.run`` (``seawall server``) or
-    ``serve_in_thread``, which keep it within its limits. `identify` reads (and may refuse) each
-    request's principal (default: :func:`identify`)."""
+    ``serve_in_thread``, which keep it within its limits.
+
+    `auth` checks tokens (an Authenticator, or a registry or token file to check them against:
+    usually `registry` itself): every request but ``/`` and ``/openapi.json`` needs one, whose
+    principal is recorded as the actor of what it writes and whose scopes must allow each call
+    (``seawall.registry_server.access``); `rate_limit` is the requests per second a token may
+    make. Without `auth`, `identify` reads (and may refuse) each request's principal (default:
+    :func:`identify`, the client's own actor). At most `max_event_waiters` long polls and event
+    streams wait at once (each holds one of the server's concurrent requests)."""
     if not isinstance(registry, Registry):
         registry = Registry(registry)
     assert isinstance(registry, Registry)
     if isinstance(registry, RemoteRegistry):
         raise errors.InvalidInputError("a registry server serves a database, not another server")
+    authenticator = make_authenticator(auth, rate_limit=rate_limit)
+    gate = Gate(registry) if authenticator is not None else None
     targets = {"registry": registry, "monitoring": HistoryStore(registry)}
     runs = _RunKeys(registry)
     api: list[BaseRoute] = []
     for table in TABLES:
         for route in table.routes:
-            endpoint = _handler(table, route, targets[table.name], registry, runs)
+            endpoint = _handler(table, route, targets[table.name], registry, runs, gate)
             api.append(Route(route.path, endpoint, methods=[route.method]))
     api += _object_routes(registry)
+    api += events_http.routes(registry, prefix="/events", max_waiters=max_event_waiters)
     document = openapi_document(TABLES)
 
     async def root(request: Request) -> Response:
@@ -409,4 +497,7 @@ def create_registry_app(
         },
     )
     app.state.registry = registry
-    return _ApiVersion(Identity(app, identify), app.state)
+    served: Any = Identity(app, identify, gate)
+    if authenticator is not None:
+        served = AuthMiddleware(served, authenticator, classify)
+    return _ApiVersion(served, app.state)

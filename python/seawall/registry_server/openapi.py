@@ -25,7 +25,16 @@ version is refused (400, `UnsupportedVersionError`, naming both). Errors answer
 `{{"error": message, "type": class}}`, `class` a `seawall.errors` class. Artifacts are objects
 named by their SHA-256: `PUT /api/{API_VERSION}/objects/{{sha256}}` streams one in (refused,
 422, unless its bytes hash to the name), `GET` streams it out, `HEAD` tells whether it is there
-(`?verify=true`: and intact)."""
+(`?verify=true`: and intact).
+
+Events: `GET /api/{API_VERSION}/events` reads them (a long poll with `wait`), `GET
+/api/{API_VERSION}/events/stream` streams them (server-sent events).
+
+A server started with `--auth registry` needs `Authorization: Bearer <token>` on every request
+but `/` and this document (401 without a valid one, 429 past its rate, with Retry-After); each
+operation's `x-seawall-access` lists the scopes the token needs (`{{param}}`: the name the
+call's argument gives; a run stands for its experiment; none: any valid token), 403 when it
+lacks one. Lists answer only what the token may read."""
 
 _SHA = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 
@@ -54,6 +63,7 @@ def _operation(table: RouteTable, route: Route, components: dict[str, Any]) -> d
     doc = inspect.getdoc(table.function(route))
     if doc:
         operation["description"] = doc
+    operation["x-seawall-access"] = list(route.access or ())
     if route.method in ("GET", "DELETE"):
         for p in wire:
             parameters.append(
@@ -65,6 +75,13 @@ def _operation(table: RouteTable, route: Route, components: dict[str, Any]) -> d
             "properties": {p.name: schema(hints[p.name], components) for p in wire},
             "additionalProperties": False,
         }
+        if route.pinned:
+            body["properties"]["pins"] = {
+                "type": "array",
+                "items": {"type": "integer"},
+                "description": "the pins POST /objects/pins took for the objects this write "
+                "references (uploaded after), which it records",
+            }
         required = [p.name for p in wire if p.default is p.empty]
         if required:
             body["required"] = required
@@ -150,6 +167,134 @@ def _objects() -> dict[str, Any]:
     }
 
 
+def _events() -> dict[str, dict[str, Any]]:
+    after = _parameter("after", "query", {"type": "integer", "minimum": 0}, False)
+    filters = [
+        _parameter(
+            "type",
+            "query",
+            {"type": "string", "description": "event types, comma-separated (alias.* too)"},
+            False,
+        ),
+        _parameter(
+            "resource",
+            "query",
+            {"type": "string", "description": "a resource (models/NAME) and what is under it"},
+            False,
+        ),
+    ]
+    event = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "at": {"type": "number"},
+            "type": {"type": "string"},
+            "resource": {"type": "string"},
+            "payload": {"type": "object"},
+            "key": {"type": "string"},
+        },
+        "required": ["id", "at", "type", "resource", "payload", "key"],
+    }
+    error = {"$ref": "#/components/responses/Error"}
+    access = ["read:{resource}", "read:models/* without a resource"]
+    return {
+        "": {
+            "get": {
+                "operationId": "events_read",
+                "summary": "The events after an id; with wait, a long poll for the next ones",
+                "tags": ["events"],
+                "x-seawall-access": access,
+                "parameters": [
+                    after,
+                    *filters,
+                    _parameter("limit", "query", {"type": "integer", "minimum": 1}, False),
+                    _parameter(
+                        "wait",
+                        "query",
+                        {"type": "number", "minimum": 0, "description": "seconds, at most 30"},
+                        False,
+                    ),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "the events, and where to read next (last_id)",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "events": {"type": "array", "items": event},
+                                        "last_id": {"type": "integer"},
+                                    },
+                                    "required": ["events", "last_id"],
+                                }
+                            }
+                        },
+                    },
+                    "default": error,
+                },
+            }
+        },
+        "/stream": {
+            "get": {
+                "operationId": "events_stream",
+                "summary": "The events after an id (or Last-Event-ID), then each as it commits",
+                "tags": ["events"],
+                "x-seawall-access": access,
+                "parameters": [after, *filters],
+                "responses": {
+                    "200": {
+                        "description": "server-sent events: id, event (the type), data (JSON)",
+                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    },
+                    "default": error,
+                },
+            }
+        },
+    }
+
+
+def _pins() -> dict[str, Any]:
+    return {
+        "post": {
+            "operationId": "objects_pin",
+            "summary": "Pin objects for a write (gc keeps them until the write records the "
+            "pins); answers the pins' ids and the objects to upload now",
+            "tags": ["artifacts"],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {"sha256": {"type": "array", "items": _SHA}},
+                            "required": ["sha256"],
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": {
+                    "description": "the pins, and what is not stored intact",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "pins": {"type": "array", "items": {"type": "integer"}},
+                                    "missing": {"type": "array", "items": _SHA},
+                                },
+                                "required": ["pins", "missing"],
+                            }
+                        }
+                    },
+                },
+                "default": {"$ref": "#/components/responses/Error"},
+            },
+        }
+    }
+
+
 def openapi_document(tables: Iterable[RouteTable]) -> dict[str, Any]:
     """The OpenAPI 3.0 document of every route of `tables`, and of the objects."""
     components: dict[str, Any] = {}
@@ -162,10 +307,14 @@ def openapi_document(tables: Iterable[RouteTable]) -> dict[str, Any]:
             item = paths.setdefault(prefix + route.openapi_path, {})
             item[route.method.lower()] = _operation(table, route, components)
     paths[f"{prefix}/objects/{{sha256}}"] = _objects()
+    paths[f"{prefix}/objects/pins"] = _pins()
+    for tail, item in _events().items():
+        paths.setdefault(f"{prefix}/events{tail}", {}).update(item)
     paths["/"] = {
         "get": {
             "operationId": "server_info",
             "summary": "What this server is, and its API version",
+            "security": [],
             "responses": {"200": {"description": "the server's name and API version"}},
         }
     }
@@ -173,6 +322,7 @@ def openapi_document(tables: Iterable[RouteTable]) -> dict[str, Any]:
         "get": {
             "operationId": "openapi",
             "summary": "This document",
+            "security": [],
             "responses": {"200": {"description": "the OpenAPI document"}},
         }
     }
@@ -191,9 +341,17 @@ def openapi_document(tables: Iterable[RouteTable]) -> dict[str, Any]:
             "version": f"{API_VERSION} (seawall {__version__})",
             "description": _DESCRIPTION,
         },
-        "tags": [*tags, {"name": "artifacts"}],
+        "tags": [*tags, {"name": "artifacts"}, {"name": "events"}],
         "paths": dict(sorted(paths.items())),
+        "security": [{"bearer": []}],
         "components": {
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "a seawall token (seawall tokens create), with --auth",
+                }
+            },
             "schemas": dict(sorted(components.items())),
             "responses": {
                 "Error": {

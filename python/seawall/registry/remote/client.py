@@ -14,16 +14,20 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import os
 import re
 import tempfile
+import threading
+import time
 import urllib.parse
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from ...errors import IntegrityError, InvalidInputError, NotFoundError
+from .. import _actor
 from .._db import Database, seawall_home
 from .._pins import Pins
 from .._registry import Registry
@@ -31,6 +35,11 @@ from .._run import Run
 from .._stale import Heartbeat
 from .._store import CHUNK, ArtifactStore, ObjectWriter, _check_sha, _open_regular, hash_file
 from .._tracking import check_batch
+from ..events._mixin import _check_after as check_after
+from ..events._mixin import _check_limit as check_limit
+from ..events._mixin import _check_resource as check_resource
+from ..events._mixin import _check_seconds as check_seconds
+from ..events._outbox import Event, check_types
 from .codec import decode, jsonable
 from .routes import _PATH_PARAM, REGISTRY_ROUTES, Route, RouteTable
 from .transport import Transport
@@ -38,6 +47,9 @@ from .transport import Transport
 __all__ = ["RemoteArtifactStore", "RemoteRegistry", "UploadPins", "remote_method", "send"]
 
 T = TypeVar("T")
+log = logging.getLogger("seawall.registry")
+# The longest a long poll of the server's events waits (its max_wait_s).
+MAX_WAIT_S = 30.0
 _UNSAFE_SEGMENT = re.compile(r"^\.{1,2}$")
 
 
@@ -97,33 +109,54 @@ def remote_method(table: RouteTable, route: Route, transport_of: Callable[[Any],
         if not route.pinned:
             return send(transport_of(self), table, route, values, self)
         pins = values.pop("pins")
-        return pins.send(lambda: send(transport_of(self), table, route, values, self))
+        return pins.send(
+            lambda ids: send(transport_of(self), table, route, {**values, "pins": ids}, self)
+        )
 
     return method
 
 
 class UploadPins(Pins):
-    """A client's pins: the objects one write uploads, and how to upload each again. The server
-    pins them while it records the write (a ``pinned`` route); if gc removed one after it was
-    uploaded and before it was pinned, :meth:`send` uploads it again and sends once more."""
+    """A client's side of pins (``_pins.py``): the objects one write stores, hashed here and
+    uploaded at :meth:`send`, once the server has pinned them (``POST /objects/pins``), so that
+    gc cannot take one between its upload and the write that references it."""
 
     def __init__(self, store: RemoteArtifactStore) -> None:
         super().__init__(cast("Database", None), store)  # no database on this side
+        self._remote = store
+        self._uploads: dict[str, Callable[[], None]] = {}
+
+    def put_file(self, path: str | os.PathLike[str]) -> tuple[str, int]:
+        source = Path(path)
+        sha, size = hash_file(source)  # refuses symlinks and special files
+        self._again.setdefault(sha, None)
+        self._uploads.setdefault(sha, lambda: self._remote.upload_file(source, sha, size))
+        return sha, size
+
+    def put_bytes(self, data: bytes) -> tuple[str, int]:
+        data = bytes(data)
+        sha = hashlib.sha256(data).hexdigest()
+        self._again.setdefault(sha, None)
+        self._uploads.setdefault(sha, lambda: self._remote.upload_bytes(data, sha))
+        return sha, len(data)
 
     def hold(self) -> None:
         raise AssertionError("the server pins a remote write's objects")
 
-    def send(self, call: Callable[[], T]) -> T:
-        try:
-            return call()
-        except NotFoundError:
-            gone = [sha for sha in self._again if not self._store.exists(sha)]
-            if not gone or any(self._again[sha] is None for sha in gone):
-                raise  # something else was not found (the run, the model...)
-            for sha in gone:
-                if self._again[sha]() != sha:  # type: ignore[misc]
-                    raise IntegrityError(f"the file of object {sha} changed while it was stored")
-        return call()
+    def send(self, call: Callable[[list[int]], T]) -> T:
+        """Has the server pin every object of the write, uploads those it does not hold (the
+        others need no upload), then `call(pin_ids)`: the write, which records the pins."""
+        shas = list(self._again)
+        ids, missing = self._remote.pin(shas) if shas else ([], [])
+        for sha in missing:
+            upload = self._uploads.get(sha)
+            if upload is None:
+                raise NotFoundError(
+                    f"object {sha} is not in the registry server's artifact store: upload it "
+                    "first"
+                )
+            upload()
+        return call(ids)
 
 
 class RemoteArtifactStore(ArtifactStore):
@@ -142,23 +175,36 @@ class RemoteArtifactStore(ArtifactStore):
 
     def put_bytes(self, data: bytes) -> tuple[str, int]:
         data = bytes(data)
-        return self._put(hashlib.sha256(data).hexdigest(), len(data), lambda: [data])
+        sha = hashlib.sha256(data).hexdigest()
+        if not self._api.has_object(sha, verify=True):
+            self.upload_bytes(data, sha)
+        return sha, len(data)
 
     def put_file(self, path: str | os.PathLike[str]) -> tuple[str, int]:
         source = Path(path)
         sha, size = hash_file(source)  # refuses symlinks and special files
+        if not self._api.has_object(sha, verify=True):
+            self.upload_file(source, sha, size)
+        return sha, size
+
+    def upload_bytes(self, data: bytes, sha: str) -> None:
+        self._api.upload(sha, len(data), lambda: [data])
+
+    def upload_file(self, source: Path, sha: str, size: int) -> None:
+        """Uploads a file hashed before (the server refuses it if it changed since)."""
 
         def chunks() -> Iterator[bytes]:
             with _open_regular(source) as src:
                 while chunk := src.read(CHUNK):
                     yield chunk
 
-        return self._put(sha, size, chunks)
+        self._api.upload(sha, size, chunks)
 
-    def _put(self, sha: str, size: int, chunks: Callable[[], Any]) -> tuple[str, int]:
-        if not self._api.has_object(sha, verify=True):
-            self._api.upload(sha, size, chunks)
-        return sha, size
+    def pin(self, shas: list[str]) -> tuple[list[int], list[str]]:
+        """Has the server pin objects for a write: the pins' ids, and the objects it does not
+        hold intact (to upload now)."""
+        answer = self._api.call("POST", "/objects/pins", body={"sha256": shas})
+        return [int(i) for i in answer["pins"]], [str(s) for s in answer["missing"]]
 
     def writer(self, expected: str | None = None) -> ObjectWriter:
         raise InvalidInputError("a remote artifact store takes whole files and bytes only")
@@ -211,7 +257,16 @@ def remote_url(uri: str | os.PathLike[str] | None) -> str:
 class RemoteRegistry(Registry):
     """A registry served by ``seawall server`` at `uri`: the same API as a local one. Its
     artifacts live on the server (so `artifacts` must not be given); bundles resolved to local
-    folders are cached under `cache` (default ``$SEAWALL_HOME/cache``), verified."""
+    folders are cached under `cache` (default ``$SEAWALL_HOME/cache``), verified.
+
+    `token` (default ``$SEAWALL_TOKEN``) is sent as ``Authorization: Bearer`` to a server that
+    checks tokens (``--auth registry``), which records the token's principal as the actor of
+    what the requests write. A server that checks none records the client's actor (its OS
+    login, or whom ``acting_as`` names).
+
+    Events are the server's: ``wait_for_events`` is a long poll of its ``/events``, answered
+    as soon as an event commits (``pushes_events`` is True), so a model server following
+    ``models:/NAME@ALIAS`` through it switches on the alias move rather than on a timer."""
 
     def __init__(
         self,
@@ -220,6 +275,7 @@ class RemoteRegistry(Registry):
         *,
         cache: str | os.PathLike[str] | None = None,
         create: bool = True,
+        token: str | None = None,
     ) -> None:
         url = remote_url(uri)
         # $SEAWALL_ARTIFACTS_URI is the default of local registries, not a choice for this one.
@@ -230,13 +286,16 @@ class RemoteRegistry(Registry):
                 f"the registry at {url} keeps its artifacts on the server: give no artifacts "
                 "store (the server's --artifacts names it)"
             )
-        self._api = Transport(url)
+        if token is None:
+            token = os.environ.get("SEAWALL_TOKEN") or None
+        self._api = Transport(url, token=token, actor=lambda: _actor.current_actor(self))
         weakref.finalize(self, self._api.close)  # connections close when the registry goes
         self.artifacts = RemoteArtifactStore(self._api)
         self._cache = Path(cache) if cache is not None else seawall_home() / "cache"
         self._postgres = False
         # The runs this process started, kept alive through the server (by run id).
         self._heartbeat = Heartbeat(self._api, _beat_through)
+        self._watchers: set[threading.Event] = set()  # of watch_events, stopped by close()
 
     @property
     def uri(self) -> str:
@@ -253,7 +312,11 @@ class RemoteRegistry(Registry):
         return f"Registry({self._api.url!r})"
 
     def close(self) -> None:
-        """Closes the connections to the server (they reopen if the registry is used again)."""
+        """Closes the connections to the server (they reopen if the registry is used again)
+        and stops the event watchers."""
+        for stop in list(self._watchers):
+            stop.set()
+        self._watchers.clear()
         self._api.close()
 
     def _send(self, call: str, **values: Any) -> Any:
@@ -264,6 +327,89 @@ class RemoteRegistry(Registry):
 
     def _pins(self) -> UploadPins:
         return UploadPins(self.artifacts)
+
+    # --- events: the server's long poll (GET /events) ---------------------------------------
+
+    @property
+    def pushes_events(self) -> bool:
+        return True
+
+    def _poll_events(
+        self, after: Any, types: Any, resource: Any, limit: Any, wait_s: float
+    ) -> tuple[list[Event], int]:
+        """The events after `after` (waiting up to `wait_s` for one), and where the next read
+        starts (past events that did not match, too)."""
+        query = {
+            "after": check_after(after),
+            "type": check_types(types) or None,
+            "resource": check_resource(resource),
+            "limit": check_limit(limit),
+            "wait": f"{wait_s:.3f}",
+        }
+        data = self._api.call("GET", "/events", query=query, idempotent=True)
+        found = [decode(e, Event) for e in data["events"]]
+        return found, int(data["last_id"])
+
+    def events(
+        self,
+        after: int = 0,
+        *,
+        types: Iterable[str] | str | None = None,
+        resource: str | None = None,
+        limit: int = 100,
+    ) -> list[Event]:
+        return self._poll_events(after, types, resource, limit, 0.0)[0]
+
+    def wait_for_events(
+        self,
+        after: int = 0,
+        *,
+        types: Iterable[str] | str | None = None,
+        resource: str | None = None,
+        limit: int = 100,
+        timeout_s: float = 30.0,
+    ) -> list[Event]:
+        check_seconds(timeout_s, "timeout_s")
+        deadline = time.monotonic() + timeout_s
+        while True:
+            left = max(0.0, deadline - time.monotonic())
+            found, after = self._poll_events(after, types, resource, limit, min(left, MAX_WAIT_S))
+            if found or left <= MAX_WAIT_S:
+                return found
+
+    def watch_events(self, callback: Callable[[], None]) -> Callable[[], None]:
+        if not callable(callback):
+            raise InvalidInputError(f"callback must be callable, got {type(callback).__name__}")
+        stop = threading.Event()
+
+        self._watchers.add(stop)
+
+        def follow() -> None:
+            after: int | None = None
+            while not stop.is_set():
+                try:
+                    if after is None:
+                        after = self.last_event_id()
+                    found, after = self._poll_events(after, None, None, 1, 1.0)
+                except Exception as exc:  # the server away, the registry closed: keep trying
+                    log.debug("watching events of %s: %s", self._api.url, exc)
+                    stop.wait(1.0)
+                    continue
+                if found and not stop.is_set():
+                    callback()
+
+        def cancel() -> None:
+            stop.set()
+            self._watchers.discard(stop)
+
+        threading.Thread(target=follow, name="seawall-remote-events", daemon=True).start()
+        return cancel
+
+    def export_tokens(self, path: str | os.PathLike[str]) -> int:
+        raise InvalidInputError(
+            f"the token digests of the registry at {self._api.url} stay on the server: export "
+            "them where its database is (seawall tokens export --registry DATABASE)"
+        )
 
     def _keep_alive(self, run: Run) -> None:
         self._heartbeat.add(run.id)

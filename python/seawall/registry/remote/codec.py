@@ -113,7 +113,7 @@ def decode(data: Any, tp: Any, client: Any = None) -> Any:
                 if f.init and f.name in data
             }
         )
-    if origin is float and isinstance(data, int):
+    if origin is float and isinstance(data, int) and not isinstance(data, bool):
         return float(data)
     if origin is float and isinstance(data, str) and data in _NON_FINITE:
         return _NON_FINITE[data]

@@ -28,12 +28,22 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from .._entities import Deletion
 from .._registry import Registry
 from .._run import Run
 from .._search import RunPage
+from .._summary import Summary
 from .codec import CODECS, Codec
 
-__all__ = ["API_VERSION", "REGISTRY_ROUTES", "Route", "RouteTable"]
+__all__ = [
+    "ADMIN",
+    "ANY_TOKEN",
+    "API_VERSION",
+    "REGISTRY_ROUTES",
+    "Readable",
+    "Route",
+    "RouteTable",
+]
 
 API_VERSION = 1
 """The version of the wire API: in every path (``/api/1/...``) and in the ``Seawall-API``
@@ -41,6 +51,9 @@ header of every request and answer. A client and a server of different versions 
 other with an error that names both."""
 
 _PATH_PARAM = re.compile(r"{(\w+)(?::\w+)?}")
+
+# may(kind, name): whether the request's principal may read that experiment, model or run.
+Readable = Callable[[str, str], bool]
 
 
 @dataclass(frozen=True)
@@ -57,6 +70,14 @@ class Route:
     server_answer: Callable[[Any, Any], Any] | None = None
     answer_type: Any = None  # the answer's type, where server_answer changes it
     pinned: bool = False  # the call takes the writer's `pins`, which the server makes
+    # The scopes a token needs (all of them), as ACTION:KIND/NAME templates whose NAME is a
+    # literal, "*" (every one), or {param}: the call's argument (a list: each; None: nothing
+    # needed, or every one with {param|*}). {run_id} and {run_ids} name runs, which stand
+    # for their experiments; ACTION:{param} takes the kind and name from an event or a
+    # resource ("models/fraud/..."). () asks for a valid token only. Checked with --auth.
+    access: tuple[str, ...] | None = None
+    # Keeps the part of the answer the principal may read: (answer, may(kind, name)).
+    readable: Callable[[Any, Readable], Any] | None = None
 
     @property
     def idempotent(self) -> bool:
@@ -82,6 +103,9 @@ class RouteTable:
         self.by_call = {r.call: r for r in routes}
         if len(self.by_call) != len(routes):
             raise AssertionError(f"{name}: two routes serve the same call")
+        undeclared = [r.call for r in routes if r.access is None]
+        if undeclared:
+            raise AssertionError(f"{name}: routes without access: {', '.join(undeclared)}")
 
     def function(self, route: Route) -> Callable[..., Any]:
         return typing.cast("Callable[..., Any]", getattr(self.target, route.call))
@@ -225,14 +249,95 @@ def _run_state(result: Any, run: Run) -> dict[str, Any]:
     return {"status": run.status, "end_time": run.end_time}
 
 
+# Scopes a token needs on the registry's routes (see ``Route.access``).
+ADMIN = ("admin:experiments/*", "admin:models/*")  # every resource: the registry's admins
+ANY_TOKEN: tuple[str, ...] = ()  # a valid token, whatever its scopes
+
+
+def _named(kind: str) -> Callable[[Any, Readable], Any]:
+    """Keeps the records (with a ``name``) of `kind` the principal may read."""
+    return lambda found, may: [r for r in found if may(kind, r.name)]
+
+
+def _readable_summary(found: Summary, may: Readable) -> Summary:
+    return Summary(
+        {e: n for e, n in found.runs_per_experiment.items() if may("experiments", e)},
+        [m for m in found.models if may("models", m.name)],
+    )
+
+
+_DELETION_KINDS = {"experiment": "experiments", "model": "models", "run": "runs"}
+
+
+def _readable_deletions(found: list[Deletion], may: Readable) -> list[Deletion]:
+    def readable(d: Deletion) -> bool:
+        if d.target.startswith("models:/"):  # a version: models:/NAME/VERSION
+            return may("models", d.target[len("models:/") :].rsplit("/", 1)[0])
+        kind, _, name = d.target.partition(":")
+        return kind in _DELETION_KINDS and may(_DELETION_KINDS[kind], name)
+
+    return [d for d in found if readable(d)]
+
+
+READ_EXPERIMENT = ("read:experiments/{name}",)
+WRITE_EXPERIMENT = ("write:experiments/{name}",)
+READ_RUN = ("read:experiments/{run_id}",)  # the experiment of the run
+WRITE_RUN = ("write:experiments/{run_id}",)
+READ_MODEL = ("read:models/{name}",)
+WRITE_MODEL = ("write:models/{name}",)
+READ_VERSION = ("read:models/{model}",)
+WRITE_VERSION = ("write:models/{model}",)
+PROMOTE = ("promote:models/{model}",)
+
+
+def _deletes(
+    kind: str, path: str, key: str, write: tuple[str, ...], purge: tuple[str, ...], **extra: Any
+) -> list[Route]:
+    """Delete, restore and purge of one kind of thing."""
+    return [
+        Route(
+            "POST",
+            f"{path}/{action}",
+            f"{action}_{kind}",
+            summary,
+            access=purge if action == "purge" else write,
+            **extra,
+        )
+        for action, summary in (
+            ("delete", f"Delete a {key} softly (hidden, restorable), recorded"),
+            ("restore", f"Restore a deleted {key}, recorded"),
+            ("purge", f"Delete a deleted {key} permanently (a tombstone stays), recorded"),
+        )
+    ]
+
+
 REGISTRY_ROUTES = RouteTable(
     "registry",
     Registry,
     [
         # experiments
-        Route("POST", "/experiments", "create_experiment", "Create an experiment"),
-        Route("GET", "/experiments", "list_experiments", "List the experiments"),
-        Route("GET", "/experiments/{name}", "get_experiment", "Get an experiment by name"),
+        Route(
+            "POST",
+            "/experiments",
+            "create_experiment",
+            "Create an experiment",
+            access=WRITE_EXPERIMENT,
+        ),
+        Route(
+            "GET",
+            "/experiments",
+            "list_experiments",
+            "List the experiments",
+            access=ANY_TOKEN,
+            readable=_named("experiments"),
+        ),
+        Route(
+            "GET",
+            "/experiments/{name}",
+            "get_experiment",
+            "Get an experiment by name",
+            access=READ_EXPERIMENT,
+        ),
         # runs
         Route(
             "POST",
@@ -240,10 +345,29 @@ REGISTRY_ROUTES = RouteTable(
             "_start_run",
             "Start a run (its experiment is created if new), owned by the client's process "
             "([host, pid, start]), which keeps its heartbeat",
+            access=("write:experiments/{experiment}",),
         ),
-        Route("POST", "/runs/heartbeat", "_beat", "Mark runs alive: their process's heartbeat"),
-        Route("POST", "/runs/search", "search_runs", "Search runs, a page at a time"),
-        Route("GET", "/runs/{run_id}", "get_run", "Get a run with its params, metrics and tags"),
+        Route(
+            "POST",
+            "/runs/heartbeat",
+            "_beat",
+            "Mark runs alive: their process's heartbeat",
+            access=("write:experiments/{run_ids}",),
+        ),
+        Route(
+            "POST",
+            "/runs/search",
+            "search_runs",
+            "Search runs, a page at a time",
+            access=("read:experiments/{experiment|*}",),
+        ),
+        Route(
+            "GET",
+            "/runs/{run_id}",
+            "get_run",
+            "Get a run with its params, metrics and tags",
+            access=READ_RUN,
+        ),
         Route(
             "POST",
             "/runs/{run_id}/end",
@@ -252,6 +376,7 @@ REGISTRY_ROUTES = RouteTable(
             run=True,
             server_answer=_run_state,
             answer_type=dict[str, Any],
+            access=WRITE_RUN,
         ),
         Route(
             "POST",
@@ -260,14 +385,22 @@ REGISTRY_ROUTES = RouteTable(
             "Log metrics ([key, value, step, timestamp]), params and tags in one transaction",
             run=True,
             server_args=_batch_args,
+            access=WRITE_RUN,
         ),
         Route(
             "GET",
             "/runs/{run_id}/metric-history",
             "metric_history",
             "Every logged point of one metric",
+            access=READ_RUN,
         ),
-        Route("GET", "/runs/{run_id}/artifacts", "list_artifacts", "List a run's artifacts"),
+        Route(
+            "GET",
+            "/runs/{run_id}/artifacts",
+            "list_artifacts",
+            "List a run's artifacts",
+            access=READ_RUN,
+        ),
         Route(
             "POST",
             "/runs/{run_id}/artifacts",
@@ -276,12 +409,14 @@ REGISTRY_ROUTES = RouteTable(
             "in the same transaction; names are write-once",
             run=True,
             pinned=True,
+            access=(*WRITE_RUN, "write:{event}"),
         ),
         Route(
             "GET",
             "/runs/{run_id}/artifact-sha256",
             "_artifact_sha",
             "The SHA-256 of a run's artifact (its bytes: GET /objects/{sha256})",
+            access=READ_RUN,
         ),
         Route(
             "POST",
@@ -290,27 +425,67 @@ REGISTRY_ROUTES = RouteTable(
             "Record a dataset a run read, by fingerprint",
             run=True,
             pinned=True,
+            access=WRITE_RUN,
         ),
-        Route("GET", "/runs/{run_id}/inputs", "run_inputs", "List the datasets a run read"),
+        Route(
+            "GET",
+            "/runs/{run_id}/inputs",
+            "run_inputs",
+            "List the datasets a run read",
+            access=READ_RUN,
+        ),
         # models and versions
-        Route("GET", "/models", "list_models", "List the models"),
-        Route("GET", "/models/{name}", "get_model", "Get a model with its aliases and tags"),
-        Route("PATCH", "/models/{name}", "set_model_description", "Set a model's description"),
-        Route("PUT", "/models/{name}/tags/{key:path}", "set_model_tag", "Set a model's tag"),
+        Route(
+            "GET",
+            "/models",
+            "list_models",
+            "List the models",
+            access=ANY_TOKEN,
+            readable=_named("models"),
+        ),
+        Route(
+            "GET",
+            "/models/{name}",
+            "get_model",
+            "Get a model with its aliases and tags",
+            access=READ_MODEL,
+        ),
+        Route(
+            "PATCH",
+            "/models/{name}",
+            "set_model_description",
+            "Set a model's description",
+            access=WRITE_MODEL,
+        ),
+        Route(
+            "PUT",
+            "/models/{name}/tags/{key:path}",
+            "set_model_tag",
+            "Set a model's tag",
+            access=WRITE_MODEL,
+        ),
         Route(
             "POST",
             "/models/{name}/versions",
             "_register_stored",
             "Register the next version of a model from a stored bundle manifest",
             pinned=True,
+            access=(*WRITE_MODEL, "read:experiments/{run_id}"),
         ),
-        Route("GET", "/models/{model}/versions", "list_versions", "List a model's versions"),
+        Route(
+            "GET",
+            "/models/{model}/versions",
+            "list_versions",
+            "List a model's versions",
+            access=READ_VERSION,
+        ),
         Route(
             "GET",
             "/models/{model}/versions/{version}",
             "get_model_version",
             "Get a version by number, alias or 'latest'",
             model_ref=True,
+            access=READ_VERSION,
         ),
         Route(
             "PATCH",
@@ -318,6 +493,7 @@ REGISTRY_ROUTES = RouteTable(
             "set_version_description",
             "Set a version's description",
             model_ref=True,
+            access=WRITE_VERSION,
         ),
         Route(
             "PUT",
@@ -325,6 +501,7 @@ REGISTRY_ROUTES = RouteTable(
             "set_version_tag",
             "Set a version's tag",
             model_ref=True,
+            access=WRITE_VERSION,
         ),
         Route(
             "POST",
@@ -332,6 +509,7 @@ REGISTRY_ROUTES = RouteTable(
             "record_deployment",
             "Record that a version went to a target",
             model_ref=True,
+            access=WRITE_VERSION,
         ),
         Route(
             "GET",
@@ -339,6 +517,7 @@ REGISTRY_ROUTES = RouteTable(
             "lineage",
             "The lineage graph of a version: datasets, run, aliases, deployments",
             model_ref=True,
+            access=READ_VERSION,
         ),
         # aliases and their audit
         Route(
@@ -346,20 +525,159 @@ REGISTRY_ROUTES = RouteTable(
             "/models/{model}/aliases/{alias}",
             "set_alias",
             "Point an alias at a version, with its audit record",
+            access=PROMOTE,
         ),
         Route(
             "DELETE",
             "/models/{model}/aliases/{alias}",
             "delete_alias",
             "Delete an alias, with its audit record",
+            access=PROMOTE,
+        ),
+        Route(
+            "POST",
+            "/models/{model}/aliases/{alias}/restore",
+            "restore_alias",
+            "Point a deleted alias back at its version, with its audit record",
+            access=PROMOTE,
         ),
         Route(
             "GET",
             "/models/{model}/alias-history",
             "alias_history",
             "Every move of a model's aliases (or of one), oldest first",
+            access=READ_VERSION,
         ),
-        Route("GET", "/summary", "summary", "Counts and a summary of every model"),
+        Route(
+            "GET",
+            "/summary",
+            "summary",
+            "Runs per experiment and a summary of every model",
+            access=ANY_TOKEN,
+            readable=_readable_summary,
+        ),
+        # deleting, and garbage collection
+        *_deletes(
+            "experiment",
+            "/experiments/{name}",
+            "experiment",
+            WRITE_EXPERIMENT,
+            ("admin:experiments/{name}",),
+        ),
+        *_deletes(
+            "run",
+            "/runs/{run_id}",
+            "run",
+            ("write:experiments/{run_id}",),
+            ("admin:experiments/{run_id}",),
+        ),
+        *_deletes("model", "/models/{name}", "model", WRITE_MODEL, ("admin:models/{name}",)),
+        *_deletes(
+            "model_version",
+            "/models/{model}/versions/{version}",
+            "version",
+            WRITE_VERSION,
+            ("admin:models/{model}",),
+            model_ref=True,
+        ),
+        Route(
+            "GET",
+            "/trash",
+            "trash",
+            "What is deleted and can be restored: the delete record of each, newest first",
+            access=ANY_TOKEN,
+            readable=_readable_deletions,
+        ),
+        Route(
+            "GET",
+            "/deletions",
+            "deletion_history",
+            "Every delete, restore and purge (of one target), oldest first",
+            access=ANY_TOKEN,
+            readable=_readable_deletions,
+        ),
+        Route(
+            "POST",
+            "/gc",
+            "gc",
+            "Garbage-collect the artifact store (mark and sweep; dry_run removes nothing)",
+            access=ADMIN,
+        ),
+        # events (read and waited for at GET /events and /events/stream) and webhooks
+        Route(
+            "GET",
+            "/events/last-id",
+            "last_event_id",
+            "The id of the newest event (0: none): where to start following",
+            access=ANY_TOKEN,
+        ),
+        Route(
+            "POST",
+            "/events",
+            "record_event",
+            "Write an event of your own (a key already used returns the first event)",
+            access=("write:{resource}",),
+        ),
+        Route(
+            "POST",
+            "/events/prune",
+            "prune_events",
+            "Remove old events that every webhook has handled",
+            access=ADMIN,
+        ),
+        Route(
+            "POST",
+            "/webhooks",
+            "add_webhook",
+            "Subscribe a URL to events (its signing secret is in this answer only)",
+            access=ADMIN,
+        ),
+        Route("GET", "/webhooks", "list_webhooks", "List the subscriptions", access=ADMIN),
+        Route(
+            "DELETE",
+            "/webhooks/{webhook_id:int}",
+            "remove_webhook",
+            "Remove a subscription",
+            access=ADMIN,
+        ),
+        # identity: principals and tokens (the registry's admins), and checking a token
+        Route(
+            "POST",
+            "/principals",
+            "create_principal",
+            "Create a user or service account of a team",
+            access=ADMIN,
+        ),
+        Route("GET", "/principals", "principals", "List the principals", access=ADMIN),
+        Route(
+            "POST",
+            "/tokens",
+            "create_token",
+            "Make a token for a principal (its secret is in this answer only)",
+            access=ADMIN,
+        ),
+        Route("GET", "/tokens", "tokens", "List the tokens (never their secrets)", access=ADMIN),
+        Route(
+            "POST",
+            "/tokens/{token_id}/revoke",
+            "revoke_token",
+            "Revoke a token: servers refuse it within a second",
+            access=ADMIN,
+        ),
+        Route(
+            "POST",
+            "/tokens/authenticate",
+            "authenticate",
+            "The principal and scopes a token speaks for (401 when it speaks for none)",
+            access=ANY_TOKEN,
+        ),
+        Route(
+            "GET",
+            "/tokens/{token_id}/principal",
+            "principal_for",
+            "The principal of a token already verified, by its id (a dashboard session)",
+            access=ANY_TOKEN,
+        ),
     ],
     tag="registry",
 )

@@ -41,11 +41,14 @@ CHUNK = 1 << 20
 # Answers without a seawall error class: the class their status stands for.
 _BY_STATUS: dict[int, type[errors.SeawallError]] = {
     400: errors.InvalidInputError,
+    401: errors.AuthenticationError,
+    403: errors.AccessDeniedError,
     404: errors.NotFoundError,
     408: errors.RegistryUnavailableError,
     409: errors.AlreadyExistsError,
     413: errors.InvalidInputError,
     422: errors.IntegrityError,
+    429: errors.RegistryUnavailableError,
     502: errors.RegistryUnavailableError,
     503: errors.RegistryUnavailableError,
     504: errors.RegistryUnavailableError,
@@ -70,13 +73,27 @@ def error_from_answer(status: int, body: bytes, where: str) -> errors.SeawallErr
 
 
 class _Retry(Exception):
-    """An answer or failure after which the request may be sent again."""
+    """An answer or failure after which the request may be sent again (after `wait_s`, when
+    the server said how long)."""
+
+    def __init__(self, error: Exception, wait_s: float | None = None, status: int = 0) -> None:
+        super().__init__(error)
+        self.error = error
+        self.wait_s = wait_s
+        self.status = status
 
 
 class Transport:
     """Requests to one ``seawall server`` at `url` (``http://host:port``)."""
 
-    def __init__(self, url: str, *, timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 60.0,
+        token: str | None = None,
+        actor: Callable[[], str | None] = os_login,
+    ) -> None:
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise errors.InvalidInputError(f"not a registry server URL: {url!r}")
@@ -89,24 +106,36 @@ class Transport:
             (parts.scheme, parts.netloc, parts.path.rstrip("/"), "", "")
         )
         self.api = f"{self.url}/api/{API_VERSION}"
-        self._client = httpx.Client(
-            timeout=httpx.Timeout(timeout, connect=10.0),
-            limits=httpx.Limits(max_connections=32, max_keepalive_connections=8),
-            follow_redirects=False,
-        )
+        if token is not None and (not isinstance(token, str) or not token.strip()):
+            raise errors.InvalidInputError("a registry token must be a non-empty string")
+        # Never in a repr, a log line or an error message.
+        self._authorization = f"Bearer {token.strip()}" if token else None
+        self._actor = actor
+        self._timeout = httpx.Timeout(timeout, connect=10.0)
+        self._client = self._new_client()
         self._pid = os.getpid()
 
     def __repr__(self) -> str:
         return f"Transport({self.url!r})"
 
+    def _new_client(self) -> httpx.Client:
+        return httpx.Client(
+            timeout=self._timeout,
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=8),
+            follow_redirects=False,
+        )
+
     def close(self) -> None:
+        """Closes the connections; they open again on the next request."""
         self._client.close()
 
     def headers(self) -> dict[str, str]:
-        """What every request carries: the API version and who is asking (the OS login; the
-        one place where a credential such as a bearer token is added)."""
+        """What every request carries: the API version, the token (a server that checks tokens
+        records its principal as the actor) and the actor a server without tokens records."""
         out = {API_HEADER: str(API_VERSION)}
-        who = os_login()
+        if self._authorization is not None:
+            out["authorization"] = self._authorization
+        who = self._actor()
         if who:
             out[ACTOR_HEADER] = who
         return out
@@ -148,8 +177,9 @@ class Transport:
         """The answer to one request, streamed, after retries; an error answer raises the
         seawall error it stands for. `content` may be a function giving the body's chunks
         (called again for each attempt)."""
-        if os.getpid() != self._pid:  # a forked child must not share its parent's sockets
-            self._client = httpx.Client(timeout=self._client.timeout)
+        if os.getpid() != self._pid or self._client.is_closed:
+            # a forked child must not share its parent's sockets; a closed registry reconnects
+            self._client = self._new_client()
             self._pid = os.getpid()
         url = f"{self.api}{path}"
         params = {k: _query_value(v) for k, v in (query or {}).items() if v is not None}
@@ -186,19 +216,28 @@ class Transport:
                 finally:
                     answer.close()
             if time.monotonic() > deadline:
+                if isinstance(failure, _Retry) and failure.status == 429:
+                    raise failure.error  # over the token's rate for as long as we tried
                 raise errors.RegistryUnavailableError(
-                    f"cannot reach the registry server {self.url} ({failure or type(failure).__name__}); "
-                    f"tried for {RETRY_S:g} s"
+                    f"cannot reach the registry server {self.url} "
+                    f"({failure or type(failure).__name__}); tried for {RETRY_S:g} s"
                 ) from failure
             log.debug("retrying %s %s after %s", method, path, failure)
-            time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
+            wait = getattr(failure, "wait_s", None)
+            if wait is None:
+                wait = min(2.0, 0.05 * 2**attempt) * (0.5 + random.random())
+            time.sleep(min(wait, max(0.0, deadline - time.monotonic())))
             attempt += 1
 
     def _check(self, answer: httpx.Response, method: str, path: str) -> None:
         spoken = answer.headers.get(API_HEADER)
-        if answer.status_code == 503:
+        if answer.status_code in (503, 429):  # busy, or over the token's rate: nothing was done
             answer.read()
-            raise _Retry(error_from_answer(503, answer.content, self.url))
+            raise _Retry(
+                error_from_answer(answer.status_code, answer.content, self.url),
+                _retry_after(answer.headers.get("retry-after")),
+                answer.status_code,
+            )
         if spoken is None and answer.status_code < 400:
             answer.read()
             raise errors.RegistryUnavailableError(
@@ -260,6 +299,14 @@ class Transport:
                     f"{h.hexdigest()}"
                 )
             return
+
+
+def _retry_after(value: str | None) -> float | None:
+    """The seconds of a Retry-After header (None: none given, or a date)."""
+    try:
+        return min(RETRY_S, max(0.0, float(value))) if value is not None else None
+    except ValueError:
+        return None
 
 
 def _query_value(value: Any) -> Any:
