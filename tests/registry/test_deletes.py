@@ -12,10 +12,10 @@ import threading
 
 import pyarrow as pa
 import pytest
-from local_servers import local_of
 from registry_helpers import make_bundle
 from sqlalchemy import text
 
+from local_servers import local_of
 from seawall.errors import DeletedError, InvalidInputError, NotFoundError, RunClosedError
 from seawall.registry._store import HOOKS
 

@@ -9,14 +9,14 @@ import math
 import threading
 
 import pytest
-from local_servers import local_of, open_registry
 from registry_helpers import make_bundle
 
+from local_servers import local_of, open_registry
 from seawall.errors import InvalidInputError, NotFoundError, StorageError
-from seawall.registry.remote import is_remote_uri
 from seawall.registry import _models as models_module
 from seawall.registry._store import HOOKS
 from seawall.registry.events import NewEvent, write_event
+from seawall.registry.remote import is_remote_uri
 
 
 def _versions(reg, tmp_path, name, count, seed=0):

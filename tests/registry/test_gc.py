@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from local_servers import local_of, store_of
 from registry_helpers import make_bundle, referenced_objects, run_worker, stored_objects
 from sqlalchemy import insert, select, update
 from test_artifacts import _s3_uri, s3_endpoint  # noqa: F401  (the fixture, for the S3 cases)
 
+from local_servers import local_of, store_of
 from seawall.errors import (
     IntegrityError,
     InvalidInputError,

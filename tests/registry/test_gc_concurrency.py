@@ -13,11 +13,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from local_servers import local_of, open_registry
 from registry_helpers import referenced_objects, stored_objects
 from registry_worker import pool_bytes
 from sqlalchemy import select
 
+from local_servers import local_of, open_registry
 from seawall.registry._schema import gc_condemned, store_pins
 
 WORKER = Path(__file__).with_name("registry_worker.py")
@@ -26,9 +26,7 @@ WRITERS = 8
 POOL = 24
 
 
-def test_gc_beside_eight_writers_never_removes_a_live_object(
-    registry_uri, tmp_path, seed, request
-):
+def test_gc_beside_eight_writers_never_removes_a_live_object(registry_uri, tmp_path, seed, request):
     """Through a server, the writers are its clients, and the gc its call."""
     artifacts_uri = str(tmp_path / "artifacts")
     reg = open_registry(registry_uri, artifacts_uri)

@@ -298,9 +298,7 @@ class AuthMiddleware:
         except AuthenticationError as exc:
             log.info("refused a request to %s %s: %s", scope["method"], path, exc)
             error = f'{_REALM}, error="invalid_token"'
-            await _send_json(
-                send, 401, str(exc), [("www-authenticate", error)], type(exc).__name__
-            )
+            await _send_json(send, 401, str(exc), [("www-authenticate", error)], type(exc).__name__)
             return
         wait = self.authenticator.throttle(principal)
         if wait > 0:

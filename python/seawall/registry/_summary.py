@@ -81,9 +81,7 @@ class SummaryMixin(RegistryBase):
                 )
             }
             for model_id, n, latest in conn.execute(
-                select(
-                    model_versions.c.model_id, func.count(), func.max(model_versions.c.version)
-                )
+                select(model_versions.c.model_id, func.count(), func.max(model_versions.c.version))
                 .where(tombstones.live(model_versions))
                 .group_by(model_versions.c.model_id)
             ):

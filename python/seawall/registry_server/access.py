@@ -147,8 +147,7 @@ class Gate:
             if method in ("PUT", "POST"):  # uploading, or pinning for a write
                 if not any(s.action in _WRITERS for s in principal.scopes):
                     raise AccessDeniedError(
-                        f"{principal.actor} may not store objects: its token has no write "
-                        "scope",
+                        f"{principal.actor} may not store objects: its token has no write scope",
                         "write:experiments/...",
                     )
             elif not principal.scopes:

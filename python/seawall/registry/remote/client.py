@@ -26,7 +26,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from ...errors import IntegrityError, InvalidInputError, NotFoundError
+from ..._server import tokens as tk
+from ..._server.tokens import Principal
+from ...errors import InvalidInputError, NotFoundError
 from .. import _actor
 from .._db import Database, seawall_home
 from .._pins import Pins
@@ -152,8 +154,7 @@ class UploadPins(Pins):
             upload = self._uploads.get(sha)
             if upload is None:
                 raise NotFoundError(
-                    f"object {sha} is not in the registry server's artifact store: upload it "
-                    "first"
+                    f"object {sha} is not in the registry server's artifact store: upload it first"
                 )
             upload()
         return call(ids)
@@ -239,7 +240,7 @@ class RemoteArtifactStore(ArtifactStore):
             Path(tmp).unlink(missing_ok=True)
             raise
 
-    def clean_temporaries(self, older_than: float = 0.0) -> list[str]:
+    def clean_temporaries(self, older_than: float = 0.0, dry_run: bool = False) -> list[str]:
         return []  # the server's to clean
 
     def local_path(self, sha: str) -> Path:
@@ -290,7 +291,7 @@ class RemoteRegistry(Registry):
             token = os.environ.get("SEAWALL_TOKEN") or None
         self._api = Transport(url, token=token, actor=lambda: _actor.current_actor(self))
         weakref.finalize(self, self._api.close)  # connections close when the registry goes
-        self.artifacts = RemoteArtifactStore(self._api)
+        self.artifacts: RemoteArtifactStore = RemoteArtifactStore(self._api)
         self._cache = Path(cache) if cache is not None else seawall_home() / "cache"
         self._postgres = False
         # The runs this process started, kept alive through the server (by run id).
@@ -405,6 +406,11 @@ class RemoteRegistry(Registry):
         threading.Thread(target=follow, name="seawall-remote-events", daemon=True).start()
         return cancel
 
+    def authenticate(self, token: str) -> Principal:
+        tk.parse_token(token)  # a malformed token is told here, and never sent
+        principal: Principal = self._send("authenticate", token=token)
+        return principal
+
     def export_tokens(self, path: str | os.PathLike[str]) -> int:
         raise InvalidInputError(
             f"the token digests of the registry at {self._api.url} stay on the server: export "
@@ -446,7 +452,7 @@ def _beat_through(transport: Transport, run_ids: list[str]) -> None:
 
 
 # Every other route's call: the local method's signature, sent to the server.
-_HANDWRITTEN = {"_log_batch", "_end_run"}
+_HANDWRITTEN = {"_log_batch", "_end_run", "authenticate"}
 for _route in REGISTRY_ROUTES.routes:
     if _route.call not in _HANDWRITTEN:
         setattr(
