@@ -82,10 +82,11 @@ def seawall_command(
 
 
 @contextlib.contextmanager
-def registry_server(folder: Path, **limits: Any) -> Iterator[tuple[str, Any]]:
+def registry_server(folder: Path, *, auth: Any = None, **limits: Any) -> Iterator[tuple[str, Any]]:
     """A registry server (``seawall server``'s app, uvicorn in a thread) on a free loopback port
     over a new SQLite registry in `folder`, under ``Limits(**limits)``; yields its URL and the
-    registry behind it."""
+    registry behind it. ``auth=True`` checks tokens against that registry (``--auth
+    registry``); a function of the registry, with the Authenticator it gives."""
     from seawall._server import Limits
     from seawall._server.run import serve_in_thread
     from seawall.registry import Registry
@@ -93,8 +94,9 @@ def registry_server(folder: Path, **limits: Any) -> Iterator[tuple[str, Any]]:
 
     folder.mkdir(parents=True, exist_ok=True)
     backing = Registry(f"sqlite:///{folder / 'registry.db'}", artifacts=folder / "artifacts")
+    app = create_registry_app(backing, auth=backing if auth is True else auth and auth(backing))
     try:
-        with serve_in_thread(create_registry_app(backing), limits=Limits(**limits)) as url:
+        with serve_in_thread(app, limits=Limits(**limits)) as url:
             yield url, backing
     finally:
         backing.close()

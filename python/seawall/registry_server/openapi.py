@@ -109,6 +109,7 @@ def _objects() -> dict[str, Any]:
     return {
         "head": {
             "operationId": "objects_exists",
+            "x-seawall-access": ["any scope"],
             "summary": "Whether an object is stored (and intact, with verify=true)",
             "tags": ["artifacts"],
             "parameters": [
@@ -122,6 +123,7 @@ def _objects() -> dict[str, Any]:
         },
         "get": {
             "operationId": "objects_download",
+            "x-seawall-access": ["any scope"],
             "summary": "An object's bytes, streamed (check them against the SHA-256)",
             "tags": ["artifacts"],
             "parameters": sha,
@@ -139,6 +141,7 @@ def _objects() -> dict[str, Any]:
         },
         "put": {
             "operationId": "objects_upload",
+            "x-seawall-access": ["a write or admin scope"],
             "summary": "Store an object, streamed; kept only if its bytes hash to the name",
             "tags": ["artifacts"],
             "parameters": sha,
@@ -258,6 +261,7 @@ def _pins() -> dict[str, Any]:
     return {
         "post": {
             "operationId": "objects_pin",
+            "x-seawall-access": ["a write or admin scope"],
             "summary": "Pin objects for a write (gc keeps them until the write records the "
             "pins); answers the pins' ids and the objects to upload now",
             "tags": ["artifacts"],
