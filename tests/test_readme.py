@@ -243,6 +243,14 @@ CLAIMS: dict[str, Callable[[dict[str, Any]], bool]] = {
         hashlib.sha256(b"logged by mistake").hexdigest() in ns["garbage"]
         and ns["scratch"].id not in {r.id for r in ns["reg"].search_runs(None)}
     ),
+    # the team's registry server: CI's token is the actor; a model server and the dashboard
+    # read through it with their own
+    "team_move": lambda ns: ns["team_move"].actor == "service:ci-pipeline",
+    "team_answer": lambda ns: (
+        ns["team_answer"].status_code == 200
+        and ns["team_answer"].json()["model_version"] == str(ns["shared"].version)
+    ),
+    "team_page": lambda ns: ns["team_page"] == 200,
     # a server that checks tokens: none is 401, a reader's is answered; the audit names CI
     "no_token": lambda ns: ns["no_token"] == 401,
     "allowed": lambda ns: ns["allowed"] == 200,
