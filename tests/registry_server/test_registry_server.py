@@ -185,6 +185,39 @@ def test_errors_cross_as_their_own_class_and_message(remote, tmp_path, case):
     assert run_id.sub("<run>", str(there.value)) == run_id.sub("<run>", str(here.value))
 
 
+def test_a_failure_of_the_server_is_answered_and_keeps_the_connection(served, monkeypatch):
+    """An unexpected error in a call is a 500 (StorageError) on a connection that stays open:
+    the next request on it is answered (a server closing it would reset a client's next write
+    on it, which could not then tell whether it was done)."""
+    import http.client
+
+    from seawall.registry import _checks
+
+    url, _ = served
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    connection = http.client.HTTPConnection(url.removeprefix("http://"), timeout=30)
+    try:
+        with monkeypatch.context() as patch:
+            patch.setattr(_checks, "check_name", boom)  # inside the server's create_experiment
+            connection.request(
+                "POST",
+                f"/api/{API_VERSION}/experiments",
+                body=json.dumps({"name": "e"}),
+                headers={**API, "content-type": "application/json"},
+            )
+            failed = connection.getresponse()
+            answer = json.loads(failed.read())
+        assert failed.status == 500 and answer["type"] == "StorageError"
+        assert failed.getheader("connection") != "close"
+        connection.request("GET", f"/api/{API_VERSION}/experiments", headers=API)
+        assert connection.getresponse().status == 200  # on the same connection
+    finally:
+        connection.close()
+
+
 def test_bad_requests_answer_400_with_the_error_class(served):
     url, _ = served
     api = f"{url}/api/{API_VERSION}"

@@ -260,7 +260,12 @@ def _handler(
                     return result
                 return call(**values)
 
-        result = await run_in_threadpool(invoke)
+        try:
+            result = await run_in_threadpool(invoke)
+        except errors.SeawallError:
+            raise
+        except Exception as exc:  # answered here: re-raised, it would close the connection
+            return error_answer(exc)
         return JSONResponse(encode(result))
 
     return endpoint

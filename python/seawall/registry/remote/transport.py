@@ -121,7 +121,11 @@ class Transport:
     def _new_client(self) -> httpx.Client:
         return httpx.Client(
             timeout=self._timeout,
-            limits=httpx.Limits(max_connections=32, max_keepalive_connections=8),
+            # Idle connections go before the server's keep-alive timeout (5 s by default) closes
+            # them, so that a write is not sent on a connection the server is closing.
+            limits=httpx.Limits(
+                max_connections=32, max_keepalive_connections=8, keepalive_expiry=2.0
+            ),
             follow_redirects=False,
         )
 
