@@ -664,3 +664,11 @@ def test_seawall_server_serves_the_command_line_and_seawall_serve(tmp_path, rng,
 
 def _one_row() -> dict:
     return {"inputs": [{"name": "input", "datatype": "FP64", "shape": [1, 3], "data": [0, 0, 0]}]}
+
+
+def test_token_digests_are_not_exported_through_the_server(remote, tmp_path):
+    """The digests stay where the database is: a client is told where to export them."""
+    remote.backing.create_token("ci", team="t", scopes=["read:models/*"])
+    with pytest.raises(errors.InvalidInputError, match="seawall tokens export --registry"):
+        remote.export_tokens(tmp_path / "t.json")
+    assert not (tmp_path / "t.json").exists()

@@ -128,6 +128,8 @@ def test_each_call_needs_the_scopes_of_its_route(secured, tmp_path):
         ("gc", [("admin", "experiments/*"), ("admin", "models/*")], lambda r: r.gc(dry_run=True)),
         ("events of fraud", [("read", "models/fraud")], lambda r: r.events(resource="models/fraud")),
         ("every event", [("read", "models/*")], lambda r: r.events()),
+        ("an event of fraud", [("write", "models/fraud")], lambda r: r.record_event("deploy.done", "models/fraud/x")),
+        ("an event of no model", [("write", "experiments/*"), ("write", "models/*")], lambda r: r.record_event("deploy.done", "elsewhere")),
     ]  # fmt: skip
     for who, scopes in cases.items():
         reg = client(*scopes, name=who)

@@ -152,7 +152,7 @@ class Gate:
                     )
             elif not principal.scopes:
                 raise AccessDeniedError(f"{principal.actor}'s token has no scope", "read:...")
-        elif path == _EVENTS or path.startswith(_EVENTS + "/stream"):
+        elif method == "GET" and path in (_EVENTS, _EVENTS + "/stream"):
             asked = parse_qs(query.decode("latin-1")).get("resource", [""])[0]
             needed = list(_of_resource("read", asked)) if asked else [("read", "models/*")]
             for action, resource in needed:
