@@ -7,8 +7,13 @@ and every user of a registry (pipelines, the training loop, ``seawall serve mode
 OpenAPI document at ``/openapi.json``; its routes, handlers, client methods and document are all
 made from one table (``seawall.registry.remote.routes``).
 
+With ``--auth registry`` it checks every request's token against the registry (cached: a
+revoked token stops working within a second), records the token's principal as the actor of
+what the request writes, and lets each call through only when the token's scopes allow it.
+
 * ``app``: :func:`create_registry_app`, the ASGI app (Starlette), and ``Identity``/``identify``,
-  the one place a request's principal is read (and will be checked);
+  the one place a request's principal is read;
+* ``access``: the scopes each request needs, and what of a list a token may read;
 * ``openapi``: the OpenAPI 3 document;
 * ``cli``: the ``seawall server`` command.
 """
