@@ -10,7 +10,11 @@ on a kept-alive connection, and time every request. Cases:
 - "canary": a 10% canary (the share is counted from the ``seawall-arm`` header of every answer);
 - "sticky": the same with ``sticky="header:x-user-id"``, 1,000 users (every answer of a user
   must come from one arm);
-- "shadow": a shadow at 100% (every request copied to the candidate, off the request path).
+- "shadow": a shadow at 100% (every request copied to the candidate, off the request path),
+  answered in a worker process of its own (the default);
+- "shadow-threads": the same, answered on the server's threads (``shadow_process=False``);
+- "none": no policy, against the anchor: what the benchmark's own noise and ordering make of two
+  identical servers (A/A).
 
     python -m pytest benchmarks/bench_traffic.py -s --benchmark-columns=median,min,rounds
 
@@ -161,9 +165,13 @@ def _hammer(
 
 
 POLICIES = {
+    "none": lambda: None,
     "canary": lambda: TrafficPolicy("models:/fraud@challenger", 10),
     "sticky": lambda: TrafficPolicy("models:/fraud@challenger", 10, sticky="header:x-user-id"),
     "shadow": lambda: TrafficPolicy(shadow="models:/fraud@candidate", shadow_queue=4096),
+    "shadow-threads": lambda: TrafficPolicy(
+        shadow="models:/fraud@candidate", shadow_queue=4096, shadow_process=False
+    ),
 }
 
 
@@ -194,6 +202,21 @@ def _paced(url: str, bodies: list[bytes], n: int, rate: float) -> list[float]:
         return [s for part in pool.map(client, range(CLIENTS)) for s in part]
 
 
+def _worker_ready(app: Any, timeout_s: float = 120.0) -> None:
+    """Waits until the policy's shadow worker process (if it has one) serves its version."""
+    if "fraud" not in app.state.seawall.traffic:
+        return
+    router = app.state.seawall.traffic["fraud"]
+    queue = router.describe()["shadow_queue"]
+    if queue is None or queue.get("process") is None:
+        return
+    deadline = time.monotonic() + timeout_s
+    while router.describe()["shadow_queue"]["process"]["version"] is None:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the shadow's worker process did not start")
+        time.sleep(0.05)
+
+
 def _figures(answers: list[Any], seconds: list[float], per_round: int) -> dict[str, Any]:
     latency = np.array([s for _, s, _ in answers])
     return {
@@ -207,7 +230,8 @@ def _figures(answers: list[Any], seconds: list[float], per_round: int) -> dict[s
 @pytest.mark.parametrize("case", list(POLICIES))
 def test_traffic_throughput(benchmark, setup, medians, case):
     """The policy's server and the anchor (the same server without a policy) run side by side,
-    their rounds interleaved (anchor, then policy), so that both see the same machine."""
+    their rounds interleaved (anchor and policy in turn first), so that both see the same
+    machine."""
     app = _app(setup, POLICIES[case]())
     anchor = _app(setup, None)
     per_round = max(CLIENTS, REQUESTS // ROUNDS)
@@ -218,26 +242,42 @@ def test_traffic_throughput(benchmark, setup, medians, case):
     with serve_in_thread(app) as url, serve_in_thread(anchor) as anchor_url:
         for u in (url, anchor_url):  # warm up: connections, batches
             _hammer(u, setup["bodies"], CLIENTS * 8, users)
+        _worker_ready(app)  # a shadow's worker process started and loaded: not in the rounds
 
         def anchor_round() -> None:
             start = time.perf_counter()
             anchored.extend(_hammer(anchor_url, setup["bodies"], per_round, users))
             anchor_seconds.append(time.perf_counter() - start)
 
+        # The anchor's rounds before and after the policy's in turn (A P, P A, A P, ...): a
+        # server that always runs second is a few per cent slower, policy or not.
+        rounds = iter(range(ROUNDS))
+        anchor_first = [k % 2 == 0 for k in range(ROUNDS)]
+
+        def before() -> None:
+            k = next(rounds)
+            if anchor_first[k]:
+                anchor_round()
+            turn.append(k)
+
+        turn: list[int] = []
         benchmark.pedantic(
             lambda: answers.extend(_hammer(url, setup["bodies"], per_round, users)),
-            setup=anchor_round,
+            setup=before,
+            teardown=lambda: None if anchor_first[turn[-1]] else anchor_round(),
             rounds=ROUNDS,
             iterations=1,
         )
         paced: dict[str, list[float]] = {"policy": [], "anchor": []}
-        if case == "shadow":  # below saturation too: the p99 at a steady PACED_RATE
+        if case.startswith("shadow"):  # below saturation too: the p99 at a steady PACED_RATE
             n = min(per_round, PACED_RATE * 10)
-            for _ in range(2):
-                paced["anchor"] += _paced(anchor_url, setup["bodies"], n, PACED_RATE)
-                paced["policy"] += _paced(url, setup["bodies"], n, PACED_RATE)
-        router = app.state.seawall.traffic["fraud"]
-        shadow = router.describe()["shadow_queue"]
+            for first, second in (("anchor", "policy"), ("policy", "anchor")):
+                for who in (first, second):
+                    paced[who] += _paced(
+                        anchor_url if who == "anchor" else url, setup["bodies"], n, PACED_RATE
+                    )
+        router = app.state.seawall.traffic.get("fraud")
+        shadow = router.describe()["shadow_queue"] if router is not None else None
     app.state.seawall.close()
     anchor.state.seawall.close()
     medians.record(f"traffic_{case}", benchmark)
@@ -259,7 +299,7 @@ def test_traffic_throughput(benchmark, setup, medians, case):
         figures["users"] = len(by_user)
         figures["one_arm"] = 100 * sum(len(a) == 1 for a in by_user.values()) / len(by_user)
         assert figures["one_arm"] == 100
-    if case == "shadow":
+    if case.startswith("shadow"):
         assert set(arms) == {"primary"}
         figures["shadow_dropped"] = shadow["dropped"]
         figures["shadow_offered"] = shadow["offered"]

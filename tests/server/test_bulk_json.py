@@ -52,6 +52,8 @@ def padded(doc: Any, rng: np.random.Generator) -> Any:
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_loads_and_dumps_agree_with_the_json_module(doc, seed):
     rng = np.random.default_rng(seed)
+    small = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+    assert bulk_json.dumps(doc, small=True) == small  # written in one call: the same text
     for value in (doc, padded(doc, rng)):
         text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
         assert bulk_json.dumps(value) == text

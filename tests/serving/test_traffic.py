@@ -566,6 +566,20 @@ def test_seawall_serve_builds_the_policy_from_its_options(three_versions, tmp_pa
         assert router.version_of("canary") == "2" and router.version_of("shadow") == "3"
         assert "canary models:/fraud@challenger (version 2): 12.5% of requests" in output
         assert "shadow models:/fraud@candidate (version 3): 40% of requests copied" in output
+        assert "answered on a worker process" in output and policy.shadow_process
+    finally:
+        app.state.seawall.close()
+
+
+def test_seawall_serve_can_keep_the_shadow_on_its_threads(three_versions, tmp_path, cli_app):
+    reg, _ = three_versions
+    args = serve_args(reg, tmp_path, "--shadow", "models:/fraud@candidate", "--shadow-in-process")
+    app, output = cli_app(args)
+    router = app.state.seawall.traffic["fraud"]
+    try:
+        assert router.policy.shadow_process is False
+        assert router.describe()["shadow_queue"]["process"] is None
+        assert "100% of requests copied, off the request path, answered on server threads" in output
     finally:
         app.state.seawall.close()
 
@@ -579,6 +593,7 @@ def test_seawall_serve_builds_the_policy_from_its_options(three_versions, tmp_pa
         (["--canary", "models:/fraud@nobody=5"], "canary arm models:/fraud@nobody"),
         (["--shadow", "models:/fraud@candidate=-1"], "0 to 100"),
         (["--sticky", "header:x"], "add --canary or --shadow"),
+        (["--shadow-in-process"], "add --canary or --shadow"),
         (["--canary", "models:/fraud@challenger=5", "--sticky", "ip"], "header:NAME"),
         (["--canary", "models:/fraud@challenger=5", "--rollback-if", "p99>>2"], "rule"),
         (["--canary", "models:/fraud@challenger=5", "--promote-if", "errors<1%"], "promote"),
@@ -593,3 +608,31 @@ def test_seawall_serve_refuses_bad_traffic_options(three_versions, tmp_path, ext
     result = CliRunner().invoke(main, serve_args(reg, tmp_path, *extra))
     assert result.exit_code != 0 and message in result.output, result.output
     assert "Traceback" not in result.output
+
+
+def test_the_warm_up_requests_reach_no_arm(three_versions, rng):
+    """The warm-up sends requests through the app before it serves: none is routed to an arm,
+    counted in an arm's figures or copied to the shadow."""
+    reg, _ = three_versions
+    policy = TrafficPolicy("models:/fraud@challenger", 50, shadow="models:/fraud@candidate")
+    app = app_with(reg, policy)
+    router = app.state.seawall.traffic["fraud"]
+    with running(app) as url:
+        assert httpx.get(url + "/v2/health/ready").status_code == 200
+        described = router.describe()
+        assert (
+            httpx.post(
+                url + "/v1/models/fraud/predict", json=v1_body(records(transactions(rng, 1)))
+            ).status_code
+            == 200
+        )
+        after = router.describe()
+    app.state.seawall.close()
+    assert {arm: a["figures"]["requests"] for arm, a in described["arms"].items()} == {
+        "primary": 0,
+        "canary": 0,
+        "shadow": 0,
+    }
+    assert described["shadow_queue"]["offered"] == 0
+    assert after["shadow_queue"]["offered"] == 1
+    assert sum(after["arms"][a]["figures"]["requests"] for a in ("primary", "canary")) == 1

@@ -24,6 +24,7 @@ from seawall.bundles import records_to_table
 from seawall.errors import IntegrityError, InvalidInputError, WarmupError
 from seawall.profiles import Profile
 from seawall.serving import create_app, load_bundle, save_bundle
+from seawall.serving.warmup import LATER_PATH_ROUNDS, PATH_ROUNDS
 
 
 @pytest.fixture
@@ -113,16 +114,18 @@ def test_each_batch_size_is_warmed_up_before_the_model_serves(tmp_path, rng, key
     assert sizes(key) == [1, 1, 4, 4, 8, 8, 16, 16]
     for batch in CALLS[key]:  # the warm-up records, repeated, through the pipeline
         np.testing.assert_array_equal(batch, features_of(pipe, warm, len(batch)))
+    path = [1] * (2 * PATH_ROUNDS)  # a v2 and a records request through the app, each time
     with running(app) as url, httpx.Client(base_url=url, timeout=30) as http:
         assert http.get("/v2/health/ready").status_code == 200
-        # and once more on the server's event loop, as a request handler calls the batcher
-        assert sizes(key) == [1, 1, 4, 4, 8, 8, 16, 16, 1]
+        # and on the server's event loop, as a request handler calls the batcher, then
+        # through the whole app
+        assert sizes(key) == [1, 1, 4, 4, 8, 8, 16, 16, 1, *path]
         row = records(transactions(rng, 1))
         r = http.post("/v1/models/b/predict", json={"records": row})
         assert r.status_code == 200
         stats = http.get("/v2/models/b/stats").json()["model_stats"][0]
         text = http.get("/metrics").text
-    assert sizes(key) == [1, 1, 4, 4, 8, 8, 16, 16, 1, 1]
+    assert sizes(key) == [1, 1, 4, 4, 8, 8, 16, 16, 1, *path, 1]
     # the warm-up is counted neither in Triton's statistics nor in the batcher's metrics
     assert stats["execution_count"] == 1 and stats["inference_count"] == 1
     assert [b["batch_size"] for b in stats["batch_stats"]] == [1]
@@ -260,9 +263,11 @@ def test_a_hot_swap_switches_only_after_the_warmup(tmp_path, rng, key):
         while predict(http, rng) != (200, "2"):
             assert time.monotonic() < deadline, "version 2 never took over"
             time.sleep(0.01)
-    # every warm-up batch ran before version 2 answered its first request
-    assert sizes(key)[:7] == [1, 1, 4, 4, 8, 8, 1]  # the last on the server's event loop
-    assert len(sizes(key)) >= 8 and sizes(key)[7] == 2
+    # every warm-up batch ran before version 2 answered its first request: the last ones on
+    # the server's event loop (the app's request path had run at the start: a few times now)
+    warm = [1, 1, 4, 4, 8, 8, 1, *[1] * (2 * LATER_PATH_ROUNDS)]
+    assert sizes(key)[: len(warm)] == warm
+    assert len(sizes(key)) > len(warm) and sizes(key)[len(warm)] == 2
     app.state.seawall.close()
     reg.close()
 
@@ -300,3 +305,65 @@ def test_a_version_that_fails_its_warmup_never_replaces_the_one_serving(tmp_path
     assert sizes(key) == [1, 1, 8] * (len(sizes(key)) // 3)  # each attempt stopped at size 8
     app.state.seawall.close()
     reg.close()
+
+
+def test_the_request_path_runs_before_ready_and_counts_nowhere(tmp_path, rng, key):
+    """Before the first request: the model's series on /metrics exist (at 0), and the warm-up
+    rows went through the whole app (routing, handler, encoding) as v2 and records requests,
+    PATH_ROUNDS times each; yet no figure, statistic, live profile or payload log saw them.
+    The first real request then counts once everywhere."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from seawall.serving import PayloadLog
+
+    pipe = pipeline().fit(transactions(rng, 300))
+    warm = records(transactions(rng, 2))
+    path = save_bundle(
+        tmp_path / "b", python_model=Recording(key), pipeline=pipe, name="b", warmup=warm
+    )
+    reset(key)
+    log = PayloadLog(tmp_path / "payloads")
+    app = create_app(path, trust_code=True, max_batch_size=4, payload_log=log)
+    profiler = app.state.seawall.profiler("b")
+    with running(app) as url, httpx.Client(base_url=url, timeout=30) as http:
+        calls = list(CALLS[key])
+        text = http.get("/metrics").text
+        stats = http.get("/v2/models/b/stats").json()["model_stats"][0]
+        profiler.flush(close_slice=True)
+        rows_before = sum(s.rows for s in profiler.slices())
+        payloads_before = log.stats()["requests"]
+        row = records(transactions(rng, 1))
+        assert http.post("/v1/models/b/predict", json={"records": row}).status_code == 200
+        after = http.get("/metrics").text
+    app.state.seawall.close()
+    # the warm-up (each size, then a row on the loop), then the app's path: rows of the warm-up
+    through_app = calls[len(calls) - 2 * PATH_ROUNDS :]
+    assert [len(x) for x in calls] == [1, 1, 4, 4, 1, *[1] * (2 * PATH_ROUNDS)]
+    first = features_of(pipe, warm, 1)
+    for x in through_app:
+        np.testing.assert_array_equal(x, first)
+
+    def samples(text: str) -> dict:
+        return {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+
+    def series(name: str, **labels: str) -> tuple:
+        return (name, tuple(sorted({"model": "b", "version": "", **labels}.items())))
+
+    made = samples(text)
+    for endpoint in ("infer", "predict"):
+        assert made[series("seawall_inference_requests_total", endpoint=endpoint, code="200")] == 0
+        count = series("seawall_inference_request_duration_seconds_count", endpoint=endpoint)
+        assert made[count] == 0
+    assert made[series("seawall_inference_requests_in_flight")] == 0
+    assert made[series("seawall_batcher_requests_total")] == 0
+    assert stats["inference_stats"]["success"]["count"] == 0 and stats["execution_count"] == 0
+    assert rows_before == 0 and payloads_before == 0
+    counted = samples(after)
+    assert counted[series("seawall_inference_requests_total", endpoint="predict", code="200")] == 1
+    assert counted[series("seawall_inference_requests_total", endpoint="infer", code="200")] == 0
+    assert counted[series("seawall_batcher_requests_total")] == 1
+    assert log.stats()["requests"] == 1

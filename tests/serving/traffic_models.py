@@ -4,15 +4,23 @@ so that their bundles unpickle in the server (in this process).
 ``ArmModel(tag, cut)`` on features x (s = the row sums): ``predict`` is the class ``s > cut``,
 ``predict_proba`` the sigmoid of ``s - cut`` (two columns), ``version`` the tag (the registry
 version), so every answer says which version computed it. Faults are switched on per tag from
-the test: ``DELAY[tag]`` seconds per batch, ``GATES[tag]`` an Event its batches wait for, ``BROKEN`` tags raise, ``UNLOADABLE`` tags do not
-unpickle.
+the test: ``DELAY[tag]`` seconds per batch, ``GATES[tag]`` an Event its batches wait for,
+``BROKEN`` tags raise, ``UNLOADABLE`` tags do not unpickle. Those hold in this process only; a
+shadow's model runs in a worker process of its own, where ``FileGate(tag)`` and
+``broken(tag)`` (files in a folder both processes know) reach it too.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import os
+import shutil
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,6 +35,53 @@ GATES: dict[int, threading.Event] = {}  # a tag's batches wait until its gate op
 BROKEN: set[int] = set()
 UNLOADABLE: set[int] = set()
 METHODS = {"predict": "predict", "predict_proba": "predict_proba", "version": "version"}
+# Faults that reach a model in any process: set here, inherited by the worker processes.
+if "SEAWALL_TEST_FAULTS" not in os.environ:
+    os.environ["SEAWALL_TEST_FAULTS"] = tempfile.mkdtemp(prefix="seawall-faults-")
+    atexit.register(shutil.rmtree, os.environ["SEAWALL_TEST_FAULTS"], True)
+FAULTS = Path(os.environ["SEAWALL_TEST_FAULTS"])
+
+
+class FileGate:
+    """The batches of version `tag` wait until :meth:`set` (in any process; 60 s at most)."""
+
+    def __init__(self, tag: int) -> None:
+        self.path = FAULTS / f"gate-{tag}"
+        self.path.touch()
+
+    def set(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def broken(tag: int):
+    """Version `tag` raises on every batch (in any process) within the block."""
+    path = FAULTS / f"broken-{tag}"
+    path.touch()
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def unloadable_elsewhere(tag: int):
+    """Version `tag` unpickles in this process only (in a worker process it fails as a model
+    whose module is missing there) within the block."""
+    path = FAULTS / f"unloadable-{tag}"
+    path.write_text(str(os.getpid()))
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _file_faults(tag: int) -> None:
+    deadline = time.monotonic() + 60
+    while (FAULTS / f"gate-{tag}").exists() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    if (FAULTS / f"broken-{tag}").exists():
+        raise RuntimeError(f"version {tag} is broken")
 
 
 class ArmModel:
@@ -43,6 +98,7 @@ class ArmModel:
             time.sleep(delay)
         if self.tag in BROKEN:
             raise RuntimeError(f"version {self.tag} is broken")
+        _file_faults(self.tag)
         return x.astype(np.float64).sum(axis=1)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
@@ -57,6 +113,9 @@ class ArmModel:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         if state["tag"] in UNLOADABLE:
+            raise ModuleNotFoundError("No module named 'fraud_features_v2'")
+        elsewhere = FAULTS / f"unloadable-{state['tag']}"
+        if elsewhere.exists() and elsewhere.read_text() != str(os.getpid()):
             raise ModuleNotFoundError("No module named 'fraud_features_v2'")
         self.__dict__.update(state)
 

@@ -127,9 +127,12 @@ class _Parser:
                 raise json.JSONDecodeError("Expecting ',' delimiter", text, i)
 
 
-def dumps(obj: Any) -> str:
+def dumps(obj: Any, *, small: bool = False) -> str:
     """``json.dumps(obj, ensure_ascii=False, separators=(",", ":"))``, long lists a block of
-    elements at a time."""
+    elements at a time; ``small``: `obj` holds no more than ``ITEMS`` values in all, so it is
+    written in one call (the blocks cost more than they save)."""
+    if small:
+        return _encode(obj)
     parts: list[str] = []
     _write(obj, parts)
     return "".join(parts)

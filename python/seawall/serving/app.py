@@ -56,7 +56,6 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 import anyio
-import numpy as np
 import pyarrow as pa
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -78,11 +77,11 @@ from .live import LiveProfiler, Slice
 from .metrics import ServerMetrics
 from .payload_log import PayloadLog
 from .payload_log import current as payload_exchange
-from .protocol import DATATYPES
 from .repository import Repository, registry_reference
 from .repository import from_registry as _from_registry
 from .served_model import BadRequest, NotFound, PayloadTooLarge, ServedModel, _dumps
 from .traffic import Routed, TrafficCollector, TrafficPolicy, TrafficRouter
+from .warmup import WARMUP_SCOPE
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app"]
 
@@ -259,22 +258,26 @@ class _Server:
 
     async def _run(self, request: Request, endpoint: str) -> Response:
         start = time.perf_counter()
+        warming = request.scope.get(WARMUP_SCOPE)  # a warm-up request, made in this process
         try:
-            served = self.model(request)
+            served = warming if warming is not None else self.model(request)
         except NotFound as exc:
             self.metrics.observe("", "", endpoint, 404, time.perf_counter() - start)
             return _error(404, str(exc))
         version = served.version or ""
         in_flight = self.metrics.in_flight.labels(served.name, version)
         in_flight.inc()
-        exchange = self.payload_log.begin(served) if self.payload_log is not None else None
+        record = warming is None
+        exchange = self.payload_log.begin(served) if self.payload_log and record else None
         try:
-            response = await self._answer(request, served, endpoint)
+            response = await self._answer(request, served, endpoint, record)
         finally:
             in_flight.dec()
+        if not record:
+            return response  # counted nowhere: no figure, log or profile sees a warm-up
         served.counts.observe(response.status_code, time.perf_counter() - start)
         if self.traffic:  # the version that answered: a traffic policy's router names it
-            version = response.headers.get("seawall-model-version", version)
+            version = _answered_version(response, version)
         if exchange is not None:
             exchange.end(response)
         self.metrics.observe(
@@ -282,16 +285,18 @@ class _Server:
         )
         return response
 
-    async def _answer(self, request: Request, served: ServedModel, endpoint: str) -> Response:
+    async def _answer(
+        self, request: Request, served: ServedModel, endpoint: str, record: bool = True
+    ) -> Response:
         try:
             body = await self.body(request)
         except BadRequest as exc:
             return _error(413 if isinstance(exc, PayloadTooLarge) else 400, str(exc))
         header_length = request.headers.get("inference-header-content-length")
-        router = self.traffic.get(served.name) if self.traffic else None
+        router = self.traffic.get(served.name) if self.traffic and record else None
         if router is not None:  # a traffic policy picks the arm that answers
             return await router.answer(self, request, endpoint, body, header_length)
-        response, _ = await self.answer_with(served, endpoint, body, header_length)
+        response, _ = await self.answer_with(served, endpoint, body, header_length, record=record)
         return response
 
     async def answer_with(
@@ -301,12 +306,17 @@ class _Server:
         body: bytes,
         header_length: str | None,
         routed: Routed | None = None,
+        *,
+        record: bool = True,
     ) -> tuple[Response, ServedModel]:
         """The answer of `served` to a request, and the model that gave it: `served`, or the one
         a hot swap replaced it with under the request. ``routed`` (a traffic policy's request)
-        gets the outputs, and the response's parameters name its arm."""
+        gets the outputs, and the response's parameters name its arm. Without ``record`` (a
+        warm-up) the live profile and the payload log do not see it."""
         while True:
-            answer = await self._answer_with(served, endpoint, body, header_length, routed)
+            answer = await self._answer_with(
+                served, endpoint, body, header_length, routed, record=record
+            )
             if not isinstance(answer, ServedModel):
                 return answer, served
             # A hot swap closed this model's batcher under the request: the replacement
@@ -320,6 +330,8 @@ class _Server:
         body: bytes,
         header_length: str | None,
         routed: Routed | None = None,
+        *,
+        record: bool = True,
     ) -> Response | ServedModel:
         prepare = served.prepare_infer if endpoint == "infer" else served.prepare_predict
         encode = served.infer_response if endpoint == "infer" else served.predict_response
@@ -339,7 +351,7 @@ class _Server:
             pa.ArrowException,
         ) as exc:
             return _error(400, _message(exc))
-        exchange = payload_exchange()
+        exchange = payload_exchange() if record else None
         if exchange is not None:  # gives the request an id if it has none, echoed in the answer
             exchange.decoded(served, prepared, len(body))
         if self.closed:
@@ -361,10 +373,12 @@ class _Server:
             return _error(500, f"the model failed: {_message(exc)}")
         if exchange is not None:
             exchange.answered(served, result)
-        if served.profiler is not None and prepared.raw is not None:
+        if served.profiler is not None and prepared.raw is not None and record:
             served.profiler.observe(prepared.raw, result)
         if routed is not None:
             routed.result = result
+            routed.prepared = prepared  # the request as decoded: a shadow need not decode it again
+            routed.features_key = served.features_key
             prepared.parameters = {
                 "seawall_arm": routed.arm,
                 "seawall_model_version": served.version,
@@ -381,6 +395,15 @@ class _Server:
             headers={"Inference-Header-Content-Length": str(json_length)},
             media_type="application/octet-stream",
         )
+
+
+def _answered_version(response: Response, default: str) -> str:
+    """The version a traffic policy's header names (the raw headers, last first: cheaper than
+    Starlette's header mapping), else `default`."""
+    for name, value in reversed(response.raw_headers):
+        if name == b"seawall-model-version":
+            return value.decode()
+    return default
 
 
 def _message(exc: BaseException) -> str:
@@ -510,7 +533,6 @@ def create_app(
     ``app.state.seawall.close()`` for an app mounted where its lifespan does not run.
     """
     from .._server.auth import make_authenticator
-    from .batcher import Batcher
 
     authenticator = make_authenticator(auth)
     items = [models] if isinstance(models, (Bundle, str, os.PathLike)) else list(models)
@@ -545,20 +567,7 @@ def create_app(
         model_version: str | None,
         reference: Callable[[], Any] | None = None,
     ) -> ServedModel:
-        if len(bundle.signature.model_inputs) != 1:
-            raise InvalidInputError(
-                f"bundle {model_name!r}: the server batches one model input tensor, the "
-                f"model has {len(bundle.signature.model_inputs)}"
-            )
-        spec = bundle.signature.model_inputs[0]
-        rows = (len(bundle.pipeline.feature_names_out_),) if bundle.pipeline else spec.shape[1:]
-        batcher = Batcher(
-            bundle.model,
-            dtype=np.float32 if bundle.pipeline else DATATYPES[spec.datatype],
-            row_shape=rows if all(d >= 0 for d in rows) else None,
-            **options,
-        )
-        served = ServedModel(bundle, model_name, model_version, batcher, max_batch_size)
+        served = ServedModel.start(bundle, model_name, model_version, options)
         repository.warm_up(served, reference)  # closes the batcher when it fails
         return served
 
@@ -624,6 +633,7 @@ def create_app(
                 load=lambda uri: _from_registry(registry, uri, trust_code)[0],
                 start=start,
                 watch_interval_s=watch_interval_s,
+                trust_code=trust_code,
             )
         for model_name in monitors or {}:
             if model_name not in served and not repository.explicit:
@@ -686,7 +696,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await repository.serving()  # the last of the warm-up, on the server's event loop
+        await repository.serving(app)  # the last of the warm-up, on the server's event loop
         try:
             yield
         finally:

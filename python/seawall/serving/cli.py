@@ -297,6 +297,9 @@ def serve(
             version = router.version_of(arm)
             share = router.share if arm == "canary" else router.shadow_share
             what = "of requests" if arm == "canary" else "of requests copied, off the request path"
+            if arm == "shadow":
+                where = "a worker process" if router.policy.shadow_process else "server threads"
+                what += f", answered on {where}"
             loaded = f"version {version}" if version is not None else "not loaded yet"
             click.echo(f"{arm} {getattr(router.policy, arm)} ({loaded}): {share:g}% {what}")
     if reg is not None and dashboard:

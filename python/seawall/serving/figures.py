@@ -133,13 +133,14 @@ class ArmFigures:
 
     # --- recording ----------------------------------------------------------------------------
 
-    def add_request(self, error: bool, seconds: float) -> None:
-        self.requests += 1
+    def add_request(self, error: bool, seconds: float, count: int = 1) -> None:
+        """`count` requests, each answered (or failed) in `seconds`."""
+        self.requests += count
         if error:
-            self.errors += 1
+            self.errors += count
         if seconds >= 0:
-            self.latency[_bucket(seconds)] += 1
-            self.latency_sum += seconds
+            self.latency[_bucket(seconds)] += count
+            self.latency_sum += seconds * count
 
     def add_predictions(self, result: Mapping[str, Any]) -> None:
         classes, scores = outputs_of(result)
@@ -336,9 +337,7 @@ class ArmStats:
         """`count` requests answered together in `seconds` (a shadow's block of copies), with
         their outputs joined in `result`."""
         with self._lock:
-            current = self._current
-            for _ in range(count):
-                current.add_request(error, seconds)
+            self._current.add_request(error, seconds, count)
             if result is not None:
                 self._add_outputs(result)
 

@@ -158,6 +158,14 @@ class ServerMetrics:
         )
         self.registry.register(_BatcherCollector(batchers))
 
+    def prepare(self, model: str, version: str, endpoints: Iterable[str]) -> None:
+        """Makes a model version's series (answered 200, latency, in flight) at 0 now: the
+        first request would otherwise make them, for several times its usual cost."""
+        self.in_flight.labels(model, version)
+        for endpoint in endpoints:
+            self.requests.labels(model, version, endpoint, "200")
+            self.latency.labels(model, version, endpoint)
+
     def observe(self, model: str, version: str, endpoint: str, code: int, seconds: float) -> None:
         self.requests.labels(model, version, endpoint, str(code)).inc()
         self.latency.labels(model, version, endpoint).observe(seconds)

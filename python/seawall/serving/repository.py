@@ -62,7 +62,7 @@ from ..errors import InvalidInputError, NotFoundError, SeawallError
 from .hot_swap import AliasWatcher
 from .served_model import BadRequest, NotFound, PayloadTooLarge, ServedModel, _dumps
 from .triton_shapes import model_config, model_stats
-from .warmup import batch_sizes, warm_on_loop, warm_up
+from .warmup import LATER_PATH_ROUNDS, PATH_ROUNDS, batch_sizes, warm_on_loop, warm_up
 
 __all__ = [
     "LOADING",
@@ -178,6 +178,8 @@ class Repository:
         self._lock = threading.Lock()  # one load, unload or hot swap at a time
         self.server: Any = None
         self.loop: asyncio.AbstractEventLoop | None = None  # the server's, once it runs
+        self.app: Any = None  # the ASGI app, once it runs: warm-up requests go through it
+        self._path_warm = False  # its request path has run PATH_ROUNDS warm-up requests
         self._start: Start | None = None
         self._new_profiler: Callable[[str], Any] = lambda name: None
         self._change_for: Callable[[str, str], Callable[[int], None]] | None = None
@@ -214,16 +216,27 @@ class Repository:
         served.warmup_sizes = sizes
         self.warmups.labels(served.name, "ok").inc()
 
-    async def serving(self) -> None:
+    async def serving(self, app: Any = None) -> None:
         """On the server's event loop, before it takes requests (the app's lifespan): the
-        models loaded so far run one request on this loop (warmup.warm_on_loop); models loaded
-        later do as part of their warm-up."""
+        models loaded so far run one request on this loop and their warm-up requests through
+        `app` (warmup.warm_on_loop); models loaded later do as part of their warm-up."""
         self.loop = asyncio.get_running_loop()
+        self.app = app
         # anyio imports its backend at its first use in a loop (the server's limits use it on
         # every request with a body): here, rather than in the first request.
         with anyio.fail_after(600):
             for served in self.live():
-                await warm_on_loop(served)
+                await self._warm_on_this_loop(served)
+
+    async def _warm_on_this_loop(self, served: ServedModel) -> None:
+        """The model's series on /metrics made now (at 0), not by its first request; then
+        warm_on_loop: the app's request path PATH_ROUNDS times the first time, fewer for later
+        models (its code has run by then)."""
+        if served.warmup_x is not None:  # (none: it had no warm-up)
+            self.server.metrics.prepare(served.name, served.version or "", ("infer", "predict"))
+        rounds = LATER_PATH_ROUNDS if self._path_warm else PATH_ROUNDS
+        await warm_on_loop(served, self.app, rounds)
+        self._path_warm = self._path_warm or self.app is not None
 
     def _warm_on_loop(self, served: ServedModel) -> None:
         """warm_on_loop on the server's loop, from the thread loading `served`."""
@@ -231,7 +244,7 @@ class Repository:
         if loop is None or not loop.is_running() or _running_loop() is loop:
             return  # not serving yet (its start does it), or no longer
         try:
-            future = asyncio.run_coroutine_threadsafe(warm_on_loop(served), loop)
+            future = asyncio.run_coroutine_threadsafe(self._warm_on_this_loop(served), loop)
         except RuntimeError:  # the loop closed meanwhile
             return
         try:

@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 
 from .._server import bulk_json
 from ..bundles import Bundle, records_to_table
+from ..errors import InvalidInputError
 from .live import LiveProfiler
 from .protocol import (
     DATATYPES,
@@ -56,6 +57,7 @@ class _Prepared:
     binary: frozenset[str] = frozenset()  # outputs to send as binary tensor data
     raw: Any = None  # the raw feature columns, for the live profile
     parameters: dict[str, Any] | None = None  # the response's (a traffic policy names the arm)
+    request: dict[str, Any] | None = None  # the parsed JSON request (None: binary tensor data)
 
 
 class ServedModel:
@@ -81,6 +83,11 @@ class ServedModel:
         self.counts = RequestCounts()
         self.warmup_sizes: list[int] = []
         self.warmup_x: np.ndarray | None = None  # a row of model input its warm-up ran
+        # (endpoint, body) of its warm-up's batch-size-1 requests, to send through the app
+        self.warmup_requests: list[tuple[str, bytes]] = []
+        # What turns a request's inputs into model input: equal keys make equal model input of
+        # the same request (a shadow reuses another arm's); None when unknown.
+        self.features_key = _features_key(bundle)
         self.string_columns = (
             {
                 str(c)
@@ -92,6 +99,30 @@ class ServedModel:
             if bundle.pipeline is not None
             else set()
         )
+
+    @classmethod
+    def start(
+        cls, bundle: Bundle, name: str, version: str | None, options: Mapping[str, Any]
+    ) -> ServedModel:
+        """`bundle` served under `name` and `version` behind a new Batcher with `options`
+        (:class:`seawall.serving.Batcher`'s; ``max_batch_size`` 64 unless they say)."""
+        from .batcher import Batcher
+
+        if len(bundle.signature.model_inputs) != 1:
+            raise InvalidInputError(
+                f"bundle {name!r}: the server batches one model input tensor, the model has "
+                f"{len(bundle.signature.model_inputs)}"
+            )
+        spec = bundle.signature.model_inputs[0]
+        rows = (len(bundle.pipeline.feature_names_out_),) if bundle.pipeline else spec.shape[1:]
+        options = {"max_batch_size": 64, **options}
+        batcher = Batcher(
+            bundle.model,
+            dtype=np.float32 if bundle.pipeline else DATATYPES[spec.datatype],
+            row_shape=rows if all(d >= 0 for d in rows) else None,
+            **options,
+        )
+        return cls(bundle, name, version, batcher, options["max_batch_size"])
 
     async def run(self, x: np.ndarray, options: Mapping[str, int]) -> Mapping[str, np.ndarray]:
         """The model's outputs for `x` through the batcher; a request of more rows than a batch
@@ -111,6 +142,16 @@ class ServedModel:
                 if isinstance(r, BaseException):
                     raise r
             parts = list(results)
+        return self._joined(parts)
+
+    def run_blocking(self, x: np.ndarray, options: Mapping[str, int]) -> Mapping[str, np.ndarray]:
+        """:meth:`run` from a thread of its own, which waits (without the GIL) for each part."""
+        step = self.max_batch_size
+        return self._joined(
+            [self.batcher.predict(x[i : i + step], **options) for i in range(0, len(x), step)]
+        )
+
+    def _joined(self, parts: list[Any]) -> Mapping[str, np.ndarray]:
         outputs = [p if isinstance(p, Mapping) else {self.output_names[0]: p} for p in parts]
         if len(outputs) == 1:
             return outputs[0]
@@ -138,7 +179,16 @@ class ServedModel:
                 )
             binary = BinarySection(memoryview(body)[int(header_length) :])
             body = body[: int(header_length)]
-        request = _parse_json(body)
+        return self._infer_request(_parse_json(body), binary)
+
+    def prepare_request(self, endpoint: str, request: dict[str, Any]) -> _Prepared:
+        """prepare_infer (``endpoint`` "infer") or prepare_predict ("predict") of a request
+        already parsed from JSON (without binary tensor data)."""
+        if endpoint == "infer":
+            return self._infer_request(request, None)
+        return self._predict_request(request)
+
+    def _infer_request(self, request: dict[str, Any], binary: BinarySection | None) -> _Prepared:
         inputs = request.get("inputs")
         if not isinstance(inputs, list) or not inputs:
             raise BadRequest("'inputs' must be a non-empty array of tensors")
@@ -190,7 +240,10 @@ class ServedModel:
             if self.bundle.pipeline is not None
             else None
         )
-        return _Prepared(x, outputs, _request_id(request), options, binary_outputs, raw)
+        prepared = _Prepared(x, outputs, _request_id(request), options, binary_outputs, raw)
+        if binary is None:
+            prepared.request = request
+        return prepared
 
     def _accepted(self, spec: TensorSpec) -> list[str]:
         if self.bundle.pipeline is None:
@@ -262,7 +315,8 @@ class ServedModel:
                 binary_names.add(name)
         return names, frozenset(binary_names)
 
-    def _response(self, prepared: _Prepared, outputs: Any) -> bytes:
+    def _response(self, prepared: _Prepared, outputs: Any, values: int) -> bytes:
+        """The response's JSON; `values`: how many output values it holds."""
         response: dict[str, Any] = {"model_name": self.name}
         if self.version is not None:
             response["model_version"] = self.version
@@ -271,7 +325,7 @@ class ServedModel:
         if prepared.parameters is not None:
             response["parameters"] = prepared.parameters
         response["outputs"] = outputs
-        return _dumps(response)
+        return bulk_json.dumps(response, small=values <= bulk_json.ITEMS).encode("utf-8")
 
     def infer_response(
         self, prepared: _Prepared, result: Mapping[str, np.ndarray]
@@ -279,7 +333,7 @@ class ServedModel:
         """The response body, and the length of its JSON part when binary data follows it."""
         if not prepared.binary:
             tensors = [encode_tensor(n, result[n]) for n in prepared.outputs]
-            return self._response(prepared, tensors), None
+            return self._response(prepared, tensors, _values(result, prepared.outputs)), None
         tensors = []
         blobs = []
         for n in prepared.outputs:
@@ -289,7 +343,8 @@ class ServedModel:
                 blobs.append(blob)
             else:
                 tensors.append(encode_tensor(n, result[n]))
-        header = self._response(prepared, tensors)
+        text = [n for n in prepared.outputs if n not in prepared.binary]
+        header = self._response(prepared, tensors, _values(result, text))
         return b"".join([header, *blobs]), len(header)
 
     # --- the records request ------------------------------------------------------------------
@@ -297,7 +352,9 @@ class ServedModel:
     def prepare_predict(self, body: bytes, header_length: str | None) -> _Prepared:
         if header_length is not None:
             raise BadRequest("binary tensor data goes to /v2/models/{name}/infer, not /predict")
-        request = _parse_json(body)
+        return self._predict_request(_parse_json(body))
+
+    def _predict_request(self, request: dict[str, Any]) -> _Prepared:
         given = [k for k in ("records", "columns", "instances") if k in request]
         if len(given) != 1:
             raise BadRequest(
@@ -332,7 +389,7 @@ class ServedModel:
         if x.shape[0] == 0:
             raise BadRequest("the request has no rows")
         options = _options(request.get("parameters"))
-        return _Prepared(x, outputs, _request_id(request), options, raw=raw)
+        return _Prepared(x, outputs, _request_id(request), options, raw=raw, request=request)
 
     def _instances(self, data: Any) -> np.ndarray:
         (spec,) = self.bundle.signature.model_inputs
@@ -367,7 +424,22 @@ class ServedModel:
     def predict_response(
         self, prepared: _Prepared, result: Mapping[str, np.ndarray]
     ) -> tuple[bytes, int | None]:
-        return self._response(prepared, {n: _nested(result[n]) for n in prepared.outputs}), None
+        outputs = {n: _nested(result[n]) for n in prepared.outputs}
+        return self._response(prepared, outputs, _values(result, prepared.outputs)), None
+
+
+def _features_key(bundle: Bundle) -> str | None:
+    """The SHA-256 of the bundle's saved feature pipeline (its fitted state), "no pipeline"
+    when the model takes its input tensor as it is, None when the bundle does not say."""
+    if bundle.pipeline is None:
+        return "no pipeline"
+    name = (bundle.manifest.get("pipeline") or {}).get("file")
+    sha = (bundle.manifest.get("files") or {}).get(name, {}).get("sha256")
+    return f"pipeline {sha}" if isinstance(sha, str) else None
+
+
+def _values(result: Mapping[str, Any], names: list[str]) -> int:
+    return sum(int(np.size(result[n])) for n in names)
 
 
 def _nested(value: np.ndarray) -> Any:

@@ -1,40 +1,54 @@
 """Shadow traffic: copies of requests answered by the shadow arm off the request path.
 
-The request path only offers a copy (the request's body bytes, already read, and the primary's
-outputs) to a bounded queue: one ``put_nowait``. When the queue is full, because the shadow is
-slower than the traffic or hangs, the copy is dropped and counted, never waited for, so the
-shadow cannot slow the primary's answers. A few worker threads, each with an event loop of its
-own, take the copies, decode them with the shadow's own pipeline and run them through the
-shadow's batcher (with a queue timeout, so that a hung shadow fails its queued copies instead of
-holding them). Their answers and errors go to the shadow arm's figures, and the outputs are
-compared with the primary's (agreement); no client ever sees them.
+The request path only offers a copy (the request's body bytes, already read, the primary's
+outputs, and the request as the arm that answered it decoded it) to a bounded queue: one
+``put_nowait``. When the queue is full, because the shadow is slower than the traffic or hangs,
+the copy is dropped and counted, never waited for, so the shadow cannot slow the primary's
+answers. A few worker threads take the copies and run them through the shadow's batcher (with a
+queue timeout, so that a hung shadow fails its queued copies instead of holding them). Their
+answers and errors go to the shadow arm's figures, and the outputs are compared with the
+primary's (agreement); no client ever sees them.
 
-The shadow runs in the primary's process, and what it holds the GIL for (decoding, the feature
-pipeline) is time the primary's requests wait. So a worker gathers copies for up to ``GATHER_S``
-after the first (at most ``BLOCK`` of them) and answers them as one request: JSON records, columns and tensors of one kind are
-joined into one body, decoded and transformed once, run in one go and split again, row for row
-the same as one at a time (a block that does not decode as a whole is answered copy by copy).
+What the shadow holds the server's GIL for is time the primary's requests wait: a long hold
+shows in the primary's tail latency, frequent wake-ups in its throughput. So by default the
+shadow's model, with its decoding and pipeline, runs in a worker process of its own
+(:mod:`seawall.serving.shadow_process`), and the server's workers only hand it blocks of copies
+and record its answers. Either way the shadow does as little as it can, rarely:
+
+- a worker wakes for the first copy, lets copies gather for ``GATHER_S`` (asleep: a copy offered
+  meanwhile wakes nobody), then takes up to ``BLOCK`` of them and answers them as one request;
+- it decodes nothing twice: when the shadow's feature pipeline is the one that made the copy's
+  model input (the same saved state, or neither has one), the shadow runs its model on that input
+  as it is; otherwise it transforms the request as the answering arm parsed it (JSON records,
+  columns and tensors of one kind joined into one request, transformed once, run in one go and
+  split again, row for row the same as one at a time; a block that does not decode as a whole is
+  answered copy by copy); only binary tensor data is decoded again from its bytes;
+- it waits for its batcher without the GIL, and records a block's figures at once.
 """
 
 from __future__ import annotations
 
-import asyncio
+import collections
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
-from ..errors import BatcherClosedError
+import numpy as np
+
+from .shadow_answer import Answer, Copy, answer_copies
+from .shadow_process import ShadowProcess
 
 __all__ = ["LoggedCopy", "ShadowQueue"]
 
 log = logging.getLogger("seawall.serving")
 
-_STOP = object()
 BLOCK = 256  # copies a worker answers at once, at most
-GATHER_S = 0.05  # how long a worker waits for more copies to join the first
+GATHER_S = 0.05  # how long a worker lets copies gather after the first
+# A copy keeps the parsed request of a body up to this size (a larger one: its bytes only, as
+# parsed JSON holds several times the memory of its text).
+KEEP_PARSED_BYTES = 64 << 10
 
 
 class ShadowQueue:
@@ -43,6 +57,8 @@ class ShadowQueue:
     ``model()`` gives the shadow's current ServedModel (None while none is loaded);
     ``stats(version)`` the ArmStats its answers are recorded in. ``size`` copies wait at most;
     ``workers`` threads answer them; a copy waits at most ``timeout_s`` in the shadow's batcher.
+    ``process`` (a ShadowProcess) answers them in a worker process; without one, or for a
+    version it cannot load, the workers answer them themselves.
     """
 
     def __init__(
@@ -53,15 +69,21 @@ class ShadowQueue:
         size: int = 1024,
         workers: int = 2,
         timeout_s: float = 10.0,
+        process: ShadowProcess | None = None,
     ) -> None:
         self.name = name
+        self.process = process
         self._model = model
         self._stats = stats
         self.timeout_us = max(1, int(timeout_s * 1e6))
         self.offered = 0
         self.dropped = 0
         self.errors = 0
-        self._queue: queue.Queue[Any] = queue.Queue(size)
+        # The copies waiting; the request path only appends (and reads the length), the
+        # workers take from the left. `_waiting` is set while copies wait: one wake-up a block.
+        self._size = size
+        self._copies: collections.deque[Copy] = collections.deque()
+        self._waiting = threading.Event()
         self._closed = False
         self._threads = [
             threading.Thread(target=self._work, name=f"seawall-shadow-{i}", daemon=True)
@@ -69,10 +91,15 @@ class ShadowQueue:
         ]
         for t in self._threads:
             t.start()
+        served = model()
+        if process is not None and served is not None:  # started now, not by the first copy
+            threading.Thread(
+                target=process.prepare, args=(served,), name="seawall-shadow-start", daemon=True
+            ).start()
 
     @property
     def queued(self) -> int:
-        return self._queue.qsize()
+        return len(self._copies)
 
     def offer(
         self,
@@ -81,17 +108,20 @@ class ShadowQueue:
         header_length: str | None,
         primary: Mapping[str, Any] | None,
         logged: LoggedCopy | None = None,
+        *,
+        decoded: Any = None,
+        features_key: str | None = None,
     ) -> bool:
         """Queues a copy of a request for the shadow, with the primary's outputs for it (None
         when another arm answered it) and, when the payload log keeps the shadow's answer to
-        it, where and under which request id. False when it was dropped (the queue is full)."""
+        it, where and under which request id. ``decoded`` is the request as the answering arm
+        prepared it (its parsed JSON, model input and options), ``features_key`` the key of
+        the features that arm makes (both None: the shadow decodes the body). False when it
+        was dropped (the queue is full)."""
         if self._closed:
             return False
         self.offered += 1
-        try:
-            self._queue.put_nowait((endpoint, body, header_length, primary, logged))
-            return True
-        except queue.Full:
+        if len(self._copies) >= self._size:
             self.dropped += 1
             served = self._model()
             self._stats(served.version if served is not None else None).record_drop()
@@ -100,111 +130,87 @@ class ShadowQueue:
                     "traffic of %r: the shadow is %d copies behind; dropped %d copies so far "
                     "(the primary is not slowed)",
                     self.name,
-                    self._queue.maxsize,
+                    self._size,
                     self.dropped,
                 )
             return False
+        request = x = None
+        options: tuple[tuple[str, int], ...] = ()
+        if decoded is not None:
+            x = decoded.x
+            options = tuple(decoded.options.items())
+            if len(body) <= KEEP_PARSED_BYTES:
+                request = decoded.request
+        self._copies.append(
+            Copy(endpoint, body, header_length, primary, logged, request, x, features_key, options)
+        )
+        if not self._waiting.is_set():
+            self._waiting.set()
+        return True
 
     def close(self, timeout_s: float = 5.0) -> None:
         """Stops the workers: copies still queued are discarded; a worker stuck on a hung
         shadow is left behind (its thread is a daemon) after `timeout_s`."""
         self._closed = True
-        while True:
-            try:
-                self._queue.get_nowait()
-            except queue.Empty:
-                break
-        for _ in self._threads:
-            try:
-                self._queue.put(_STOP, timeout=timeout_s)
-            except queue.Full:
-                break
+        if self.process is not None:  # first: a worker waiting for it gets its answer
+            self.process.close()
+        self._copies.clear()
+        self._waiting.set()
         deadline = time.monotonic() + timeout_s
         for t in self._threads:
             t.join(max(0.0, deadline - time.monotonic()))
 
     def _work(self) -> None:
-        loop = asyncio.new_event_loop()
-        try:
-            stop = False
-            while not stop:
-                items = [self._queue.get()]
-                deadline = time.monotonic() + GATHER_S
-                while len(items) < BLOCK and items[-1] is not _STOP:
-                    wait = deadline - time.monotonic()
-                    try:
-                        items.append(
-                            self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
-                        )
-                    except queue.Empty:
-                        break
-                if _STOP in items:
-                    stop = True
-                    items = [i for i in items if i is not _STOP]
-                try:
-                    self._answer_block(loop, items)
-                except Exception:  # never lose a worker
-                    log.exception("traffic of %r: a shadow worker failed", self.name)
-        finally:
-            loop.close()
-
-    def _answer_block(self, loop: asyncio.AbstractEventLoop, items: list[Any]) -> None:
-        by_endpoint: dict[str, list[Any]] = {}
-        for item in items:
-            by_endpoint.setdefault(item[0], []).append(item)
-        for endpoint, group in by_endpoint.items():
-            joined = _join(endpoint, group) if len(group) > 1 else None
-            if joined is None or not self._answer(loop, endpoint, *joined, group):
-                for item in group:
-                    self._answer(loop, endpoint, item[1], item[2], None, [item])
-
-    def _answer(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        endpoint: str,
-        body: bytes,
-        header_length: str | None,
-        rows: list[int] | None,
-        items: list[Any],
-    ) -> bool:
-        """Answers `items` (copies) from one body holding all their rows (`rows` of each, in
-        their order); False, recording nothing, when a joined body does not decode (then they
-        are tried one by one)."""
-        served = self._model()
-        if served is None:
-            return True
-        start = time.perf_counter()
-        result = None
-        error: BaseException | None = None
+        copies = self._copies
         while True:
-            prepared = None
+            self._waiting.wait()
+            if self._closed:
+                return
+            if len(copies) < BLOCK:
+                time.sleep(GATHER_S)  # one wake-up per block, not one per copy
+            items: list[Copy] = []
+            while len(items) < BLOCK:
+                try:
+                    items.append(copies.popleft())
+                except IndexError:
+                    break
+            if not copies:  # all taken: wait for the next one (which may have come since)
+                self._waiting.clear()
+                if copies:
+                    self._waiting.set()
+            if self._closed:
+                return
+            if not items:
+                continue
             try:
-                prepare = served.prepare_infer if endpoint == "infer" else served.prepare_predict
-                prepared = prepare(body, header_length)
-                options = dict(prepared.options)
-                options.setdefault("timeout_us", self.timeout_us)
-                result = loop.run_until_complete(served.run(prepared.x, options))
-            except BatcherClosedError as exc:
-                if served.replaced_by is not None:  # a hot swap: the new shadow answers
-                    served = served.replaced_by
-                    continue
-                self._failed(exc, len(items))
-                error = exc
-            except Exception as exc:
-                if prepared is None and len(items) > 1:
-                    return False  # one copy spoils the joined body: one by one
-                self._failed(exc, len(items))
-                error = exc
-            break
-        seconds = time.perf_counter() - start
-        stats = self._stats(served.version)
-        stats.record_block(len(items), result is None, seconds, result)
-        primaries = [i[3] for i in items]
-        if result is not None and any(p is not None for p in primaries):
-            _agreement(stats, result, primaries, rows)
-        if any(i[4] is not None for i in items):
-            _log_answers(served, items, rows, result, error)
-        return True
+                self._answer_block(items, self._model())
+            except Exception:  # never lose a worker
+                log.exception("traffic of %r: a shadow worker failed", self.name)
+
+    def _answer_block(self, items: list[Copy], served: Any) -> None:
+        """Answers the copies with `served` (the shadow now; None: none is loaded) and records
+        the answers: the arm's figures, the agreement with the primary, the payload log."""
+        if served is None:
+            return
+        answers = None
+        if self.process is not None:
+            answers = self.process.answer(served, items, self.timeout_us)
+        if answers is None:  # no worker process for this version: here
+            answers = answer_copies(served, items, self.timeout_us)
+        for answer in answers:
+            self._record(items, answer)
+
+    def _record(self, items: list[Copy], answer: Answer) -> None:
+        copies = [items[i] for i in answer.copies]
+        if answer.error is not None:
+            self._failed(answer.error, len(copies))
+        stats = self._stats(answer.version)
+        stats.record_block(len(copies), answer.result is None, answer.seconds, answer.result)
+        primaries = [c.primary for c in copies]
+        if answer.result is not None and any(p is not None for p in primaries):
+            _agreement(stats, answer.result, primaries, answer.rows)
+        if any(c.logged is not None for c in copies):
+            _log_answers(answer.served, copies, answer.rows, answer.result, answer.error)
 
     def _failed(self, exc: BaseException, copies: int) -> None:
         first = self.errors == 0
@@ -233,7 +239,7 @@ class LoggedCopy(NamedTuple):
 
 def _log_answers(
     served: Any,
-    items: list[Any],
+    items: list[Copy],
     rows: list[int] | None,
     result: Mapping[str, Any] | None,
     error: BaseException | None,
@@ -242,7 +248,7 @@ def _log_answers(
     for the copies whose request it keeps."""
     offset = 0
     for item, n in zip(items, rows if rows is not None else [None] * len(items), strict=True):
-        logged: LoggedCopy | None = item[4]
+        logged = item.logged
         if logged is not None:
             outputs = None
             if result is not None:
@@ -270,85 +276,11 @@ def _log_answers(
         offset += n or 0
 
 
-def _rows(endpoint: str, request: Any) -> int | None:
-    """How many rows a parsed JSON request holds, in a form _join can put together."""
-    if endpoint == "predict":
-        if set(request) - {"records", "columns"} or len(request) != 1:
-            return None
-        if "records" in request and isinstance(request["records"], list):
-            return len(request["records"])
-        columns = request.get("columns")
-        if isinstance(columns, dict) and columns:
-            lengths = {len(v) if isinstance(v, list) else -1 for v in columns.values()}
-            return lengths.pop() if len(lengths) == 1 and -1 not in lengths else None
-        return None
-    if set(request) - {"id", "inputs"}:
-        return None
-    inputs = request.get("inputs")
-    if not isinstance(inputs, list) or not inputs:
-        return None
-    rows = set()
-    for t in inputs:
-        if (
-            not isinstance(t, dict)
-            or set(t) - {"name", "datatype", "shape", "data"}
-            or not isinstance(t.get("shape"), list)
-            or len(t["shape"]) != 1
-            or not isinstance(t.get("data"), list)
-        ):
-            return None
-        rows.add(t["shape"][0])
-    return rows.pop() if len(rows) == 1 else None
-
-
-def _join(endpoint: str, group: list[Any]) -> tuple[bytes, None, list[int]] | None:
-    """One JSON body holding the rows of every copy in `group`, in order, and the rows of each
-    (None when they are not all plain JSON of one form: binary tensors, other outputs, other
-    inputs)."""
-    import json
-
-    parsed = []
-    rows = []
-    for _, body, header_length, _, _ in group:
-        if header_length is not None:
-            return None
-        try:
-            request = json.loads(body)
-        except ValueError:
-            return None
-        n = _rows(endpoint, request) if isinstance(request, dict) else None
-        if n is None:
-            return None
-        parsed.append(request)
-        rows.append(n)
-    first = parsed[0]
-    if endpoint == "predict" and "records" in first:
-        if not all("records" in r for r in parsed):
-            return None
-        joined: dict[str, Any] = {"records": [row for r in parsed for row in r["records"]]}
-    elif endpoint == "predict":
-        names = list(first["columns"])
-        if not all("columns" in r and list(r["columns"]) == names for r in parsed):
-            return None
-        joined = {"columns": {n: [v for r in parsed for v in r["columns"][n]] for n in names}}
-    else:
-        layout = [(t["name"], t["datatype"]) for t in first["inputs"]]
-        if not all([(t["name"], t["datatype"]) for t in r["inputs"]] == layout for r in parsed):
-            return None
-        inputs = []
-        for i, (name, datatype) in enumerate(layout):
-            data = [v for r in parsed for v in r["inputs"][i]["data"]]
-            inputs.append({"name": name, "datatype": datatype, "shape": [len(data)], "data": data})
-        joined = {"inputs": inputs}
-    return json.dumps(joined).encode(), None, rows
-
-
 def _agreement(
     stats: Any, result: Mapping[str, Any], primaries: list[Any], rows: list[int] | None
 ) -> None:
     """Compares the shadow's outputs (the rows of every copy, in order; `rows` of each, None for
     a single copy) with the primary's, for the copies the primary answered."""
-    import numpy as np
 
     if rows is None:
         (primary,) = primaries

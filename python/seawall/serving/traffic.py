@@ -59,6 +59,7 @@ from .hot_swap import AliasWatcher, signature_changes
 from .payload_log import current as payload_exchange
 from .rollout import Rollout
 from .shadow import LoggedCopy, ShadowQueue
+from .shadow_process import ShadowProcess
 from .traffic_policy import TrafficPolicy, check_share, input_key, sticky_unit
 
 if TYPE_CHECKING:
@@ -77,13 +78,16 @@ _VIEWS = ("rollout", "monitor")
 
 
 class Routed:
-    """What the answer path tells the router about one request: the arm, and the outputs."""
+    """What the answer path tells the router about one request: the arm; the outputs, the
+    request as the arm decoded it and the key of the features it made (for the shadow)."""
 
-    __slots__ = ("arm", "result")
+    __slots__ = ("arm", "features_key", "prepared", "result")
 
     def __init__(self, arm: str) -> None:
         self.arm = arm
         self.result: Mapping[str, Any] | None = None
+        self.prepared: Any = None
+        self.features_key: str | None = None
 
 
 class _Arm:
@@ -118,6 +122,7 @@ class TrafficRouter:
         load: Callable[[str], Bundle],
         start: Callable[[Bundle, str, str], ServedModel],
         watch_interval_s: float | None,
+        trust_code: bool = False,
     ) -> None:
         if not isinstance(policy, TrafficPolicy):
             raise InvalidInputError(
@@ -169,6 +174,7 @@ class TrafficRouter:
                     size=policy.shadow_queue,
                     workers=policy.shadow_workers,
                     timeout_s=policy.shadow_timeout_s,
+                    process=ShadowProcess(name, trust_code) if policy.shadow_process else None,
                 )
             if policy.has_rollout:
                 self.rollout = Rollout(
@@ -423,6 +429,13 @@ class TrafficRouter:
                 "offered": shadow.offered,
                 "dropped": shadow.dropped,
                 "errors": shadow.errors,
+                "process": None
+                if shadow.process is None
+                else {
+                    "pid": shadow.process.pid,
+                    "version": shadow.process.version,
+                    "restarts": shadow.process.restarts,
+                },
             },
             "rollout": None
             if rollout is None
@@ -509,6 +522,8 @@ class TrafficRouter:
                 header_length,
                 routed.result if arm is self._primary else None,
                 _logged_copy(server.payload_log, exchange),
+                decoded=routed.prepared,
+                features_key=routed.features_key,
             )
         raw = response.raw_headers  # (Starlette's list of header pairs; cheaper than .headers)
         raw.append((b"seawall-arm", arm.name.encode()))
@@ -599,6 +614,7 @@ class TrafficCollector:
     ``seawall_traffic_shadow_score_mad``. Per model and arm: ``seawall_traffic_share_percent``,
     ``seawall_traffic_arm_loads_total`` (``result`` ok or failed). Per model:
     ``seawall_traffic_shadow_dropped_total``, ``seawall_traffic_shadow_queued``,
+    ``seawall_traffic_shadow_process_restarts_total``,
     ``seawall_traffic_rollouts_total`` (``action`` rollback or promotion).
     """
 
@@ -654,6 +670,11 @@ class TrafficCollector:
         queued = GaugeMetricFamily(
             "seawall_traffic_shadow_queued", "Shadow copies waiting now.", labels=["model"]
         )
+        restarts = CounterMetricFamily(
+            "seawall_traffic_shadow_process_restarts",
+            "Times the shadow's worker process died and was started again.",
+            labels=["model"],
+        )
         rollouts = CounterMetricFamily(
             "seawall_traffic_rollouts",
             "Automatic rollbacks and promotions.",
@@ -690,11 +711,14 @@ class TrafficCollector:
                     )
                     for result in ("ok", "failed"):
                         loads.add_metric([name, arm, result], router.loads[(arm, result)])
-            if router._shadow_queue is not None:
-                dropped.add_metric([name], router._shadow_queue.dropped)
-                queued.add_metric([name], router._shadow_queue.queued)
+            shadow = router._shadow_queue
+            if shadow is not None:
+                dropped.add_metric([name], shadow.dropped)
+                queued.add_metric([name], shadow.queued)
+                if shadow.process is not None:
+                    restarts.add_metric([name], shadow.process.restarts)
             for action in ("rollback", "promotion"):
                 done = router.rollout.counts[action] if router.rollout is not None else 0
                 rollouts.add_metric([name, action], done)
         yield from (requests, errors, latency, classes, score, agreement, mad, share, loads)
-        yield from (dropped, queued, rollouts)
+        yield from (dropped, queued, restarts, rollouts)

@@ -31,6 +31,13 @@ _OPTIONS = (
         "the request path; its answers are compared, never sent.",
     ),
     click.option(
+        "--shadow-in-process",
+        is_flag=True,
+        default=False,
+        help="Run the shadow's model on the server's threads, not in a worker process of its "
+        "own (which holds none of the server's GIL).",
+    ),
+    click.option(
         "--sticky",
         metavar="header:NAME|input:NAME",
         default=None,
@@ -75,6 +82,7 @@ _OPTIONS = (
 _NAMES = (
     "canary",
     "shadow",
+    "shadow_in_process",
     "sticky",
     "rollback_if",
     "promote_if",
@@ -113,7 +121,7 @@ def pop_traffic_policy(options: dict[str, Any]) -> Any:
     make, or None when neither --canary nor --shadow is given."""
     values = {name: options.pop(name) for name in _NAMES}
     if values["canary"] is None and values["shadow"] is None:
-        given = [n for n in _NAMES[2:6] if values[n] is not None]
+        given = [n for n in _NAMES[2:7] if values[n] not in (None, False)]
         if given:
             flag = "--" + given[0].replace("_", "-")
             raise click.UsageError(f"{flag} is for a traffic policy: add --canary or --shadow")
@@ -137,6 +145,7 @@ def pop_traffic_policy(options: dict[str, Any]) -> Any:
             promote_after=after,
             interval_s=values["rollout_interval"],
             min_requests=values["rollout_min_requests"],
+            shadow_process=not values["shadow_in_process"],
         )
     except InvalidInputError as exc:
         raise click.UsageError(str(exc)) from None

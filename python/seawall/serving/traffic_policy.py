@@ -53,7 +53,9 @@ class TrafficPolicy:
 
     Shadow: ``shadow_queue`` copies wait at most (then they are dropped and counted),
     ``shadow_workers`` threads answer them, each waiting at most ``shadow_timeout_s`` in the
-    shadow's batcher.
+    shadow's batcher. With ``shadow_process`` (the default) the shadow's model runs in a worker
+    process of its own, which holds none of the server's GIL
+    (:mod:`seawall.serving.shadow_process`); False runs it on the server's threads.
     """
 
     def __init__(
@@ -72,6 +74,7 @@ class TrafficPolicy:
         shadow_queue: int = 1024,
         shadow_workers: int = 2,
         shadow_timeout_s: float = 10.0,
+        shadow_process: bool = True,
     ) -> None:
         self.canary = _uri(canary, "canary")
         self.share = check_share(share, "the canary's share")
@@ -129,6 +132,9 @@ class TrafficPolicy:
         self.min_requests = min_requests
         self.shadow_queue = shadow_queue
         self.shadow_workers = shadow_workers
+        if not isinstance(shadow_process, bool):
+            raise InvalidInputError(f"shadow_process is True or False, got {shadow_process!r}")
+        self.shadow_process = shadow_process
 
     @property
     def has_rollout(self) -> bool:

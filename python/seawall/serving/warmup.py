@@ -26,6 +26,14 @@ over, and once more after one request on the server's event loop (see ``warm_on_
 server's start for the models loaded then, else as part of the load), the batcher's counters are
 reset, so that its figures (``/metrics``, Triton's
 ``/v2/models/{m}/stats``) count served requests only.
+
+Last, on the server's event loop, the batch-size-1 requests go through the whole app as a
+client's would (routing, the request handler, its metrics' series, the response), a few times
+(``warm_request_path``): the first runs of that code are several times slower than later ones
+(the interpreter specialises code as it runs it; objects such as the model's Prometheus series
+are made on first use). These requests are made in the process (an ASGI scope naming the model,
+which no client can send) and counted nowhere: not in the metrics, the statistics, the live
+profile, the payload log or a traffic policy's figures.
 """
 
 from __future__ import annotations
@@ -43,11 +51,27 @@ from ..bundles import Bundle, numpy_dtype
 from ..errors import SeawallError, WarmupError
 from .served_model import BadRequest
 
-__all__ = ["WARMUP_QUANTILES", "batch_sizes", "profile_rows", "warm_up", "warmup_rows"]
+__all__ = [
+    "LATER_PATH_ROUNDS",
+    "PATH_ROUNDS",
+    "WARMUP_QUANTILES",
+    "WARMUP_SCOPE",
+    "batch_sizes",
+    "profile_rows",
+    "warm_request_path",
+    "warm_up",
+    "warmup_rows",
+]
 
 log = logging.getLogger("seawall.serving")
 
 WARMUP_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+# The ASGI scope key of a warm-up request made in the process: the ServedModel it warms.
+WARMUP_SCOPE = "seawall.warmup"
+# Times each request goes through the app: enough for the interpreter to specialise the path,
+# the first time; for models loaded later (its code has run by then) a few rounds.
+PATH_ROUNDS = 16
+LATER_PATH_ROUNDS = 2
 
 
 def batch_sizes(max_batch_size: int, preferred: Iterable[int] = ()) -> list[int]:
@@ -119,9 +143,19 @@ def warm_up(served: Any, sizes: Sequence[int], reference: Callable[[], Any] | No
                     served.batcher.predict(x)
             else:
                 batch = [rows[i % len(rows)] for i in range(size)]
-                _run(served, "infer", _infer_body(bundle, batch))
                 key = "records" if bundle.pipeline is not None else "instances"
-                x = _run(served, "predict", json.dumps({key: batch}).encode())
+                bodies = {
+                    "infer": _infer_body(bundle, batch),
+                    "predict": json.dumps({key: batch}).encode(),
+                }
+                made = {endpoint: _run(served, endpoint, b) for endpoint, b in bodies.items()}
+                x = made["predict"]
+                if size == 1:  # the requests warm_request_path sends through the app
+                    served.warmup_requests = [
+                        (endpoint, bodies[endpoint])
+                        for endpoint, given in made.items()
+                        if given is not None
+                    ]
             if size == 1:
                 served.warmup_x = x
         except Exception as exc:
@@ -134,18 +168,86 @@ def warm_up(served: Any, sizes: Sequence[int], reference: Callable[[], Any] | No
     served.batcher.reset_stats()
 
 
-async def warm_on_loop(served: Any) -> None:
+async def warm_on_loop(served: Any, app: Any = None, rounds: int = PATH_ROUNDS) -> None:
     """On the event loop that will serve `served`: one request of a row through its batcher,
     as a request handler makes it (the first such call on a loop sets up how the batcher hands
-    results to it), then resets the batcher's stats. Nothing when it had no warm-up."""
+    results to it), then, given the ASGI `app`, its warm-up requests through the app
+    (:func:`warm_request_path`, `rounds` times); then resets the batcher's stats. Nothing when
+    it had no warm-up."""
     if served.warmup_x is None:
         return
     try:
         await served.run(served.warmup_x, {})
     except Exception as exc:
         raise WarmupError(f"model {served.name!r} failed its warm-up request: {exc}") from exc
+    if app is not None:
+        await warm_request_path(app, served, rounds)
     _settle(served.batcher)
     served.batcher.reset_stats()
+
+
+async def warm_request_path(app: Any, served: Any, rounds: int = PATH_ROUNDS) -> None:
+    """Sends `served`'s batch-size-1 warm-up requests through the ASGI `app` (on the event loop
+    that serves it), each `rounds` times, as requests its handler counts nowhere (module
+    docstring). Raises WarmupError when one is not answered 200."""
+    for endpoint, body in served.warmup_requests:
+        path = (
+            f"/v2/models/{served.name}/infer"
+            if endpoint == "infer"
+            else f"/v1/models/{served.name}/predict"
+        )
+        for _ in range(rounds):
+            status, answer = await _asgi_post(app, path, body, served)
+            if status != 200:
+                raise WarmupError(
+                    f"model {served.name!r} failed its warm-up request to {path}: {status} "
+                    f"{answer[:300]!r}"
+                )
+
+
+async def _asgi_post(app: Any, path: str, body: bytes, served: Any) -> tuple[int, bytes]:
+    """POSTs `body` to `path` of the ASGI `app` as a warm-up of `served`; (status, body)."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"127.0.0.1"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ],
+        "client": ("127.0.0.1", 0),
+        "server": ("127.0.0.1", 0),
+        "state": {},
+        WARMUP_SCOPE: served,
+    }
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    status = 0
+    chunks: list[bytes] = []
+
+    async def send(message: Mapping[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, send)
+    return status, b"".join(chunks)
 
 
 def _run(served: Any, endpoint: str, body: bytes | None) -> Any:
