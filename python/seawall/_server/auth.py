@@ -39,6 +39,7 @@ from .limits import Scope as AsgiScope
 from .tokens import Principal, TokenFile, check_rate
 
 __all__ = [
+    "IN_PROCESS_KEY",
     "PRINCIPAL_KEY",
     "Access",
     "AuthMiddleware",
@@ -52,6 +53,9 @@ __all__ = [
 log = logging.getLogger("seawall.server")
 
 PRINCIPAL_KEY = "seawall.principal"  # where the middleware puts the principal in the ASGI scope
+# An ASGI scope key that marks a request the server makes to itself in its own process (a
+# model's warm-up requests): no client can send one, so it needs no token.
+IN_PROCESS_KEY = "seawall.in_process"
 _REALM = 'Bearer realm="seawall"'
 
 
@@ -268,7 +272,7 @@ class AuthMiddleware:
         if root and path.startswith(root):
             path = path[len(root) :]
         access = self.classify(scope["method"], path or "/")
-        if access.public:
+        if access.public or scope.get(IN_PROCESS_KEY) is True:
             await self.app(scope, receive, send)
             return
         upstream = scope.get(PRINCIPAL_KEY)
