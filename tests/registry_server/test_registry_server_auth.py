@@ -115,6 +115,8 @@ def test_each_call_needs_the_scopes_of_its_route(secured, tmp_path):
         ("read fraud v1", [("read", "models/fraud")], lambda r: r.get_model_version("fraud", 1)),
         ("load fraud v1", [("read", "models/fraud")], lambda r: r.bundle_path("models:/fraud/1")),
         ("read other v1", [("read", "models/other")], lambda r: r.get_model_version("other", 1)),
+        ("search fraud's versions", [("read", "models/fraud")], lambda r: r.search_model_versions("fraud")),
+        ("search every version", [("read", "models/*")], lambda r: r.search_model_versions()),
         ("promote fraud", [("promote", "models/fraud")], lambda r: r.set_alias("fraud", "champion", 2)),
         ("promote other", [("promote", "models/other")], lambda r: r.set_alias("other", "champion", 2)),
         (
@@ -153,6 +155,7 @@ def test_each_call_needs_the_scopes_of_its_route(secured, tmp_path):
         models = [m.name for m in backing.list_models()]
         readable = [m for m in models if _may(scopes, "read", f"models/{m}")]
         assert sorted(m.name for m in reg.list_models()) == sorted(readable), who
+        assert [m.name for m in reg.search_models()] == sorted(readable), who
         assert [m.name for m in reg.summary().models] == sorted(readable), who
     # A 403 says which scope was missing, in WWW-Authenticate too.
     token = backing.create_token("probe", team="t", scopes=["read:models/fraud"])

@@ -21,7 +21,7 @@ from ..errors import (
     RunClosedError,
 )
 from . import _checks as checks
-from . import _search, _stale
+from . import _pages, _search, _stale
 from . import _tombstones as tombstones
 from ._actor import current_actor
 from ._base import RegistryBase
@@ -387,8 +387,7 @@ class TrackingMixin(RegistryBase):
         MLflow's ``PagedList``); it is None on the last page. Runs started between two calls can
         shift the pages, as with any offset paging.
         """
-        if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1:
-            raise InvalidInputError(f"max_results must be a positive integer, got {max_results!r}")
+        _pages.check_max_results(max_results)
         tree = _search.parse_filter(filter) if filter is not None else None
         ordering = _search.parse_order_by(order_by)
         if isinstance(experiment, str):

@@ -28,12 +28,13 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from .._entities import Deletion
+from .._entities import Deletion, Model, ModelVersion
+from .._pages import ModelPage, Page, VersionPage
 from .._registry import Registry
 from .._run import Run
 from .._search import RunPage
 from .._summary import Summary
-from .codec import CODECS, Codec
+from .codec import CODECS, Codec, decode, encode, schema
 
 __all__ = [
     "ADMIN",
@@ -209,29 +210,38 @@ def _run_schema(components: dict[str, Any]) -> dict[str, Any]:
     return {"$ref": "#/components/schemas/Run"}
 
 
-def _page_schema(components: dict[str, Any]) -> dict[str, Any]:
-    components.setdefault(
-        "RunPage",
-        {
-            "type": "object",
-            "description": "One page of runs; `token`, passed back as page_token with the same "
-            "search, gives the next page (null on the last page).",
-            "properties": {
-                "runs": {"type": "array", "items": _run_schema(components)},
-                "token": {"type": "string", "nullable": True},
-            },
-            "required": ["runs", "token"],
-        },
-    )
-    return {"$ref": "#/components/schemas/RunPage"}
-
-
 CODECS[Run] = Codec(_encode_run, _decode_run, _run_schema)
-CODECS[RunPage] = Codec(
-    lambda page: {"runs": [_encode_run(r) for r in page], "token": page.token},
-    lambda data, client: RunPage([_decode_run(r, client) for r in data["runs"]], data["token"]),
-    _page_schema,
-)
+
+
+def _page_codec(page: type[Page[Any]], item: type, field: str, what: str) -> Codec:
+    """A page of a search: its items under `field`, and the token of the next page."""
+
+    def page_schema(components: dict[str, Any]) -> dict[str, Any]:
+        components.setdefault(
+            page.__name__,
+            {
+                "type": "object",
+                "description": f"One page of {what}; `token`, passed back as page_token with "
+                "the same search, gives the next page (null on the last page).",
+                "properties": {
+                    field: {"type": "array", "items": schema(item, components)},
+                    "token": {"type": "string", "nullable": True},
+                },
+                "required": [field, "token"],
+            },
+        )
+        return {"$ref": f"#/components/schemas/{page.__name__}"}
+
+    return Codec(
+        lambda found: {field: [encode(i) for i in found], "token": found.token},
+        lambda data, client: page([decode(i, item, client) for i in data[field]], data["token"]),
+        page_schema,
+    )
+
+
+CODECS[RunPage] = _page_codec(RunPage, Run, "runs", "runs")
+CODECS[ModelPage] = _page_codec(ModelPage, Model, "models", "models")
+CODECS[VersionPage] = _page_codec(VersionPage, ModelVersion, "versions", "model versions")
 
 
 # --- server sides of the calls a run handle makes ---------------------------------------------
@@ -257,6 +267,11 @@ ANY_TOKEN: tuple[str, ...] = ()  # a valid token, whatever its scopes
 def _named(kind: str) -> Callable[[Any, Readable], Any]:
     """Keeps the records (with a ``name``) of `kind` the principal may read."""
     return lambda found, may: [r for r in found if may(kind, r.name)]
+
+
+def _named_page(kind: str) -> Callable[[Any, Readable], Any]:
+    """Keeps the records of a page the principal may read, and the page's token."""
+    return lambda found, may: type(found)([r for r in found if may(kind, r.name)], found.token)
 
 
 def _readable_summary(found: Summary, may: Readable) -> Summary:
@@ -442,6 +457,21 @@ REGISTRY_ROUTES = RouteTable(
             "List the models",
             access=ANY_TOKEN,
             readable=_named("models"),
+        ),
+        Route(
+            "POST",
+            "/models/search",
+            "search_models",
+            "Search models by name and tags, a page at a time",
+            access=ANY_TOKEN,
+            readable=_named_page("models"),
+        ),
+        Route(
+            "POST",
+            "/model-versions/search",
+            "search_model_versions",
+            "Search model versions by model, run and tags, a page at a time",
+            access=("read:models/{model|*}",),
         ),
         Route(
             "GET",
