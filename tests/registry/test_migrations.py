@@ -103,6 +103,32 @@ def test_upgrade_in_place_keeps_the_data(registry_uri, tmp_path, rng):
         reg.close()
 
 
+def test_alerts_of_an_older_database_upgrade_unacknowledged(registry_uri, tmp_path):
+    """An alert written before acknowledgements existed (revision 0007) reads back as not
+    acknowledged, and can then be acknowledged."""
+    from seawall.monitoring._store import HistoryStore
+
+    db = Database(registry_uri)
+    assert _migrate.upgrade(db, "0007") == "0007"
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO monitor_alerts (model, rule, kind, severity, state, value, "
+                "threshold, message, started_at, updated_at) VALUES ('m', 'r', 'drift_share', "
+                "'critical', 'firing', 0.7, 0.5, 'moved', 10.0, 11.0)"
+            )
+        )
+    db.dispose()
+    with Registry(registry_uri, artifacts=tmp_path / "a") as reg:
+        store = HistoryStore(reg)
+        (old,) = store.alerts("m")
+        assert (old.message, old.acknowledged_by, old.acknowledged_at) == ("moved", None, None)
+        with reg.acting_as("user:ana"):
+            acknowledged = store.acknowledge_alert("m", old.id)
+        assert acknowledged.acknowledged_by == "user:ana"
+        assert store.alerts("m") == [acknowledged]
+
+
 def test_migrations_build_the_schema_the_code_uses(registry_uri):
     db = Database(registry_uri)
     _migrate.upgrade(db)

@@ -200,6 +200,41 @@ def test_the_actor_is_the_tokens_principal(secured, tmp_path):
     assert event.payload["actor"] == "service:ci-bot"
 
 
+def test_acknowledging_an_alert_needs_write_and_records_the_token(secured):
+    """Through the server, acknowledging a model's alert needs write on the model (a reader
+    gets 403, and nothing changes); the acknowledgement names the token's principal, not the
+    actor the client claims."""
+    from seawall.monitoring._store import HistoryStore
+    from seawall.monitoring.rules import Alert
+
+    _, backing, client = secured
+    here = HistoryStore(backing)
+    ids = {
+        model: here.save_alert(
+            Alert(model, "r", "drift_share", None, "critical", "firing", 0.7, 0.5, "moved", 1.0)
+        )
+        for model in ("fraud", "other")
+    }
+    reader = HistoryStore(client("read:models/*", name="reader"))
+    with pytest.raises(errors.AccessDeniedError, match="write:models/fraud"):
+        reader.acknowledge_alert("fraud", ids["fraud"])
+    writer_registry = client("write:models/fraud", name="on-call")
+    writer = HistoryStore(writer_registry)
+    with pytest.raises(errors.AccessDeniedError, match="write:models/other"):
+        writer.acknowledge_alert("other", ids["other"])
+    # An alert of another model, named as fraud's: refused as not found, not acknowledged.
+    with pytest.raises(errors.NotFoundError):
+        writer.acknowledge_alert("fraud", ids["other"])
+    assert all(a.acknowledged_at is None for a in here.alerts())
+    with writer_registry.acting_as("mallory"):
+        done = writer.acknowledge_alert("fraud", ids["fraud"])
+    assert done.acknowledged_by == "service:on-call"
+    assert {a.id: a.acknowledged_by for a in here.alerts()} == {
+        ids["fraud"]: "service:on-call",
+        ids["other"]: None,
+    }
+
+
 def test_a_revoked_token_is_refused_within_a_second(secured):
     url, _, client = secured
     admin = client(*ADMIN, name="admin")

@@ -135,6 +135,13 @@ HISTORY_ROUTES = RouteTable(
         ),
         Route(
             "POST",
+            "/monitoring/alerts/{alert_id:int}/acknowledge",
+            "acknowledge_alert",
+            "Acknowledge a model's alert: the request's principal and the time are recorded",
+            access=("write:models/{model}",),
+        ),
+        Route(
+            "POST",
             "/monitoring/alerts/resolve",
             "resolve_alerts",
             "Mark alerts resolved, with a note",

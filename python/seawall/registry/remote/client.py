@@ -76,7 +76,7 @@ def send(
         in_path["version"] = ref.alias or ("latest" if ref.version is None else str(ref.version))
     for name in route.path_params:
         if name not in in_path:
-            in_path[name] = _path_value(values.pop(name), name, f"{{{name}:path}}" in route.path)
+            in_path[name] = _path_value(values.pop(name), name, route.path)
     path = _PATH_PARAM.sub(lambda m: urllib.parse.quote(in_path[m.group(1)], safe=""), route.path)
     wire = {k: jsonable(v, k) for k, v in values.items()}
     if route.method in ("GET", "DELETE"):
@@ -86,8 +86,14 @@ def send(
     return decode(data, table.answer_type(route), client)
 
 
-def _path_value(value: Any, name: str, may_hold_slash: bool) -> str:
-    """A value that names something in a path: a string that stays one path segment."""
+def _path_value(value: Any, name: str, path: str) -> str:
+    """A value that names something in a path: a string that stays one path segment (or holds
+    '/' where the path says ``{name:path}``), a number where it says ``{name:int}``."""
+    if f"{{{name}:int}}" in path:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InvalidInputError(f"{name} must be a non-negative integer, got {value!r}")
+        return str(value)
+    may_hold_slash = f"{{{name}:path}}" in path
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str):
