@@ -92,35 +92,44 @@ def test_the_openapi_document_lists_every_route_and_validates(served):
             assert in_path == set(route.path_params), route
 
 
+# Registry methods that are not routes, each with why: they run on the client as they are
+# (over the routes below them and the remote artifact store), or are refused there.
+ON_THE_CLIENT = {
+    "bundle_manifest": "resolve, then the manifest object",
+    "bundle_path": "a verified local copy: the manifest, then the objects",
+    "load_model": "bundle_path, then loads here",
+    "reference_profile": "the version, then the profile object",
+    "register_model": "checks and stores the bundle's files, then _register_stored",
+    "resolve": "get_model_version",
+    "read_artifact": "_artifact_sha, then the object",
+    "download_artifacts": "list_artifacts, then the objects",
+    "start_run": "_start_run, then _log_batch",
+    "close": "closes the client's connections",
+    "_log_artifact": "the object, then _record_artifacts",
+    "_log_artifacts": "the objects, then _record_artifacts",
+    "_log_bytes": "the object, then _record_artifacts",
+    "_log_input": "fingerprints and profiles here, then _record_input",
+    "_keep_alive": "the client's heartbeat thread, over _beat",
+    "_materialize": "writes the verified local copy",
+    "_manifest": "reads the manifest object",
+    "acting_as": "names the actor the client sends (a server without tokens records it)",
+    "events": "the server's GET /events",
+    "wait_for_events": "its long poll",
+    "watch_events": "a thread of long polls",
+    "export_tokens": "refused: the digests stay on the server",
+}
+_OVER_EVENTS = {"events", "wait_for_events", "watch_events", "export_tokens"}
+
+
 def test_every_registry_method_is_served_or_runs_on_the_client():
-    """Each method of Registry that touches the database has a route (so RemoteRegistry sends
-    it); the others run as they are on the client, over the remote artifact store. A method
-    added to Registry without either fails here, by name."""
-    on_the_client = {
-        "bundle_manifest",  # resolve + the manifest object
-        "bundle_path",
-        "load_model",
-        "reference_profile",
-        "register_model",  # stores the files, then _register_stored
-        "resolve",  # get_model_version
-        "read_artifact",  # _artifact_sha + the object
-        "download_artifacts",  # list_artifacts + the objects
-        "start_run",  # _start_run, then _log_batch
-        "close",
-        "_log_artifact",  # the object, then _record_artifacts
-        "_log_artifacts",
-        "_log_bytes",
-        "_log_input",  # fingerprint and profile here, then _record_input
-        "_keep_alive",
-        "_materialize",
-        "_manifest",
-        "acting_as",  # names the actor the client sends (a server without tokens records it)
-        "events",  # the server's GET /events
-        "wait_for_events",  # its long poll
-        "watch_events",  # a thread of long polls
-        "export_tokens",  # refused: the digests stay on the server
-    }
-    over_events = {"events", "wait_for_events", "watch_events", "export_tokens"}
+    """Each public method of Registry (and each private one a run handle calls) has a route,
+    so that RemoteRegistry sends it, or is listed above with the reason it runs on the client;
+    a method added to Registry without either fails here, by name. Likewise every method of
+    the monitoring history has a route."""
+    from seawall.monitoring._remote import HISTORY_ROUTES, RemoteHistoryStore
+    from seawall.monitoring._store import HistoryStore
+
+    assert all(isinstance(why, str) and why for why in ON_THE_CLIENT.values())
     remote = remote_client.RemoteRegistry
     for name, member in inspect.getmembers(Registry, callable):
         if name.startswith("__"):
@@ -129,9 +138,17 @@ def test_every_registry_method_is_served_or_runs_on_the_client():
         if name.startswith("_") and not used_by_runs and name not in REGISTRY_ROUTES.by_call:
             continue  # the database's own helpers
         served = name in REGISTRY_ROUTES.by_call or name == "promote"
-        assert served or name in on_the_client, f"Registry.{name} is neither served nor listed"
-        if served or name in over_events:
+        assert served != (name in ON_THE_CLIENT), f"Registry.{name}: served, or listed, not both"
+        if served or name in _OVER_EVENTS:
             assert getattr(remote, name) is not member, f"RemoteRegistry.{name} is the local one"
+    stale = [n for n in ON_THE_CLIENT if not callable(getattr(Registry, n, None))]
+    assert stale == [], "listed as on the client, but not a Registry method"
+    assert {"search_models", "search_model_versions", "search_runs"} <= set(REGISTRY_ROUTES.by_call)
+    for name, member in inspect.getmembers(HistoryStore, callable):
+        if name.startswith("_"):
+            continue
+        assert name in HISTORY_ROUTES.by_call, f"HistoryStore.{name} is not served"
+        assert getattr(RemoteHistoryStore, name) is not member
 
 
 # --- errors -----------------------------------------------------------------------------------
@@ -449,20 +466,26 @@ def test_the_server_restarted_mid_upload(tmp_path, rng, monkeypatch):
 # --- versions and identity --------------------------------------------------------------------
 
 
-def test_a_client_of_another_api_version_gets_an_error_naming_both(served, monkeypatch):
+@pytest.mark.parametrize("offset", [1, -1], ids=["newer client", "older client"])
+def test_a_client_of_another_api_version_gets_an_error_naming_both(served, monkeypatch, offset):
     url, _ = served
-    monkeypatch.setattr(remote_transport, "API_VERSION", API_VERSION + 1)
+    other = API_VERSION + offset
+    monkeypatch.setattr(remote_transport, "API_VERSION", other)
     with pytest.raises(errors.UnsupportedVersionError) as raised, Registry(url) as reg:
         reg.list_models()
     message = str(raised.value)
-    assert f"version {API_VERSION}" in message and f"version {API_VERSION + 1}" in message
-    # The server refuses such a request itself, naming both.
-    answer = httpx.get(
-        f"{url}/api/{API_VERSION + 1}/models", headers={"Seawall-API": str(API_VERSION + 1)}
-    )
-    assert answer.status_code == 400 and answer.json()["type"] == "UnsupportedVersionError"
-    assert f"version {API_VERSION}" in answer.json()["error"]
-    assert f"version {API_VERSION + 1}" in answer.json()["error"]
+    assert f"version {API_VERSION}" in message and f"version {other}" in message
+    # The server refuses such a request itself, naming both (the version in the path or the
+    # header).
+    for path_version, header in ((other, other), (API_VERSION, other), (other, None)):
+        answer = httpx.get(
+            f"{url}/api/{path_version}/models",
+            headers={"Seawall-API": str(header)} if header is not None else {},
+        )
+        assert answer.status_code == 400 and answer.json()["type"] == "UnsupportedVersionError"
+        assert answer.headers["seawall-api"] == str(API_VERSION)
+        assert f"version {API_VERSION}" in answer.json()["error"]
+        assert f"version {other}" in answer.json()["error"]
 
 
 def test_a_server_of_another_api_version_or_none_is_refused_by_name(monkeypatch):
