@@ -299,14 +299,7 @@ class ModelsMixin(RegistryBase):
         query = select(models).where(tombstones.live(models))
         if name_like is not None:
             query = query.where(models.c.name.like(name_like, escape="\\"))
-        for k, v in wanted.items():
-            query = query.where(
-                exists().where(
-                    model_tags.c.model_id == models.c.id,
-                    model_tags.c.key == k,
-                    model_tags.c.value == v,
-                )
-            )
+        query = _tagged(query, model_tags, model_tags.c.model_id == models.c.id, wanted)
         if page_token is not None:
             (after,) = _pages.after_key(page_token, key, "search_models", (str,))
             query = query.where(name > after)
@@ -358,14 +351,12 @@ class ModelsMixin(RegistryBase):
             query = query.where(
                 model_versions.c.run_id.in_(select(runs.c.id).where(runs.c.uuid == run_id))
             )
-        for k, v in wanted.items():
-            query = query.where(
-                exists().where(
-                    model_version_tags.c.version_id == model_versions.c.id,
-                    model_version_tags.c.key == k,
-                    model_version_tags.c.value == v,
-                )
-            )
+        query = _tagged(
+            query,
+            model_version_tags,
+            model_version_tags.c.version_id == model_versions.c.id,
+            wanted,
+        )
         if page_token is not None:
             after, version = _pages.after_key(page_token, key, "search_model_versions", (str, int))
             query = query.where(
@@ -443,3 +434,11 @@ class ModelsMixin(RegistryBase):
             )
 
         self._db.write(tx)
+
+
+def _tagged(query: Any, table: Any, owned: Any, wanted: Mapping[str, str]) -> Any:
+    """`query` keeping the rows that carry every tag of `wanted`, in the tag `table` (whose
+    rows are theirs where `owned`)."""
+    for k, v in wanted.items():
+        query = query.where(exists().where(owned, table.c.key == k, table.c.value == v))
+    return query
