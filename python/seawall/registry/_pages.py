@@ -1,10 +1,10 @@
 """Pages of a search: a list with the token of the next page, and the tokens themselves.
 
 A token is opaque to the caller (URL-safe base64 of a small JSON object) and names the search
-that made it, so that it is refused with any other. Run search pages by offset (its order may
-be on values that change); model and version search page by key (keyset paging): the token
-holds the sort key of the last row given, and the next page starts strictly after it, so a
-row inserted or deleted between two calls never makes another row appear twice or go missing.
+that made it, so that it is refused with any other. Searches page by key (keyset paging): the
+token holds the sort key of the last row given, and the next page starts strictly after it, so
+a row inserted or deleted between two calls never makes another row appear twice or go missing
+(as an offset would).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from ..errors import InvalidInputError
@@ -96,20 +97,22 @@ def read_token(token: Any, key: str, what: str) -> dict[str, Any]:
     return data
 
 
-def keyset_token(key: str, last: tuple[str, ...] | tuple[str, int]) -> str:
+def keyset_token(key: str, last: Sequence[Any]) -> str:
     """The token of the page after the one that ended with the row sorted at `last`."""
     return write_token(key, after=list(last))
 
 
-def after_key(token: Any, key: str, what: str, types: tuple[type, ...]) -> tuple[Any, ...]:
-    """The sort key a :func:`keyset_token` holds: one value of each of `types`."""
+def after_key(
+    token: Any, key: str, what: str, types: Sequence[type | tuple[type, ...]]
+) -> tuple[Any, ...]:
+    """The sort key a :func:`keyset_token` holds: one value of each of `types` (a type, or a
+    tuple of the types it may be; never a bool)."""
     after = read_token(token, key, what).get("after")
     if (
         not isinstance(after, list)
         or len(after) != len(types)
         or not all(
-            isinstance(v, t) and not (t is int and isinstance(v, bool))
-            for v, t in zip(after, types, strict=False)
+            isinstance(v, t) and not isinstance(v, bool) for v, t in zip(after, types, strict=False)
         )
     ):
         raise InvalidInputError(f"page_token {token!r} is not a token from {what}")

@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, not_, or_, select
+from sqlalchemy import ColumnElement, and_, exists, false, not_, or_, select
 
 from ..errors import InvalidInputError
 from . import _pages
@@ -434,13 +434,28 @@ def query_key(experiments: list[str] | None, filter: str | None, order_by: Any) 
     return _pages.query_key(experiments, filter, repr(order_by))
 
 
-def page_token(offset: int, key: str) -> str:
-    return _pages.write_token(key, offset=offset)
+def page_token(last: list[Any], key: str) -> str:
+    """The token of the page after the run sorted at `last` (its sort key: the values of
+    each order_by field, then its start time and key)."""
+    return _pages.keyset_token(key, last)
 
 
-def page_offset(token: Any, key: str) -> int:
-    """The offset a token from :func:`page_token` stands for, after checking it."""
-    offset = _pages.read_token(token, key, "search_runs").get("offset")
-    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
-        raise InvalidInputError(f"page_token {token!r} is not a token from search_runs")
-    return offset
+_VALUE = (str, int, float, type(None))
+
+
+def page_after(token: Any, key: str, fields: int) -> tuple[Any, ...]:
+    """The sort key a token from :func:`page_token` holds, after checking it."""
+    return _pages.after_key(token, key, "search_runs", [_VALUE] * fields + [(int, float), int])
+
+
+def after(columns: list[tuple[Any, bool]], last: tuple[Any, ...]) -> ColumnElement[bool]:
+    """Rows sorted after `last` in the order of `columns` ((expression, descending), NULLs
+    last either way): the first column where they differ is later."""
+    later: list[ColumnElement[bool]] = []
+    same: list[ColumnElement[bool]] = []
+    for (column, descending), value in zip(columns, last, strict=True):
+        if value is not None:  # nothing sorts after NULL, last in its column
+            beyond = column < value if descending else column > value
+            later.append(and_(*same, or_(beyond, column.is_(None))))
+        same.append(column.is_(None) if value is None else column == value)
+    return or_(false(), *later)

@@ -384,8 +384,10 @@ class TrackingMixin(RegistryBase):
 
         Returns a list of at most `max_results` runs whose ``token`` attribute, passed back as
         ``page_token`` with the same experiment, filter and order, gives the next page (as
-        MLflow's ``PagedList``); it is None on the last page. Runs started between two calls can
-        shift the pages, as with any offset paging.
+        MLflow's ``PagedList``); it is None on the last page. Pages are cut by the sort key of
+        the last run given, so runs started or deleted between two calls never make another run
+        come twice or go missing (a run whose sorted value changes in between, a metric logged
+        again, may move across the cut).
         """
         _pages.check_max_results(max_results)
         tree = _search.parse_filter(filter) if filter is not None else None
@@ -403,11 +405,16 @@ class TrackingMixin(RegistryBase):
         for name in names or ():
             checks.check_name(name, "experiment name")
         key = _search.query_key(names, filter, ordering)
-        offset = 0 if page_token is None else _search.page_offset(page_token, key)
+        last = None if page_token is None else _search.page_after(page_token, key, len(ordering))
         with self._db.read() as conn:
             # Deleted runs, and runs of deleted experiments, are not found (a deleted
             # experiment named here is DeletedError).
-            query = select(runs).where(tombstones.live(runs))
+            columns = [
+                (_search.order_column(field, self._postgres), descending)
+                for field, descending in ordering
+            ]
+            keys = [column.label(f"order_{i}") for i, (column, _) in enumerate(columns)]
+            query = select(runs, *keys).where(tombstones.live(runs))
             if names is None:
                 query = query.where(
                     runs.c.experiment_id.in_(
@@ -422,17 +429,21 @@ class TrackingMixin(RegistryBase):
                 query = query.where(runs.c.experiment_id.in_(ids))
             if tree is not None:
                 query = query.where(_search.compile_filter(tree))
-            clauses = []
-            for field, descending in ordering:
-                column = _search.order_column(field, self._postgres)
-                clauses.append((column.desc() if descending else column.asc()).nulls_last())
-            clauses += [runs.c.start_time.desc(), runs.c.id.desc()]
+            # Ties go to the newest run; the key makes the order total, so that a page ends
+            # at one row and the next starts just after it.
+            columns += [(runs.c.start_time, True), (runs.c.id, True)]
+            if last is not None:
+                query = query.where(_search.after(columns, last))
+            clauses = [(c.desc() if d else c.asc()).nulls_last() for c, d in columns]
             # One row more than asked tells whether another page follows.
-            query = query.order_by(*clauses).offset(offset).limit(max_results + 1)
-            rows = conn.execute(query).all()
-            more = len(rows) > max_results
-            token = _search.page_token(offset + max_results, key) if more else None
-            return _search.RunPage(self._runs(conn, rows[:max_results]), token)
+            rows = conn.execute(query.order_by(*clauses).limit(max_results + 1)).all()
+            page = rows[:max_results]
+            token = None
+            if len(rows) > max_results:
+                end = page[-1]
+                sort_key = [getattr(end, k.name) for k in keys] + [end.start_time, end.id]
+                token = _search.page_token(sort_key, key)
+            return _search.RunPage(self._runs(conn, page), token)
 
     def _record_artifacts(
         self, run: Run, items: list[tuple[str, str, int]], pins: Pins, event: NewEvent | None = None
