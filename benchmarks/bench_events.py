@@ -14,12 +14,14 @@ the watch interval, not timed) first, so that moves land anywhere in the poll's 
   server did before events, and still does on a plain SQLite file);
 - "sqlite, events": a SQLite registry whose server is told to follow events (the registry's
   own 50 ms poll of the events table);
-- "sqlite, polling": the default on SQLite.
+- "sqlite, polling": the default on SQLite;
+- "seawall server, events": the issue's case: the model server follows the alias through
+  ``seawall server`` (over a SQLite registry, checking tokens: the model server's own), whose
+  long poll answers as the alias's event commits.
 
     python -m pytest benchmarks/bench_events.py -s --benchmark-columns=median,min,max,rounds
 
-Target: p50 <= 250 ms through events (the issue's figure is through ``seawall server``'s event
-stream; here the server reads the registry's events directly). PostgreSQL cases skip without
+Target: p50 <= 250 ms through events, ``seawall server``'s above all. PostgreSQL cases skip without
 PostgreSQL's server binaries. SEAWALL_BENCH_ROWS scales the rounds down for CI's smoke run.
 """
 
@@ -160,6 +162,20 @@ def test_sqlite(benchmark, tmp_path, events):
         _measure(benchmark, reg, f"sqlite, {'events' if events else 'polling'}")
     finally:
         reg.close()
+
+
+def test_through_seawall_server(benchmark, tmp_path):
+    from seawall.registry_server import create_registry_app
+
+    backing = _registry(Registry, f"sqlite:///{tmp_path / 'reg.db'}", tmp_path)
+    token = backing.create_token("model-server", team="ops", scopes=["promote:models/tagged"])
+    try:
+        with serve_in_thread(create_registry_app(backing, auth=backing)) as url:
+            with Registry(url, token=token.secret) as remote:
+                assert remote.pushes_events
+                _measure(benchmark, remote, "seawall server (tokens), events")
+    finally:
+        backing.close()
 
 
 def report(medians: dict[str, float]) -> list[str]:

@@ -166,9 +166,9 @@ def _fill(db_path: Path, template: str, key: str, tables: list[str], seed: int) 
     con.close()
 
 
-@pytest.fixture(scope="module")
-def seawall_runs(tmp_path_factory) -> Registry:
-    folder = tmp_path_factory.mktemp("seawall-search")
+def fill_seawall(folder: Path) -> None:
+    """A seawall registry in `folder` (seawall.db, artifacts/) holding N_RUNS runs with params,
+    metrics and tags."""
     reg = Registry(folder / "seawall.db", artifacts=folder / "artifacts")
     with reg.start_run(experiment="bench") as run:
         run.log_batch(
@@ -178,13 +178,12 @@ def seawall_runs(tmp_path_factory) -> Registry:
     _fill(
         folder / "seawall.db", run.id, "run_id", ["params", "tags", "metrics", "latest_metrics"], 7
     )
-    return Registry(folder / "seawall.db", artifacts=folder / "artifacts")
 
 
-@pytest.fixture(scope="module")
-def mlflow_runs(tmp_path_factory) -> tuple[Any, str]:
+def fill_mlflow(folder: Path) -> tuple[Any, str]:
+    """MLflow's SQLite store in `folder` (mlflow.db) holding the same N_RUNS runs; its client
+    and the experiment's id."""
     client_cls, metric_cls = _mlflow()
-    folder = tmp_path_factory.mktemp("mlflow-search")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         client = client_cls(tracking_uri=f"sqlite:///{folder / 'mlflow.db'}")
@@ -202,6 +201,18 @@ def mlflow_runs(tmp_path_factory) -> tuple[Any, str]:
     tables = ["params", "tags", "metrics", "latest_metrics"]
     _fill(folder / "mlflow.db", run.info.run_id, "run_uuid", tables, 7)
     return client, experiment
+
+
+@pytest.fixture(scope="module")
+def seawall_runs(tmp_path_factory) -> Registry:
+    folder = tmp_path_factory.mktemp("seawall-search")
+    fill_seawall(folder)
+    return Registry(folder / "seawall.db", artifacts=folder / "artifacts")
+
+
+@pytest.fixture(scope="module")
+def mlflow_runs(tmp_path_factory) -> tuple[Any, str]:
+    return fill_mlflow(tmp_path_factory.mktemp("mlflow-search"))
 
 
 def test_search_runs_seawall(benchmark, seawall_runs, medians):

@@ -1,5 +1,6 @@
 """Servers the tests start on loopback, shared by the test folders that need them: a free port,
-a seawall server command in a subprocess, and a throwaway PostgreSQL cluster (Debian's postgresql package; started as an unprivileged user
+a seawall server command in a subprocess, a registry server in a thread, and a throwaway
+PostgreSQL cluster (Debian's postgresql package; started as an unprivileged user
 when the tests run as root, as CI does, since postgres refuses to run as root)."""
 
 from __future__ import annotations
@@ -78,6 +79,49 @@ def seawall_command(
         if process.poll() is None:
             process.terminate()
         output.append(process.communicate(timeout=30)[0].decode())
+
+
+@contextlib.contextmanager
+def registry_server(folder: Path, *, auth: Any = None, **limits: Any) -> Iterator[tuple[str, Any]]:
+    """A registry server (``seawall server``'s app, uvicorn in a thread) on a free loopback port
+    over a new SQLite registry in `folder`, under ``Limits(**limits)``; yields its URL and the
+    registry behind it. ``auth=True`` checks tokens against that registry (``--auth
+    registry``); a function of the registry, with the Authenticator it gives."""
+    from seawall._server import Limits
+    from seawall._server.run import serve_in_thread
+    from seawall.registry import Registry
+    from seawall.registry_server import create_registry_app
+
+    folder.mkdir(parents=True, exist_ok=True)
+    backing = Registry(f"sqlite:///{folder / 'registry.db'}", artifacts=folder / "artifacts")
+    app = create_registry_app(backing, auth=backing if auth is True else auth and auth(backing))
+    try:
+        with serve_in_thread(app, limits=Limits(**limits)) as url:
+            yield url, backing
+    finally:
+        backing.close()
+
+
+def local_of(reg: Any) -> Any:
+    """The registry whose database and store hold a registry's records: itself, or (for a
+    client that a fixture opened on :func:`registry_server`, with ``reg.backing`` set) its
+    server's."""
+    return getattr(reg, "backing", reg)
+
+
+def store_of(reg: Any) -> Any:
+    """The artifact store that holds a registry's objects (see :func:`local_of`)."""
+    return local_of(reg).artifacts
+
+
+def open_registry(uri: str, artifacts: Any, **options: Any) -> Any:
+    """Another registry over `uri`: with `artifacts` for a database, without for a server
+    (which keeps its own)."""
+    from seawall.registry import Registry
+
+    if uri.startswith(("http://", "https://")):
+        return Registry(uri, **options)
+    return Registry(uri, artifacts=artifacts, **options)
 
 
 class PostgresServer:

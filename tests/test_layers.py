@@ -29,7 +29,7 @@ LAYERS: list[set[str]] = [
     {"pipelines", "serving"},
     {"bench"},  # load tests: serves bundles in-process for the sweep and the loop's latency gate
     {"monitoring"},
-    {"dashboard"},
+    {"dashboard", "registry_server"},  # registry_server: the registry and its monitoring over HTTP
     {"loop"},
     {"demo", "cli", "seawall"},  # seawall: the package's own __init__, its public names
 ]

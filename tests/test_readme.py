@@ -8,8 +8,9 @@ earlier one wrote (a bundle, a registry). In shell blocks:
 - the set-up steps of the two fresh-machine commands (make a virtualenv, activate it,
   ``pip install``) are left to CI, which runs both commands exactly as written (``.ci/run``);
   the rest of each command runs here, except ``python -m pytest``, which is this very suite;
-- a ``seawall serve`` or ``seawall ui`` line starts the server in the background and waits until
-  it answers; the README's port 8000 is replaced by a free port everywhere;
+- a ``seawall serve``, ``seawall ui`` or ``seawall server`` line starts the server in the
+  background and waits until it answers; the README's port 8000 (the model server's) and 5000
+  (the registry server's) are replaced by free ports everywhere, in Python blocks too;
 - ``curl`` fails on an HTTP error status, so an example that answers 4xx or 5xx fails here.
 """
 
@@ -36,11 +37,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 README_PORT = "8000"
+REGISTRY_PORT = "5000"  # `seawall server`'s, beside a model server's
 # Blocks in other languages would be prose to this test: refuse them, so none is left untested.
 RUNNABLE = {"python", "bash"}
 # Set-up steps of the fresh-machine commands: CI runs them as written (see .ci/run).
 SETUP_STEP = re.compile(r"^(python3? -m venv |\. \S+/bin/activate$|pip install )")
-SERVER_LINE = re.compile(r"^seawall (serve|ui)\b")
+SERVER_LINE = re.compile(r"^seawall (serve|ui|server)\b")
 # Shell blocks run in another folder: a relative PYTHONPATH (a developer's checkout) must still
 # point where it pointed when the suite started.
 PYTHONPATH = os.pathsep.join(
@@ -97,6 +99,7 @@ class Session:
     folder: Path
     home: Path
     port: int
+    registry_port: int = field(default_factory=lambda: free_port())
     namespace: dict[str, Any] = field(default_factory=lambda: {"__name__": "__readme__"})
     servers: list[int] = field(default_factory=list)  # process ids
 
@@ -152,10 +155,14 @@ def seawall_home(session: Session, monkeypatch: pytest.MonkeyPatch) -> Path:
     return session.home
 
 
-def shell_script(block: Block, port: int) -> str:
+def with_ports(code: str, port: int, registry_port: int) -> str:
+    return code.replace(README_PORT, str(port)).replace(REGISTRY_PORT, str(registry_port))
+
+
+def shell_script(block: Block, port: int, registry_port: int = 0) -> str:
     """The bash a shell block runs here (see the module docstring)."""
     lines = []
-    for line in block.code.replace(README_PORT, str(port)).splitlines():
+    for line in with_ports(block.code, port, registry_port).splitlines():
         stripped = line.strip()
         if block.marker in ("demo-command", "test-command"):
             steps = [s.strip() for s in stripped.split("&&")]
@@ -165,7 +172,8 @@ def shell_script(block: Block, port: int) -> str:
             command = stripped.split(" #", 1)[0].rstrip()
             lines.append(f"{command} >>server.log 2>&1 &")
             lines.append("echo $! >>server.pids")
-            lines.append(f"wait_until_up {port}")
+            waited = registry_port if stripped.startswith("seawall server") else port
+            lines.append(f"wait_until_up {waited}")
         else:
             lines.append(line)
     preamble = """
@@ -235,6 +243,14 @@ CLAIMS: dict[str, Callable[[dict[str, Any]], bool]] = {
         hashlib.sha256(b"logged by mistake").hexdigest() in ns["garbage"]
         and ns["scratch"].id not in {r.id for r in ns["reg"].search_runs(None)}
     ),
+    # the team's registry server: CI's token is the actor; a model server and the dashboard
+    # read through it with their own
+    "team_move": lambda ns: ns["team_move"].actor == "service:ci-pipeline",
+    "team_answer": lambda ns: (
+        ns["team_answer"].status_code == 200
+        and ns["team_answer"].json()["model_version"] == str(ns["shared"].version)
+    ),
+    "team_page": lambda ns: ns["team_page"] == 200,
     # a server that checks tokens: none is 401, a reader's is answered; the audit names CI
     "no_token": lambda ns: ns["no_token"] == 401,
     "allowed": lambda ns: ns["allowed"] == 200,
@@ -247,7 +263,7 @@ CLAIMS: dict[str, Callable[[dict[str, Any]], bool]] = {
 
 def run_python(block: Block, session: Session) -> None:
     # Padding puts the code on its README line numbers, so a traceback points into README.md.
-    source = "\n" * block.line + block.code
+    source = "\n" * block.line + with_ports(block.code, session.port, session.registry_port)
     before = set(session.namespace)
     exec(compile(source, str(README), "exec"), session.namespace)
     for name in sorted(set(session.namespace) - before):
@@ -257,7 +273,7 @@ def run_python(block: Block, session: Session) -> None:
 
 
 def run_shell(block: Block, session: Session) -> None:
-    script = shell_script(block, session.port)
+    script = shell_script(block, session.port, session.registry_port)
     done = subprocess.run(
         ["bash", "-c", script],
         cwd=session.folder,
@@ -324,3 +340,7 @@ def test_shell_script_rewrites(tmp_path: Path) -> None:
     script = shell_script(block, 1234)
     assert "seawall serve b --port 1234 >>server.log 2>&1 &" in script
     assert "wait_until_up 1234" in script and "curl -s localhost:1234/" in script
+    block = Block("bash", 1, "seawall server --registry r.db\ncurl -s localhost:5000/\n", None)
+    script = shell_script(block, 1234, 4321)
+    assert "seawall server --registry r.db >>server.log 2>&1 &" in script
+    assert "wait_until_up 4321" in script and "curl -s localhost:4321/" in script

@@ -89,6 +89,10 @@ from .bench.cli import bench  # noqa: E402  (the load generator and rich load on
 
 main.add_command(bench)
 
+from .registry_server.cli import server  # noqa: E402  (the registry and uvicorn load when it runs)
+
+main.add_command(server)
+
 
 class _Deferred(click.Group):
     """A command group whose module is imported only when the group is used: importing

@@ -205,6 +205,64 @@ def test_moving_an_alias_needs_the_csrf_value_and_the_promote_scope(world, dashb
     assert reg.get_model_version("fraud", "champion").version == 1
 
 
+def test_acknowledging_an_alert_needs_the_csrf_value_and_the_write_scope(world, dashboard):
+    from seawall.monitoring._store import HistoryStore
+
+    reg = world.registry
+    store = HistoryStore(reg)
+    firing = store.alerts("fraud", open=True)
+    assert len(firing) >= 2 and all(a.acknowledged_at is None for a in firing)
+    target, scripted = firing[0], firing[1]
+    action = f"/alerts/{target.id}/acknowledge"
+    scopes = ["read:models/fraud", "read:experiments/f*"]
+    reader = reg.create_token("di", kind="user", team="fraud", scopes=scopes)
+    on_call = reg.create_token(
+        "cy", kind="user", team="fraud", scopes=[*scopes, "write:models/fraud"]
+    )
+    assert httpx.post(dashboard + action, data={"model": "fraud"}).status_code == 401
+    # a reader sees no form, and its post is 403
+    with httpx.Client(base_url=dashboard, timeout=60) as client:
+        assert _sign_in(client, reader.secret).status_code == 303
+        page = _fields(client.get("/alerts").text)
+        assert action not in page.forms
+        refused = client.post(action, data={"model": "fraud", "csrf": page.inputs["csrf"]})
+        assert refused.status_code == 403 and "write:models/fraud" in refused.text
+    with httpx.Client(base_url=dashboard, timeout=60) as client:
+        assert _sign_in(client, on_call.secret).status_code == 303
+        page = _fields(client.get("/alerts").text)
+        assert action in page.forms and page.inputs["next"] == "/alerts"
+        csrf = page.inputs["csrf"]
+        # a form from another site has no CSRF value (and a browser sends no cookie with it)
+        for data in ({"model": "fraud"}, {"model": "fraud", "csrf": csrf[:-1]}):
+            forged = client.post(action, data=data, follow_redirects=False)
+            assert forged.status_code == 403 and "does not match" in forged.text
+        assert all(a.acknowledged_at is None for a in store.alerts("fraud"))
+        wrong = client.post(action, data={"model": "churn", "csrf": csrf})
+        assert wrong.status_code == 403  # churn's write scope, which it lacks, comes first
+        done = client.post(
+            action, data={"model": "fraud", "csrf": csrf, "next": "/alerts"}, follow_redirects=False
+        )
+        assert done.status_code == 303 and done.headers["location"] == "/alerts"
+        shown = client.get("/alerts").text
+        assert action not in _fields(shown).forms and "by user:cy" in shown
+        assert f"/alerts/{scripted.id}/acknowledge" in _fields(shown).forms
+        # the model's page shows it too
+        assert "by user:cy" in client.get("/models/fraud").text
+    # a script with a Bearer token needs no CSRF value (no browser sends one on its own)
+    scripted_answer = httpx.post(
+        dashboard + f"/alerts/{scripted.id}/acknowledge",
+        data={"model": "fraud", "next": "//elsewhere.example/"},
+        headers={"authorization": f"Bearer {on_call.secret}"},
+        follow_redirects=False,
+    )
+    assert scripted_answer.status_code == 303 and scripted_answer.headers["location"] == "/"
+    by_id = {a.id: a for a in store.alerts("fraud")}
+    assert by_id[target.id].acknowledged_by == by_id[scripted.id].acknowledged_by == "user:cy"
+    assert all(
+        a.acknowledged_at is None for i, a in by_id.items() if i not in (target.id, scripted.id)
+    )
+
+
 def test_revoking_the_token_ends_its_sessions_within_a_second(world, dashboard, tokens):
     with httpx.Client(base_url=dashboard, timeout=60) as client:
         assert _sign_in(client, tokens["fraud"].secret).status_code == 303
@@ -267,6 +325,10 @@ def test_without_auth_the_dashboard_is_open_and_read_only(world):
         moved = httpx.post(url + "/models/fraud/versions/1/alias", data={"alias": "champion"})
         assert moved.status_code in (404, 405)
         assert "/alias" not in httpx.get(url + "/models/fraud/versions/1").text
+        (alert, *_) = world.monitor.alerts()
+        acknowledged = httpx.post(url + f"/alerts/{alert.id}/acknowledge", data={"model": "fraud"})
+        assert acknowledged.status_code in (404, 405)
+        assert "/acknowledge" not in httpx.get(url + "/alerts").text
     assert world.registry.get_model_version("fraud", "champion").version == 2
 
 

@@ -1,5 +1,5 @@
-"""The loop tests' fixture: a registry in a temporary folder, a trainer, and a loop whose first
-version is champion."""
+"""The loop tests' fixture: a registry in a temporary folder (opened directly, and through a
+registry server on loopback), a trainer, and a loop whose first version is champion."""
 
 from __future__ import annotations
 
@@ -7,12 +7,21 @@ import pytest
 from loop_helpers import Trainer, auc, make_data
 
 import seawall
+from local_servers import registry_server
 from seawall.loop import ContinuousTraining, Policy
 
 
+@pytest.fixture(params=["local", "http"])
+def registry(request, tmp_path):
+    if request.param == "http":
+        with registry_server(tmp_path / "server") as (url, _):
+            yield seawall.Registry(url)
+        return
+    yield seawall.Registry(f"sqlite:///{tmp_path / 'reg.db'}", artifacts=tmp_path / "art")
+
+
 @pytest.fixture
-def setup(tmp_path, rng):
-    registry = seawall.Registry(f"sqlite:///{tmp_path / 'reg.db'}", artifacts=tmp_path / "art")
+def setup(tmp_path, rng, registry):
     trainer = Trainer(tmp_path)
     loop = ContinuousTraining(
         registry,

@@ -1,5 +1,5 @@
 """Monitoring test setup: a SQLite registry, and the same on PostgreSQL (the session's throwaway
-server, tests/conftest.py), a webhook receiver."""
+server, tests/conftest.py) and through a registry server on loopback, a webhook receiver."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 from monitoring_helpers import Receiver
+
+from local_servers import registry_server
 
 
 @pytest.fixture
@@ -20,10 +22,16 @@ def registry(tmp_path: Path) -> Iterator[Any]:
     reg.close()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", "http"])
 def any_registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     from seawall.registry import Registry
 
+    if request.param == "http":
+        with registry_server(tmp_path / "server") as (url, _):
+            reg = Registry(url)
+            yield reg
+            reg.close()
+        return
     if request.param == "sqlite":
         uri = f"sqlite:///{tmp_path / 'registry.db'}"
     else:

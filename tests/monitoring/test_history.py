@@ -4,11 +4,14 @@ back equal, with its profiles; alerts persist; a corrupt row is skipped with a c
 from __future__ import annotations
 
 import logging
+import time
+from dataclasses import replace
 
 import pytest
 from monitoring_helpers import make_slices, traffic
 from sqlalchemy import text
 
+from seawall.errors import InvalidInputError, NotFoundError
 from seawall.monitoring import Monitor, Rule
 from seawall.monitoring._store import HistoryStore
 from seawall.profiles import Profile
@@ -57,6 +60,48 @@ def test_windows_and_alerts_read_back_equal(any_registry, rng):
     everything = store.alerts("fraud")
     assert any(a.state == "resolved" for a in everything)  # the drift came and went
     assert store.latest_by_model(2)["fraud"] == [(w.id, w.end, w.drift_share) for w in stored[-2:]]
+
+
+def test_acknowledging_an_alert_records_who_and_when_once(any_registry, rng):
+    reg = any_registry
+    _fill(reg, rng)
+    store = HistoryStore(reg)
+    alerts = store.alerts("fraud")
+    firing = [a for a in alerts if a.state == "firing"]
+    assert firing and all(a.acknowledged_by is a.acknowledged_at is None for a in alerts)
+    target = firing[int(rng.integers(len(firing)))]
+    start = reg.last_event_id()
+    before = time.time()
+    with reg.acting_as("user:ana"):
+        acknowledged = store.acknowledge_alert("fraud", target.id)
+    assert before <= acknowledged.acknowledged_at <= time.time()
+    assert acknowledged == replace(
+        target, acknowledged_by="user:ana", acknowledged_at=acknowledged.acknowledged_at
+    )
+    # Read back: that alert acknowledged, every other one as it was.
+    assert store.alerts("fraud") == [acknowledged if a.id == target.id else a for a in alerts]
+    # A second acknowledgement keeps the first; the monitor updating the alert keeps it too.
+    with reg.acting_as("user:bo"):
+        assert store.acknowledge_alert("fraud", target.id) == acknowledged
+    store.save_alert(replace(target, value=0.99, message="still moving"))
+    (kept,) = [a for a in store.alerts("fraud") if a.id == target.id]
+    assert (kept.message, kept.acknowledged_by) == ("still moving", "user:ana")
+    assert kept.acknowledged_at == acknowledged.acknowledged_at
+    # One event, in the same transaction.
+    (event,) = reg.events(after=start, types="alert.acknowledged")
+    assert event.resource == f"models/fraud/alerts/{target.id}"
+    assert event.payload == acknowledged.to_dict()
+    # Another model's alert, or none, is not found; a bad id or model is refused by name.
+    with pytest.raises(NotFoundError, match="no alert"):
+        store.acknowledge_alert("churn", target.id)
+    with pytest.raises(NotFoundError, match="no alert"):
+        store.acknowledge_alert("fraud", max(a.id for a in alerts) + 1)
+    for bad in (0, -1, True, "1", 1.0, None):
+        with pytest.raises(InvalidInputError, match="alert_id"):
+            store.acknowledge_alert("fraud", bad)
+    for bad in ("", 7, None):
+        with pytest.raises(InvalidInputError, match="model"):
+            store.acknowledge_alert(bad, target.id)
 
 
 def test_a_corrupt_history_row_is_skipped_with_a_clear_message(registry, rng, caplog):

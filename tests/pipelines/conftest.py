@@ -1,5 +1,6 @@
-"""Pipeline test setup: a registry in the test's folder, and one local Ray instance shared by
-the Ray tests of the session (started only when a test asks for it)."""
+"""Pipeline test setup: a registry in the test's folder (opened directly, and through a registry
+server on loopback), and one local Ray instance shared by the Ray tests of the session (started
+only when a test asks for it)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,23 @@ from typing import Any
 
 import pytest
 
+from local_servers import registry_server
+
 HERE = Path(__file__).parent
 
 
-@pytest.fixture
-def reg(tmp_path: Path) -> Iterator[Any]:
+@pytest.fixture(params=["local", "http"])
+def reg(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """A registry in the test's folder, opened directly or through a registry server."""
     from seawall.registry import Registry
 
+    if request.param == "http":
+        with registry_server(tmp_path / "server") as (url, backing):
+            registry = Registry(url)
+            registry.backing = backing  # for store_of
+            yield registry
+            registry.close()
+        return
     registry = Registry(tmp_path / "registry.db", tmp_path / "artifacts")
     yield registry
     registry.close()

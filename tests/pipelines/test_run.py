@@ -27,6 +27,7 @@ from pipeline_steps import (
 )
 
 import seawall
+from local_servers import store_of
 from seawall.errors import (
     InvalidInputError,
     MissingDependencyError,
@@ -153,7 +154,7 @@ def test_a_cached_output_deleted_from_the_store_runs_its_step_again(reg, rng, tm
     raw = raw_table(rng)
     first = run_diamond(reg, raw, tmp_path / "log")
     (left,) = first.steps["left"].outputs.values()
-    reg.artifacts.local_path(left.sha256).unlink()
+    store_of(reg).local_path(left.sha256).unlink()
     assert not reg.artifacts.exists(left.sha256)
     second = run_diamond(reg, raw, tmp_path / "log")
     # Only `left` runs again; it makes the same bytes, so `joined` stays cached.

@@ -38,6 +38,15 @@ import time
 from pathlib import Path
 
 
+def _open(uri: str, artifacts: str):
+    """The registry at `uri` (a server keeps its own artifacts)."""
+    from seawall.registry import Registry
+
+    if uri.startswith(("http://", "https://")):
+        return Registry(uri)
+    return Registry(uri, artifacts=artifacts)
+
+
 def stress(uri: str, artifacts: str, seconds: float, worker: int, out: Path) -> None:
     from registry_helpers import make_bundle
 
@@ -193,10 +202,9 @@ def gcwrite(
     from registry_helpers import Constant
 
     from seawall.bundles import save_bundle
-    from seawall.registry import Registry
 
     rng = np.random.default_rng(seed)
-    reg = Registry(uri, artifacts=artifacts)
+    reg = _open(uri, artifacts)
     errors: list[str] = []
     runs: list[tuple[str, list[tuple[str, str]]]] = []  # (run id, [(name, sha256)]) kept
     versions: list[int] = []

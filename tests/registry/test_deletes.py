@@ -15,12 +15,13 @@ import pytest
 from registry_helpers import make_bundle
 from sqlalchemy import text
 
+from local_servers import local_of
 from seawall.errors import DeletedError, InvalidInputError, NotFoundError, RunClosedError
 from seawall.registry._store import HOOKS
 
 
 def _count(reg, table: str, where: str = "", **params) -> int:
-    with reg._db.read() as conn:
+    with local_of(reg)._db.read() as conn:
         sql = f"SELECT count(*) FROM {table}" + (f" WHERE {where}" if where else "")
         return int(conn.execute(text(sql), params).scalar_one())
 

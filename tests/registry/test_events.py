@@ -11,11 +11,12 @@ import threading
 import pytest
 from registry_helpers import make_bundle
 
-from seawall.errors import InvalidInputError, NotFoundError
-from seawall.registry import Registry
+from local_servers import local_of, open_registry
+from seawall.errors import InvalidInputError, NotFoundError, StorageError
 from seawall.registry import _models as models_module
 from seawall.registry._store import HOOKS
 from seawall.registry.events import NewEvent, write_event
+from seawall.registry.remote import is_remote_uri
 
 
 def _versions(reg, tmp_path, name, count, seed=0):
@@ -64,8 +65,10 @@ def test_a_change_that_fails_leaves_no_event(reg, tmp_path, monkeypatch):
     def boom():
         raise RuntimeError("the process dies mid-transaction")
 
+    # (through a server, its failure comes back as a StorageError)
+    failed = (RuntimeError, StorageError)
     monkeypatch.setitem(HOOKS, "register:inserted", boom)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(failed):
         reg.register_model("fraud", make_bundle(tmp_path / "b2", 2))
     monkeypatch.delitem(HOOKS, "register:inserted")
 
@@ -75,7 +78,7 @@ def test_a_change_that_fails_leaves_no_event(reg, tmp_path, monkeypatch):
         raise RuntimeError("failed after the event was written")
 
     monkeypatch.setattr(models_module, "write_event", write_then_fail)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(failed):
         reg.register_model("fraud", make_bundle(tmp_path / "b3", 3))
     monkeypatch.undo()
 
@@ -105,7 +108,7 @@ def test_a_follower_misses_no_event_when_transactions_commit_out_of_order(reg):
             release_first.wait(60)
 
         try:
-            reg._db.write(tx)
+            local_of(reg)._db.write(tx)  # (a server's: its own database)
         except BaseException as exc:
             errors.append(exc)
 
@@ -227,8 +230,8 @@ def test_record_event_is_idempotent_by_key(reg, rng):
 def test_wait_for_events_wakes_on_a_commit_elsewhere(registry_uri, tmp_path):
     """A waiter on one registry object wakes when another (its own connections, as another
     process has) commits an event; its timeout is far beyond the join's."""
-    waiter = Registry(registry_uri, artifacts=tmp_path / "a")
-    writer = Registry(registry_uri, artifacts=tmp_path / "a")
+    waiter = open_registry(registry_uri, tmp_path / "a")
+    writer = open_registry(registry_uri, tmp_path / "a")
     try:
         start = waiter.last_event_id()
         got: list = []
@@ -240,7 +243,8 @@ def test_wait_for_events_wakes_on_a_commit_elsewhere(registry_uri, tmp_path):
         waiting.join(60)
         assert not waiting.is_alive(), "the waiter did not wake on the commit"
         assert got == [event]
-        if waiter.pushes_events:  # woken by LISTEN/NOTIFY, not by a listener failing
+        if waiter.pushes_events and not is_remote_uri(registry_uri):
+            # woken by LISTEN/NOTIFY, not by a listener failing
             assert waiter._event_signal().failures == 0
         # Nothing new: a short wait times out empty.
         assert waiter.wait_for_events(event.id, timeout_s=0.05) == []
@@ -264,5 +268,9 @@ def test_watch_events_calls_back_until_cancelled(reg):
         reg.watch_events("not callable")
 
 
-def test_pushes_events_only_on_postgresql(reg):
-    assert reg.pushes_events is (reg._db.dialect == "postgresql")
+def test_pushes_events_only_on_postgresql_and_through_a_server(registry_uri, reg):
+    """A server's long poll answers as events commit, whatever its database."""
+    if is_remote_uri(registry_uri):
+        assert reg.pushes_events is True
+    else:
+        assert reg.pushes_events is (reg._db.dialect == "postgresql")

@@ -22,6 +22,7 @@ from registry_helpers import make_bundle, referenced_objects, run_worker, stored
 from sqlalchemy import insert, select, update
 from test_artifacts import _s3_uri, s3_endpoint  # noqa: F401  (the fixture, for the S3 cases)
 
+from local_servers import local_of, store_of
 from seawall.errors import (
     IntegrityError,
     InvalidInputError,
@@ -34,6 +35,7 @@ from seawall.registry._gc import STALE_PIN_S, sweep_lock
 from seawall.registry._pins import Pins
 from seawall.registry._schema import artifacts, gc_condemned, runs, store_pins
 from seawall.registry._store import HOOKS
+from seawall.registry.remote import transport
 
 
 def _populate(reg: Registry, tmp_path: Path, rng) -> None:
@@ -71,21 +73,22 @@ def _populate(reg: Registry, tmp_path: Path, rng) -> None:
 
 
 def _check_exact(reg: Registry) -> None:
-    before = stored_objects(reg.artifacts)
-    live = referenced_objects(reg)
+    store = store_of(reg)  # (a server's: its own store)
+    before = stored_objects(store)
+    live = referenced_objects(local_of(reg))
     assert live <= set(before)  # nothing dangles to start with
     garbage = set(before) - live
 
     dry = reg.gc(dry_run=True, min_age=0)
     assert (dry.dry_run, set(dry.removed_objects), dry.removed) == (True, garbage, len(garbage))
     assert dry.removed_bytes == sum(len(before[s]) for s in garbage)
-    assert stored_objects(reg.artifacts) == before
+    assert stored_objects(store) == before
 
     report = reg.gc(min_age=0)
     assert set(report.removed_objects) == garbage
     assert (report.objects, report.live, report.removed) == (len(before), len(live), len(garbage))
     assert report.removed_bytes == sum(len(before[s]) for s in garbage)
-    after = stored_objects(reg.artifacts)
+    after = stored_objects(store)
     assert after == {s: before[s] for s in live}
     assert all(hashlib.sha256(data).hexdigest() == sha for sha, data in after.items())
     assert reg.gc(min_age=0).removed == 0
@@ -119,9 +122,9 @@ def test_soft_deleted_things_keep_their_objects(reg, tmp_path, rng):
     reg.delete_run(run.id)
     reg.delete_model_version("m", 1)
     reg.delete_model("m")
-    before = stored_objects(reg.artifacts)
+    before = stored_objects(store_of(reg))
     assert reg.gc(min_age=0).removed == 0
-    assert stored_objects(reg.artifacts) == before
+    assert stored_objects(store_of(reg)) == before
     reg.restore_run(run.id)
     reg.restore_model("m")
     reg.restore_model_version("m", 1)
@@ -143,7 +146,7 @@ def test_young_objects_are_kept(sqlite_uri, tmp_path, rng):
 
 
 def test_stale_temporaries_and_runs_of_dead_processes(reg, tmp_path):
-    tmp = tmp_path / "artifacts" / "tmp"
+    tmp = Path(store_of(reg).uri) / "tmp"
     stale, fresh = tmp / "put-stale", tmp / "put-fresh"
     stale.write_bytes(b"left by a kill")
     fresh.write_bytes(b"an upload going on")
@@ -160,7 +163,7 @@ def test_stale_temporaries_and_runs_of_dead_processes(reg, tmp_path):
         "elsewhere-fresh": {"host": "another-host", "heartbeat_at": now - 60},
     }
     for name, values in changes.items():
-        reg._db.write(
+        local_of(reg)._db.write(
             lambda conn, name=name, values=values: conn.execute(
                 update(runs).where(runs.c.uuid == ids[name]).values(**values)
             )
@@ -195,7 +198,8 @@ def test_an_unreadable_manifest_stops_gc(sqlite_uri, tmp_path, rng):
 
 def test_one_gc_at_a_time(reg, monkeypatch):
     monkeypatch.setattr(_gc, "LOCK_WAIT_S", 0.3)
-    with sweep_lock(reg._db) as got:
+    monkeypatch.setattr(transport, "RETRY_S", 0.5)  # a client retries a busy server's 503
+    with sweep_lock(local_of(reg)._db) as got:
         assert got
         with pytest.raises(RegistryUnavailableError, match="another seawall gc is running"):
             reg.gc()
@@ -224,6 +228,9 @@ def _reference(reg: Registry, run_pk: int, name: str, sha: str):
     return tx
 
 
+@pytest.mark.local_registry(
+    "the pin protocol of a writer on its own database (a server's writes take the same Pins)"
+)
 def test_a_writer_stores_again_what_a_sweep_removed_before_its_pin(reg, rng):
     """W3: an object removed between its store and its pin is stored again before the
     reference; one the writer did not store itself (an upload) is NotFoundError."""
@@ -249,20 +256,22 @@ def test_a_writer_stores_again_what_a_sweep_removed_before_its_pin(reg, rng):
 def test_a_writer_finishes_the_removals_of_a_killed_gc(reg, rng):
     """Condemned rows left by a killed gc: a writer that needs one of those objects removes
     them all (no gc holds the lock), then stores its object again."""
+    local = local_of(reg)  # through a server: its database and store
     data, garbage = rng.bytes(64), rng.bytes(64)
-    sha, _ = reg.artifacts.put_bytes(data)
-    other, _ = reg.artifacts.put_bytes(garbage)
+    sha, _ = local.artifacts.put_bytes(data)
+    other, _ = local.artifacts.put_bytes(garbage)
     rows = [{"sha256": s, "gc_id": "f" * 32, "at": time.time()} for s in (sha, other)]
-    reg._db.write(lambda conn: conn.execute(insert(gc_condemned), rows))
+    local._db.write(lambda conn: conn.execute(insert(gc_condemned), rows))
     with reg.start_run() as run:
-        run.log_bytes(data, "a.bin")
-    assert reg.read_artifact(run.id, "a.bin") == data
-    assert not reg.artifacts.exists(other)
-    with reg._db.read() as conn:
+        run.log_bytes(data, "a.bin")  # a client finds it stored, the server removes it...
+    assert reg.read_artifact(run.id, "a.bin") == data  # ...and the client uploads it again
+    assert not local.artifacts.exists(other)
+    with local._db.read() as conn:
         assert conn.execute(select(gc_condemned)).all() == []
-    assert set(stored_objects(reg.artifacts)) == referenced_objects(reg) == {sha}
+    assert set(stored_objects(local.artifacts)) == referenced_objects(local) == {sha}
 
 
+@pytest.mark.local_registry("a gc in another process on the same database")
 def test_a_writer_waits_for_a_gc_removing_its_object(registry_uri, tmp_path, rng):
     """A gc in another process condemns an object and holds there; a writer storing the same
     bytes waits, and once the gc removed it, stores it again: the reference never dangles."""
@@ -357,9 +366,10 @@ def test_a_pin_and_a_condemning_transaction_never_miss_each_other(reg, rng):
             HOOKS.pop(name)
     assert len(reports) == 1 and not isinstance(reports[0], BaseException), reports
     assert reg.read_artifact(run.id, "b.bin") == data
-    assert referenced_objects(reg) <= set(stored_objects(reg.artifacts))
+    assert referenced_objects(local_of(reg)) <= set(stored_objects(store_of(reg)))
 
 
+@pytest.mark.local_registry("a gc in another process on the same database")
 def test_an_interrupted_gc_leaves_a_consistent_store(registry_uri, tmp_path, rng):
     artifacts_uri = str(tmp_path / "artifacts")
     reg = Registry(registry_uri, artifacts=artifacts_uri)
@@ -386,6 +396,9 @@ def test_an_interrupted_gc_leaves_a_consistent_store(registry_uri, tmp_path, rng
         assert conn.execute(select(gc_condemned)).all() == []
 
 
+@pytest.mark.local_registry(
+    "the pin protocol of a writer on its own database (a server's writes take the same Pins)"
+)
 def test_a_pin_left_by_a_dead_writer_expires(reg, rng):
     """A pin older than STALE_PIN_S no longer protects its object, and a writer that held
     it that long records nothing."""

@@ -17,7 +17,7 @@ from registry_helpers import referenced_objects, stored_objects
 from registry_worker import pool_bytes
 from sqlalchemy import select
 
-from seawall.registry import Registry
+from local_servers import local_of, open_registry
 from seawall.registry._schema import gc_condemned, store_pins
 
 WORKER = Path(__file__).with_name("registry_worker.py")
@@ -26,9 +26,12 @@ WRITERS = 8
 POOL = 24
 
 
-def test_gc_beside_eight_writers_never_removes_a_live_object(registry_uri, tmp_path, seed):
+def test_gc_beside_eight_writers_never_removes_a_live_object(registry_uri, tmp_path, seed, request):
+    """Through a server, the writers are its clients, and the gc its call."""
     artifacts_uri = str(tmp_path / "artifacts")
-    reg = Registry(registry_uri, artifacts=artifacts_uri)
+    reg = open_registry(registry_uri, artifacts_uri)
+    if registry_uri.startswith("http"):
+        reg.backing = request.getfixturevalue("server_registry")[1]
     # The pool, stored and turned to garbage before the writers start storing it again.
     with reg.start_run(experiment="pool") as run:
         for k in range(POOL):
@@ -67,8 +70,8 @@ def test_gc_beside_eight_writers_never_removes_a_live_object(registry_uri, tmp_p
     assert removed & pool, "the gc never removed a pool object: the race was not exercised"
 
     # No reference dangles: every object the database references is there, intact.
-    stored = stored_objects(reg.artifacts)
-    live = referenced_objects(reg)
+    stored = stored_objects(local_of(reg).artifacts)
+    live = referenced_objects(local_of(reg))
     assert live - set(stored) == set()
     assert all(hashlib.sha256(stored[s]).hexdigest() == s for s in live)
     # What each writer kept reads back, verified.
@@ -78,13 +81,13 @@ def test_gc_beside_eight_writers_never_removes_a_live_object(registry_uri, tmp_p
                 assert hashlib.sha256(reg.read_artifact(run_id, name)).hexdigest() == sha
         for version in result["versions"]:
             reg.bundle_path(f"models:/m{w}/{version}")
-    with reg._db.read() as conn:
+    with local_of(reg)._db.read() as conn:
         assert conn.execute(select(store_pins)).all() == []
         assert conn.execute(select(gc_condemned)).all() == []
     # And a last sweep removes exactly what nothing references.
     last = reg.gc(min_age=0)
     assert set(last.removed_objects) == set(stored) - live
-    assert set(stored_objects(reg.artifacts)) == live
+    assert set(stored_objects(local_of(reg).artifacts)) == live
     print(
         f"{sweeps} sweeps removed {len(removed)} objects ({len(removed & pool)} of the pool) "
         f"beside {WRITERS} writers ({sum(d['steps'] for d in done)} writes)"

@@ -18,6 +18,8 @@ from seawall.registry import Registry, _migrate
 from seawall.registry._db import Database
 from seawall.registry._schema import metadata
 
+pytestmark = pytest.mark.local_registry("schema migrations run on the server's own database")
+
 
 def _insert_first_revision_data(db: Database, rng) -> dict:
     """Rows written straight into a revision-0001 database (as the seawall of that time did),
@@ -99,6 +101,32 @@ def test_upgrade_in_place_keeps_the_data(registry_uri, tmp_path, rng):
         assert [r.id for r in reg.search_runs("old", filter="metrics.auc > 50")] == [run.id]
     finally:
         reg.close()
+
+
+def test_alerts_of_an_older_database_upgrade_unacknowledged(registry_uri, tmp_path):
+    """An alert written before acknowledgements existed (revision 0007) reads back as not
+    acknowledged, and can then be acknowledged."""
+    from seawall.monitoring._store import HistoryStore
+
+    db = Database(registry_uri)
+    assert _migrate.upgrade(db, "0007") == "0007"
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO monitor_alerts (model, rule, kind, severity, state, value, "
+                "threshold, message, started_at, updated_at) VALUES ('m', 'r', 'drift_share', "
+                "'critical', 'firing', 0.7, 0.5, 'moved', 10.0, 11.0)"
+            )
+        )
+    db.dispose()
+    with Registry(registry_uri, artifacts=tmp_path / "a") as reg:
+        store = HistoryStore(reg)
+        (old,) = store.alerts("m")
+        assert (old.message, old.acknowledged_by, old.acknowledged_at) == ("moved", None, None)
+        with reg.acting_as("user:ana"):
+            acknowledged = store.acknowledge_alert("m", old.id)
+        assert acknowledged.acknowledged_by == "user:ana"
+        assert store.alerts("m") == [acknowledged]
 
 
 def test_migrations_build_the_schema_the_code_uses(registry_uri):

@@ -14,6 +14,7 @@ from registry_helpers import make_bundle
 
 import seawall.bundles
 import seawall.serving
+from local_servers import store_of
 from seawall.errors import (
     IntegrityError,
     InvalidInputError,
@@ -140,7 +141,7 @@ def test_register_refuses_bad_bundles(reg, tmp_path):
 
 
 def _stored(reg) -> set:
-    return {p.name for p in (reg.artifacts.local_path("0" * 64).parents[1]).rglob("*")}
+    return {p.name for p in (store_of(reg).local_path("0" * 64).parents[1]).rglob("*")}
 
 
 def _rewrite(path, change):

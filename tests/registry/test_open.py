@@ -112,6 +112,7 @@ def test_a_reader_refuses_a_postgres_database_without_a_registry(postgres_uri, t
     assert not (tmp_path / "artifacts").exists()
 
 
+@pytest.mark.local_registry("opening a database without creating one is the server's")
 def test_a_reader_opens_an_existing_registry(registry_uri, tmp_path):
     with Registry(registry_uri, artifacts=tmp_path / "artifacts") as writer:
         writer.create_experiment("churn", description="kept")

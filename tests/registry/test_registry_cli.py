@@ -19,8 +19,10 @@ from seawall.cli import main
 from seawall.registry import Registry
 
 
-@pytest.fixture
-def filled(tmp_path, rng):
+@pytest.fixture(params=["local", "http"])
+def filled(request, tmp_path, rng):
+    """A registry of four runs and versions, opened by the commands directly or through a
+    registry server on loopback (SEAWALL_REGISTRY_URI=http://...)."""
     uri = f"sqlite:///{tmp_path / 'cli.db'}"
     reg = Registry(uri, artifacts=tmp_path / "artifacts")
     aucs = rng.random(4)
@@ -33,7 +35,18 @@ def filled(tmp_path, rng):
         ids.append(run.id)
         reg.register_model("churn", make_bundle(tmp_path / f"b{i}", seed=i), run=run)
     reg.close()
-    return {"uri": uri, "artifacts": str(tmp_path / "artifacts"), "aucs": aucs, "ids": ids}
+    filled = {"uri": uri, "artifacts": str(tmp_path / "artifacts"), "aucs": aucs, "ids": ids}
+    if request.param == "local":
+        yield filled
+        return
+    from seawall._server.run import serve_in_thread
+    from seawall.registry_server import create_registry_app
+
+    with (
+        Registry(uri, artifacts=tmp_path / "artifacts") as served,
+        serve_in_thread(create_registry_app(served)) as url,
+    ):
+        yield {**filled, "uri": url}
 
 
 def _invoke(filled, *args):

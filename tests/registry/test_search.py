@@ -321,6 +321,40 @@ def test_pages_concatenate_to_the_whole_result(reg, rng):
         assert len(pages) == max(1, -(-len(expected) // size))
 
 
+def test_pages_stay_exact_while_runs_come_and_go(reg, rng):
+    """Between two pages, runs are started (sorting before, after and among the page's end) and
+    deleted (seen already or not): no run comes twice, every page keeps the search's order
+    (the oracle's, of the runs there at that time), and every run that was there throughout is
+    found exactly once."""
+    truth = _make_runs(reg, rng, int(rng.integers(20, 40)))
+    order_by = [None, ["params.kind"], ["metrics.auc desc", "tags.team"]][rng.integers(3)]
+    parsed = [
+        (f.split(".")[0], f.split(".")[1].split()[0], f.endswith("desc")) for f in (order_by or [])
+    ]
+    before = {r["id"] for r in truth}
+    deleted: set[str] = set()
+    found, token = [], None
+    while True:
+        page = reg.search_runs(
+            order_by=order_by, max_results=int(rng.integers(1, 5)), page_token=token
+        )
+        live = [r for r in truth if r["id"] not in deleted]
+        rank = {r["id"]: i for i, r in enumerate(_oracle_order(live, parsed))}
+        assert [rank[r.id] for r in page] == sorted(rank[r.id] for r in page)
+        found += [r.id for r in page]
+        token = page.token
+        if token is None:
+            break
+        truth += [{**r, "index": len(truth) + i} for i, r in enumerate(_make_runs(reg, rng, 2))]
+        if rng.random() < 0.5:
+            gone = truth[int(rng.integers(len(truth)))]["id"]
+            if gone not in deleted:
+                reg.delete_run(gone)
+                deleted.add(gone)
+    assert len(found) == len(set(found))
+    assert before - deleted <= set(found) <= {r["id"] for r in truth}
+
+
 def test_bad_page_tokens_are_refused(reg):
     for _ in range(3):
         reg.start_run(experiment="exp-a").end()

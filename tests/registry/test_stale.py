@@ -19,6 +19,10 @@ from seawall.registry._db import Database
 from seawall.registry._schema import runs
 from seawall.registry._store import STALE_TEMPORARY_S, ArtifactStore
 
+pytestmark = pytest.mark.local_registry(
+    "killed runs and stale uploads are found in the server's own database and store"
+)
+
 
 def _row(reg: Registry, run_id: str):
     with reg._db.read() as conn:

@@ -19,6 +19,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import MetaData, select
 
+from local_servers import local_of, open_registry
 from seawall._server import tokens as tk
 from seawall.errors import (
     AccessDeniedError,
@@ -56,16 +57,17 @@ def _all_stored_text(reg) -> str:
 def test_a_token_is_shown_once_and_stored_as_its_digest_only(reg):
     new = reg.create_token("ci-pipeline", team="fraud", scopes=SCOPES, expires_in=90 * 86400)
     secret = new.secret
+    local = local_of(reg)  # (through a server: its database)
     issuer, token_id, random_part = secret[4:].split("_", 2)
-    assert (issuer, token_id) == (reg.token_issuer, new.info.id)
+    assert (issuer, token_id) == (local.token_issuer, new.info.id)
     assert len(random_part) == 43  # 256 bits, base64
     assert secret not in repr(new) and secret not in str(new)
-    with reg._db.engine.connect() as conn:
+    with local._db.engine.connect() as conn:
         rows = conn.execute(select(tokens_table)).all()
     assert len(rows) == 1
     assert rows[0].digest == _oracle_digest(secret)
     assert rows[0].token_id == token_id
-    stored = _all_stored_text(reg)
+    stored = _all_stored_text(local)
     assert random_part not in stored and secret not in stored
     assert reg.principals()[0].name == "ci-pipeline"
     assert (reg.principals()[0].kind, reg.principals()[0].team) == ("service", "fraud")
@@ -218,7 +220,7 @@ def test_secrets_never_reach_the_logs(reg, caplog, tmp_path):
     with pytest.raises(TokenRevokedError) as revoked:
         reg.authenticate(new.secret)
     logging.getLogger("seawall.test").warning("refused: %s", revoked.value)
-    reg.export_tokens(tmp_path / "export.json")
+    local_of(reg).export_tokens(tmp_path / "export.json")  # (where the database is)
     secret_part = new.secret.rsplit("_", 1)[1]
     assert caplog.records  # something was logged
     assert secret_part not in caplog.text
@@ -343,8 +345,10 @@ def _bundle(tmp_path):
 def test_the_tokens_command_prints_the_secret_once_and_lists_none(registry_uri, tmp_path):
     from seawall.cli import main
 
-    Registry(registry_uri, artifacts=tmp_path / "a").close()
-    base = ["--registry", registry_uri, "--artifacts", str(tmp_path / "a")]
+    open_registry(registry_uri, tmp_path / "a").close()
+    base = ["--registry", registry_uri]
+    if not registry_uri.startswith("http"):  # (a server keeps its own artifacts)
+        base += ["--artifacts", str(tmp_path / "a")]
     runner = CliRunner()
     made = runner.invoke(
         main,
@@ -367,7 +371,7 @@ def test_the_tokens_command_prints_the_secret_once_and_lists_none(registry_uri, 
     assert made.exit_code == 0, made.output
     secret = made.stdout.strip()
     assert secret.startswith("swt_") and "Store it now" in made.stderr
-    reg = Registry(registry_uri, artifacts=tmp_path / "a")
+    reg = open_registry(registry_uri, tmp_path / "a")
     (info,) = reg.tokens()
     assert info.expires_at == pytest.approx(info.created_at + 90 * 86400)
     assert reg.authenticate(secret).name == "ci-pipeline"
@@ -467,6 +471,7 @@ def test_a_token_file_works_like_the_registry(tmp_path, monkeypatch):
         tk.TokenFile(tmp_path / "missing.json")
 
 
+@pytest.mark.local_registry("the digests are exported where the database is")
 def test_export_writes_the_registry_tokens_hashed(reg, tmp_path):
     new = reg.create_token("ci", team="fraud", scopes=SCOPES)
     gone = reg.create_token("old", team="fraud", scopes=["read:models/fraud"])
@@ -480,6 +485,7 @@ def test_export_writes_the_registry_tokens_hashed(reg, tmp_path):
     assert new.secret.rsplit("_", 1)[1] not in (tmp_path / "t.json").read_text()
 
 
+@pytest.mark.local_registry("the digests are exported where the database is")
 def test_an_empty_registry_exports_nothing(reg, tmp_path):
     with pytest.raises(NotFoundError, match="no token"):
         reg.export_tokens(tmp_path / "t.json")

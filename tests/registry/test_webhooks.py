@@ -1,4 +1,6 @@
-"""Webhook delivery against real HTTP endpoints on loopback, on SQLite and PostgreSQL: signatures
+"""Webhook delivery against real HTTP endpoints on loopback, on SQLite and PostgreSQL (through a
+registry server, its subscriptions and events are made through it, and the delivery worker runs
+beside the server's database, as ``seawall events deliver`` does): signatures
 that an independent HMAC computation verifies, retries after 500s and refused connections with
 the same idempotency key, nothing lost across a restart of the worker while the endpoint is
 down, type filters, leases, and a hanging endpoint that never holds up a write."""
@@ -14,7 +16,7 @@ import time
 import pytest
 from registry_helpers import make_bundle
 
-from local_servers import WebhookReceiver, closed_port_url
+from local_servers import WebhookReceiver, closed_port_url, local_of
 from seawall.errors import InvalidInputError, NotFoundError
 from seawall.registry import Registry
 from seawall.registry.events import DeliveryWorker, verify_signature
@@ -49,7 +51,7 @@ def test_bodies_are_signed_and_say_what_the_events_say(reg, tmp_path, receiver):
     hook = reg.add_webhook(receiver.url, secret=secret, description="ops")
     assert hook.secret == secret and hook.cursor == reg.last_event_id()
     _changes(reg, tmp_path)
-    worker = DeliveryWorker(reg)
+    worker = DeliveryWorker(local_of(reg))
     assert worker.run_once() == 3
     events = reg.events()
     assert len(receiver.requests) == 3
@@ -92,7 +94,7 @@ def test_retries_after_500s_with_the_same_idempotency_key(reg, tmp_path, rng):
     try:
         hook = reg.add_webhook(receiver.url, types="alias.*", secret="k" * 24)
         _changes(reg, tmp_path)
-        worker = DeliveryWorker(reg, backoff_s=0.01, max_backoff_s=0.05)
+        worker = DeliveryWorker(local_of(reg), backoff_s=0.01, max_backoff_s=0.05)
         assert worker.run_once() == 0  # the first try fails...
         (failed,) = reg.list_webhooks()
         assert (failed.attempts, failed.pending, failed.last_error) == (1, 1, "HTTP 500")
@@ -112,13 +114,14 @@ def test_retries_after_500s_with_the_same_idempotency_key(reg, tmp_path, rng):
         receiver.close()
 
 
+@pytest.mark.local_registry("the delivery worker's process restarts on the database itself")
 def test_nothing_is_lost_while_the_endpoint_is_down_across_worker_restarts(registry_uri, tmp_path):
     url = closed_port_url()  # nothing listens there yet
     port = int(url.rsplit(":", 1)[1].split("/")[0])
     reg = Registry(registry_uri, artifacts=tmp_path / "a")
     hook = reg.add_webhook(url, secret="z" * 32)
     _changes(reg, tmp_path, versions=3)
-    worker = DeliveryWorker(reg, backoff_s=0.01, max_backoff_s=0.05, timeout_s=5)
+    worker = DeliveryWorker(local_of(reg), backoff_s=0.01, max_backoff_s=0.05, timeout_s=5)
     for _ in range(3):
         worker.run_once()
         time.sleep(0.06)
@@ -132,7 +135,7 @@ def test_nothing_is_lost_while_the_endpoint_is_down_across_worker_restarts(regis
     try:
         reg = Registry(registry_uri, artifacts=tmp_path / "a")
         reg.set_alias("fraud", "champion", 1)  # and more happens meanwhile
-        worker = DeliveryWorker(reg, backoff_s=0.01, max_backoff_s=0.05)
+        worker = DeliveryWorker(local_of(reg), backoff_s=0.01, max_backoff_s=0.05)
         _deliver_all(worker, reg, hook.id)
         assert receiver.events == [e.to_dict() for e in reg.events()]  # all, once, in order
         reg.close()
@@ -142,7 +145,7 @@ def test_nothing_is_lost_while_the_endpoint_is_down_across_worker_restarts(regis
 
 def test_a_worker_thread_delivers_new_events(reg, tmp_path, receiver):
     reg.add_webhook(receiver.url, types=["model_version.created"], secret="q" * 20)
-    with DeliveryWorker(reg, idle_s=0.2):
+    with DeliveryWorker(local_of(reg), idle_s=0.2):
         _changes(reg, tmp_path, versions=2)
         assert receiver.wait_for(2)
     assert [e["payload"]["version"] for e in receiver.events] == [1, 2]
@@ -153,7 +156,7 @@ def test_a_hanging_endpoint_never_holds_up_a_write(reg, tmp_path):
     receiver = WebhookReceiver(hold=hold)
     try:
         reg.add_webhook(receiver.url, secret="h" * 20)
-        worker = DeliveryWorker(reg, timeout_s=60, lease_s=120).start()
+        worker = DeliveryWorker(local_of(reg), timeout_s=60, lease_s=120).start()
         reg.register_model("fraud", make_bundle(tmp_path / "b", 1))
         assert receiver.wait_for_arrivals(1), "the POST never arrived"
         # The POST is held by the endpoint; writes go on.
@@ -176,7 +179,7 @@ def test_a_hanging_endpoint_never_holds_up_a_write(reg, tmp_path):
 def test_one_worker_at_a_time_per_webhook(reg, receiver):
     hook = reg.add_webhook(receiver.url, secret="l" * 20)
     reg.record_event("test.one", "tests/one")
-    first, second = DeliveryWorker(reg), DeliveryWorker(reg)
+    first, second = DeliveryWorker(local_of(reg)), DeliveryWorker(local_of(reg))
     assert first._claim(hook.id)
     assert not second._claim(hook.id)
     assert second.run_once() == 0 and receiver.requests == []
@@ -188,7 +191,7 @@ def test_removed_webhooks_get_nothing(reg, receiver):
     hook = reg.add_webhook(receiver.url, secret="r" * 20)
     reg.record_event("test.one", "tests/one")
     reg.remove_webhook(hook.id)
-    assert DeliveryWorker(reg).run_once() == 0 and receiver.requests == []
+    assert DeliveryWorker(local_of(reg)).run_once() == 0 and receiver.requests == []
     with pytest.raises(NotFoundError):
         reg.remove_webhook(hook.id)
 
@@ -197,7 +200,7 @@ def test_a_webhook_from_an_earlier_event(reg, receiver):
     early = reg.record_event("test.early", "tests/e")
     reg.record_event("test.late", "tests/l")
     reg.add_webhook(receiver.url, secret="e" * 20, after=early.id - 1)
-    assert DeliveryWorker(reg).run_once() == 2
+    assert DeliveryWorker(local_of(reg)).run_once() == 2
     assert [e["type"] for e in receiver.events] == ["test.early", "test.late"]
 
 
@@ -209,7 +212,7 @@ def test_worker_options_are_checked(reg):
         {"timeout_s": 60, "lease_s": 60},
     ):
         with pytest.raises(InvalidInputError):
-            DeliveryWorker(reg, **bad)
+            DeliveryWorker(local_of(reg), **bad)
 
 
 def test_pruning_keeps_what_a_webhook_has_not_delivered(reg, receiver):
@@ -219,7 +222,7 @@ def test_pruning_keeps_what_a_webhook_has_not_delivered(reg, receiver):
     assert reg.prune_events(older_than_s=3600) == 0  # nothing is that old
     assert reg.prune_events(older_than_s=0) == 1  # only what the webhook handled: old[0]
     assert reg.events() == [*old[1:], newest]
-    assert DeliveryWorker(reg).run_once() == 3
+    assert DeliveryWorker(local_of(reg)).run_once() == 3
     assert [e["id"] for e in receiver.events] == [old[1].id, old[2].id, newest.id]
     assert reg.prune_events(older_than_s=0) == 3
     assert reg.events() == []

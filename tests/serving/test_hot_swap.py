@@ -55,10 +55,20 @@ def two_versions(tmp_path, rng, train, profile=None):
     return reg, pipe
 
 
-@pytest.fixture
-def registry_with_two_versions(tmp_path, rng):
+@pytest.fixture(params=["local", "http"])
+def registry_with_two_versions(request, tmp_path, rng):
+    """Two versions in a registry, opened directly or through a registry server on loopback
+    (the server then follows the alias through it)."""
     reg, pipe = two_versions(tmp_path, rng, transactions(rng, 500))
-    yield reg, pipe
+    if request.param == "local":
+        yield reg, pipe
+        reg.close()
+        return
+    from seawall._server.run import serve_in_thread
+    from seawall.registry_server import create_registry_app
+
+    with serve_in_thread(create_registry_app(reg)) as url, seawall.Registry(url) as remote:
+        yield remote, pipe
     reg.close()
 
 

@@ -1,7 +1,8 @@
 """A server following ``models:/NAME@ALIAS`` switches on the registry's alias events, not on its
 poll: with a poll interval of an hour, only an event can explain the swap. PostgreSQL pushes
-events, so the server subscribes by default; on a plain SQLite file it keeps polling unless
-asked to follow events; a registry without events is polled as before."""
+events, and so does a registry server (its long poll, here with tokens checked), so the server
+subscribes by default; on a plain SQLite file it keeps polling unless asked to follow events; a
+registry without events is polled as before."""
 
 from __future__ import annotations
 
@@ -13,22 +14,36 @@ from serving_helpers import pipeline, records, running, transactions
 from traffic_models import METHODS, ArmModel
 
 import seawall
+from local_servers import registry_server
 from seawall.errors import InvalidInputError
+from seawall.registry.remote import is_remote_uri
 from seawall.serving import create_app, save_bundle
 from seawall.serving.hot_swap import AliasWatcher
 
 HOUR = 3600.0
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", "http"])
 def registry(request, tmp_path, rng):
     """A registry holding 'fraud' versions 1 and 2 (ArmModel, whose answers name the version),
-    version 1 as champion."""
+    version 1 as champion: a database, or a registry server checking tokens, used with a token
+    that may read, write and promote the models."""
+    if request.param == "http":
+        with registry_server(tmp_path / "server", auth=True) as (url, backing):
+            token = backing.create_token(
+                "model-server", team="ops", scopes=["write:models/*", "promote:models/*"]
+            )
+            remote = seawall.Registry(url, token=token.secret)
+            yield from _with_versions(remote, tmp_path, rng)
+        return
     if request.param == "sqlite":
         uri = f"sqlite:///{tmp_path / 'reg.db'}"
     else:
         uri = request.getfixturevalue("postgres_server").create_database()
-    reg = seawall.Registry(uri, artifacts=tmp_path / "art")
+    yield from _with_versions(seawall.Registry(uri, artifacts=tmp_path / "art"), tmp_path, rng)
+
+
+def _with_versions(reg, tmp_path, rng):
     pipe = pipeline().fit(transactions(rng, 300))
     for version in (1, 2):
         path = save_bundle(
@@ -104,7 +119,8 @@ def test_by_default_events_are_followed_only_when_pushed(registry):
     watcher = AliasWatcher(registry, "models:/fraud@champion", 1, lambda v: None, interval_s=HOUR)
     try:
         assert watcher.events is registry.pushes_events
-        assert watcher.events is (registry._db.dialect == "postgresql")
+        pushed = is_remote_uri(registry.uri) or registry._db.dialect == "postgresql"
+        assert watcher.events is pushed
     finally:
         watcher.close()
 

@@ -119,6 +119,30 @@ def test_each_route_group_needs_its_scope(onnx_bundle, reg, rng, caplog):
         assert secret.rsplit("_", 1)[1] not in caplog.text
 
 
+def test_a_model_warmed_up_through_the_app_starts_under_auth(fitted, reg, rng, tmp_path):
+    """Before it is ready, the server sends a model's warm-up requests through its own app (in
+    the process, never over the network): they need no token, and a client still does."""
+    from seawall.serving import save_bundle
+
+    rows = records(transactions(rng, 5))
+    path = tmp_path / NAME
+    save_bundle(path, onnx_model=fitted.onnx, pipeline=fitted.pipeline, example=rows, version=3)
+    secret = reg.create_token("reader", team="fraud", scopes=["read:models/fraud"]).secret
+    with running(create_app(path, auth=reg)) as url, httpx.Client(base_url=url) as c:
+        assert c.post(f"/v1/models/{NAME}/predict", json={"records": rows}).status_code == 401
+        answer = c.post(
+            f"/v1/models/{NAME}/predict",
+            json={"records": rows},
+            headers={"authorization": f"Bearer {secret}"},
+        )
+        assert answer.status_code == 200 and len(answer.json()["outputs"]["label"]) == 5
+        stats = c.get(
+            f"/v2/models/{NAME}/versions/3/stats", headers={"authorization": f"Bearer {secret}"}
+        ).json()
+    # The warm-up requests are counted nowhere: the one predict above is.
+    assert stats["model_stats"][0]["inference_count"] == 5, stats
+
+
 @pytest.mark.parametrize(
     "header",
     [

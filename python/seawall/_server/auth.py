@@ -39,6 +39,7 @@ from .limits import Scope as AsgiScope
 from .tokens import Principal, TokenFile, check_rate
 
 __all__ = [
+    "IN_PROCESS_KEY",
     "PRINCIPAL_KEY",
     "Access",
     "AuthMiddleware",
@@ -52,6 +53,9 @@ __all__ = [
 log = logging.getLogger("seawall.server")
 
 PRINCIPAL_KEY = "seawall.principal"  # where the middleware puts the principal in the ASGI scope
+# An ASGI scope key that marks a request the server makes to itself in its own process (a
+# model's warm-up requests): no client can send one, so it needs no token.
+IN_PROCESS_KEY = "seawall.in_process"
 _REALM = 'Bearer realm="seawall"'
 
 
@@ -238,8 +242,11 @@ def principal_of(scope_or_request: Any) -> Principal | None:
     return found if isinstance(found, Principal) else None
 
 
-def _send_json(send: Send, status: int, message: str, headers: list[tuple[str, str]]) -> Any:
-    return respond(send, status, message, [(k.encode(), v.encode("latin-1")) for k, v in headers])
+def _send_json(
+    send: Send, status: int, message: str, headers: list[tuple[str, str]], kind: str | None = None
+) -> Any:
+    encoded = [(k.encode(), v.encode("latin-1")) for k, v in headers]
+    return respond(send, status, message, encoded, kind)
 
 
 class AuthMiddleware:
@@ -265,7 +272,7 @@ class AuthMiddleware:
         if root and path.startswith(root):
             path = path[len(root) :]
         access = self.classify(scope["method"], path or "/")
-        if access.public:
+        if access.public or scope.get(IN_PROCESS_KEY) is True:
             await self.app(scope, receive, send)
             return
         upstream = scope.get(PRINCIPAL_KEY)
@@ -285,6 +292,7 @@ class AuthMiddleware:
                 401,
                 "this server needs a token: send the header Authorization: Bearer <token>",
                 [("www-authenticate", _REALM)],
+                "AuthenticationError",
             )
             return
         try:
@@ -294,7 +302,7 @@ class AuthMiddleware:
         except AuthenticationError as exc:
             log.info("refused a request to %s %s: %s", scope["method"], path, exc)
             error = f'{_REALM}, error="invalid_token"'
-            await _send_json(send, 401, str(exc), [("www-authenticate", error)])
+            await _send_json(send, 401, str(exc), [("www-authenticate", error)], type(exc).__name__)
             return
         wait = self.authenticator.throttle(principal)
         if wait > 0:
@@ -354,4 +362,4 @@ class AuthMiddleware:
             f"{principal.actor} (token {principal.token_id}) may not {access.action} "
             f"{access.resource}: it needs the scope {needed}"
         )
-        await _send_json(send, 403, message, [("www-authenticate", error)])
+        await _send_json(send, 403, message, [("www-authenticate", error)], "AccessDeniedError")

@@ -13,7 +13,13 @@ request-level ones here, by :class:`LimitsMiddleware`, before the app sees a req
 * a body not received within ``body_timeout_s`` of the request's headers: 408, and the
   connection closes.
 
-The middleware reads the body whole before it calls the app, and hands it over as one message.
+The middleware reads the body whole before it calls the app, and hands it over as one message,
+except for the requests an app streams (uploads it writes as they arrive: the app names them
+with a ``seawall_streamed_body(scope) -> bool`` attribute). Those are handed over as they come,
+never held, bounded by ``max_upload_bytes`` and by a pace: the body must keep arriving at
+``min_upload_rate`` bytes per second on average once ``body_timeout_s`` has passed (a slow
+trickle that would hold a connection for ever is answered 408). A streamed body breaking a bound
+raises :class:`Refused` inside the app, which answers it.
 Errors answer ``{"error": message}`` (JSON), as seawall's servers do.
 """
 
@@ -26,7 +32,7 @@ from typing import Any
 
 from ..errors import InvalidInputError
 
-__all__ = ["Limits", "LimitsMiddleware"]
+__all__ = ["Limits", "LimitsMiddleware", "Refused"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -58,6 +64,10 @@ class Limits:
     body takes about five times its size in memory while it is parsed and answered."""
     retry_after_s: int = 1
     """The Retry-After of a 503."""
+    max_upload_bytes: int = 1 << 40
+    """Bytes of one streamed request body (an upload the app writes as it arrives)."""
+    min_upload_rate: int = 64 << 10
+    """Bytes per second a streamed body must average once ``body_timeout_s`` has passed."""
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -72,18 +82,29 @@ class Limits:
             )
 
 
-class _Refused(Exception):
+class Refused(Exception):
+    """A request refused for a bound: its status, message and headers."""
+
     def __init__(self, status: int, message: str, headers: list[tuple[bytes, bytes]]) -> None:
         super().__init__(message)
         self.status = status
         self.headers = headers
 
 
+_Refused = Refused
+
+
 async def respond(
-    send: Send, status: int, message: str, headers: Sequence[tuple[bytes, bytes]] = ()
+    send: Send,
+    status: int,
+    message: str,
+    headers: Sequence[tuple[bytes, bytes]] = (),
+    kind: str | None = None,
 ) -> None:
-    """Sends ``{"error": message}`` with `status` (for the requests the middleware refuses)."""
-    body = json.dumps({"error": message}).encode()
+    """Sends ``{"error": message}`` with `status` (for the requests the middleware refuses),
+    and ``"type": kind``, the ``seawall.errors`` class it stands for, when given."""
+    answer = {"error": message} if kind is None else {"error": message, "type": kind}
+    body = json.dumps(answer).encode()
     await send(
         {
             "type": "http.response.start",
@@ -123,6 +144,12 @@ class LimitsMiddleware:
         held = 0
         try:
             length, chunked = _body_headers(scope)
+            streamed = getattr(self.app, "seawall_streamed_body", None)
+            if streamed is not None and streamed(scope):
+                if length is not None and length > limits.max_upload_bytes:
+                    raise _Refused(413, self._too_large(limits.max_upload_bytes), [])
+                await self.app(scope, self._paced(receive), send)
+                return
             if length is None and not chunked:  # no body: nothing to read or hold
                 await self.app(scope, receive, send)
                 return
@@ -163,12 +190,40 @@ class LimitsMiddleware:
 
     def _check_size(self, size: int) -> None:
         if size > self.limits.max_body_bytes:
-            raise _Refused(
-                413,
-                f"the request body is over this server's limit of {self.limits.max_body_bytes} "
-                "bytes",
-                [],
-            )
+            raise _Refused(413, self._too_large(self.limits.max_body_bytes), [])
+
+    @staticmethod
+    def _too_large(limit: int) -> str:
+        return f"the request body is over this server's limit of {limit} bytes"
+
+    def _paced(self, receive: Receive) -> Receive:
+        """`receive` for a streamed body: each piece must come in time for the body to keep
+        its pace, and the whole within max_upload_bytes."""
+        limits = self.limits
+        import anyio
+
+        start = anyio.current_time()
+        received = 0
+
+        async def paced() -> Message:
+            nonlocal received
+            allowed = start + limits.body_timeout_s + received / limits.min_upload_rate
+            try:
+                with self._fail_after(max(0.0, allowed - anyio.current_time())):
+                    message = await receive()
+            except TimeoutError:
+                raise _Refused(
+                    408,
+                    f"the request body arrived slower than {limits.min_upload_rate} bytes/s",
+                    [(b"connection", b"close")],
+                ) from None
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limits.max_upload_bytes:
+                    raise _Refused(413, self._too_large(limits.max_upload_bytes), [])
+            return message
+
+        return paced
 
     def _reserve(self, nbytes: int) -> int:
         """Reserves `nbytes` of the bytes in flight (returns them), or refuses with 503."""

@@ -5,7 +5,8 @@ A browser signs in once with a token on ``/signin``; a signed session cookie the
 token (``seawall._server.sessions``), checked again on each request, so that revoking the token
 ends the session within a second. Scripts may send ``Authorization: Bearer`` instead. Pages show
 only what the token may read (models and experiments by its ``read`` scopes), and the forms that
-change something (moving an alias) need the session's CSRF value and the matching scope.
+change something (moving an alias, acknowledging an alert) need the session's CSRF value and
+the matching scope.
 Without auth the dashboard is open, and read-only.
 """
 
@@ -72,6 +73,13 @@ async def read_form(request: Request) -> dict[str, str]:
     return {k: v[0] for k, v in fields.items()}
 
 
+def csrf_field(request: Request) -> str:
+    """The hidden field of a form that changes something: the session's CSRF value."""
+    session = request.scope.get(_SESSION)
+    value = session.csrf if session is not None else ""
+    return f'<input type="hidden" name="csrf" value="{h.esc(value)}">'
+
+
 def _next_path(value: str | None) -> str:
     """A path inside the dashboard to go back to after signing in (never another site)."""
     if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
@@ -133,11 +141,6 @@ class Gate:
             return principal(request) is not None  # a Bearer token, no cookie involved
         return same(form.get("csrf"), session.csrf)
 
-    def csrf_field(self, request: Request) -> str:
-        session = request.scope.get(_SESSION)
-        value = session.csrf if session is not None else ""
-        return f'<input type="hidden" name="csrf" value="{h.esc(value)}">'
-
     def signed_in_html(self, request: Request, prefix: str) -> str:
         found = principal(request)
         if found is None:
@@ -146,7 +149,7 @@ class Gate:
         if request.scope.get(_SESSION) is not None:
             out += (
                 f'<form method="post" action="{h.esc(prefix)}/signout">'
-                f'{self.csrf_field(request)}<button type="submit">sign out</button></form>'
+                f'{csrf_field(request)}<button type="submit">sign out</button></form>'
             )
         return out + "</span>"
 

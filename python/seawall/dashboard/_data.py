@@ -1,6 +1,6 @@
-"""What the dashboard's pages read: a few aggregate queries on the registry's tables (so the
-first page costs a fixed number of queries however many models and runs there are), and the
-monitoring history from the monitors given to the app or from the registry."""
+"""What the dashboard's pages read: the registry's summary (a fixed number of queries however
+many models and runs there are), and the monitoring history from the monitors given to the app
+or from the registry."""
 
 from __future__ import annotations
 
@@ -11,19 +11,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from sqlalchemy import func, select
-
 from ..monitoring import History, Monitor, WindowReport
 from ..monitoring._store import HistoryStore
 from ..monitoring.rules import Alert
 from ..profiles import Profile
-from ..registry._schema import (
-    aliases,
-    experiments,
-    model_versions,
-    models,
-    runs,
-)
 
 __all__ = ["Bins", "Data", "ModelRow", "distribution"]
 
@@ -128,44 +119,22 @@ class Data:
     def overview(self) -> tuple[dict[str, int], list[ModelRow]]:
         """Runs per experiment (every experiment), and a row per model (registered or
         monitored), by name."""
-        db = self.registry._db
-        with db.read() as conn:
-            runs_per_experiment = {
-                name: int(n)
-                for name, n in conn.execute(
-                    select(experiments.c.name, func.count(runs.c.id))
-                    .select_from(experiments)
-                    .outerjoin(runs, runs.c.experiment_id == experiments.c.id)
-                    .group_by(experiments.c.name)
-                )
-            }
-            rows = {
-                r.id: ModelRow(r.name, r.description, r.last_version or None, 0, r.updated_at)
-                for r in conn.execute(
-                    select(
-                        models.c.id,
-                        models.c.name,
-                        models.c.description,
-                        models.c.last_version,
-                        models.c.updated_at,
-                    )
-                )
-            }
-            for model_id, n in conn.execute(
-                select(model_versions.c.model_id, func.count()).group_by(model_versions.c.model_id)
-            ):
-                rows[model_id].versions = int(n)
-            for model_id, alias, version in conn.execute(
-                select(aliases.c.model_id, aliases.c.alias, model_versions.c.version).join(
-                    model_versions, model_versions.c.id == aliases.c.version_id
-                )
-            ):
-                rows[model_id].aliases[alias] = int(version)
-        by_name = {r.name: r for r in rows.values()}
+        summary = self.registry.summary()
+        by_name = {
+            m.name: ModelRow(
+                m.name,
+                m.description,
+                m.latest_version,
+                m.versions,
+                m.updated_at,
+                dict(m.aliases),
+            )
+            for m in summary.models
+        }
         for name in self.monitors():
             if name not in by_name:
                 by_name[name] = ModelRow(name, None, None, 0, None, registered=False)
-        return runs_per_experiment, [by_name[n] for n in sorted(by_name)]
+        return dict(summary.runs_per_experiment), [by_name[n] for n in sorted(by_name)]
 
     def drift_summary(self, per_model: int = 30) -> dict[str, list[tuple[int, float, float]]]:
         """Per model the newest windows: (id, end, drift share or NaN), oldest first."""

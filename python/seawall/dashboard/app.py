@@ -17,6 +17,7 @@ With ``auth`` (tokens, see ``_access``) also:
 
     /signin, /signout                         sign in with a token (a session cookie), out
     POST /models/{name}/versions/{v}/alias    move an alias to this version (promote scope)
+    POST /alerts/{id}/acknowledge             acknowledge an alert (write scope on its model)
 
 and every page shows only the models and experiments the token may read.
 """
@@ -31,15 +32,16 @@ from urllib.parse import quote
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from ..errors import AccessDeniedError, InvalidInputError, NotFoundError, SeawallError
+from ..errors import InvalidInputError, NotFoundError, SeawallError
 from ..monitoring import Monitor, WindowReport
 from ..monitoring.rules import Alert
 from . import _access
 from . import _html as h
 from ._access import may, require
+from ._actions import error_page, form_action, hidden
 from ._data import Data, distribution
 
 __all__ = ["create_dashboard_app"]
@@ -70,8 +72,9 @@ def create_dashboard_app(
     check tokens against) makes every page need a token: a browser signs in at ``/signin``
     (a signed session cookie, under ``session_key``, random when None), a script sends
     ``Authorization: Bearer``. Pages then show only what the token may read, and a version's
-    page can move an alias to it with the ``promote`` scope. Without it the dashboard is
-    read-only and open to whoever reaches it.
+    page can move an alias to it with the ``promote`` scope, and an alert can be acknowledged
+    with ``write`` on its model. Without it the dashboard is read-only and open to whoever
+    reaches it.
     """
     from .._server.auth import make_authenticator
 
@@ -97,59 +100,32 @@ def create_dashboard_app(
             shown = h.signed_in.set(user)
             try:
                 return HTMLResponse(render(request, data, prefix))
-            except NotFoundError as exc:
-                return _error(prefix, 404, "Not found", str(exc))
-            except AccessDeniedError as exc:
-                return _error(prefix, 403, "Not allowed", str(exc))
-            except InvalidInputError as exc:
-                return _error(prefix, 400, "Bad request", str(exc))
             except SeawallError as exc:
-                return _error(prefix, 500, "Error", str(exc))
+                return error_page(prefix, exc)
             finally:
                 h.signed_in.reset(shown)
 
         return endpoint
 
-    def move_alias(request: Request) -> Response:
+    def move_alias(request: Request, form: dict[str, str]) -> str:
         """POST .../versions/{v}/alias: moves an alias to this version, as the signed-in
         principal (the alias history records it)."""
-        assert gate is not None
-        prefix = request.scope.get("root_path", "").rstrip("/")
-        refused = gate.admit(request, prefix)
-        if refused is not None:
-            return refused
         name, version = request.path_params["name"], request.path_params["version"]
-        shown = h.signed_in.set(gate.signed_in_html(request, prefix))
-        try:
-            form = request.scope["seawall.dashboard.form"]
-            if not gate.csrf_ok(request, form):
-                raise AccessDeniedError("the form does not match this session: reload the page")
-            require(request, "promote", f"models/{name}")
-            with registry.acting_as(_access.principal(request)):
-                registry.set_alias(
-                    name, form.get("alias", "").strip(), version, reason=form.get("reason") or None
-                )
-        except NotFoundError as exc:
-            return _error(prefix, 404, "Not found", str(exc))
-        except AccessDeniedError as exc:
-            return _error(prefix, 403, "Not allowed", str(exc))
-        except SeawallError as exc:  # a bad alias name, a version that is not there
-            return _error(prefix, 400, "Bad request", str(exc))
-        finally:
-            h.signed_in.reset(shown)
-        target = prefix + "/models/" + quote(name, safe="") + "/versions/" + quote(version, safe="")
-        return RedirectResponse(target, status_code=303)
+        require(request, "promote", f"models/{name}")
+        with registry.acting_as(_access.principal(request)):
+            registry.set_alias(
+                name, form.get("alias", "").strip(), version, reason=form.get("reason") or None
+            )
+        return "/models/" + quote(name, safe="") + "/versions/" + quote(version, safe="")
 
-    async def move_alias_form(request: Request) -> Response:
-        import anyio.to_thread
-
-        try:
-            request.scope["seawall.dashboard.form"] = await _access.read_form(request)
-        except InvalidInputError as exc:
-            return Response(str(exc), 413)
-        # The registry and the token source may block: off the event loop.
-        answer: Response = await anyio.to_thread.run_sync(move_alias, request)
-        return answer
+    def acknowledge(request: Request, form: dict[str, str]) -> str:
+        """POST /alerts/{id}/acknowledge: marks a model's alert acknowledged by the signed-in
+        principal; back to the page the form was on."""
+        model = form.get("model", "")
+        require(request, "write", f"models/{model}")
+        with registry.acting_as(_access.principal(request)):
+            data.store.acknowledge_alert(model, request.path_params["alert_id"])
+        return _access._next_path(form.get("next"))
 
     routes = [
         Route("/", view(_overview), methods=["GET"]),
@@ -169,7 +145,16 @@ def create_dashboard_app(
         routes += [
             Route("/signin", gate.signin, methods=["GET", "POST"]),
             Route("/signout", gate.signout, methods=["POST"]),
-            Route("/models/{name}/versions/{version}/alias", move_alias_form, methods=["POST"]),
+            Route(
+                "/models/{name}/versions/{version}/alias",
+                form_action(gate, move_alias),
+                methods=["POST"],
+            ),
+            Route(
+                "/alerts/{alert_id:int}/acknowledge",
+                form_action(gate, acknowledge),
+                methods=["POST"],
+            ),
         ]
         middleware.append(
             Middleware(AuthMiddleware, authenticator=authenticator, classify=_access.classify)
@@ -177,11 +162,6 @@ def create_dashboard_app(
     app = Starlette(routes=routes, middleware=middleware)
     app.state.seawall_dashboard = data
     return app
-
-
-def _error(prefix: str, code: int, title: str, message: str) -> Response:
-    body = f"<h1>{h.esc(title)}</h1><p class=error>{h.esc(message)}</p>"
-    return HTMLResponse(h.page(title, body, prefix), status_code=code)
 
 
 # --- pieces ----------------------------------------------------------------------------------
@@ -195,7 +175,7 @@ def _aliases(prefix: str, model: str, named: dict[str, int]) -> str:
     )
 
 
-def _alert_rows(prefix: str, alerts: list[Alert], with_model: bool = True) -> str:
+def _alert_rows(request: Request, prefix: str, alerts: list[Alert], with_model: bool = True) -> str:
     rows, classes = [], []
     for a in alerts:
         kind = "bad" if a.severity == "critical" else "warn" if a.severity == "warning" else ""
@@ -209,11 +189,36 @@ def _alert_rows(prefix: str, alerts: list[Alert], with_model: bool = True) -> st
             h.esc(a.message),
             h.when(a.started_at),
             h.when(a.resolved_at),
+            _acknowledgement(request, prefix, a),
         ]
         rows.append(cells)
-        classes.append("bad" if a.state == "firing" else "")
-    headers = ["state", "rule", "message", "since", "resolved"]
+        classes.append("bad" if a.state == "firing" and a.acknowledged_at is None else "")
+    headers = ["state", "rule", "message", "since", "resolved", "acknowledged"]
     return h.table((["model"] if with_model else []) + headers, rows, classes)
+
+
+def _acknowledgement(request: Request, prefix: str, a: Alert) -> str:
+    """Who acknowledged the alert and when; or, for a firing alert of the registry's that the
+    signed-in principal may write, the form that acknowledges it."""
+    if a.acknowledged_at is not None:
+        return (
+            h.badge("acknowledged", "ok")
+            + h.esc(f" by {a.acknowledged_by or 'unknown'}, ")
+            + h.when(a.acknowledged_at)
+        )
+    if (
+        a.id is None  # a live monitor's, not stored
+        or a.state != "firing"
+        or _access.principal(request) is None
+        or not may(request, "write", f"models/{a.model}")
+    ):
+        return ""
+    here = request.url.path[len(prefix) :] or "/"
+    return (
+        f'<form class="act" method="post" action="{h.href(prefix, "alerts", a.id, "acknowledge")}">'
+        f"{_access.csrf_field(request)}{hidden(model=a.model, next=here)}"
+        '<button type="submit">Acknowledge</button></form>'
+    )
 
 
 def _drift_cell(summary: list[tuple[int, float, float]]) -> tuple[str, str]:
@@ -315,7 +320,7 @@ def _overview(request: Request, data: Data, prefix: str) -> str:
             classes,
         )
         + "</div>"
-        + f'<h2>Open alerts</h2><div class="panel">{_alert_rows(prefix, open_alerts[:20])}'
+        + f'<h2>Open alerts</h2><div class="panel">{_alert_rows(request, prefix, open_alerts[:20])}'
         + (
             f'<p><a href="{h.esc(prefix)}/alerts">all {len(open_alerts)} alerts</a></p>'
             if len(open_alerts) > 20
@@ -390,7 +395,7 @@ def _model(request: Request, data: Data, prefix: str) -> str:
             f'<p>{_aliases(prefix, name, model.aliases)} {tags} <span class="muted">created '
             f"{h.when(model.created_at)} UTC</span></p>"
         )
-    parts.append(_monitoring_section(data, prefix, name))
+    parts.append(_monitoring_section(request, data, prefix, name))
     if model is not None:
         versions = reg.list_versions(name)
         rows = [
@@ -423,7 +428,7 @@ def _model(request: Request, data: Data, prefix: str) -> str:
     return h.page(name, "".join(parts), prefix)
 
 
-def _monitoring_section(data: Data, prefix: str, name: str) -> str:
+def _monitoring_section(request: Request, data: Data, prefix: str, name: str) -> str:
     windows = data.windows(name, limit=_HISTORY)
     alerts = data.alerts(name, open=None)
     out = ["<h2>Monitoring</h2>"]
@@ -436,7 +441,9 @@ def _monitoring_section(data: Data, prefix: str, name: str) -> str:
     if not windows:
         out.append('<p class="muted">No evaluated window yet.</p>')
         if alerts:
-            out.append('<div class="panel">' + _alert_rows(prefix, alerts, False) + "</div>")
+            out.append(
+                '<div class="panel">' + _alert_rows(request, prefix, alerts, False) + "</div>"
+            )
         return "".join(out)
     latest = windows[-1]
     drifted = latest.drifted_features
@@ -461,7 +468,7 @@ def _monitoring_section(data: Data, prefix: str, name: str) -> str:
     if open_alerts:
         out.append(
             f'<h3>Open alerts ({len(open_alerts)})</h3><div class="panel">'
-            + _alert_rows(prefix, open_alerts, False)
+            + _alert_rows(request, prefix, open_alerts, False)
             + "</div>"
         )
     times = [w.end for w in windows]
@@ -574,7 +581,7 @@ def _monitoring_section(data: Data, prefix: str, name: str) -> str:
     if resolved:
         out.append(
             '<h3>Resolved alerts</h3><div class="panel">'
-            + _alert_rows(prefix, resolved, False)
+            + _alert_rows(request, prefix, resolved, False)
             + "</div>"
         )
     return "".join(out)
@@ -812,8 +819,7 @@ def _version(request: Request, data: Data, prefix: str) -> str:
 
 def _alias_form(request: Request, prefix: str, name: str, version: int) -> str:
     """Moving an alias to this version: a form with the session's CSRF value."""
-    csrf = request.scope.get("seawall.dashboard.session")
-    field = f'<input type="hidden" name="csrf" value="{h.esc(csrf.csrf)}">' if csrf else ""
+    field = _access.csrf_field(request)
     return (
         '<h2>Move an alias here</h2><div class="panel">'
         f'<form class="act" method="post" action="{h.href(prefix, "models", name, "versions", version, "alias")}">'
@@ -1032,7 +1038,7 @@ def _alerts(request: Request, data: Data, prefix: str) -> str:
     resolved = _readable_alerts(request, data.alerts(open=False))[:100]
     body = (
         f"<h1>Alerts</h1><h2>Open ({len(open_alerts)})</h2>"
-        f'<div class="panel">{_alert_rows(prefix, open_alerts)}</div>'
-        f'<h2>Recently resolved</h2><div class="panel">{_alert_rows(prefix, resolved)}</div>'
+        f'<div class="panel">{_alert_rows(request, prefix, open_alerts)}</div>'
+        f'<h2>Recently resolved</h2><div class="panel">{_alert_rows(request, prefix, resolved)}</div>'
     )
     return h.page("Alerts", body, prefix, "alerts")

@@ -18,10 +18,17 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, select, update
 
-from ..errors import IntegrityError, UnsupportedVersionError
+from ..errors import IntegrityError, InvalidInputError, NotFoundError, UnsupportedVersionError
 from ..profiles import Profile
+from ..registry._actor import current_actor
 from ..registry._schema import monitor_alerts, monitor_drift, monitor_windows
-from ..registry.events import ALERT_FIRING, ALERT_RESOLVED, NewEvent, write_event
+from ..registry.events import (
+    ALERT_ACKNOWLEDGED,
+    ALERT_FIRING,
+    ALERT_RESOLVED,
+    NewEvent,
+    write_event,
+)
 from ._report import FeatureDrift, WindowReport
 from .rules import Alert
 
@@ -43,7 +50,18 @@ def _clean(x: float | None) -> float | None:
 
 
 class HistoryStore:
-    """Windows and alerts of every monitor writing to one registry."""
+    """Windows and alerts of every monitor writing to one registry (through its server, for a
+    registry served over HTTP: a :class:`~seawall.monitoring._remote.RemoteHistoryStore`)."""
+
+    def __new__(cls, registry: Any) -> HistoryStore:
+        if cls is HistoryStore:
+            from ..registry.remote import RemoteRegistry
+
+            if isinstance(registry, RemoteRegistry):
+                from ._remote import RemoteHistoryStore
+
+                return super().__new__(RemoteHistoryStore)
+        return super().__new__(cls)
 
     def __init__(self, registry: Any) -> None:
         self.registry = registry
@@ -318,6 +336,45 @@ class HistoryStore:
             rows = conn.execute(query).all()
         return [_alert_from_row(r) for r in rows]
 
+    def acknowledge_alert(self, model: str, alert_id: int) -> Alert:
+        """Marks alert `alert_id` of `model` acknowledged by whom the registry acts for now (a
+        token's principal through ``seawall server``, else the OS login), with an
+        ``alert.acknowledged`` event in the same transaction. An alert acknowledged already
+        keeps its first acknowledgement. NotFoundError when `model` has no such alert."""
+        if not isinstance(model, str) or not model:
+            raise InvalidInputError(f"model must be a model's name, got {model!r}")
+        if isinstance(alert_id, bool) or not isinstance(alert_id, int) or alert_id < 1:
+            raise InvalidInputError(
+                f"alert_id must be an alert's id (a positive int), got {alert_id!r}"
+            )
+        actor = current_actor(self.registry)
+        now = time.time()
+        this = (monitor_alerts.c.id == alert_id, monitor_alerts.c.model == model)
+
+        def tx(conn: Connection) -> Alert:
+            marked = conn.execute(
+                update(monitor_alerts)
+                .where(*this, monitor_alerts.c.acknowledged_at.is_(None))
+                .values(acknowledged_by=actor, acknowledged_at=now)
+            ).rowcount
+            row = conn.execute(select(monitor_alerts).where(*this)).first()
+            if row is None:
+                raise NotFoundError(f"model {model!r} has no alert {alert_id}")
+            alert = _alert_from_row(row)
+            if marked:
+                write_event(
+                    conn,
+                    NewEvent(
+                        ALERT_ACKNOWLEDGED,
+                        f"models/{model}/alerts/{alert_id}",
+                        f"{ALERT_ACKNOWLEDGED}:{model}:{alert_id}",
+                        alert.to_dict(),
+                    ),
+                )
+            return alert
+
+        return self._db.write(tx)
+
     def resolve_alerts(self, ids: Sequence[int], note: str) -> None:
         if not ids:
             return
@@ -355,6 +412,8 @@ def _alert_from_row(r: Any) -> Alert:
         r.resolved_at,
         r.updated_at,
         int(r.id),
+        r.acknowledged_by,
+        r.acknowledged_at,
     )
 
 

@@ -238,7 +238,9 @@ class Alert:
 
     ``started_at`` and ``resolved_at`` are the ends of the windows where it fired and cleared
     (event time, seconds since the epoch); ``value`` is the latest value seen while firing.
-    ``id`` is the history row's (None without a registry).
+    ``id`` is the history row's (None without a registry). ``acknowledged_by`` and
+    ``acknowledged_at`` say who acknowledged it in the registry (a token's principal or an OS
+    login) and when (None until someone does).
     """
 
     model: str
@@ -254,6 +256,8 @@ class Alert:
     resolved_at: float | None = None
     updated_at: float = 0.0
     id: int | None = None
+    acknowledged_by: str | None = None
+    acknowledged_at: float | None = None
 
     @property
     def key(self) -> tuple[str, str | None]:
@@ -274,6 +278,8 @@ class Alert:
             "started_at": self.started_at,
             "resolved_at": self.resolved_at,
             "updated_at": self.updated_at,
+            "acknowledged_by": self.acknowledged_by,
+            "acknowledged_at": self.acknowledged_at,
         }
 
 

@@ -38,6 +38,7 @@ from ._schema import (
 from ._store import ArtifactStore
 
 if TYPE_CHECKING:
+    from ._pins import Pins
     from ._registry import Registry
 
 log = logging.getLogger("seawall.registry")
@@ -88,6 +89,13 @@ class RegistryBase:
     def close(self) -> None:
         """Closes the database connections (the registry reconnects if used again)."""
         self._db.dispose()
+
+    def _pins(self) -> Pins:
+        """Pins for one write: the objects it stores, held against gc until its references
+        commit (see ``_pins``)."""
+        from ._pins import Pins  # (it imports the gc module, which imports this one)
+
+        return Pins(self._db, self.artifacts)
 
     def _insert(self, table: Any) -> Any:
         return (pg_dialect if self._postgres else sqlite_dialect).insert(table)
@@ -266,34 +274,57 @@ class RegistryBase:
         return checks.ModelRef(model, version=checks.check_version(version))
 
     def _model_version(self, conn: Connection, row: Any) -> ModelVersion:
-        name = conn.execute(select(models.c.name).where(models.c.id == row.model_id)).scalar_one()
-        run_id = (
-            conn.execute(select(runs.c.uuid).where(runs.c.id == row.run_id)).scalar()
-            if row.run_id is not None
-            else None
-        )
-        version_tags = dict(
-            conn.execute(
-                select(model_version_tags.c.key, model_version_tags.c.value).where(
-                    model_version_tags.c.version_id == row.id
+        return self._model_versions(conn, [row])[0]
+
+    def _model_versions(self, conn: Connection, rows: Sequence[Any]) -> list[ModelVersion]:
+        """Rows of model_versions as records: their models, runs, tags and aliases read in a
+        few queries for all of them (not a few per row)."""
+        names: dict[int, str] = {}
+        run_ids: dict[int, str] = {}
+        version_tags: dict[int, dict[str, str]] = {r.id: {} for r in rows}
+        named: dict[int, list[str]] = {r.id: [] for r in rows}
+        for part in _chunks(rows):
+            model_ids = {r.model_id for r in part}
+            names.update(
+                conn.execute(
+                    select(models.c.id, models.c.name).where(models.c.id.in_(model_ids))
+                ).all()
+            )
+            run_pks = {r.run_id for r in part if r.run_id is not None}
+            if run_pks:
+                run_ids.update(
+                    conn.execute(select(runs.c.id, runs.c.uuid).where(runs.c.id.in_(run_pks))).all()
                 )
-            ).all()
-        )
-        names = conn.execute(
-            select(aliases.c.alias).where(aliases.c.version_id == row.id).order_by(aliases.c.alias)
-        ).scalars()
-        return ModelVersion(
-            name,
-            row.version,
-            run_id,
-            row.bundle_sha256,
-            row.profile_sha256,
-            row.description,
-            row.created_at,
-            version_tags,
-            tuple(names),
-            row.actor,
-        )
+            ids = [r.id for r in part]
+            for version_id, key, value in conn.execute(
+                select(
+                    model_version_tags.c.version_id,
+                    model_version_tags.c.key,
+                    model_version_tags.c.value,
+                ).where(model_version_tags.c.version_id.in_(ids))
+            ):
+                version_tags[version_id][key] = value
+            for version_id, alias in conn.execute(
+                select(aliases.c.version_id, aliases.c.alias)
+                .where(aliases.c.version_id.in_(ids))
+                .order_by(aliases.c.alias)
+            ):
+                named[version_id].append(alias)
+        return [
+            ModelVersion(
+                names[row.model_id],
+                row.version,
+                run_ids.get(row.run_id) if row.run_id is not None else None,
+                row.bundle_sha256,
+                row.profile_sha256,
+                row.description,
+                row.created_at,
+                version_tags[row.id],
+                tuple(named[row.id]),
+                row.actor,
+            )
+            for row in rows
+        ]
 
     def get_model_version(self, model: str, version: int | str | None = None) -> ModelVersion:
         """A version by number, alias or "latest": ``("churn", 3)``, ``("churn", "champion")``,
@@ -306,3 +337,10 @@ class RegistryBase:
         """The version a ``models:/name/3``, ``models:/name/latest`` or ``models:/name@alias``
         URI points to now."""
         return self.get_model_version(uri)
+
+
+_CHUNK = 5000  # ids in one IN list, well below SQLite's and PostgreSQL's bound parameters
+
+
+def _chunks(rows: Sequence[Any]) -> list[Sequence[Any]]:
+    return [rows[i : i + _CHUNK] for i in range(0, len(rows), _CHUNK)]

@@ -19,6 +19,22 @@ from ._store import check_name, hash_file, safe_destination, walk_files
 BUNDLE_FORMAT = "seawall.bundle/1"
 
 
+def parse_manifest(data: bytes, sha: str) -> list[dict[str, Any]]:
+    """The files (path, sha256, size) a stored bundle manifest lists, checked."""
+    try:
+        manifest = json.loads(data)
+        files = manifest["files"]
+        if manifest.get("format") != BUNDLE_FORMAT or not isinstance(files, list):
+            raise ValueError("unknown format")
+        for f in files:
+            check_name(f["path"], "bundle file name")
+            if not isinstance(f["sha256"], str) or not isinstance(f["size"], int):
+                raise ValueError("bad entry")
+    except (ValueError, KeyError, TypeError, InvalidInputError) as exc:
+        raise IntegrityError(f"bundle manifest {sha} is not valid: {exc}") from None
+    return list(files)
+
+
 class BundlesMixin(RegistryBase):
     """A version's bundle (files, local copy, loaded model) and reference profile."""
 
@@ -27,18 +43,7 @@ class BundlesMixin(RegistryBase):
         return self._manifest(self.resolve(uri).bundle_sha256)
 
     def _manifest(self, sha: str) -> list[dict[str, Any]]:
-        try:
-            manifest = json.loads(self.artifacts.get_bytes(sha))
-            files = manifest["files"]
-            if manifest.get("format") != BUNDLE_FORMAT or not isinstance(files, list):
-                raise ValueError("unknown format")
-            for f in files:
-                check_name(f["path"], "bundle file name")
-                if not isinstance(f["sha256"], str) or not isinstance(f["size"], int):
-                    raise ValueError("bad entry")
-        except (ValueError, KeyError, TypeError, InvalidInputError) as exc:
-            raise IntegrityError(f"bundle manifest {sha} is not valid: {exc}") from None
-        return list(files)
+        return parse_manifest(self.artifacts.get_bytes(sha), sha)
 
     def bundle_path(self, uri: str) -> Path:
         """A verified local copy of a version's bundle folder (see :func:`resolve_bundle`)."""

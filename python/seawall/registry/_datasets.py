@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 
 from .._data import BatchSource
+from ..errors import InvalidInputError
 
 BLOCK_ROWS = 65_536
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,24 @@ class DatasetFingerprint:
             _feed(h, pa.concat_tables(pending), schema)
             rows += pending_rows
         return cls(h.hexdigest(), described, rows)
+
+    def checked(self) -> DatasetFingerprint:
+        """This fingerprint, after checking its fields (one that came over the network)."""
+        if not isinstance(self.fingerprint, str) or not _HEX64.match(self.fingerprint):
+            raise InvalidInputError(f"a dataset fingerprint is 64 hex digits: {self.fingerprint!r}")
+        fields_ok = isinstance(self.schema, list) and all(
+            isinstance(f, dict)
+            and isinstance(f.get("name"), str)
+            and isinstance(f.get("type"), str)
+            and isinstance(f.get("nullable"), bool)
+            for f in self.schema
+        )
+        if not fields_ok:
+            raise InvalidInputError("a dataset schema is a list of {name, type, nullable}")
+        rows = self.num_rows
+        if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
+            raise InvalidInputError(f"a dataset's row count is a whole number, got {rows!r}")
+        return self
 
 
 def _feed(h: Any, table: pa.Table, schema: pa.Schema) -> None:

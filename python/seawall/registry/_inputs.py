@@ -17,8 +17,20 @@ from ._entities import DatasetInput
 from ._pins import Pins
 from ._run import Run
 from ._schema import datasets, run_inputs
+from ._store import _check_sha
 
 _CONTEXT = re.compile(r"^[a-z][a-z0-9_\-]{0,63}$")
+
+
+def _check_fields(name: str | None, context: str, source: str | None) -> None:
+    if name is not None:
+        checks.check_name(name, "dataset name")
+    if not isinstance(context, str) or not _CONTEXT.match(context):
+        raise InvalidInputError(
+            f"context must be a lowercase word such as 'training' or 'validation', got {context!r}"
+        )
+    if source is not None and not isinstance(source, str):
+        raise InvalidInputError(f"source must be a string, got {type(source).__name__}")
 
 
 class InputsMixin(RegistryBase):
@@ -35,15 +47,7 @@ class InputsMixin(RegistryBase):
     ) -> DatasetInput:
         from ..profiles import Profile
 
-        if name is not None:
-            checks.check_name(name, "dataset name")
-        if not isinstance(context, str) or not _CONTEXT.match(context):
-            raise InvalidInputError(
-                f"context must be a lowercase word such as 'training' or 'validation', "
-                f"got {context!r}"
-            )
-        if source is not None and not isinstance(source, str):
-            raise InvalidInputError(f"source must be a string, got {type(source).__name__}")
+        _check_fields(name, context, source)
         fp = data if isinstance(data, DatasetFingerprint) else DatasetFingerprint.from_data(data)
         if profile is True:
             if isinstance(data, DatasetFingerprint):
@@ -53,8 +57,25 @@ class InputsMixin(RegistryBase):
             raise InvalidInputError(
                 f"profile must be a seawall Profile, True or None, got {type(profile).__name__}"
             )
-        pins = Pins(self._db, self.artifacts)
-        profile_sha = pins.put_bytes(profile.to_bytes())[0] if profile else None
+        with self._pins() as pins:
+            profile_sha = pins.put_bytes(profile.to_bytes())[0] if profile else None
+            return self._record_input(run, fp, name, context, profile_sha, source, pins)
+
+    def _record_input(
+        self,
+        run: Run,
+        fp: DatasetFingerprint,
+        name: str | None,
+        context: str,
+        profile_sha: str | None,
+        source: str | None,
+        pins: Pins,
+    ) -> DatasetInput:
+        """Links a fingerprinted dataset (and its stored profile, held by `pins`) to the run."""
+        _check_fields(name, context, source)
+        fp = fp.checked()
+        if profile_sha is not None:
+            pins.add(_check_sha(profile_sha))
         schema = json.dumps(fp.schema)
         now = time.time()
 
@@ -98,8 +119,7 @@ class InputsMixin(RegistryBase):
                 context,
             )
 
-        with pins:
-            return pins.record(tx)  # the reference replaces the pin: see _gc.py
+        return pins.record(tx)  # the reference replaces the pin: see _gc.py
 
     def run_inputs(self, run_id: str) -> list[DatasetInput]:
         checks.check_run_id(run_id)

@@ -6,6 +6,10 @@ stored until the transaction that references them commits (steps W1 to W4 of the
         sha, size = pins.put_file(path)      # W1: stored (or found stored)
         pins.record(tx)                      # W2, W3; then tx(conn) and W4, in one transaction
 
+A client of a registry server takes its pins before it uploads: the server pins the objects
+(:meth:`Pins.hold_for_upload`, W2 and W3), the client uploads what is not stored (W1, now
+protected), and its write records them with the pins' ids (:meth:`Pins.adopt`, W4).
+
 A pin left by a writer that died is deleted by a sweep after ``_gc.STALE_PIN_S``.
 """
 
@@ -83,9 +87,50 @@ class Pins:
     def hold(self) -> None:
         """Pins every object not pinned yet, in one transaction (W2); waits for a sweep that
         condemned one to finish, and stores again whatever is no longer there (W3)."""
+        shas, condemned = self._pin()
+        for sha in shas:
+            if sha in condemned or not self._store.exists(sha):
+                again = self._again[sha]
+                if again is None:
+                    raise NotFoundError(
+                        f"object {sha} is not in the artifact store (never stored, or seawall "
+                        "gc removed it before it was referenced): store it again"
+                    )
+                if again() != sha:
+                    raise IntegrityError(f"the file of object {sha} changed while it was stored")
+        fire("pins:verified")
+
+    def hold_for_upload(self) -> tuple[list[int], list[str]]:
+        """For a client of a server, which stores its objects after they are pinned: pins every
+        object (W2), waits for a sweep that condemned one to finish (W3), and returns the pins'
+        ids (its write records them: :meth:`adopt`) and the objects not stored intact, which it
+        uploads then (W1, protected by the pins)."""
+        shas, condemned = self._pin()
+        missing = [s for s in shas if s in condemned or not self._store.exists_intact(s)]
+        return list(self._ids), missing
+
+    def adopt(self, ids: list[int]) -> None:
+        """Pins taken by :meth:`hold_for_upload` (for the client's write this is): held now,
+        deleted when :meth:`record` commits. An id that is no longer there (a pin gc expired)
+        makes the record fail, recording nothing."""
+        ids = [int(i) for i in ids]
+        if not ids:
+            return
+        with self._db.read() as conn:
+            rows = conn.execute(
+                select(store_pins.c.id, store_pins.c.sha256).where(store_pins.c.id.in_(ids))
+            ).all()
+        self._ids.extend(ids)
+        for row in rows:
+            self._again.setdefault(row.sha256, None)
+            self._held.add(row.sha256)
+
+    def _pin(self) -> tuple[list[str], set[str]]:
+        """W2 for the objects not pinned yet, and the wait of W3: returns them, and those a
+        sweep had condemned."""
         shas = [s for s in self._again if s not in self._held]
         if not shas:
-            return
+            return [], set()
         now = time.time()
 
         def tx(conn: Connection) -> tuple[list[int], set[str]]:
@@ -114,17 +159,7 @@ class Pins:
         fire("pins:held")
         if condemned:
             self._wait_for_removal(condemned)
-        for sha in shas:
-            if sha in condemned or not self._store.exists(sha):
-                again = self._again[sha]
-                if again is None:
-                    raise NotFoundError(
-                        f"object {sha} is no longer in the artifact store {self._store.uri} "
-                        "(seawall gc removed it before it was referenced): store it again"
-                    )
-                if again() != sha:
-                    raise IntegrityError(f"the file of object {sha} changed while it was stored")
-        fire("pins:verified")
+        return shas, condemned
 
     def record(self, fn: Callable[[Connection], T]) -> T:
         """Holds the objects (:meth:`hold`), then runs fn(conn) and deletes the pins in one

@@ -5,14 +5,17 @@ The class is made of one part per concern, each in its own module over :class:`R
 (``_base``: the database, the artifact store and the lookups the parts share): ``_tracking``
 (experiments, runs, artifacts), ``_inputs`` (a run's datasets), ``_models`` (models, versions,
 tags), ``_aliases``, ``_lineage`` (deployments and the lineage graph), ``_bundles`` (stored
-bundles, their local copies and reference profiles), ``_auth`` (principals, tokens and the
+bundles, their local copies and reference profiles), ``_summary`` (the registry at a glance),
+``_auth`` (principals, tokens and the
 acting principal); ``_deletes`` (delete, restore and purge) and ``_gc`` (garbage collection of
 the artifact store).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 from ._aliases import AliasesMixin
 from ._auth import AuthMixin
@@ -23,6 +26,7 @@ from ._inputs import InputsMixin
 from ._lineage import LineageMixin
 from ._models import ModelsMixin
 from ._run import FINISHED
+from ._summary import SummaryMixin
 from ._tracking import TrackingMixin
 from .events._mixin import EventsMixin
 
@@ -34,6 +38,7 @@ class Registry(
     AliasesMixin,
     LineageMixin,
     BundlesMixin,
+    SummaryMixin,
     DeletesMixin,
     GcMixin,
     EventsMixin,
@@ -52,7 +57,21 @@ class Registry(
     ``create=False`` opens an existing registry only, as the command line and the dashboard do:
     a SQLite file that does not exist, or a database that holds no registry, is NotFoundError,
     and no file or folder is created.
+
+    An ``http://`` or ``https://`` URI (``seawall server``'s address) gives the same API through
+    that server: ``Registry("http://host:5000")`` is a
+    :class:`~seawall.registry.remote.RemoteRegistry`, whose artifacts live on the server.
     """
+
+    def __new__(cls, uri: str | os.PathLike[str] | None = None, *args: Any, **kwargs: Any) -> Any:
+        if cls is Registry:
+            from .remote import is_remote_uri
+
+            if is_remote_uri(uri):
+                from .remote import RemoteRegistry
+
+                return super().__new__(RemoteRegistry)
+        return super().__new__(cls)
 
     def __enter__(self) -> Registry:
         return self

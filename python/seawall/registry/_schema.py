@@ -282,6 +282,9 @@ monitor_alerts = Table(
     Column("started_at", Float, nullable=False),
     Column("resolved_at", Float, nullable=True),
     Column("updated_at", Float, nullable=False),
+    # who acknowledged it (a token's principal or the OS login), and when (migration 0008)
+    Column("acknowledged_by", String(NAME), nullable=True),
+    Column("acknowledged_at", Float, nullable=True),
     Index("ix_monitor_alerts_model_state", "model", "state"),
 )
 

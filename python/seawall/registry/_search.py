@@ -25,16 +25,15 @@ true exactly when the run lacks the key. Every key and value is a bound paramete
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, not_, or_, select
+from sqlalchemy import ColumnElement, and_, exists, false, not_, or_, select
 
 from ..errors import InvalidInputError
+from . import _pages
+from ._pages import Page
 from ._schema import latest_metrics, params, runs, tags
 
 _TOKEN = re.compile(
@@ -261,11 +260,8 @@ class _Parser:
                 raise self.fail(f"{field} is a number: {op} compares strings", start)
             at = self.tok
             pattern = self._string(field)
-            if re.search(r"(?<!\\)(\\\\)*\\$", pattern):
-                raise self.fail(
-                    "a like pattern cannot end with a lone '\\' (it escapes the next character)",
-                    at,
-                )
+            if ends_with_lone_escape(pattern):
+                raise self.fail(LONE_ESCAPE, at)
             return (op, field, pattern, negate)
         if self.tok.kind != "op":
             raise self.fail(
@@ -301,6 +297,13 @@ class _Parser:
         if self.tok.kind != "end":
             raise self.fail(f"unexpected {self._found()} (join conditions with 'and' or 'or')")
         return tree
+
+
+LONE_ESCAPE = "a like pattern cannot end with a lone '\\' (it escapes the next character)"
+
+
+def ends_with_lone_escape(pattern: str) -> bool:
+    return re.search(r"(?<!\\)(\\\\)*\\$", pattern) is not None
 
 
 def parse_filter(text: str) -> Any:
@@ -406,10 +409,13 @@ def order_column(field: Field, postgres: bool) -> Any:
             .where(table.c.run_id == runs.c.id, table.c.key == field.key)
             .scalar_subquery()
         )
-    if postgres and not field.numeric:
-        # Byte order, as SQLite's and Python's, whatever the database's locale.
-        column = column.collate("C")
-    return column
+    return column if field.numeric else by_bytes(column, postgres)
+
+
+def by_bytes(column: Any, postgres: bool) -> Any:
+    """A string column compared and sorted in byte order, as SQLite and Python do, whatever
+    PostgreSQL's locale."""
+    return column.collate("C") if postgres else column
 
 
 __all__ = ["Field", "compile_filter", "order_column", "parse_filter", "parse_order_by"]
@@ -417,45 +423,39 @@ __all__ = ["Field", "compile_filter", "order_column", "parse_filter", "parse_ord
 
 # --- pages ------------------------------------------------------------------------------------
 
-_PAGE_FORMAT = 1
 
-
-class RunPage(list[Any]):
+class RunPage(Page[Any]):
     """One page of :meth:`Registry.search_runs`: a list of runs, and ``token``, which
     ``search_runs(..., page_token=token)`` turns into the next page (None on the last page)."""
-
-    def __init__(self, runs: list[Any], token: str | None) -> None:
-        super().__init__(runs)
-        self.token = token
 
 
 def query_key(experiments: list[str] | None, filter: str | None, order_by: Any) -> str:
     """Identifies a search, so that a token is only ever used with the search that made it."""
-    text = json.dumps([experiments, filter, repr(order_by)], sort_keys=True)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    return _pages.query_key(experiments, filter, repr(order_by))
 
 
-def page_token(offset: int, key: str) -> str:
-    data = json.dumps({"v": _PAGE_FORMAT, "offset": offset, "query": key}).encode("utf-8")
-    return base64.urlsafe_b64encode(data).decode("ascii")
+def page_token(last: list[Any], key: str) -> str:
+    """The token of the page after the run sorted at `last` (its sort key: the values of
+    each order_by field, then its start time and key)."""
+    return _pages.keyset_token(key, last)
 
 
-def page_offset(token: Any, key: str) -> int:
-    """The offset a token from :func:`page_token` stands for, after checking it."""
-    if not isinstance(token, str):
-        raise InvalidInputError(f"page_token must be a string from search_runs, got {token!r}")
-    try:
-        data = json.loads(base64.urlsafe_b64decode(token.encode("ascii")))
-        version, offset, made_for = data["v"], data["offset"], data["query"]
-    except (ValueError, TypeError, KeyError, UnicodeError) as exc:
-        raise InvalidInputError(f"page_token {token!r} is not a token from search_runs") from exc
-    if version != _PAGE_FORMAT or not isinstance(offset, int) or isinstance(offset, bool):
-        raise InvalidInputError(f"page_token {token!r} is not a token from search_runs")
-    if offset < 0:
-        raise InvalidInputError(f"page_token {token!r} is not a token from search_runs")
-    if made_for != key:
-        raise InvalidInputError(
-            "page_token belongs to another search (other experiments, filter or order): "
-            "pass the same ones that returned it"
-        )
-    return offset
+_VALUE = (str, int, float, type(None))
+
+
+def page_after(token: Any, key: str, fields: int) -> tuple[Any, ...]:
+    """The sort key a token from :func:`page_token` holds, after checking it."""
+    return _pages.after_key(token, key, "search_runs", [_VALUE] * fields + [(int, float), int])
+
+
+def after(columns: list[tuple[Any, bool]], last: tuple[Any, ...]) -> ColumnElement[bool]:
+    """Rows sorted after `last` in the order of `columns` ((expression, descending), NULLs
+    last either way): the first column where they differ is later."""
+    later: list[ColumnElement[bool]] = []
+    same: list[ColumnElement[bool]] = []
+    for (column, descending), value in zip(columns, last, strict=True):
+        if value is not None:  # nothing sorts after NULL, last in its column
+            beyond = column < value if descending else column > value
+            later.append(and_(*same, or_(beyond, column.is_(None))))
+        same.append(column.is_(None) if value is None else column == value)
+    return or_(false(), *later)

@@ -23,11 +23,13 @@ import sys
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Connection, and_, func, select, update
 
+from ..errors import InvalidInputError
 from ._run import KILLED, RUNNING
 from ._schema import runs
 
@@ -80,6 +82,27 @@ def process_start(pid: int) -> int | None:
 def this_process() -> tuple[str, int, int | None]:
     """(host, pid, start) of this process, as a run records them."""
     return this_host(), os.getpid(), process_start(os.getpid())
+
+
+def check_process(process: Any) -> tuple[str, int, int | None]:
+    """(host, pid, start) as :func:`this_process` gives them (one that came over the network)."""
+    try:
+        host, pid, start = process
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"a process is [host, pid, start], got {process!r}") from None
+    ok = (
+        isinstance(host, str)
+        and 0 < len(host) <= 255
+        and isinstance(pid, int)
+        and not isinstance(pid, bool)
+        and 0 < pid < 2**31
+        and (
+            start is None or (isinstance(start, int) and not isinstance(start, bool) and start >= 0)
+        )
+    )
+    if not ok:
+        raise InvalidInputError(f"a process is [host, pid, start], got {process!r}")
+    return host, pid, start
 
 
 def is_gone(pid: int, start: int | None) -> bool:
@@ -149,49 +172,56 @@ def _stale_elsewhere(host: str, cutoff: float) -> ColumnElement[bool]:
 
 class Heartbeat:
     """Keeps ``heartbeat_at`` of the runs this process started, and has not ended, current:
-    from a daemon thread that runs while there is one, every ``HEARTBEAT_S`` seconds."""
+    from a daemon thread that runs while there is one, every ``HEARTBEAT_S`` seconds.
 
-    def __init__(self, db: Database) -> None:
-        self._db = weakref.ref(db)  # the thread ends with the registry
+    The runs are keys of `owner`'s (a Database's row ids by default), and each beat is
+    ``beat(owner, keys)`` (a client of a registry server sends its run ids there instead)."""
+
+    def __init__(self, owner: Any, beat: Callable[[Any, list[Any]], None] | None = None) -> None:
+        self._owner = weakref.ref(owner)  # the thread ends with the registry
+        self._send = beat if beat is not None else _beat_in_database
         self._lock = threading.Lock()
-        self._runs: set[int] = set()
+        self._runs: set[Any] = set()
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
 
-    def add(self, run_pk: int) -> None:
+    def add(self, run: Any) -> None:
         with self._lock:
             if self._pid != os.getpid():  # a forked child: its parent's thread is not here
                 self._pid, self._runs, self._thread = os.getpid(), set(), None
-            self._runs.add(run_pk)
+            self._runs.add(run)
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._beat, name="seawall-run-heartbeat", daemon=True
                 )
                 self._thread.start()
 
-    def discard(self, run_pk: int) -> None:
+    def discard(self, run: Any) -> None:
         with self._lock:
-            self._runs.discard(run_pk)
+            self._runs.discard(run)
 
     def _beat(self) -> None:
         while True:
             time.sleep(HEARTBEAT_S)
             with self._lock:
-                pks = sorted(self._runs)
-                db = self._db()
-                if not pks or db is None:
+                keys = sorted(self._runs)
+                owner = self._owner()
+                if not keys or owner is None:
                     self._thread = None
                     return
-
-            def beat(conn: Connection, pks: list[int] = pks) -> None:
-                conn.execute(
-                    update(runs)
-                    .where(runs.c.id.in_(pks), runs.c.status == RUNNING)
-                    .values(heartbeat_at=time.time())
-                )
-
             try:
-                db.write(beat)
+                self._send(owner, keys)
             except Exception as exc:  # the next beat tries again; a run is not lost for one
                 log.debug("run heartbeat failed: %s", exc)
-            del db
+            del owner
+
+
+def _beat_in_database(db: Database, pks: list[int]) -> None:
+    def beat(conn: Connection) -> None:
+        conn.execute(
+            update(runs)
+            .where(runs.c.id.in_(pks), runs.c.status == RUNNING)
+            .values(heartbeat_at=time.time())
+        )
+
+    db.write(beat)

@@ -37,8 +37,8 @@ import stat
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
@@ -281,46 +281,40 @@ class ArtifactStore:
         sha = hashlib.sha256(data).hexdigest()
         if self.exists_intact(sha):
             return sha, len(data)
-        if self._fs is None:
-            with self._temporary() as (fd, tmp):
-                with os.fdopen(fd, "wb", closefd=False) as fh:
-                    fh.write(data)
-                self._place_local(fd, tmp, sha)
-        else:
-            self._upload(lambda out: out.write(data), sha)
-        return sha, len(data)
+        return self.put_chunks([data], expected=sha)
 
     def put_file(self, path: str | os.PathLike[str]) -> tuple[str, int]:
         """Stores a regular file's bytes; returns (sha256, size)."""
         source = Path(path)
+
+        def chunks() -> Iterator[bytes]:
+            with _open_regular(source) as src:
+                while chunk := src.read(CHUNK):
+                    yield chunk
+
         if self._fs is None:
             # One pass: copy into the store's tmp folder while hashing, then verify the name.
-            with self._temporary() as (fd, tmp):
-                h = hashlib.sha256()
-                size = 0
-                with _open_regular(source) as src, os.fdopen(fd, "wb", closefd=False) as out:
-                    while chunk := src.read(CHUNK):
-                        h.update(chunk)
-                        size += len(chunk)
-                        out.write(chunk)
-                        fire("store:writing")
-                sha = h.hexdigest()
-                if self.exists_intact(sha):
-                    tmp.unlink()
-                    return sha, size
-                self._place_local(fd, tmp, sha)
-            return sha, size
+            return self.put_chunks(chunks())
         sha, size = hash_file(source)
-        if not self.exists_intact(sha):
+        if self.exists_intact(sha):
+            return sha, size
+        return self.put_chunks(chunks(), expected=sha)
 
-            def copy(out: Any) -> None:
-                with _open_regular(source) as src:
-                    while chunk := src.read(CHUNK):
-                        out.write(chunk)
-                        fire("store:writing")
+    def put_chunks(self, chunks: Iterable[bytes], expected: str | None = None) -> tuple[str, int]:
+        """Stores the bytes of `chunks` (read once, never held whole); returns (sha256, size).
+        With `expected`, bytes that hash to anything else are IntegrityError and nothing is
+        stored."""
+        with self.writer(expected) as out:
+            for chunk in chunks:
+                out.write(chunk)
+            return out.commit()
 
-            self._upload(copy, sha)
-        return sha, size
+    def writer(self, expected: str | None = None) -> ObjectWriter:
+        """An :class:`ObjectWriter` for one object, written piece by piece (an upload as it
+        arrives); use it as a context manager, which removes the temporary unless committed."""
+        if expected is not None:
+            _check_sha(expected)
+        return ObjectWriter(self, expected)
 
     @contextmanager
     def _temporary(self) -> Iterator[tuple[int, Path]]:
@@ -418,22 +412,6 @@ class ArtifactStore:
                 os.close(fd)
         return removed
 
-    def _upload(self, write: Callable[[Any], None], sha: str) -> None:
-        tmp = f"{self._base}/tmp/{uuid.uuid4().hex}"
-        try:
-            with self._fs.open_output_stream(tmp) as out:
-                write(out)
-            fire("store:before_rename")
-            self._fs.move(tmp, f"{self._base}/{_key(sha)}")
-        except BaseException:
-            try:
-                self._fs.delete_file(tmp)
-            except Exception:  # already gone or never written: nothing to clean
-                pass
-            raise
-        if not self.exists_intact(sha):
-            raise IntegrityError(f"object {sha} did not verify after upload to {self.uri}")
-
     # --- reading ------------------------------------------------------------------------------
 
     def _chunks(self, sha: str) -> Iterator[bytes]:
@@ -515,6 +493,81 @@ class ArtifactStore:
         if self._fs is not None:
             raise InvalidInputError("this artifact store is not a local folder")
         return self._root / _key(_check_sha(sha))
+
+
+class ObjectWriter:
+    """One object being written: each piece is hashed and written to a temporary as it comes
+    (locally under ``tmp/``, locked; on S3 a temporary key), and :meth:`commit` puts it in
+    place under its hash, or keeps an intact copy already there. Nothing is stored unless
+    committed, and a hash other than the one expected is IntegrityError."""
+
+    def __init__(self, store: ArtifactStore, expected: str | None) -> None:
+        self._store = store
+        self._expected = expected
+        self._hash = hashlib.sha256()
+        self.size = 0
+        self._done = False
+        self._stack = ExitStack()
+        if store._fs is None:
+            self._fd, self._tmp = self._stack.enter_context(store._temporary())
+            self._out: Any = self._stack.enter_context(os.fdopen(self._fd, "wb", closefd=False))
+        else:
+            self._key = f"{store._base}/tmp/{uuid.uuid4().hex}"
+            self._out = store._fs.open_output_stream(self._key)
+
+    def write(self, data: bytes) -> None:
+        self._hash.update(data)
+        self.size += len(data)
+        self._out.write(data)
+        fire("store:writing")
+
+    def commit(self) -> tuple[str, int]:
+        """Checks the hash and puts the object in place; returns (sha256, size)."""
+        store, sha = self._store, self._hash.hexdigest()
+        if self._expected is not None and sha != self._expected:
+            raise IntegrityError(
+                f"the {self.size} bytes received hash to {sha}, not to {self._expected}: the "
+                "upload was corrupted or cut short, and nothing was stored"
+            )
+        if store._fs is None:
+            self._out.flush()
+            if store.exists_intact(sha):
+                self._tmp.unlink()
+            else:
+                store._place_local(self._fd, self._tmp, sha)
+        else:
+            self._out.close()
+            if store.exists_intact(sha):
+                store._fs.delete_file(self._key)
+            else:
+                fire("store:before_rename")
+                store._fs.move(self._key, f"{store._base}/{_key(sha)}")
+                if not store.exists_intact(sha):
+                    raise IntegrityError(f"object {sha} did not verify after upload to {store.uri}")
+        self._done = True
+        self._stack.close()
+        return sha, self.size
+
+    def abort(self) -> None:
+        """Drops what was written (a no-op once committed)."""
+        if self._done:
+            return
+        self._done = True
+        if self._store._fs is None:
+            self._tmp.unlink(missing_ok=True)
+        else:
+            try:
+                self._out.close()
+                self._store._fs.delete_file(self._key)
+            except Exception:  # already gone or never written: nothing to clean
+                pass
+        self._stack.close()
+
+    def __enter__(self) -> ObjectWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.abort()
 
 
 def remove_tree(path: Path) -> None:

@@ -9,9 +9,9 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
-from sqlalchemy import Connection, and_, or_, select, update
+from sqlalchemy import Connection, select, update
 
 from ..errors import (
     AlreadyExistsError,
@@ -21,7 +21,7 @@ from ..errors import (
     RunClosedError,
 )
 from . import _checks as checks
-from . import _search, _stale
+from . import _pages, _search, _stale
 from . import _tombstones as tombstones
 from ._actor import current_actor
 from ._base import RegistryBase
@@ -30,7 +30,7 @@ from ._pins import Pins
 from ._run import RUNNING, STATUSES, Run
 from ._schema import artifacts, experiments, latest_metrics, params, runs, tags
 from ._schema import metrics as metrics_table
-from ._store import check_name, fire, safe_destination, walk_files
+from ._store import _check_sha, check_name, fire, safe_destination, walk_files
 from .events._outbox import NewEvent, write_event
 
 if TYPE_CHECKING:
@@ -43,6 +43,80 @@ _CHUNK_ROWS = 500  # rows per multi-row INSERT ... ON CONFLICT (5 binds each; SQ
 def _chunks(items: list[Any]) -> Iterable[list[Any]]:
     for start in range(0, len(items), _CHUNK_ROWS):
         yield items[start : start + _CHUNK_ROWS]
+
+
+class Batch(NamedTuple):
+    """A checked batch of a run's writes: metric rows (run pk, key, value, step, timestamp),
+    params and tags as text, and the newest metric row per key."""
+
+    metrics: list[tuple[int, str, float, int, float]]
+    params: dict[str, str]
+    tags: dict[str, str]
+    newest: dict[str, tuple[int, str, float, int, float]]
+
+    def apply(self, run: Run) -> None:
+        """What the batch changes in the run's handle (refresh() reads the database)."""
+        run.params.update(self.params)
+        run.tags.update(self.tags)
+        for key, row in self.newest.items():
+            run.metrics[key] = row[2]
+
+
+def check_batch(
+    pk: int,
+    metric_items: Iterable[Any] = (),
+    param_items: Mapping[str, Any] | None = None,
+    tag_items: Mapping[str, Any] | None = None,
+) -> Batch | None:
+    """The checked rows of a batch (None when it holds nothing), or the typed error of its
+    first bad item; a metric without a timestamp gets now."""
+    now = time.time()
+    # Tuples (run_id, key, value, step, timestamp), checked with a fast path for the usual
+    # types (float values, int steps, keys seen before in this batch).
+    metric_rows: list[tuple[int, str, float, int, float]] = []
+    keys_ok: set[str] = set()
+    key: Any
+    value: Any
+    step: Any
+    ts: Any
+    for item in metric_items:
+        if type(item) is tuple and 2 <= len(item) <= 4:
+            key, value, step, ts = (*item, 0, None)[:4]
+        elif isinstance(item, Metric):
+            key, value, step, ts = item.key, item.value, item.step, item.timestamp
+        else:
+            raise InvalidInputError(
+                "metrics are (key, value), (key, value, step), (key, value, step, timestamp) "
+                f"or Metric, got {item!r}"
+            )
+        if key not in keys_ok:
+            keys_ok.add(checks.check_key(key, "metric"))
+        if type(value) is not float or not math.isfinite(value):
+            value = checks.metric_value(key, value)
+        if type(step) is not int or not -(2**63) <= step < 2**63:
+            step = checks.metric_step(key, step)
+        if ts is None:
+            ts = now
+        elif type(ts) is not float or not math.isfinite(ts):
+            ts = checks.timestamp(key, ts)
+        metric_rows.append((pk, key, value, step, ts))
+    param_rows = {
+        checks.check_key(k, "param"): checks.text_value(k, v, "param", checks.MAX_PARAM_VALUE)
+        for k, v in (param_items or {}).items()
+    }
+    tag_rows = {
+        checks.check_key(k, "tag"): checks.text_value(k, v, "tag", checks.MAX_TAG_VALUE)
+        for k, v in (tag_items or {}).items()
+    }
+    if not (metric_rows or param_rows or tag_rows):
+        return None
+    # The newest point per key in this batch (later wins a tie, as it is written later).
+    newest: dict[str, tuple[int, str, float, int, float]] = {}
+    for row in metric_rows:
+        best = newest.get(row[1])
+        if best is None or (row[3], row[4]) >= (best[3], best[4]):
+            newest[row[1]] = row
+    return Batch(metric_rows, param_rows, tag_rows, newest)
 
 
 class TrackingMixin(RegistryBase):
@@ -94,12 +168,28 @@ class TrackingMixin(RegistryBase):
     ) -> Run:
         """Starts a run of `experiment` (created if new). Use it as a context manager to end it
         as FINISHED, or FAILED when the block raises."""
+        run = self._start_run(experiment, name, _stale.this_process())
+        self._keep_alive(run)
+        fire("run:started")
+        if tags or params:
+            try:
+                self._log_batch(run, param_items=params, tag_items=tags)
+            except BaseException:
+                self._end_run(run, "FAILED", missing_ok=True)
+                raise
+        return run
+
+    def _start_run(
+        self, experiment: str, name: str | None, process: tuple[str, int, int | None]
+    ) -> Run:
+        """A new RUNNING run of `experiment`, owned by `process` (host, pid, start time; see
+        ``_stale``), which keeps its heartbeat."""
         checks.check_name(experiment, "experiment name")
         if name is not None:
             checks.check_name(name, "run name")
+        host, pid, pid_start = _stale.check_process(process)
         run_id = uuid.uuid4().hex
         now = time.time()
-        host, pid, pid_start = _stale.this_process()
         actor = current_actor(self)
 
         def tx(conn: Connection) -> int:
@@ -124,7 +214,7 @@ class TrackingMixin(RegistryBase):
             )
 
         registry = cast("Registry", self)  # the parts of a registry only ever run in one
-        run = Run(
+        return Run(
             registry,
             self._db.write(tx),
             run_id,
@@ -138,15 +228,26 @@ class TrackingMixin(RegistryBase):
             {},
             actor=actor,
         )
+
+    def _keep_alive(self, run: Run) -> None:
+        """Keeps the heartbeat of a run this process started, until it ends."""
         self._heartbeat.add(run._pk)
-        fire("run:started")
-        if tags or params:
-            try:
-                self._log_batch(run, param_items=params, tag_items=tags)
-            except BaseException:
-                self._end_run(run, "FAILED", missing_ok=True)
-                raise
-        return run
+
+    def _beat(self, run_ids: list[str]) -> None:
+        """Marks running runs alive now: the heartbeat of their process, sent through a server."""
+        if not isinstance(run_ids, list) or len(run_ids) > 10_000:
+            raise InvalidInputError("run_ids must be a list of at most 10,000 run ids")
+        ids = [checks.check_run_id(r) for r in run_ids]
+
+        def tx(conn: Connection) -> None:
+            conn.execute(
+                update(runs)
+                .where(runs.c.uuid.in_(ids), runs.c.status == RUNNING)
+                .values(heartbeat_at=time.time())
+            )
+
+        if ids:
+            self._db.write(tx)
 
     def get_run(self, run_id: str) -> Run:
         checks.check_run_id(run_id)
@@ -188,56 +289,26 @@ class TrackingMixin(RegistryBase):
         param_items: Mapping[str, Any] | None = None,
         tag_items: Mapping[str, Any] | None = None,
     ) -> None:
-        now = time.time()
-        pk = run._pk
-        # Tuples (run_id, key, value, step, timestamp), checked with a fast path for the usual
-        # types (float values, int steps, keys seen before in this batch).
-        metric_rows: list[tuple[int, str, float, int, float]] = []
-        keys_ok: set[str] = set()
-        key: Any
-        value: Any
-        step: Any
-        ts: Any
-        for item in metric_items:
-            if type(item) is tuple and 2 <= len(item) <= 4:
-                key, value, step, ts = (*item, 0, None)[:4]
-            elif isinstance(item, Metric):
-                key, value, step, ts = item.key, item.value, item.step, item.timestamp
-            else:
-                raise InvalidInputError(
-                    "metrics are (key, value), (key, value, step), (key, value, step, timestamp) "
-                    f"or Metric, got {item!r}"
-                )
-            if key not in keys_ok:
-                keys_ok.add(checks.check_key(key, "metric"))
-            if type(value) is not float or not math.isfinite(value):
-                value = checks.metric_value(key, value)
-            if type(step) is not int or not -(2**63) <= step < 2**63:
-                step = checks.metric_step(key, step)
-            if ts is None:
-                ts = now
-            elif type(ts) is not float or not math.isfinite(ts):
-                ts = checks.timestamp(key, ts)
-            metric_rows.append((pk, key, value, step, ts))
-        param_rows = {
-            checks.check_key(k, "param"): checks.text_value(k, v, "param", checks.MAX_PARAM_VALUE)
-            for k, v in (param_items or {}).items()
-        }
-        tag_rows = {
-            checks.check_key(k, "tag"): checks.text_value(k, v, "tag", checks.MAX_TAG_VALUE)
-            for k, v in (tag_items or {}).items()
-        }
-        if not (metric_rows or param_rows or tag_rows):
+        batch = check_batch(run._pk, metric_items, param_items, tag_items)
+        if batch is None:
             return
-        # The newest point per key in this batch (later wins a tie, as it is written later).
-        newest: dict[str, tuple[int, str, float, int, float]] = {}
-        for row in metric_rows:
-            best = newest.get(row[1])
-            if best is None or (row[3], row[4]) >= (best[3], best[4]):
-                newest[row[1]] = row
+        self._write_batch(run, batch)
+        batch.apply(run)
+
+    def _write_batch(self, run: Run, batch: Batch) -> None:
+        """Writes a checked batch in one transaction: all of it, or nothing."""
+        metric_rows, param_rows, tag_rows, newest = batch
         columns = ("run_id", "key", "value", "step", "timestamp")
         insert_metrics = (
             f"INSERT INTO {metrics_table.name} ({', '.join(columns)}) VALUES ({self._marks})"
+        )
+        latest = latest_metrics.name
+        upsert_latest = (
+            f"INSERT INTO {latest} ({', '.join(columns)}) VALUES ({self._marks}) "
+            "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, "
+            "step = excluded.step, timestamp = excluded.timestamp "
+            f"WHERE excluded.step > {latest}.step OR (excluded.step = {latest}.step "
+            f"AND excluded.timestamp >= {latest}.timestamp)"
         )
 
         def tx(conn: Connection) -> None:
@@ -277,32 +348,11 @@ class TrackingMixin(RegistryBase):
                 # The history is the bulk of a batch: one executemany on the driver, with
                 # placeholders only (the statement text is constant).
                 conn.exec_driver_sql(insert_metrics, metric_rows)
-                for chunk in _chunks([dict(zip(columns, r, strict=True)) for r in newest.values()]):
-                    stmt = self._insert(latest_metrics).values(chunk)
-                    ex = stmt.excluded
-                    conn.execute(
-                        stmt.on_conflict_do_update(
-                            index_elements=["run_id", "key"],
-                            set_={
-                                "value": ex.value,
-                                "step": ex.step,
-                                "timestamp": ex.timestamp,
-                            },
-                            where=or_(
-                                ex.step > latest_metrics.c.step,
-                                and_(
-                                    ex.step == latest_metrics.c.step,
-                                    ex.timestamp >= latest_metrics.c.timestamp,
-                                ),
-                            ),
-                        )
-                    )
+                # The newest point per key, kept where it is newer than the one stored: also
+                # constant text (a statement built per call costs more than the write).
+                conn.exec_driver_sql(upsert_latest, list(newest.values()))
 
         self._db.write(tx)
-        run.params.update(param_rows)
-        run.tags.update(tag_rows)
-        for key, row in newest.items():
-            run.metrics[key] = row[2]  # the handle's view; refresh() reads the database
 
     def metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Every logged point of a metric, by step then time of logging."""
@@ -334,11 +384,12 @@ class TrackingMixin(RegistryBase):
 
         Returns a list of at most `max_results` runs whose ``token`` attribute, passed back as
         ``page_token`` with the same experiment, filter and order, gives the next page (as
-        MLflow's ``PagedList``); it is None on the last page. Runs started between two calls can
-        shift the pages, as with any offset paging.
+        MLflow's ``PagedList``); it is None on the last page. Pages are cut by the sort key of
+        the last run given, so runs started or deleted between two calls never make another run
+        come twice or go missing (a run whose sorted value changes in between, a metric logged
+        again, may move across the cut).
         """
-        if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1:
-            raise InvalidInputError(f"max_results must be a positive integer, got {max_results!r}")
+        _pages.check_max_results(max_results)
         tree = _search.parse_filter(filter) if filter is not None else None
         ordering = _search.parse_order_by(order_by)
         if isinstance(experiment, str):
@@ -354,11 +405,16 @@ class TrackingMixin(RegistryBase):
         for name in names or ():
             checks.check_name(name, "experiment name")
         key = _search.query_key(names, filter, ordering)
-        offset = 0 if page_token is None else _search.page_offset(page_token, key)
+        last = None if page_token is None else _search.page_after(page_token, key, len(ordering))
         with self._db.read() as conn:
             # Deleted runs, and runs of deleted experiments, are not found (a deleted
             # experiment named here is DeletedError).
-            query = select(runs).where(tombstones.live(runs))
+            columns = [
+                (_search.order_column(field, self._postgres), descending)
+                for field, descending in ordering
+            ]
+            keys = [column.label(f"order_{i}") for i, (column, _) in enumerate(columns)]
+            query = select(runs, *keys).where(tombstones.live(runs))
             if names is None:
                 query = query.where(
                     runs.c.experiment_id.in_(
@@ -373,21 +429,34 @@ class TrackingMixin(RegistryBase):
                 query = query.where(runs.c.experiment_id.in_(ids))
             if tree is not None:
                 query = query.where(_search.compile_filter(tree))
-            clauses = []
-            for field, descending in ordering:
-                column = _search.order_column(field, self._postgres)
-                clauses.append((column.desc() if descending else column.asc()).nulls_last())
-            clauses += [runs.c.start_time.desc(), runs.c.id.desc()]
+            # Ties go to the newest run; the key makes the order total, so that a page ends
+            # at one row and the next starts just after it.
+            columns += [(runs.c.start_time, True), (runs.c.id, True)]
+            if last is not None:
+                query = query.where(_search.after(columns, last))
+            clauses = [(c.desc() if d else c.asc()).nulls_last() for c, d in columns]
             # One row more than asked tells whether another page follows.
-            query = query.order_by(*clauses).offset(offset).limit(max_results + 1)
-            rows = conn.execute(query).all()
-            more = len(rows) > max_results
-            token = _search.page_token(offset + max_results, key) if more else None
-            return _search.RunPage(self._runs(conn, rows[:max_results]), token)
+            rows = conn.execute(query.order_by(*clauses).limit(max_results + 1)).all()
+            page = rows[:max_results]
+            token = None
+            if len(rows) > max_results:
+                end = page[-1]
+                sort_key = [getattr(end, k.name) for k in keys] + [end.start_time, end.id]
+                token = _search.page_token(sort_key, key)
+            return _search.RunPage(self._runs(conn, page), token)
 
     def _record_artifacts(
         self, run: Run, items: list[tuple[str, str, int]], pins: Pins, event: NewEvent | None = None
     ) -> list[Artifact]:
+        """Records stored objects (name, sha256, size) as the run's artifacts, with `event` in
+        the same transaction; `pins` holds the objects until then."""
+        for name, sha, size in items:
+            check_name(name)
+            if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+                raise InvalidInputError(
+                    f"the size of artifact {name!r} must be bytes, got {size!r}"
+                )
+            pins.add(_check_sha(sha))
         now = time.time()
 
         def tx(conn: Connection) -> list[Artifact]:
@@ -421,7 +490,7 @@ class TrackingMixin(RegistryBase):
         if path.is_dir() and not path.is_symlink():
             raise InvalidInputError(f"{path} is a folder: use log_artifacts")
         name = check_name(name if name is not None else path.name)
-        with Pins(self._db, self.artifacts) as pins:
+        with self._pins() as pins:
             sha, size = pins.put_file(path)
             return self._record_artifacts(run, [(name, sha, size)], pins)[0]
 
@@ -429,7 +498,7 @@ class TrackingMixin(RegistryBase):
         if prefix is not None:
             check_name(prefix, "artifact prefix")
         items = []
-        with Pins(self._db, self.artifacts) as pins:
+        with self._pins() as pins:
             for name, path in walk_files(folder):
                 sha, size = pins.put_file(path)
                 items.append((f"{prefix}/{name}" if prefix else name, sha, size))
@@ -445,7 +514,7 @@ class TrackingMixin(RegistryBase):
             raise InvalidInputError(
                 f"event must be a seawall.registry.events.NewEvent, got {type(event).__name__}"
             )
-        with Pins(self._db, self.artifacts) as pins:
+        with self._pins() as pins:
             sha, size = pins.put_bytes(bytes(data))
             return self._record_artifacts(run, [(name, sha, size)], pins, event)[0]
 

@@ -47,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from .._server.auth import IN_PROCESS_KEY
 from ..bundles import Bundle, numpy_dtype
 from ..errors import SeawallError, WarmupError
 from .served_model import BadRequest
@@ -226,6 +227,7 @@ async def _asgi_post(app: Any, path: str, body: bytes, served: Any) -> tuple[int
         "server": ("127.0.0.1", 0),
         "state": {},
         WARMUP_SCOPE: served,
+        IN_PROCESS_KEY: True,  # past the token check: made here, not by a client
     }
     sent = False
 

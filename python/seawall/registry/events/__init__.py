@@ -2,8 +2,8 @@
 waited for (long poll), streamed over HTTP, and delivered to webhooks.
 
 The registry writes an event when a version is registered (``model_version.created``), an
-alias is set or deleted (``alias.set``, ``alias.deleted``), a monitor's alert fires or resolves
-(``alert.firing``, ``alert.resolved``) and the continuous-training loop records a decision
+alias is set or deleted (``alias.set``, ``alias.deleted``), a monitor's alert fires, resolves or
+is acknowledged (``alert.firing``, ``alert.resolved``, ``alert.acknowledged``) and the continuous-training loop records a decision
 (``loop.decision``)::
 
     reg = seawall.Registry()
@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._outbox import (
+        ALERT_ACKNOWLEDGED,
         ALERT_FIRING,
         ALERT_RESOLVED,
         ALIAS_DELETED,
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from .delivery import DeliveryWorker, verify_signature
 
 __all__ = [
+    "ALERT_ACKNOWLEDGED",
     "ALERT_FIRING",
     "ALERT_RESOLVED",
     "ALIAS_DELETED",

@@ -35,6 +35,7 @@ from .._entities import AliasEvent
 from .._schema import events
 
 __all__ = [
+    "ALERT_ACKNOWLEDGED",
     "ALERT_FIRING",
     "ALERT_RESOLVED",
     "ALIAS_DELETED",
@@ -53,6 +54,7 @@ ALIAS_SET = "alias.set"
 ALIAS_DELETED = "alias.deleted"
 ALERT_FIRING = "alert.firing"
 ALERT_RESOLVED = "alert.resolved"
+ALERT_ACKNOWLEDGED = "alert.acknowledged"
 LOOP_DECISION = "loop.decision"
 # The types the registry writes; others may be written too (a name of the same form).
 EVENT_TYPES = (
@@ -61,6 +63,7 @@ EVENT_TYPES = (
     ALIAS_DELETED,
     ALERT_FIRING,
     ALERT_RESOLVED,
+    ALERT_ACKNOWLEDGED,
     LOOP_DECISION,
 )
 

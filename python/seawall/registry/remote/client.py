@@ -1,0 +1,469 @@
+"""``Registry("http://host:port")``: the registry's Python API through a ``seawall server``.
+
+:class:`RemoteRegistry` is a :class:`~seawall.registry.Registry` whose calls that read or write
+the database are sent to the server: one method per route of ``routes.REGISTRY_ROUTES``, made
+from the route and the local method's own signature (same parameters, defaults and answers).
+Everything else a registry does on the caller's side is the local code, unchanged: checking a
+bundle and storing its files before registering it, fingerprinting and profiling a dataset,
+checking a batch of metrics, and the verified local copies of bundles that ``bundle_path`` and
+``load_model`` use, all over :class:`RemoteArtifactStore`, whose objects stream to and from the
+server and are checked against their SHA-256 at both ends.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import os
+import re
+import tempfile
+import threading
+import time
+import urllib.parse
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+from ..._server import tokens as tk
+from ..._server.tokens import Principal
+from ...errors import InvalidInputError, NotFoundError
+from .. import _actor
+from .._db import Database, seawall_home
+from .._pins import Pins
+from .._registry import Registry
+from .._run import Run
+from .._stale import Heartbeat
+from .._store import CHUNK, ArtifactStore, ObjectWriter, _check_sha, _open_regular, hash_file
+from .._tracking import check_batch
+from ..events._mixin import _check_after as check_after
+from ..events._mixin import _check_limit as check_limit
+from ..events._mixin import _check_resource as check_resource
+from ..events._mixin import _check_seconds as check_seconds
+from ..events._outbox import Event, check_types
+from .codec import decode, jsonable
+from .routes import _PATH_PARAM, REGISTRY_ROUTES, Route, RouteTable
+from .transport import Transport
+
+__all__ = ["RemoteArtifactStore", "RemoteRegistry", "UploadPins", "remote_method", "send"]
+
+T = TypeVar("T")
+log = logging.getLogger("seawall.registry")
+# The longest a long poll of the server's events waits (its max_wait_s).
+MAX_WAIT_S = 30.0
+_UNSAFE_SEGMENT = re.compile(r"^\.{1,2}$")
+
+
+def send(
+    transport: Transport,
+    table: RouteTable,
+    route: Route,
+    values: dict[str, Any],
+    client: Any,
+) -> Any:
+    """Sends one call (the arguments bound to its names) along its route; returns the answer
+    decoded into what the local call returns. `client` makes live handles (runs) and resolves
+    model references."""
+    values = dict(values)
+    in_path: dict[str, str] = {}
+    if route.run:  # the handle: the parameter after self
+        run = values.pop(list(table.signature(route).parameters)[1])
+        in_path["run_id"] = run.id
+    if route.model_ref:
+        ref = client._ref(values.pop("model"), values.pop("version", None))
+        in_path["model"] = ref.name
+        in_path["version"] = ref.alias or ("latest" if ref.version is None else str(ref.version))
+    for name in route.path_params:
+        if name not in in_path:
+            in_path[name] = _path_value(values.pop(name), name, route.path)
+    path = _PATH_PARAM.sub(lambda m: urllib.parse.quote(in_path[m.group(1)], safe=""), route.path)
+    wire = {k: jsonable(v, k) for k, v in values.items()}
+    if route.method in ("GET", "DELETE"):
+        data = transport.call(route.method, path, query=wire, idempotent=route.idempotent)
+    else:
+        data = transport.call(route.method, path, body=wire, idempotent=route.idempotent)
+    return decode(data, table.answer_type(route), client)
+
+
+def _path_value(value: Any, name: str, path: str) -> str:
+    """A value that names something in a path: a string that stays one path segment (or holds
+    '/' where the path says ``{name:path}``), a number where it says ``{name:int}``."""
+    if f"{{{name}:int}}" in path:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InvalidInputError(f"{name} must be a non-negative integer, got {value!r}")
+        return str(value)
+    may_hold_slash = f"{{{name}:path}}" in path
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{name} must be a string, got {type(value).__name__}: {value!r}")
+    if not value or _UNSAFE_SEGMENT.match(value) or ("/" in value and not may_hold_slash):
+        raise InvalidInputError(f"invalid {name} {value!r}")
+    return value
+
+
+def remote_method(table: RouteTable, route: Route, transport_of: Callable[[Any], Transport]) -> Any:
+    """The client's method for a route: the local method's signature, sent to the server."""
+    local = table.function(route)
+    signature = table.signature(route)
+
+    @functools.wraps(local)
+    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        values = dict(bound.arguments)
+        values.pop(next(iter(signature.parameters)))  # self
+        if not route.pinned:
+            return send(transport_of(self), table, route, values, self)
+        pins = values.pop("pins")
+        return pins.send(
+            lambda ids: send(transport_of(self), table, route, {**values, "pins": ids}, self)
+        )
+
+    return method
+
+
+class UploadPins(Pins):
+    """A client's side of pins (``_pins.py``): the objects one write stores, hashed here and
+    uploaded at :meth:`send`, once the server has pinned them (``POST /objects/pins``), so that
+    gc cannot take one between its upload and the write that references it."""
+
+    def __init__(self, store: RemoteArtifactStore) -> None:
+        super().__init__(cast("Database", None), store)  # no database on this side
+        self._remote = store
+        self._uploads: dict[str, Callable[[], None]] = {}
+
+    def put_file(self, path: str | os.PathLike[str]) -> tuple[str, int]:
+        source = Path(path)
+        sha, size = hash_file(source)  # refuses symlinks and special files
+        self._again.setdefault(sha, None)
+        self._uploads.setdefault(sha, lambda: self._remote.upload_file(source, sha, size))
+        return sha, size
+
+    def put_bytes(self, data: bytes) -> tuple[str, int]:
+        data = bytes(data)
+        sha = hashlib.sha256(data).hexdigest()
+        self._again.setdefault(sha, None)
+        self._uploads.setdefault(sha, lambda: self._remote.upload_bytes(data, sha))
+        return sha, len(data)
+
+    def hold(self) -> None:
+        raise AssertionError("the server pins a remote write's objects")
+
+    def send(self, call: Callable[[list[int]], T]) -> T:
+        """Has the server pin every object of the write, uploads those it does not hold (the
+        others need no upload), then `call(pin_ids)`: the write, which records the pins."""
+        shas = list(self._again)
+        ids, missing = self._remote.pin(shas) if shas else ([], [])
+        for sha in missing:
+            upload = self._uploads.get(sha)
+            if upload is None:
+                raise NotFoundError(
+                    f"object {sha} is not in the registry server's artifact store: upload it first"
+                )
+            upload()
+        return call(ids)
+
+
+class RemoteArtifactStore(ArtifactStore):
+    """The server's artifact store, seen from a client: objects by SHA-256, uploaded and
+    downloaded as streams, never whole in memory, each checked against its hash by the server
+    (on upload) and by this client (on download)."""
+
+    def __init__(self, transport: Transport) -> None:  # no local folder or bucket
+        self._api = transport
+        self._fs = None
+        self.uri = f"{transport.api}/objects"
+
+    @property
+    def is_local(self) -> bool:
+        return False
+
+    def put_bytes(self, data: bytes) -> tuple[str, int]:
+        data = bytes(data)
+        sha = hashlib.sha256(data).hexdigest()
+        if not self._api.has_object(sha, verify=True):
+            self.upload_bytes(data, sha)
+        return sha, len(data)
+
+    def put_file(self, path: str | os.PathLike[str]) -> tuple[str, int]:
+        source = Path(path)
+        sha, size = hash_file(source)  # refuses symlinks and special files
+        if not self._api.has_object(sha, verify=True):
+            self.upload_file(source, sha, size)
+        return sha, size
+
+    def upload_bytes(self, data: bytes, sha: str) -> None:
+        self._api.upload(sha, len(data), lambda: [data])
+
+    def upload_file(self, source: Path, sha: str, size: int) -> None:
+        """Uploads a file hashed before (the server refuses it if it changed since)."""
+
+        def chunks() -> Iterator[bytes]:
+            with _open_regular(source) as src:
+                while chunk := src.read(CHUNK):
+                    yield chunk
+
+        self._api.upload(sha, size, chunks)
+
+    def pin(self, shas: list[str]) -> tuple[list[int], list[str]]:
+        """Has the server pin objects for a write: the pins' ids, and the objects it does not
+        hold intact (to upload now)."""
+        answer = self._api.call("POST", "/objects/pins", body={"sha256": shas})
+        return [int(i) for i in answer["pins"]], [str(s) for s in answer["missing"]]
+
+    def writer(self, expected: str | None = None) -> ObjectWriter:
+        raise InvalidInputError("a remote artifact store takes whole files and bytes only")
+
+    def exists(self, sha: str) -> bool:
+        return self._api.has_object(_check_sha(sha))
+
+    def exists_intact(self, sha: str) -> bool:
+        return self._api.has_object(_check_sha(sha), verify=True)
+
+    def get_bytes(self, sha: str) -> bytes:
+        parts: list[bytes] = []
+        self._api.download(_check_sha(sha), parts.append, parts.clear)
+        return b"".join(parts)
+
+    def copy_to(self, sha: str, dest: Path) -> None:
+        _check_sha(sha)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as out:
+
+                def restart() -> None:
+                    out.seek(0)
+                    out.truncate()
+
+                def write(chunk: bytes) -> None:
+                    out.write(chunk)
+
+                self._api.download(sha, write, restart)
+            os.replace(tmp, dest)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def clean_temporaries(self, older_than: float = 0.0, dry_run: bool = False) -> list[str]:
+        return []  # the server's to clean
+
+    def local_path(self, sha: str) -> Path:
+        raise InvalidInputError("this artifact store is on a registry server, not a local folder")
+
+
+def remote_url(uri: str | os.PathLike[str] | None) -> str:
+    if uri is None:
+        uri = os.environ.get("SEAWALL_REGISTRY_URI") or None
+    if uri is None:
+        raise InvalidInputError("no registry server URL given")
+    return os.fspath(uri)
+
+
+class RemoteRegistry(Registry):
+    """A registry served by ``seawall server`` at `uri`: the same API as a local one. Its
+    artifacts live on the server (so `artifacts` must not be given); bundles resolved to local
+    folders are cached under `cache` (default ``$SEAWALL_HOME/cache``), verified.
+
+    `token` (default ``$SEAWALL_TOKEN``) is sent as ``Authorization: Bearer`` to a server that
+    checks tokens (``--auth registry``), which records the token's principal as the actor of
+    what the requests write. A server that checks none records the client's actor (its OS
+    login, or whom ``acting_as`` names).
+
+    Events are the server's: ``wait_for_events`` is a long poll of its ``/events``, answered
+    as soon as an event commits (``pushes_events`` is True), so a model server following
+    ``models:/NAME@ALIAS`` through it switches on the alias move rather than on a timer."""
+
+    def __init__(
+        self,
+        uri: str | os.PathLike[str] | None = None,
+        artifacts: str | os.PathLike[str] | None = None,
+        *,
+        cache: str | os.PathLike[str] | None = None,
+        create: bool = True,
+        token: str | None = None,
+    ) -> None:
+        url = remote_url(uri)
+        # $SEAWALL_ARTIFACTS_URI is the default of local registries, not a choice for this one.
+        if artifacts is not None and os.fspath(artifacts) != os.environ.get(
+            "SEAWALL_ARTIFACTS_URI"
+        ):
+            raise InvalidInputError(
+                f"the registry at {url} keeps its artifacts on the server: give no artifacts "
+                "store (the server's --artifacts names it)"
+            )
+        if token is None:
+            token = os.environ.get("SEAWALL_TOKEN") or None
+        self._api = Transport(url, token=token, actor=lambda: _actor.current_actor(self))
+        weakref.finalize(self, self._api.close)  # connections close when the registry goes
+        self.artifacts: RemoteArtifactStore = RemoteArtifactStore(self._api)
+        self._cache = Path(cache) if cache is not None else seawall_home() / "cache"
+        self._postgres = False
+        # The runs this process started, kept alive through the server (by run id).
+        self._heartbeat = Heartbeat(self._api, _beat_through)
+        self._watchers: set[threading.Event] = set()  # of watch_events, stopped by close()
+
+    @property
+    def uri(self) -> str:
+        return self._api.url
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "_db":  # what only a local registry has: a clear error, not a crash
+            raise InvalidInputError(
+                f"the registry at {self._api.url} is served over HTTP: it has no database here"
+            )
+        raise AttributeError(name)
+
+    def __repr__(self) -> str:
+        return f"Registry({self._api.url!r})"
+
+    def close(self) -> None:
+        """Closes the connections to the server (they reopen if the registry is used again)
+        and stops the event watchers."""
+        for stop in list(self._watchers):
+            stop.set()
+        self._watchers.clear()
+        self._api.close()
+
+    def _send(self, call: str, **values: Any) -> Any:
+        route = REGISTRY_ROUTES.by_call[call]
+        return send(self._api, REGISTRY_ROUTES, route, values, self)
+
+    # The calls a run handle makes, which change the handle as the local ones do.
+
+    def _pins(self) -> UploadPins:
+        return UploadPins(self.artifacts)
+
+    # --- events: the server's long poll (GET /events) ---------------------------------------
+
+    @property
+    def pushes_events(self) -> bool:
+        return True
+
+    def _poll_events(
+        self, after: Any, types: Any, resource: Any, limit: Any, wait_s: float
+    ) -> tuple[list[Event], int]:
+        """The events after `after` (waiting up to `wait_s` for one), and where the next read
+        starts (past events that did not match, too)."""
+        query = {
+            "after": check_after(after),
+            "type": check_types(types) or None,
+            "resource": check_resource(resource),
+            "limit": check_limit(limit),
+            "wait": f"{wait_s:.3f}",
+        }
+        data = self._api.call("GET", "/events", query=query, idempotent=True)
+        found = [decode(e, Event) for e in data["events"]]
+        return found, int(data["last_id"])
+
+    def events(
+        self,
+        after: int = 0,
+        *,
+        types: Iterable[str] | str | None = None,
+        resource: str | None = None,
+        limit: int = 100,
+    ) -> list[Event]:
+        return self._poll_events(after, types, resource, limit, 0.0)[0]
+
+    def wait_for_events(
+        self,
+        after: int = 0,
+        *,
+        types: Iterable[str] | str | None = None,
+        resource: str | None = None,
+        limit: int = 100,
+        timeout_s: float = 30.0,
+    ) -> list[Event]:
+        check_seconds(timeout_s, "timeout_s")
+        deadline = time.monotonic() + timeout_s
+        while True:
+            left = max(0.0, deadline - time.monotonic())
+            found, after = self._poll_events(after, types, resource, limit, min(left, MAX_WAIT_S))
+            if found or left <= MAX_WAIT_S:
+                return found
+
+    def watch_events(self, callback: Callable[[], None]) -> Callable[[], None]:
+        if not callable(callback):
+            raise InvalidInputError(f"callback must be callable, got {type(callback).__name__}")
+        stop = threading.Event()
+
+        self._watchers.add(stop)
+
+        def follow() -> None:
+            after: int | None = None
+            while not stop.is_set():
+                try:
+                    if after is None:
+                        after = self.last_event_id()
+                    found, after = self._poll_events(after, None, None, 1, 1.0)
+                except Exception as exc:  # the server away, the registry closed: keep trying
+                    log.debug("watching events of %s: %s", self._api.url, exc)
+                    stop.wait(1.0)
+                    continue
+                if found and not stop.is_set():
+                    callback()
+
+        def cancel() -> None:
+            stop.set()
+            self._watchers.discard(stop)
+
+        threading.Thread(target=follow, name="seawall-remote-events", daemon=True).start()
+        return cancel
+
+    def authenticate(self, token: str) -> Principal:
+        tk.parse_token(token)  # a malformed token is told here, and never sent
+        principal: Principal = self._send("authenticate", token=token)
+        return principal
+
+    def export_tokens(self, path: str | os.PathLike[str]) -> int:
+        raise InvalidInputError(
+            f"the token digests of the registry at {self._api.url} stay on the server: export "
+            "them where its database is (seawall tokens export --registry DATABASE)"
+        )
+
+    def _keep_alive(self, run: Run) -> None:
+        self._heartbeat.add(run.id)
+
+    def _log_batch(
+        self,
+        run: Run,
+        metric_items: Any = (),
+        param_items: Mapping[str, Any] | None = None,
+        tag_items: Mapping[str, Any] | None = None,
+    ) -> None:
+        batch = check_batch(0, metric_items, param_items, tag_items)
+        if batch is None:
+            return
+        self._send(
+            "_log_batch",
+            run=run,
+            metric_items=[list(row[1:]) for row in batch.metrics],
+            param_items=batch.params,
+            tag_items=batch.tags,
+        )
+        batch.apply(run)
+
+    def _end_run(self, run: Run, status: str, missing_ok: bool = False) -> None:
+        self._heartbeat.discard(run.id)
+        state = self._send("_end_run", run=run, status=status, missing_ok=missing_ok)
+        if state["status"] is not None:
+            run.status, run.end_time = state["status"], state["end_time"]
+
+
+def _beat_through(transport: Transport, run_ids: list[str]) -> None:
+    route = REGISTRY_ROUTES.by_call["_beat"]
+    send(transport, REGISTRY_ROUTES, route, {"run_ids": run_ids}, None)
+
+
+# Every other route's call: the local method's signature, sent to the server.
+_HANDWRITTEN = {"_log_batch", "_end_run", "authenticate"}
+for _route in REGISTRY_ROUTES.routes:
+    if _route.call not in _HANDWRITTEN:
+        setattr(
+            RemoteRegistry,
+            _route.call,
+            remote_method(REGISTRY_ROUTES, _route, lambda reg: reg._api),
+        )
+RemoteRegistry.promote = RemoteRegistry.set_alias
