@@ -41,7 +41,7 @@ struct Store {
   template <typename T>
   ColumnChunk numbers(ValueType type, const std::vector<T>& v, const std::vector<bool>* valid = nullptr) {
     std::vector<uint8_t> raw(v.size() * sizeof(T) + 8);
-    std::memcpy(raw.data(), v.data(), v.size() * sizeof(T));
+    if (!v.empty()) std::memcpy(raw.data(), v.data(), v.size() * sizeof(T));
     bytes.push_back(std::move(raw));
     ColumnChunk c;
     c.type = type;
