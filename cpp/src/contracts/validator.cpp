@@ -339,10 +339,6 @@ Validator::Validator(std::vector<ColumnRule> rules, size_t row_limit)
   for (const ColumnRule& r : rules_) {
     SEAWALL_CHECK(!(r.float_lo != r.float_lo) && !(r.float_hi != r.float_hi), "column '", r.name,
                   "': a bound is NaN");
-    SEAWALL_CHECK(r.float_lo <= r.float_hi, "column '", r.name, "': the lower bound ", r.float_lo,
-                  " is above the upper bound ", r.float_hi);
-    SEAWALL_CHECK(!(r.has_int_lo && r.has_int_hi && r.int_lo > r.int_hi), "column '", r.name,
-                  "': the lower bound is above the upper bound");
     SEAWALL_CHECK(!r.check_domain || r.kind == ColumnKind::kString, "column '", r.name,
                   "': a domain of values is checked on string columns only");
     StringTable domain;

@@ -336,24 +336,25 @@ def _histograms(
                 continue
             i = profile._i(name)
             if int(s["neg_inf"]) or int(s["pos_inf"]):
-                # finite extremes: the sketch's values next to the infinities
-                q = profile._state.quantiles(
-                    i,
-                    [
-                        int(s["neg_inf"]) / int(s["count"]),
-                        (int(s["neg_inf"]) + n - 1) / int(s["count"]),
-                    ],
-                )
-                lows.append(float(q[0]))
-                highs.append(float(q[1]))
+                # Finite extremes: the sketch's values between the infinities (positions of
+                # numpy's "linear" quantiles; a grid, as an estimated rank may land on one).
+                neg, total = int(s["neg_inf"]), int(s["count"])
+                grid = np.linspace(neg / (total - 1), (neg + n - 1) / (total - 1), 65)
+                q = np.asarray(profile._state.quantiles(i, grid))
+                q = q[np.isfinite(q)]
+                if q.size == 0:
+                    continue
+                lows.append(float(q.min()))
+                highs.append(float(q.max()))
             else:
                 lows.append(float(s["min"]))
                 highs.append(float(s["max"]))
-        lo, hi = min(lows), max(highs)
-        edges = np.linspace(lo, hi, HISTOGRAM_BINS + 1) if hi > lo else np.array([lo, hi])
+        edges = _edges(min(lows), max(highs)) if lows else None
+    else:
+        edges = None
     for profile, s, n in zip((treatment, control), sides, finite, strict=True):
         row: list[float] = []
-        if any(finite):
+        if edges is not None:
             if n == 0:
                 row = [0.0] * (len(edges) - 1)
             else:
@@ -383,6 +384,15 @@ def _histograms(
     if a.sum() <= 0 or b.sum() <= 0:
         return None
     return a, b, all(bool(s["sketch_exact"]) for s in sides)
+
+
+def _edges(lo: float, hi: float) -> npt.NDArray[np.float64]:
+    """HISTOGRAM_BINS equal-width bins over [lo, hi] (one bin for a single value)."""
+    if hi <= lo:
+        return np.array([lo, hi])
+    if not math.isfinite(hi - lo):  # a span past float64: the same edges, on halves
+        return 2.0 * np.linspace(lo / 2, hi / 2, HISTOGRAM_BINS + 1)
+    return np.linspace(lo, hi, HISTOGRAM_BINS + 1)
 
 
 def _compare(

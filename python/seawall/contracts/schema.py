@@ -255,8 +255,8 @@ class ColumnSchema:
         if len(set(out)) != len(out):
             repeated = sorted({v for v in out if out.count(v) > 1})
             raise InvalidInputError(f"column {self._name!r}: the domain repeats {repeated}")
-        self.allowed_values = tuple(out)
-        self.max_off_domain = _share(max_off_domain, f"column {self._name!r}: max_off_domain")
+        allowance = _share(max_off_domain, f"column {self._name!r}: max_off_domain")
+        self.allowed_values, self.max_off_domain = tuple(out), allowance
         return self
 
     def max_missing(self, share: float) -> ColumnSchema:

@@ -30,7 +30,8 @@ enum class ColumnKind : uint8_t { kNumeric = 1, kString = 2 };
 // What one column must satisfy. Numbers: every valid value is compared with the bounds; NaN is
 // neither below nor above (it has its own count), and infinities are compared like any value.
 // Floating-point chunks are compared with float_lo/float_hi, integer chunks with int_lo/int_hi:
-// a numeric rule gives both forms of its bounds.
+// a numeric rule gives both forms of its bounds. Bounds may cross (no integer lies in [0.2, 0.8]):
+// then every value fails, as below when under the lower bound, else as above.
 struct ColumnRule {
   std::string name;
   ColumnKind kind = ColumnKind::kNumeric;
