@@ -53,7 +53,7 @@ from ..errors import (
     UnsupportedVersionError,
 )
 
-__all__ = ["FORMAT_VERSION", "MAGIC", "Profile"]
+__all__ = ["FORMAT_VERSION", "MAGIC", "Profile", "is_profile_file"]
 
 MAGIC = b"SWPF"
 FORMAT_VERSION = 1
@@ -83,6 +83,16 @@ def _kind_of(name: str, t: pa.DataType) -> str:
         f"column '{name}': profiles read numbers and strings, got {t} "
         "(cast it, or leave it out with columns=[...])"
     )
+
+
+def is_profile_file(path: str | os.PathLike[str]) -> bool:
+    """Whether `path` is a file that starts like a saved profile (its magic bytes): how the
+    command lines tell a profile from Parquet data."""
+    target = Path(path)
+    if not target.is_file():
+        return False
+    with target.open("rb") as f:
+        return f.read(len(MAGIC)) == MAGIC
 
 
 class Profile:
