@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from .report import KINDS, Anomaly
@@ -10,7 +9,7 @@ from .report import KINDS, Anomaly
 if TYPE_CHECKING:
     from .schema import ColumnSchema
 
-__all__ = ["anomaly", "below", "distinct_anomalies", "pct", "presence_anomalies"]
+__all__ = ["above", "anomaly", "below", "distinct_anomalies", "pct", "presence_anomalies"]
 
 
 def anomaly(column: str, kind: str, description: str, **fields: Any) -> Anomaly:
@@ -19,8 +18,15 @@ def anomaly(column: str, kind: str, description: str, **fields: Any) -> Anomaly:
 
 
 def below(numerator: int, denominator: int, share: float) -> bool:
-    """numerator / denominator < share, exactly."""
-    return Fraction(numerator, denominator) < Fraction(share)
+    """numerator / denominator < share, exactly (a float is a fraction of integers)."""
+    top, bottom = float(share).as_integer_ratio()
+    return numerator * bottom < top * denominator
+
+
+def above(numerator: int, denominator: int, share: float) -> bool:
+    """numerator / denominator > share, exactly."""
+    top, bottom = float(share).as_integer_ratio()
+    return numerator * bottom > top * denominator
 
 
 def pct(part: int, whole: int) -> str:
@@ -38,6 +44,8 @@ def presence_anomalies(
     environment: str | None,
 ) -> list[Anomaly]:
     """Presence anomalies of a column (data or profile: the counts are exact for both)."""
+    if nulls == 0 and rows >= max(1, column.min_count):
+        return []  # every row has a value, and enough of them: the common case, decided at once
     if not column.in_environment(environment):
         return []
     out = []

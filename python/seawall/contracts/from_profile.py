@@ -64,6 +64,7 @@ import numpy.typing as npt
 
 from .. import _core
 from ..profiles import Profile
+from ..profiles.profile import ColumnCounts
 from ._anomalies import anomaly, distinct_anomalies, presence_anomalies
 from .report import Anomaly, ColumnSummary, Comparison, ValidationReport
 
@@ -85,17 +86,19 @@ def validate_profile(
     anomalies: list[Anomaly] = []
     summaries: list[ColumnSummary] = []
     hll_error = _core.profile_hll_standard_error(int(profile.options["hll_precision"]))
+    counts = profile.counts()
     for column in schema:
-        if column.name not in present:
+        name = column.name
+        if name not in present:
             if column.required(environment):
                 where = f" in {environment}" if environment else ""
                 anomalies.append(
                     anomaly(column.name, "missing_column", f"the column expected{where} is absent")
                 )
             continue
-        s = profile.stats(column.name)
-        has_values = int(s["count"]) + int(s["nans"]) > 0
-        kind = str(s["kind"])
+        s = counts[name]
+        has_values = s.count + s.nans > 0
+        kind = s.kind
         if (
             has_values
             and column.type is not None
@@ -112,19 +115,16 @@ def validate_profile(
             continue
         summaries.append(
             ColumnSummary(
-                column=column.name,
-                type=column.type,
-                data_type=f"{kind} (profile)",
-                rows=int(s["rows"]),
-                nulls=int(s["nulls"]),
-                nans=int(s["nans"]),
-                infinities=int(s["pos_inf"]) + int(s["neg_inf"]),
-                distinct=None,
+                name,
+                column.type,
+                f"{kind} (profile)",
+                s.rows,
+                s.nulls,
+                s.nans,
+                s.pos_inf + s.neg_inf,
             )
         )
-        anomalies.extend(
-            presence_anomalies(column, int(s["rows"]), int(s["nulls"]), (), environment)
-        )
+        anomalies.extend(presence_anomalies(column, s.rows, s.nulls, (), environment))
         if column.type is None or not has_values:
             continue
         if column.numeric:
@@ -147,14 +147,14 @@ def validate_profile(
     )
 
 
-def _numeric(column: ColumnSchema, profile: Profile, s: dict[str, Any]) -> list[Anomaly]:
+def _numeric(column: ColumnSchema, profile: Profile, s: ColumnCounts) -> list[Anomaly]:
     out = []
     name = column.name
-    count = int(s["count"])
-    exact = bool(s["sketch_exact"])
+    count = s.count
+    exact = s.sketch_exact
     below = above = 0
     if count:
-        lo, hi = float(s["min"]), float(s["max"])
+        lo, hi = s.min, s.max
         i = profile._i(name)
         if column.lower is not None and lo < column.lower:
             # Values < lower: the rank just below the bound; at least one (the minimum).
@@ -175,16 +175,16 @@ def _numeric(column: ColumnSchema, profile: Profile, s: dict[str, Any]) -> list[
                 name,
                 "out_of_range",
                 f"{about}{below + above:,} values outside [{column.lower}, {column.upper}] "
-                f"(min {s['min']:g}, max {s['max']:g})",
+                f"(min {s.min:g}, max {s.max:g})",
                 count=below + above,
                 approximate=not exact,
                 tfdv=", ".join(f"{word}_{w}" for w, n in ((small, below), (big, above)) if n),
             )
         )
-    nans = int(s["nans"])
+    nans = s.nans
     if nans and not column.nan_allowed:
         out.append(anomaly(name, "has_nan", f"{nans:,} NaN values", count=nans))
-    pos, neg = int(s["pos_inf"]), int(s["neg_inf"])
+    pos, neg = s.pos_inf, s.neg_inf
     if pos + neg and not column.inf_allowed:
         out.append(
             anomaly(
@@ -198,21 +198,21 @@ def _numeric(column: ColumnSchema, profile: Profile, s: dict[str, Any]) -> list[
 
 
 def _strings(
-    column: ColumnSchema, profile: Profile, s: dict[str, Any], hll_error: float
+    column: ColumnSchema, profile: Profile, s: ColumnCounts, hll_error: float
 ) -> list[Anomaly]:
     if column.allowed_values is None:
         return []
     allowed = set(column.allowed_values)
     top = profile.top_values(column.name, int(profile.options["top_k"]))
-    exact = bool(s["frequent_exact"])
+    exact = s.frequent_exact
     off = sorted(((v, c) for v, c in top if v not in allowed), key=lambda vc: (-vc[1], vc[0]))
     n_off = sum(c for _, c in off)
-    count = int(s["count"])
+    count = s.count
     unnamed = False
     if not exact:
         # Distinct values beyond the domain's size, by more than the estimate's error, are
         # values outside it even when the summary does not hold them.
-        distinct = float(s["distinct"])
+        distinct = profile.distinct(column.name)
         unnamed = distinct * (1 - _SIGMAS * hll_error) > len(allowed) + len(off)
     if not off and not unnamed:
         return []
@@ -225,7 +225,7 @@ def _strings(
         text = f"at least {n_off:,} values are not in the domain: {listed}"
     else:
         text = (
-            f"about {float(s['distinct']):,.0f} distinct values, more than the domain's "
+            f"about {profile.distinct(column.name):,.0f} distinct values, more than the domain's "
             f"{len(allowed):,}: some are not in it (the profile's summary cannot name them)"
         )
     return [
@@ -241,14 +241,16 @@ def _strings(
 
 
 def _uniqueness(
-    column: ColumnSchema, profile: Profile, s: dict[str, Any], hll_error: float
+    column: ColumnSchema, profile: Profile, s: ColumnCounts, hll_error: float
 ) -> list[Anomaly]:
     out: list[Anomaly] = []
-    count = int(s["count"])
+    if not column.unique_values and column.distinct_min is None and column.distinct_max is None:
+        return out
+    count = s.count
     strings = column.type == "string"
-    exact = strings and bool(s["frequent_exact"])
+    exact = strings and s.frequent_exact
     top = profile.top_values(column.name, int(profile.options["top_k"])) if strings else []
-    distinct = float(len(top)) if exact else float(s["distinct"])
+    distinct = float(len(top)) if exact else profile.distinct(column.name)
     if column.unique_values:
         repeats = sum(c - 1 for _, c in top if c > 1)
         if repeats:

@@ -42,7 +42,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from .._files import write_atomic
 from ..errors import MissingColumnError
@@ -97,8 +97,7 @@ class Anomaly:
         return f"{self.column}: {self.kind}: {self.description}"
 
 
-@dataclass(frozen=True)
-class ColumnSummary:
+class ColumnSummary(NamedTuple):
     """What the pass saw in one checked column (``distinct`` only where it was counted)."""
 
     column: str
@@ -188,7 +187,7 @@ class ValidationReport:
                 {**asdict(a), "rows": list(a.rows), "values": [list(v) for v in a.values]}
                 for a in self.anomalies
             ],
-            "columns": [asdict(c) for c in self.columns],
+            "columns": [c._asdict() for c in self.columns],
             "skew": [asdict(c) for c in self.skew],
             "drift": [asdict(c) for c in self.drift],
         }

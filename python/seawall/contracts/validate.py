@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -39,7 +38,7 @@ from .. import _core
 from .._data import BatchSource
 from ..errors import DTypeError, InvalidInputError
 from ..profiles import Profile
-from ._anomalies import anomaly, distinct_anomalies, pct, presence_anomalies
+from ._anomalies import above, anomaly, distinct_anomalies, pct, presence_anomalies
 from ._types import accepts, describe, native_columns, native_kind, type_of
 from .report import Anomaly, ColumnSummary, ValidationReport
 
@@ -305,8 +304,8 @@ def _column_anomalies(
         return out
     name = column.name
     if column.numeric:
-        below, above = checks["below"], checks["above"]
-        n_below, n_above = int(below[0]), int(above[0])
+        low, high = checks["below"], checks["above"]
+        n_below, n_above = int(low[0]), int(high[0])
         if n_below or n_above:
             sides = []
             if n_below:
@@ -327,7 +326,7 @@ def _column_anomalies(
                     f"{n_below + n_above:,} values outside [{_fmt(column.lower, '-inf')}, "
                     f"{_fmt(column.upper, 'inf')}]: " + ", ".join(sides),
                     count=n_below + n_above,
-                    rows=_merge_rows(below[1], above[1], row_limit),
+                    rows=_merge_rows(low[1], high[1], row_limit),
                     tfdv=tfdv,
                 )
             )
@@ -371,9 +370,7 @@ def _column_anomalies(
         if column.allowed_values is not None and n_off:
             values_checked = rows - nulls - int(bad[0])
             # TFDV's rule: any value outside a strict domain, else a share above the allowance.
-            if column.max_off_domain == 0 or Fraction(n_off, values_checked) > Fraction(
-                column.max_off_domain
-            ):
+            if column.max_off_domain == 0 or above(n_off, values_checked, column.max_off_domain):
                 shown = sorted(r["off_domain_values"], key=lambda vc: (-vc[1], vc[0]))
                 listed = ", ".join(
                     f"{v!r} ({pct(c, values_checked)})" for v, c in shown[:SHOWN_VALUES]
