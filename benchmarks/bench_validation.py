@@ -177,9 +177,7 @@ def _gx_run(frame: pd.DataFrame):
     ]
     suite = context.suites.add(gx.ExpectationSuite(name="bench", expectations=expectations))
     result = batch.validate(suite, result_format={"result_format": "COMPLETE"})
-    return {
-        r.expectation_config.kwargs["column"] for r in result.results if not r.success
-    }
+    return {r.expectation_config.kwargs["column"] for r in result.results if not r.success}
 
 
 def test_great_expectations(benchmark, frame, medians):

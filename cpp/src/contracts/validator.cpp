@@ -5,6 +5,8 @@
 #include <limits>
 #include <type_traits>
 
+#include "contracts/domain_set_internal.h"
+#include "core/simd_internal.h"
 #include "contracts/value_set_internal.h"
 #include "seawall/core/segments.h"
 #include "seawall/core/thread_pool.h"
@@ -15,8 +17,9 @@ namespace seawall::contracts {
 
 namespace {
 
-// Rows checked at once on the fast path: a block without a failure costs one branch.
-constexpr int64_t kBlock = 256;
+// Rows checked at once on the fast path: a block without a failure costs a few vector
+// instructions; only the rows of a block with one are looked at one by one.
+constexpr int64_t kBlock = 64;
 
 // How a dictionary's entries read: the same for every row that points at one.
 enum Verdict : uint8_t { kOk = 0, kVerdictOffDomain = 1, kVerdictInvalidUtf8 = 2, kVerdictNull = 3 };
@@ -52,33 +55,108 @@ struct IntBounds {
   }
 };
 
-// Numbers of type T in rows [lb, le) of chunk `c`; global row of lb is `row0`.
+// Values of n <= kBlock rows that fail: outside [lo, hi], NaN or infinite (floats), what a null
+// slot holds included (the rows of a block with any are looked at again, validity first).
+template <typename T>
+inline uint32_t count_fails(const T* x, int64_t n, T lo, T hi) {
+  uint32_t fails = 0;
+  for (int64_t k = 0; k < n; ++k) {
+    if constexpr (std::is_floating_point_v<T>) {
+      // d - d is 0 for finite d, NaN for NaN and +-inf
+      fails += !((x[k] >= lo) & (x[k] <= hi) & (x[k] - x[k] == T(0)));
+    } else {
+      fails += (x[k] < lo) | (x[k] > hi);
+    }
+  }
+  return fails;
+}
+
+// The hot element types get their own AVX2 clone.
+SEAWALL_SIMD_CLONES uint32_t count_fails_f64(const double* x, int64_t n, double lo, double hi) {
+  return count_fails(x, n, lo, hi);
+}
+SEAWALL_SIMD_CLONES uint32_t count_fails_f32(const float* x, int64_t n, float lo, float hi) {
+  return count_fails(x, n, lo, hi);
+}
+SEAWALL_SIMD_CLONES uint32_t count_fails_i64(const int64_t* x, int64_t n, int64_t lo, int64_t hi) {
+  return count_fails(x, n, lo, hi);
+}
+SEAWALL_SIMD_CLONES uint32_t count_fails_i32(const int32_t* x, int64_t n, int32_t lo, int32_t hi) {
+  return count_fails(x, n, lo, hi);
+}
+
+template <typename T>
+inline uint32_t block_fails(const T* x, int64_t n, T lo, T hi) {
+  if constexpr (std::is_same_v<T, double>) return count_fails_f64(x, n, lo, hi);
+  if constexpr (std::is_same_v<T, float>) return count_fails_f32(x, n, lo, hi);
+  if constexpr (std::is_same_v<T, int64_t>) return count_fails_i64(x, n, lo, hi);
+  if constexpr (std::is_same_v<T, int32_t>) return count_fails_i32(x, n, lo, hi);
+  return count_fails(x, n, lo, hi);
+}
+
+// The smallest T >= x, and the largest T <= x (T double: x itself).
+template <typename T>
+T round_up(double x) {
+  if constexpr (std::is_same_v<T, double>) {
+    return x;
+  } else {
+    constexpr double kMax = std::numeric_limits<T>::max();
+    if (x > kMax) return std::numeric_limits<T>::infinity();
+    if (x < -kMax) return -std::numeric_limits<T>::max();
+    T f = static_cast<T>(x);
+    return static_cast<double>(f) < x ? std::nextafter(f, std::numeric_limits<T>::infinity()) : f;
+  }
+}
+template <typename T>
+T round_down(double x) {
+  if constexpr (std::is_same_v<T, double>) {
+    return x;
+  } else {
+    constexpr double kMax = std::numeric_limits<T>::max();
+    if (x < -kMax) return -std::numeric_limits<T>::infinity();
+    if (x > kMax) return std::numeric_limits<T>::max();
+    T f = static_cast<T>(x);
+    return static_cast<double>(f) > x ? std::nextafter(f, -std::numeric_limits<T>::infinity()) : f;
+  }
+}
+
+// The validity bits of rows [start, start + n) of a bitmap, n <= 64, as one word (bit k: row
+// start + k). Reads only the bytes that hold those bits.
+inline uint64_t validity_word(const uint8_t* bitmap, int64_t start, int64_t n) {
+  const uint8_t* p = bitmap + (start >> 3);
+  const int shift = static_cast<int>(start & 7);
+  const int64_t bytes = (shift + n + 7) >> 3;
+  uint64_t w = 0;
+  for (int64_t k = 0; k < std::min<int64_t>(bytes, 8); ++k) w |= static_cast<uint64_t>(p[k]) << (8 * k);
+  w >>= shift;
+  if (bytes > 8) w |= static_cast<uint64_t>(p[8]) << (64 - shift);
+  return n == 64 ? w : w & ((uint64_t{1} << n) - 1);
+}
+
+inline uint64_t all_rows(int64_t n) { return n == 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1; }
+
+// Numbers of type T in rows [lb, le) of chunk `c`; global row of lb is `row0`. A block whose
+// values all pass and that has no null is settled by the fast test; the rows of the others are
+// sorted into their checks one by one.
 template <typename T>
 void scan_integers(const ColumnChunk& c, int64_t lb, int64_t le, int64_t row0,
                    const IntBounds<T>& b, ColumnTally& t, size_t limit) {
   const T* v = static_cast<const T*>(c.values) + c.offset;
-  const bool exact_fast = !b.all_below && !b.all_above;
+  const bool every_value_fails = b.all_below || b.all_above;
   for (int64_t b0 = lb; b0 < le; b0 += kBlock) {
-    const int64_t b1 = std::min(le, b0 + kBlock);
-    if (exact_fast) {
-      // Branch-free count of the block's failures; most blocks have none.
-      uint32_t fails = 0;
-      if (c.validity == nullptr) {
-        for (int64_t i = b0; i < b1; ++i) fails += (v[i] < b.lo) | (v[i] > b.hi);
-      } else {
-        for (int64_t i = b0; i < b1; ++i) {
-          fails += (v[i] < b.lo) | (v[i] > b.hi) | !c.is_valid(i);
-        }
-      }
-      if (fails == 0) continue;
+    const int64_t n = std::min(le, b0 + kBlock) - b0;
+    const uint64_t valid = c.validity == nullptr ? all_rows(n) : validity_word(c.validity, c.offset + b0, n);
+    if (!every_value_fails && valid == all_rows(n) && block_fails<T>(v + b0, n, b.lo, b.hi) == 0) {
+      continue;
     }
-    for (int64_t i = b0; i < b1; ++i) {
-      const int64_t row = row0 + (i - lb);
-      if (!c.is_valid(i)) {
+    for (int64_t k = 0; k < n; ++k) {
+      const int64_t row = row0 + (b0 + k - lb);
+      const T x = v[b0 + k];
+      if (!((valid >> k) & 1)) {
         t.checks[kNull].add(row, limit);
-      } else if (b.all_below || (b.check_lo && v[i] < b.lo)) {
+      } else if (b.all_below || (b.check_lo && x < b.lo)) {
         t.checks[kBelow].add(row, limit);
-      } else if (b.all_above || (b.check_hi && v[i] > b.hi)) {
+      } else if (b.all_above || (b.check_hi && x > b.hi)) {
         t.checks[kAbove].add(row, limit);
       }
     }
@@ -90,38 +168,30 @@ void scan_floats(const ColumnChunk& c, int64_t lb, int64_t le, int64_t row0, dou
                  ColumnTally& t, size_t limit) {
   const T* v = static_cast<const T*>(c.values) + c.offset;
   constexpr double kInf = std::numeric_limits<double>::infinity();
+  // The bounds in the column's own type, rounded inwards: a value the fast test passes also
+  // passes the exact test in double below.
+  const T flo = round_up<T>(lo);
+  const T fhi = round_down<T>(hi);
   for (int64_t b0 = lb; b0 < le; b0 += kBlock) {
-    const int64_t b1 = std::min(le, b0 + kBlock);
-    uint32_t fails = 0;
-    // NaN fails every comparison below, so it counts as a failure through !(x >= lo).
-    if (c.validity == nullptr) {
-      for (int64_t i = b0; i < b1; ++i) {
-        const double x = static_cast<double>(v[i]);
-        fails += !(x >= lo) | (x > hi) | (std::fabs(x) == kInf);
-      }
-    } else {
-      for (int64_t i = b0; i < b1; ++i) {
-        const double x = static_cast<double>(v[i]);
-        fails += !(x >= lo) | (x > hi) | (std::fabs(x) == kInf) | !c.is_valid(i);
-      }
-    }
-    if (fails == 0) continue;
-    for (int64_t i = b0; i < b1; ++i) {
-      const int64_t row = row0 + (i - lb);
-      const double x = static_cast<double>(v[i]);
-      if (!c.is_valid(i)) {
+    const int64_t n = std::min(le, b0 + kBlock) - b0;
+    const uint64_t valid = c.validity == nullptr ? all_rows(n) : validity_word(c.validity, c.offset + b0, n);
+    if (valid == all_rows(n) && block_fails<T>(v + b0, n, flo, fhi) == 0) continue;
+    for (int64_t k = 0; k < n; ++k) {
+      const int64_t row = row0 + (b0 + k - lb);
+      const double d = static_cast<double>(v[b0 + k]);
+      if (!((valid >> k) & 1)) {
         t.checks[kNull].add(row, limit);
         continue;
       }
-      if (x != x) {
+      if (d != d) {
         t.checks[kNaN].add(row, limit);
         continue;
       }
-      if (x == kInf) t.checks[kPosInf].add(row, limit);
-      if (x == -kInf) t.checks[kNegInf].add(row, limit);
-      if (x < lo) {
+      if (d == kInf) t.checks[kPosInf].add(row, limit);
+      if (d == -kInf) t.checks[kNegInf].add(row, limit);
+      if (d < lo) {
         t.checks[kBelow].add(row, limit);
-      } else if (x > hi) {
+      } else if (d > hi) {
         t.checks[kAbove].add(row, limit);
       }
     }
@@ -148,7 +218,7 @@ void scan_numbers(const ColumnChunk& c, int64_t lb, int64_t le, int64_t row0, co
 
 // Strings in rows [lb, le) of a plain (not dictionary) chunk.
 void scan_strings(const ColumnChunk& c, int64_t lb, int64_t le, int64_t row0,
-                  const StringTable* domain, ColumnTally& t, size_t limit) {
+                  const internal::DomainSet* domain, ColumnTally& t, size_t limit) {
   const bool all_utf8 = first_invalid_utf8(c, lb, le) < 0;
   if (all_utf8 && domain == nullptr) {
     if (c.validity == nullptr) return;
@@ -166,7 +236,7 @@ void scan_strings(const ColumnChunk& c, int64_t lb, int64_t le, int64_t row0,
     const std::string_view s = c.str(i);
     if (!all_utf8 && !is_valid_utf8(s)) {
       t.checks[kInvalidUtf8].add(row, limit);
-    } else if (domain != nullptr && domain->find(s) == StringTable::kAbsent) {
+    } else if (domain != nullptr && !domain->contains(s)) {
       t.checks[kOffDomain].add(row, limit);
       t.off_domain.add(s, 1);
     }
@@ -199,7 +269,7 @@ void scan_dictionary(const ColumnChunk& c, int64_t lb, int64_t le, int64_t row0,
 
 // Checks the dictionary's indices (every one points at an entry) and reads each entry once.
 std::vector<uint8_t> dictionary_verdicts(const ColumnChunk& c, const std::string& name,
-                                         const StringTable* domain) {
+                                         const internal::DomainSet* domain) {
   const ColumnChunk& dict = *c.dictionary;
   for (int64_t i = 0; i < c.length; ++i) {
     if (!c.is_valid(i)) continue;
@@ -213,77 +283,164 @@ std::vector<uint8_t> dictionary_verdicts(const ColumnChunk& c, const std::string
       verdicts[d] = kVerdictNull;
     } else if (!is_valid_utf8(dict.str(d))) {
       verdicts[d] = kVerdictInvalidUtf8;
-    } else if (domain != nullptr && domain->find(dict.str(d)) == StringTable::kAbsent) {
+    } else if (domain != nullptr && !domain->contains(dict.str(d))) {
       verdicts[d] = kVerdictOffDomain;
     }
   }
   return verdicts;
 }
 
+// --- distinct values ---------------------------------------------------------------------------
+
+// Distinct values are split into this many partitions by the top bits of their hash.
+constexpr int kParts = 64;
+constexpr int kPartShift = 58;
+constexpr uint8_t kNoValue = 0xFF;  // a null or NaN row: no value to repeat
+
+// Whether row i of a chunk holds a value that can repeat (not null, not a null dictionary entry,
+// not NaN).
+bool has_value(const ColumnChunk& c, int64_t i) {
+  if (!c.is_valid(i)) return false;
+  if (c.type == ValueType::kDictionary) return c.dictionary->is_valid(c.dict_index(i));
+  if (c.type == ValueType::kFloat32 || c.type == ValueType::kFloat64) {
+    const double x = numeric_value(c, i);
+    return x == x;
+  }
+  return true;
+}
+
+std::string_view string_at(const ColumnChunk& c, int64_t i) {
+  return c.type == ValueType::kDictionary ? c.dictionary->str(c.dict_index(i)) : c.str(i);
+}
+
+internal::NumberKey number_at(const ColumnChunk& c, int64_t i) {
+  const int64_t j = i + c.offset;
+  using internal::NumberKey;
+  switch (c.type) {
+    case ValueType::kInt8: return NumberKey::of_signed(static_cast<const int8_t*>(c.values)[j]);
+    case ValueType::kInt16: return NumberKey::of_signed(static_cast<const int16_t*>(c.values)[j]);
+    case ValueType::kInt32: return NumberKey::of_signed(static_cast<const int32_t*>(c.values)[j]);
+    case ValueType::kInt64: return NumberKey::of_signed(static_cast<const int64_t*>(c.values)[j]);
+    case ValueType::kUInt8: return NumberKey::of_unsigned(static_cast<const uint8_t*>(c.values)[j]);
+    case ValueType::kUInt16: return NumberKey::of_unsigned(static_cast<const uint16_t*>(c.values)[j]);
+    case ValueType::kUInt32: return NumberKey::of_unsigned(static_cast<const uint32_t*>(c.values)[j]);
+    case ValueType::kUInt64: return NumberKey::of_unsigned(static_cast<const uint64_t*>(c.values)[j]);
+    default: return NumberKey::of_double(numeric_value(c, i));
+  }
+}
+
+uint64_t hash_at(const ColumnChunk& c, int64_t i) {
+  return is_string_like(c.type) ? StringTable::hash(string_at(c, i)) : number_at(c, i).hash();
+}
+
 }  // namespace
 
-// Every distinct value of a column seen so far (numbers or strings).
+struct Validator::Domain {
+  internal::DomainSet set;
+};
+
+// Every distinct value of a column seen so far, in kParts partitions, and the scratch space of
+// the batch being checked.
 struct Validator::DistinctState {
-  internal::NumberSet numbers;
-  StringTable strings;
+  std::vector<internal::NumberSet> numbers = std::vector<internal::NumberSet>(kParts);
+  std::vector<StringTable> strings = std::vector<StringTable>(kParts);
+  std::vector<uint64_t> hashes;                    // per row of the batch
+  std::vector<uint8_t> parts;                      // per row: its partition, or kNoValue
+  std::vector<std::array<int64_t, kParts>> seats;  // per segment: rows per partition, then where
+                                                   // its first row goes in `order`
+  std::vector<int64_t> order;                      // the rows, grouped by partition, ascending
+  std::array<int64_t, kParts + 1> part_start{};
+  std::vector<CheckTally> repeats = std::vector<CheckTally>(kParts);
 
   uint64_t size() const {
-    return numbers.size() + static_cast<uint64_t>(strings.size());
+    uint64_t n = 0;
+    for (const auto& s : numbers) n += s.size();
+    for (const auto& s : strings) n += static_cast<uint64_t>(s.size());
+    return n;
   }
 
-  // Adds rows of one chunk; repeats are counted as duplicates.
-  void add(const ColumnChunk& c, int64_t row0, ColumnTally& t, size_t limit) {
-    CheckTally& dup = t.checks[kDuplicate];
-    if (c.type == ValueType::kDictionary) {
-      // Each entry is looked up once: afterwards, any row pointing at it is a repeat.
-      const ColumnChunk& dict = *c.dictionary;
-      std::vector<uint8_t> seen(static_cast<size_t>(dict.length), 0);
-      for (int64_t i = 0; i < c.length; ++i) {
-        if (!c.is_valid(i)) continue;
-        const int64_t idx = c.dict_index(i);
-        if (!dict.is_valid(idx)) continue;
-        if (seen[idx]) {
-          dup.add(row0 + i, limit);
-          continue;
-        }
-        seen[idx] = 1;
-        const int64_t before = strings.size();
-        if (strings.insert(dict.str(idx)) < before) dup.add(row0 + i, limit);
-      }
-      return;
+  void start_batch(int64_t rows, int64_t segments) {
+    hashes.assign(static_cast<size_t>(rows), 0);
+    parts.assign(static_cast<size_t>(rows), kNoValue);
+    seats.assign(static_cast<size_t>(segments), {});
+    for (CheckTally& r : repeats) r = CheckTally();
+  }
+
+  // Hashes rows [lb, le) of a chunk (batch rows gb...) and counts them per partition.
+  void hash_piece(const ColumnChunk& c, int64_t lb, int64_t le, int64_t gb, int64_t segment) {
+    std::array<int64_t, kParts>& counts = seats[segment];
+    for (int64_t i = lb; i < le; ++i) {
+      if (!has_value(c, i)) continue;
+      const uint64_t h = hash_at(c, i);
+      const size_t r = static_cast<size_t>(gb + (i - lb));
+      const uint8_t part = static_cast<uint8_t>(h >> kPartShift);
+      hashes[r] = h;
+      parts[r] = part;
+      ++counts[part];
     }
-    if (is_string_like(c.type)) {
-      for (int64_t i = 0; i < c.length; ++i) {
-        if (!c.is_valid(i)) continue;
-        const int64_t before = strings.size();
-        if (strings.insert(c.str(i)) < before) dup.add(row0 + i, limit);
+  }
+
+  // Turns the per-segment counts into where each segment's rows of each partition start.
+  void place() {
+    int64_t at = 0;
+    for (int p = 0; p < kParts; ++p) {
+      part_start[p] = at;
+      for (auto& counts : seats) {
+        const int64_t n = counts[p];
+        counts[p] = at;
+        at += n;
       }
-      return;
     }
-    for (int64_t i = 0; i < c.length; ++i) {
-      if (!c.is_valid(i)) continue;
-      const int64_t j = i + c.offset;
-      bool fresh = true;
-      switch (c.type) {
-        case ValueType::kInt8: fresh = numbers.insert_signed(static_cast<const int8_t*>(c.values)[j]); break;
-        case ValueType::kInt16: fresh = numbers.insert_signed(static_cast<const int16_t*>(c.values)[j]); break;
-        case ValueType::kInt32: fresh = numbers.insert_signed(static_cast<const int32_t*>(c.values)[j]); break;
-        case ValueType::kInt64: fresh = numbers.insert_signed(static_cast<const int64_t*>(c.values)[j]); break;
-        case ValueType::kUInt8: fresh = numbers.insert_unsigned(static_cast<const uint8_t*>(c.values)[j]); break;
-        case ValueType::kUInt16: fresh = numbers.insert_unsigned(static_cast<const uint16_t*>(c.values)[j]); break;
-        case ValueType::kUInt32: fresh = numbers.insert_unsigned(static_cast<const uint32_t*>(c.values)[j]); break;
-        case ValueType::kUInt64: fresh = numbers.insert_unsigned(static_cast<const uint64_t*>(c.values)[j]); break;
-        case ValueType::kFloat32:
-        case ValueType::kFloat64: {
-          const double x = numeric_value(c, i);
-          if (x != x) continue;  // NaN is no value to repeat
-          fresh = numbers.insert_double(x);
-          break;
-        }
-        default: break;
+    part_start[kParts] = at;
+    order.assign(static_cast<size_t>(at), 0);
+  }
+
+  // Writes segment `segment`'s rows [begin, end) into `order`, in row order.
+  void scatter(int64_t segment, int64_t begin, int64_t end) {
+    std::array<int64_t, kParts>& next = seats[segment];
+    for (int64_t r = begin; r < end; ++r) {
+      const uint8_t part = parts[static_cast<size_t>(r)];
+      if (part != kNoValue) order[static_cast<size_t>(next[part]++)] = r;
+    }
+  }
+
+  // Inserts partition `part`'s rows in row order; a value already there is a repeat.
+  void insert(int part, const Column& column, const std::vector<int64_t>& starts,
+              int64_t row_offset, size_t limit) {
+    size_t chunk = 0;
+    for (int64_t k = part_start[part]; k < part_start[part + 1]; ++k) {
+      const int64_t r = order[static_cast<size_t>(k)];
+      while (chunk + 1 < starts.size() && starts[chunk + 1] <= r) ++chunk;
+      const ColumnChunk& c = column.chunks[chunk];
+      const int64_t i = r - starts[chunk];
+      const uint64_t h = hashes[static_cast<size_t>(r)];
+      bool fresh;
+      if (is_string_like(c.type)) {
+        StringTable& table = strings[part];
+        const int64_t before = table.size();
+        fresh = table.insert(string_at(c, i), h) == before;
+      } else {
+        fresh = numbers[part].insert(number_at(c, i), h);
       }
-      if (!fresh) dup.add(row0 + i, limit);
+      if (!fresh) repeats[part].add(row_offset + r, limit);
     }
+  }
+
+  // The batch's repeats, in row order, appended to the column's.
+  void finish_batch(CheckTally& total, size_t limit) {
+    std::vector<int64_t> rows;
+    for (const CheckTally& r : repeats) {
+      total.count += r.count;
+      rows.insert(rows.end(), r.rows.begin(), r.rows.end());
+    }
+    std::sort(rows.begin(), rows.end());
+    for (const int64_t row : rows) {
+      if (total.rows.size() >= limit) break;
+      total.rows.push_back(row);
+    }
+    hashes = {};
+    parts = {};
+    order = {};
   }
 };
 
@@ -341,11 +498,8 @@ Validator::Validator(std::vector<ColumnRule> rules, size_t row_limit)
                   "': a bound is NaN");
     SEAWALL_CHECK(!r.check_domain || r.kind == ColumnKind::kString, "column '", r.name,
                   "': a domain of values is checked on string columns only");
-    StringTable domain;
-    if (r.check_domain) {
-      for (const std::string& value : r.domain) domain.insert(value);
-    }
-    domains_.push_back(std::move(domain));
+    domains_.push_back(r.check_domain ? std::make_unique<Domain>(Domain{internal::DomainSet(r.domain)})
+                                      : nullptr);
     ColumnTally tally;
     if (r.track_distinct) tally.distinct = 0;
     tallies_.push_back(std::move(tally));
@@ -381,7 +535,7 @@ void Validator::update(const std::vector<Column>& columns, int64_t row_offset) {
     for (size_t k = 0; k < columns[c].chunks.size(); ++k) {
       const ColumnChunk& chunk = columns[c].chunks[k];
       if (chunk.type != ValueType::kDictionary) continue;
-      const StringTable* domain = rules_[c].check_domain ? &domains_[c] : nullptr;
+      const internal::DomainSet* domain = domains_[c] ? &domains_[c]->set : nullptr;
       verdicts[c][k] = dictionary_verdicts(chunk, rules_[c].name, domain);
     }
   }
@@ -392,31 +546,26 @@ void Validator::update(const std::vector<Column>& columns, int64_t row_offset) {
   const int64_t segments = std::max<int64_t>(1, (rows + kSegmentRows - 1) / kSegmentRows);
   std::vector<int64_t> tracked;
   for (int64_t c = 0; c < ncols; ++c) {
-    if (distinct_[c]) tracked.push_back(c);
+    if (distinct_[c]) {
+      tracked.push_back(c);
+      distinct_[c]->start_batch(rows, segments);
+    }
   }
   const int64_t ntracked = static_cast<int64_t>(tracked.size());
   std::vector<ColumnTally> partial(static_cast<size_t>(ncols * segments));
   const size_t limit = row_limit_;
-  // The distinct-value tasks come first: each reads a whole column in row order, so they are the
-  // longest, and the segment tasks fill the other threads meanwhile.
-  parallel_for(ntracked + ncols * segments, 1, [&](int64_t task_begin, int64_t task_end) {
+
+  // 1. Every (column, segment): the checks, and the hashes of tracked columns' values.
+  parallel_for(ncols * segments, 1, [&](int64_t task_begin, int64_t task_end) {
     for (int64_t task = task_begin; task < task_end; ++task) {
-      if (task < ntracked) {
-        const int64_t c = tracked[task];
-        int64_t row0 = row_offset;
-        for (const ColumnChunk& chunk : columns[c].chunks) {
-          distinct_[c]->add(chunk, row0, tallies_[c], limit);
-          row0 += chunk.length;
-        }
-        continue;
-      }
-      const int64_t c = (task - ntracked) / segments;
-      const int64_t begin = ((task - ntracked) % segments) * kSegmentRows;
+      const int64_t c = task / segments;
+      const int64_t segment = task % segments;
+      const int64_t begin = segment * kSegmentRows;
       const int64_t end = std::min(rows, begin + kSegmentRows);
       const ColumnRule& r = rules_[c];
-      ColumnTally& t = partial[task - ntracked];
+      ColumnTally& t = partial[task];
       t.rows = static_cast<uint64_t>(end - begin);
-      const StringTable* domain = r.check_domain ? &domains_[c] : nullptr;
+      const internal::DomainSet* domain = domains_[c] ? &domains_[c]->set : nullptr;
       const std::vector<ColumnChunk>& chunks = columns[c].chunks;
       for_each_piece(columns[c], starts[c], begin, end,
                      [&](const ColumnChunk& chunk, int64_t lb, int64_t le, int64_t gb) {
@@ -429,12 +578,32 @@ void Validator::update(const std::vector<Column>& columns, int64_t row_offset) {
         } else {
           scan_numbers(chunk, lb, le, row0, r, t, limit);
         }
+        if (distinct_[c]) distinct_[c]->hash_piece(chunk, lb, le, gb, segment);
       });
+    }
+  });
+  // 2. Tracked columns' rows grouped by partition (in row order within each), then
+  // 3. each partition's values inserted in row order: a repeat is a value already there.
+  for (const int64_t c : tracked) distinct_[c]->place();
+  parallel_for(ntracked * segments, 1, [&](int64_t task_begin, int64_t task_end) {
+    for (int64_t task = task_begin; task < task_end; ++task) {
+      const int64_t segment = task % segments;
+      const int64_t begin = segment * kSegmentRows;
+      distinct_[tracked[task / segments]]->scatter(segment, begin, std::min(rows, begin + kSegmentRows));
+    }
+  });
+  parallel_for(ntracked * kParts, 1, [&](int64_t task_begin, int64_t task_end) {
+    for (int64_t task = task_begin; task < task_end; ++task) {
+      const int64_t c = tracked[task / kParts];
+      distinct_[c]->insert(static_cast<int>(task % kParts), columns[c], starts[c], row_offset, limit);
     }
   });
   for (int64_t c = 0; c < ncols; ++c) {
     for (int64_t s = 0; s < segments; ++s) tallies_[c].append(partial[c * segments + s], limit);
-    if (distinct_[c]) tallies_[c].distinct = static_cast<int64_t>(distinct_[c]->size());
+    if (distinct_[c]) {
+      distinct_[c]->finish_batch(tallies_[c].checks[kDuplicate], limit);
+      tallies_[c].distinct = static_cast<int64_t>(distinct_[c]->size());
+    }
   }
 }
 

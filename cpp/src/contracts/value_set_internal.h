@@ -10,53 +10,61 @@
 
 namespace seawall::contracts::internal {
 
-class NumberSet {
- public:
-  NumberSet() : keys_(16), tags_(16, kEmpty), mask_(15) {}
+// A number as (key, tag): integral values an int64 holds are keyed as that integer (tag 0),
+// larger uint64 values as themselves (tag 1), every other double by its bits (tag 2).
+struct NumberKey {
+  uint64_t key;
+  uint8_t tag;
 
-  // Inserts the value; true when it was not there before.
-  bool insert_signed(int64_t v) { return insert(static_cast<uint64_t>(v), kInt64); }
-  bool insert_unsigned(uint64_t v) {
-    return v <= static_cast<uint64_t>(INT64_MAX) ? insert(v, kInt64) : insert(v, kBigUnsigned);
+  static NumberKey of_signed(int64_t v) { return {static_cast<uint64_t>(v), 0}; }
+  static NumberKey of_unsigned(uint64_t v) {
+    return v <= static_cast<uint64_t>(INT64_MAX) ? NumberKey{v, 0} : NumberKey{v, 1};
   }
   // x must not be NaN.
-  bool insert_double(double x) {
-    // Integral values that an int64 or uint64 holds exactly are keyed as those integers.
+  static NumberKey of_double(double x) {
     if (x == std::trunc(x)) {
       if (x >= -9223372036854775808.0 && x < 9223372036854775808.0) {
-        return insert_signed(static_cast<int64_t>(x));
+        return of_signed(static_cast<int64_t>(x));
       }
-      if (x >= 0 && x < 18446744073709551616.0) return insert_unsigned(static_cast<uint64_t>(x));
+      if (x >= 0 && x < 18446744073709551616.0) return of_unsigned(static_cast<uint64_t>(x));
     }
     uint64_t bits;
+    static_assert(sizeof bits == sizeof x);
     std::memcpy(&bits, &x, sizeof bits);
-    return insert(bits, kDoubleBits);
+    return {bits, 2};
   }
-  uint64_t size() const { return size_; }
 
- private:
-  enum Tag : uint8_t { kInt64 = 0, kBigUnsigned = 1, kDoubleBits = 2, kEmpty = 0xFF };
-
-  static uint64_t mix(uint64_t key, uint8_t tag) {
+  uint64_t hash() const {
     // splitmix64's finaliser: consecutive ids spread over the whole table.
     uint64_t z = key + 0x9E3779B97F4A7C15ULL * (tag + 1);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
     return z ^ (z >> 31);
   }
+};
 
-  bool insert(uint64_t key, uint8_t tag) {
-    for (uint64_t slot = mix(key, tag) & mask_;; slot = (slot + 1) & mask_) {
+class NumberSet {
+ public:
+  NumberSet() : keys_(16), tags_(16, kEmpty), mask_(15) {}
+
+  // Inserts the number whose hash is `h` (k.hash()); true when it was not there before.
+  bool insert(NumberKey k, uint64_t h) {
+    for (uint64_t slot = h & mask_;; slot = (slot + 1) & mask_) {
       if (tags_[slot] == kEmpty) {
-        keys_[slot] = key;
-        tags_[slot] = tag;
+        keys_[slot] = k.key;
+        tags_[slot] = k.tag;
         ++size_;
         if (size_ * 2 > mask_ + 1) grow();  // load factor at most one half
         return true;
       }
-      if (keys_[slot] == key && tags_[slot] == tag) return false;
+      if (keys_[slot] == k.key && tags_[slot] == k.tag) return false;
     }
   }
+  bool insert(NumberKey k) { return insert(k, k.hash()); }
+  uint64_t size() const { return size_; }
+
+ private:
+  static constexpr uint8_t kEmpty = 0xFF;
 
   void grow() {
     std::vector<uint64_t> keys(keys_.size() * 2);
@@ -64,7 +72,7 @@ class NumberSet {
     const uint64_t mask = keys.size() - 1;
     for (size_t i = 0; i < keys_.size(); ++i) {
       if (tags_[i] == kEmpty) continue;
-      uint64_t slot = mix(keys_[i], tags_[i]) & mask;
+      uint64_t slot = NumberKey{keys_[i], tags_[i]}.hash() & mask;
       while (tags[slot] != kEmpty) slot = (slot + 1) & mask;
       keys[slot] = keys_[i];
       tags[slot] = tags_[i];

@@ -163,6 +163,38 @@ TEST(Validator, Float32AndOffsetChunks) {
   EXPECT_EQ(v.tallies()[0].rows, 4u);
 }
 
+// float32 values against float64 bounds that fall between two floats: compared exactly.
+TEST(Validator, Float32NeighboursOfADoubleBound) {
+  Store store;
+  const float at_lo = 0.1f;                                  // just above 0.1
+  const float below_lo = std::nextafter(at_lo, 0.0f);        // just below 0.1
+  const float at_hi = 0.3f;                                  // just above 0.3: out
+  const float below_hi = std::nextafter(at_hi, 0.0f);        // just below 0.3: in
+  std::vector<float> x(200, 0.2f);
+  x[3] = below_lo;
+  x[70] = at_lo;
+  x[130] = at_hi;
+  x[199] = below_hi;
+  ColumnRule r;
+  r.name = "f";
+  r.float_lo = 0.1;
+  r.float_hi = 0.3;
+  Validator v({r}, 10);
+  v.update({column("f", {store.numbers(ValueType::kFloat32, x)})}, 0);
+  EXPECT_EQ(v.tallies()[0].checks[kBelow].rows, (std::vector<int64_t>{3}));
+  EXPECT_EQ(v.tallies()[0].checks[kAbove].rows, (std::vector<int64_t>{130}));
+  ColumnRule huge;
+  huge.name = "f";
+  huge.float_lo = -1e300;  // past float's range: no float is below
+  huge.float_hi = 1e300;
+  std::vector<float> y = {-std::numeric_limits<float>::max(), std::numeric_limits<float>::infinity()};
+  Validator w({huge}, 10);
+  w.update({column("f", {store.numbers(ValueType::kFloat32, y)})}, 0);
+  EXPECT_EQ(w.tallies()[0].checks[kBelow].count, 0u);
+  EXPECT_EQ(w.tallies()[0].checks[kAbove].rows, (std::vector<int64_t>{1}));
+  EXPECT_EQ(w.tallies()[0].checks[kPosInf].rows, (std::vector<int64_t>{1}));
+}
+
 // Integer bounds compare exactly, also where float64 cannot tell neighbours apart.
 TEST(Validator, IntegerBoundsAreExactAtTheEdges) {
   Store store;

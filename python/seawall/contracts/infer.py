@@ -240,14 +240,12 @@ def _column(
     elif present > 0:
         share = math.floor((present / rows - presence_margin) * 1e6) / 1e6
         column.min_fraction = share if share > 0 else None
+    if type_ == "float":
+        column.allow_nan(int(s["nans"]) > 0)
+        column.allow_inf(int(s["pos_inf"]) + int(s["neg_inf"]) > 0)
     if type_ in ("integer", "float") and int(s["count"]) > 0:
-        if type_ == "float":
-            column.allow_nan(int(s["nans"]) > 0)
-            column.allow_inf(int(s["pos_inf"]) + int(s["neg_inf"]) > 0)
         lo, hi = _inferred_range(s, integer_minmax, range_margin)
         column.range(lo, hi)
-    elif type_ == "float":  # only NaN (or nothing): nothing to bound
-        column.allow_nan(int(s["nans"]) > 0)
     if type_ == "string" and int(s["count"]) > 0 and s["frequent_exact"]:
         top = profile.top_values(name, int(profile.options["top_k"]))
         if len(top) <= max_domain_size:

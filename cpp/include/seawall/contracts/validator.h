@@ -8,7 +8,9 @@
 //
 // Determinism: each batch is cut into fixed row segments (core/segments.h) whose tallies are
 // merged in row order, so counts, row positions and the list of unexpected values do not depend
-// on the thread count.
+// on the thread count. Distinct values are split by hash into a fixed number of partitions, each
+// checked in row order on its own (equal values always meet in the same partition), which keeps
+// every set small enough for the cache and the work spread over the threads.
 #pragma once
 
 #include <array>
@@ -124,9 +126,10 @@ class Validator {
   size_t row_limit() const { return row_limit_; }
 
  private:
+  struct Domain;
   struct DistinctState;
   std::vector<ColumnRule> rules_;
-  std::vector<StringTable> domains_;  // per rule, the allowed values when check_domain
+  std::vector<std::unique_ptr<Domain>> domains_;          // per rule, when check_domain
   std::vector<ColumnTally> tallies_;
   std::vector<std::unique_ptr<DistinctState>> distinct_;  // per rule, when track_distinct
   size_t row_limit_;
