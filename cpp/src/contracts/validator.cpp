@@ -329,9 +329,6 @@ internal::NumberKey number_at(const ColumnChunk& c, int64_t i) {
   }
 }
 
-uint64_t hash_at(const ColumnChunk& c, int64_t i) {
-  return is_string_like(c.type) ? StringTable::hash(string_at(c, i)) : number_at(c, i).hash();
-}
 
 }  // namespace
 
@@ -339,17 +336,25 @@ struct Validator::Domain {
   internal::DomainSet set;
 };
 
-// Every distinct value of a column seen so far, in kParts partitions, and the scratch space of
-// the batch being checked.
+// Every distinct value of a column seen so far, in kParts partitions by hash, and the batch
+// being checked: each segment's values sorted into partitions (in row order), so that each
+// partition then reads its own values in row order, from memory laid out for it.
 struct Validator::DistinctState {
+  struct NumberEntry {
+    int64_t row;  // in the batch
+    internal::NumberKey key;
+  };
+  struct StringEntry {
+    int64_t row;
+    uint64_t hash;
+    std::string_view value;
+  };
+
   std::vector<internal::NumberSet> numbers = std::vector<internal::NumberSet>(kParts);
   std::vector<StringTable> strings = std::vector<StringTable>(kParts);
-  std::vector<uint64_t> hashes;                    // per row of the batch
-  std::vector<uint8_t> parts;                      // per row: its partition, or kNoValue
-  std::vector<std::array<int64_t, kParts>> seats;  // per segment: rows per partition, then where
-                                                   // its first row goes in `order`
-  std::vector<int64_t> order;                      // the rows, grouped by partition, ascending
-  std::array<int64_t, kParts + 1> part_start{};
+  // per segment, per partition
+  std::vector<std::vector<std::vector<NumberEntry>>> number_entries;
+  std::vector<std::vector<std::vector<StringEntry>>> string_entries;
   std::vector<CheckTally> repeats = std::vector<CheckTally>(kParts);
 
   uint64_t size() const {
@@ -359,70 +364,65 @@ struct Validator::DistinctState {
     return n;
   }
 
-  void start_batch(int64_t rows, int64_t segments) {
-    hashes.assign(static_cast<size_t>(rows), 0);
-    parts.assign(static_cast<size_t>(rows), kNoValue);
-    seats.assign(static_cast<size_t>(segments), {});
+  void start_batch(int64_t segments, bool is_string) {
+    if (is_string) {
+      string_entries.assign(static_cast<size_t>(segments), std::vector<std::vector<StringEntry>>(kParts));
+    } else {
+      number_entries.assign(static_cast<size_t>(segments), std::vector<std::vector<NumberEntry>>(kParts));
+    }
     for (CheckTally& r : repeats) r = CheckTally();
   }
 
-  // Hashes rows [lb, le) of a chunk (batch rows gb...) and counts them per partition.
-  void hash_piece(const ColumnChunk& c, int64_t lb, int64_t le, int64_t gb, int64_t segment) {
-    std::array<int64_t, kParts>& counts = seats[segment];
+  // Sorts rows [lb, le) of a chunk (batch rows gb...) into the segment's partitions.
+  void sort_piece(const ColumnChunk& c, int64_t lb, int64_t le, int64_t gb, int64_t segment) {
+    const int64_t expected = (le - lb) / kParts + (le - lb) / (4 * kParts) + 8;
+    if (is_string_like(c.type)) {
+      auto& parts = string_entries[segment];
+      for (auto& p : parts) p.reserve(p.size() + static_cast<size_t>(expected));
+      for (int64_t i = lb; i < le; ++i) {
+        if (!has_value(c, i)) continue;
+        const std::string_view v = string_at(c, i);
+        const uint64_t h = StringTable::hash(v);
+        parts[h >> kPartShift].push_back({gb + (i - lb), h, v});
+      }
+      return;
+    }
+    auto& parts = number_entries[segment];
+    for (auto& p : parts) p.reserve(p.size() + static_cast<size_t>(expected));
     for (int64_t i = lb; i < le; ++i) {
       if (!has_value(c, i)) continue;
-      const uint64_t h = hash_at(c, i);
-      const size_t r = static_cast<size_t>(gb + (i - lb));
-      const uint8_t part = static_cast<uint8_t>(h >> kPartShift);
-      hashes[r] = h;
-      parts[r] = part;
-      ++counts[part];
+      const internal::NumberKey k = number_at(c, i);
+      parts[k.hash() >> kPartShift].push_back({gb + (i - lb), k});
     }
   }
 
-  // Turns the per-segment counts into where each segment's rows of each partition start.
-  void place() {
-    int64_t at = 0;
-    for (int p = 0; p < kParts; ++p) {
-      part_start[p] = at;
-      for (auto& counts : seats) {
-        const int64_t n = counts[p];
-        counts[p] = at;
-        at += n;
+  // Inserts partition `part`'s values in row order; a value already there is a repeat.
+  void insert(int part, int64_t row_offset, size_t limit) {
+    CheckTally& found = repeats[part];
+    if (!string_entries.empty()) {
+      int64_t keys = 0, bytes = 0;
+      for (const auto& seg : string_entries) {
+        keys += static_cast<int64_t>(seg[part].size());
+        for (const StringEntry& e : seg[part]) bytes += static_cast<int64_t>(e.value.size());
       }
-    }
-    part_start[kParts] = at;
-    order.assign(static_cast<size_t>(at), 0);
-  }
-
-  // Writes segment `segment`'s rows [begin, end) into `order`, in row order.
-  void scatter(int64_t segment, int64_t begin, int64_t end) {
-    std::array<int64_t, kParts>& next = seats[segment];
-    for (int64_t r = begin; r < end; ++r) {
-      const uint8_t part = parts[static_cast<size_t>(r)];
-      if (part != kNoValue) order[static_cast<size_t>(next[part]++)] = r;
-    }
-  }
-
-  // Inserts partition `part`'s rows in row order; a value already there is a repeat.
-  void insert(int part, const Column& column, const std::vector<int64_t>& starts,
-              int64_t row_offset, size_t limit) {
-    size_t chunk = 0;
-    for (int64_t k = part_start[part]; k < part_start[part + 1]; ++k) {
-      const int64_t r = order[static_cast<size_t>(k)];
-      while (chunk + 1 < starts.size() && starts[chunk + 1] <= r) ++chunk;
-      const ColumnChunk& c = column.chunks[chunk];
-      const int64_t i = r - starts[chunk];
-      const uint64_t h = hashes[static_cast<size_t>(r)];
-      bool fresh;
-      if (is_string_like(c.type)) {
-        StringTable& table = strings[part];
-        const int64_t before = table.size();
-        fresh = table.insert(string_at(c, i), h) == before;
-      } else {
-        fresh = numbers[part].insert(number_at(c, i), h);
+      StringTable& table = strings[part];
+      table.reserve(table.size() + keys, bytes);  // the arena: a lower bound is enough
+      for (const auto& seg : string_entries) {
+        for (const StringEntry& e : seg[part]) {
+          const int64_t before = table.size();
+          if (table.insert(e.value, e.hash) != before) found.add(row_offset + e.row, limit);
+        }
       }
-      if (!fresh) repeats[part].add(row_offset + r, limit);
+      return;
+    }
+    uint64_t keys = 0;
+    for (const auto& seg : number_entries) keys += seg[part].size();
+    internal::NumberSet& set = numbers[part];
+    set.reserve(set.size() + keys);
+    for (const auto& seg : number_entries) {
+      for (const NumberEntry& e : seg[part]) {
+        if (!set.insert(e.key, e.key.hash())) found.add(row_offset + e.row, limit);
+      }
     }
   }
 
@@ -438,9 +438,8 @@ struct Validator::DistinctState {
       if (total.rows.size() >= limit) break;
       total.rows.push_back(row);
     }
-    hashes = {};
-    parts = {};
-    order = {};
+    number_entries = {};
+    string_entries = {};
   }
 };
 
@@ -548,14 +547,14 @@ void Validator::update(const std::vector<Column>& columns, int64_t row_offset) {
   for (int64_t c = 0; c < ncols; ++c) {
     if (distinct_[c]) {
       tracked.push_back(c);
-      distinct_[c]->start_batch(rows, segments);
+      distinct_[c]->start_batch(segments, rules_[c].kind == ColumnKind::kString);
     }
   }
   const int64_t ntracked = static_cast<int64_t>(tracked.size());
   std::vector<ColumnTally> partial(static_cast<size_t>(ncols * segments));
   const size_t limit = row_limit_;
 
-  // 1. Every (column, segment): the checks, and the hashes of tracked columns' values.
+  // 1. Every (column, segment): the checks, and tracked columns' values sorted by partition.
   parallel_for(ncols * segments, 1, [&](int64_t task_begin, int64_t task_end) {
     for (int64_t task = task_begin; task < task_end; ++task) {
       const int64_t c = task / segments;
@@ -578,24 +577,15 @@ void Validator::update(const std::vector<Column>& columns, int64_t row_offset) {
         } else {
           scan_numbers(chunk, lb, le, row0, r, t, limit);
         }
-        if (distinct_[c]) distinct_[c]->hash_piece(chunk, lb, le, gb, segment);
+        if (distinct_[c]) distinct_[c]->sort_piece(chunk, lb, le, gb, segment);
       });
     }
   });
-  // 2. Tracked columns' rows grouped by partition (in row order within each), then
-  // 3. each partition's values inserted in row order: a repeat is a value already there.
-  for (const int64_t c : tracked) distinct_[c]->place();
-  parallel_for(ntracked * segments, 1, [&](int64_t task_begin, int64_t task_end) {
-    for (int64_t task = task_begin; task < task_end; ++task) {
-      const int64_t segment = task % segments;
-      const int64_t begin = segment * kSegmentRows;
-      distinct_[tracked[task / segments]]->scatter(segment, begin, std::min(rows, begin + kSegmentRows));
-    }
-  });
+  // 2. Each partition of each tracked column: its values inserted in row order, a value already
+  // there being a repeat.
   parallel_for(ntracked * kParts, 1, [&](int64_t task_begin, int64_t task_end) {
     for (int64_t task = task_begin; task < task_end; ++task) {
-      const int64_t c = tracked[task / kParts];
-      distinct_[c]->insert(static_cast<int>(task % kParts), columns[c], starts[c], row_offset, limit);
+      distinct_[tracked[task / kParts]]->insert(static_cast<int>(task % kParts), row_offset, limit);
     }
   });
   for (int64_t c = 0; c < ncols; ++c) {

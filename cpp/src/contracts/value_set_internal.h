@@ -63,12 +63,21 @@ class NumberSet {
   bool insert(NumberKey k) { return insert(k, k.hash()); }
   uint64_t size() const { return size_; }
 
+  // Makes room for `n` numbers in all, so that inserting up to that many does not grow it again.
+  void reserve(uint64_t n) {
+    uint64_t capacity = mask_ + 1;
+    while (n * 2 > capacity) capacity *= 2;
+    if (capacity > mask_ + 1) rehash(capacity);
+  }
+
  private:
   static constexpr uint8_t kEmpty = 0xFF;
 
-  void grow() {
-    std::vector<uint64_t> keys(keys_.size() * 2);
-    std::vector<uint8_t> tags(tags_.size() * 2, kEmpty);
+  void grow() { rehash(keys_.size() * 2); }
+
+  void rehash(uint64_t capacity) {
+    std::vector<uint64_t> keys(capacity);
+    std::vector<uint8_t> tags(capacity, kEmpty);
     const uint64_t mask = keys.size() - 1;
     for (size_t i = 0; i < keys_.size(); ++i) {
       if (tags_[i] == kEmpty) continue;
