@@ -340,14 +340,18 @@ struct Validator::Domain {
 // being checked: each segment's values sorted into partitions (in row order), so that each
 // partition then reads its own values in row order, from memory laid out for it.
 struct Validator::DistinctState {
+  // A value of a segment; `row` counts from the segment's first row (segments are shorter than
+  // 2^32 rows), which keeps the entries small: they are written and read once per value.
   struct NumberEntry {
-    int64_t row;  // in the batch
-    internal::NumberKey key;
+    uint64_t key;
+    uint32_t row;
+    uint8_t tag;
   };
   struct StringEntry {
-    int64_t row;
     uint64_t hash;
-    std::string_view value;
+    const char* data;
+    uint32_t size;
+    uint32_t row;
   };
 
   std::vector<internal::NumberSet> numbers = std::vector<internal::NumberSet>(kParts);
@@ -373,8 +377,10 @@ struct Validator::DistinctState {
     for (CheckTally& r : repeats) r = CheckTally();
   }
 
-  // Sorts rows [lb, le) of a chunk (batch rows gb...) into the segment's partitions.
-  void sort_piece(const ColumnChunk& c, int64_t lb, int64_t le, int64_t gb, int64_t segment) {
+  // Sorts rows [lb, le) of a chunk (batch rows gb..., segment rows from seg_row) into the
+  // segment's partitions.
+  void sort_piece(const ColumnChunk& c, int64_t lb, int64_t le, int64_t seg_row,
+                  int64_t segment) {
     const int64_t expected = (le - lb) / kParts + (le - lb) / (4 * kParts) + 8;
     if (is_string_like(c.type)) {
       auto& parts = string_entries[segment];
@@ -383,7 +389,8 @@ struct Validator::DistinctState {
         if (!has_value(c, i)) continue;
         const std::string_view v = string_at(c, i);
         const uint64_t h = StringTable::hash(v);
-        parts[h >> kPartShift].push_back({gb + (i - lb), h, v});
+        parts[h >> kPartShift].push_back({h, v.data(), static_cast<uint32_t>(v.size()),
+                                          static_cast<uint32_t>(seg_row + (i - lb))});
       }
       return;
     }
@@ -392,7 +399,7 @@ struct Validator::DistinctState {
     for (int64_t i = lb; i < le; ++i) {
       if (!has_value(c, i)) continue;
       const internal::NumberKey k = number_at(c, i);
-      parts[k.hash() >> kPartShift].push_back({gb + (i - lb), k});
+      parts[k.hash() >> kPartShift].push_back({k.key, static_cast<uint32_t>(seg_row + (i - lb)), k.tag});
     }
   }
 
@@ -403,14 +410,17 @@ struct Validator::DistinctState {
       int64_t keys = 0, bytes = 0;
       for (const auto& seg : string_entries) {
         keys += static_cast<int64_t>(seg[part].size());
-        for (const StringEntry& e : seg[part]) bytes += static_cast<int64_t>(e.value.size());
+        for (const StringEntry& e : seg[part]) bytes += e.size;
       }
       StringTable& table = strings[part];
       table.reserve(table.size() + keys, bytes);  // the arena: a lower bound is enough
-      for (const auto& seg : string_entries) {
-        for (const StringEntry& e : seg[part]) {
+      for (size_t s = 0; s < string_entries.size(); ++s) {
+        const int64_t first = row_offset + static_cast<int64_t>(s) * kSegmentRows;
+        for (const StringEntry& e : string_entries[s][part]) {
           const int64_t before = table.size();
-          if (table.insert(e.value, e.hash) != before) found.add(row_offset + e.row, limit);
+          if (table.insert(std::string_view(e.data, e.size), e.hash) != before) {
+            found.add(first + e.row, limit);
+          }
         }
       }
       return;
@@ -419,9 +429,11 @@ struct Validator::DistinctState {
     for (const auto& seg : number_entries) keys += seg[part].size();
     internal::NumberSet& set = numbers[part];
     set.reserve(set.size() + keys);
-    for (const auto& seg : number_entries) {
-      for (const NumberEntry& e : seg[part]) {
-        if (!set.insert(e.key, e.key.hash())) found.add(row_offset + e.row, limit);
+    for (size_t s = 0; s < number_entries.size(); ++s) {
+      const int64_t first = row_offset + static_cast<int64_t>(s) * kSegmentRows;
+      for (const NumberEntry& e : number_entries[s][part]) {
+        const internal::NumberKey k{e.key, e.tag};
+        if (!set.insert(k, k.hash())) found.add(first + e.row, limit);
       }
     }
   }
@@ -577,7 +589,7 @@ void Validator::update(const std::vector<Column>& columns, int64_t row_offset) {
         } else {
           scan_numbers(chunk, lb, le, row0, r, t, limit);
         }
-        if (distinct_[c]) distinct_[c]->sort_piece(chunk, lb, le, gb, segment);
+        if (distinct_[c]) distinct_[c]->sort_piece(chunk, lb, le, gb - begin, segment);
       });
     }
   });
