@@ -9,7 +9,15 @@ from .report import KINDS, Anomaly
 if TYPE_CHECKING:
     from .schema import ColumnSchema
 
-__all__ = ["above", "anomaly", "below", "distinct_anomalies", "pct", "presence_anomalies"]
+__all__ = [
+    "above",
+    "anomaly",
+    "below",
+    "bound_text",
+    "distinct_anomalies",
+    "pct",
+    "presence_anomalies",
+]
 
 
 def anomaly(column: str, kind: str, description: str, **fields: Any) -> Anomaly:
@@ -27,6 +35,13 @@ def above(numerator: int, denominator: int, share: float) -> bool:
     """numerator / denominator > share, exactly."""
     top, bottom = float(share).as_integer_ratio()
     return numerator * bottom > top * denominator
+
+
+def bound_text(x: int | float | None, open_side: str) -> str:
+    """A range bound as a description shows it (`open_side`, "-inf" or "inf", for none)."""
+    if x is None:
+        return open_side
+    return f"{x:g}" if isinstance(x, float) else str(x)
 
 
 def pct(part: int, whole: int) -> str:

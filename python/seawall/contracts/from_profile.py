@@ -65,7 +65,7 @@ import numpy.typing as npt
 from .. import _core
 from ..profiles import Profile
 from ..profiles.profile import ColumnCounts
-from ._anomalies import anomaly, distinct_anomalies, presence_anomalies
+from ._anomalies import anomaly, bound_text, distinct_anomalies, presence_anomalies
 from .report import Anomaly, ColumnSummary, Comparison, ValidationReport
 
 if TYPE_CHECKING:
@@ -174,7 +174,8 @@ def _numeric(column: ColumnSchema, profile: Profile, s: ColumnCounts) -> list[An
             anomaly(
                 name,
                 "out_of_range",
-                f"{about}{below + above:,} values outside [{column.lower}, {column.upper}] "
+                f"{about}{below + above:,} values outside [{bound_text(column.lower, '-inf')}, "
+                f"{bound_text(column.upper, 'inf')}] "
                 f"(min {s.min:g}, max {s.max:g})",
                 count=below + above,
                 approximate=not exact,

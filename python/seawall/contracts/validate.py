@@ -38,7 +38,7 @@ from .. import _core
 from .._data import BatchSource
 from ..errors import DTypeError, InvalidInputError
 from ..profiles import Profile
-from ._anomalies import above, anomaly, distinct_anomalies, pct, presence_anomalies
+from ._anomalies import above, anomaly, bound_text, distinct_anomalies, pct, presence_anomalies
 from ._types import accepts, describe, native_columns, native_kind, type_of
 from .report import Anomaly, ColumnSummary, ValidationReport
 
@@ -309,9 +309,9 @@ def _column_anomalies(
         if n_below or n_above:
             sides = []
             if n_below:
-                sides.append(f"{n_below:,} below {_fmt(column.lower, '-inf')}")
+                sides.append(f"{n_below:,} below {bound_text(column.lower, '-inf')}")
             if n_above:
-                sides.append(f"{n_above:,} above {_fmt(column.upper, 'inf')}")
+                sides.append(f"{n_above:,} above {bound_text(column.upper, 'inf')}")
             word = "INT_TYPE" if column.type == "integer" else "FLOAT_TYPE"
             small, big = (
                 ("SMALL_INT", "BIG_INT")
@@ -323,8 +323,8 @@ def _column_anomalies(
                 anomaly(
                     name,
                     "out_of_range",
-                    f"{n_below + n_above:,} values outside [{_fmt(column.lower, '-inf')}, "
-                    f"{_fmt(column.upper, 'inf')}]: " + ", ".join(sides),
+                    f"{n_below + n_above:,} values outside [{bound_text(column.lower, '-inf')}, "
+                    f"{bound_text(column.upper, 'inf')}]: " + ", ".join(sides),
                     count=n_below + n_above,
                     rows=_merge_rows(low[1], high[1], row_limit),
                     tfdv=tfdv,
@@ -402,9 +402,3 @@ def _column_anomalies(
     distinct = int(r.get("distinct", -1))
     out.extend(distinct_anomalies(column, distinct if distinct >= 0 else None))
     return out
-
-
-def _fmt(x: int | float | None, open_side: str) -> str:
-    if x is None:
-        return open_side
-    return f"{x:g}" if isinstance(x, float) else str(x)
