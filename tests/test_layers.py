@@ -21,9 +21,10 @@ ROOT = Path(__file__).resolve().parents[1] / "python" / "seawall"
 LAYERS: list[set[str]] = [
     {"errors"},
     # _server: what every server shares; _webhooks: signed POSTs with back-off, for every sender
-    {"_core", "_files", "_data", "_parallel", "_server", "_webhooks"},
+    # _report_html: the look every HTML report shares
+    {"_core", "_files", "_data", "_parallel", "_server", "_webhooks", "_report_html"},
     {"features", "profiles", "stats"},
-    {"drift"},
+    {"drift", "contracts"},  # both built on profiles and stats
     {"bundles"},
     {"registry"},
     {"pipelines", "serving"},

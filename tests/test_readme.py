@@ -228,6 +228,15 @@ CLAIMS: dict[str, Callable[[dict[str, Any]], bool]] = {
         and sorted(set(pq.read_table("payloads").column("request_id").to_pylist()))
         == [f"tx-{i}" for i in range(len(ns["records"]))]
     ),
+    # the contract catches the bad row of the batch, at its position; the label may be absent
+    "check": lambda ns: (
+        ns["check"].kinds() == {"out_of_range", "unexpected_string_values"}
+        and ns["check"]["amount"][0].rows == (5000,)
+        and ns["check"]["merchant"][0].values == (("merchant_999", 1),)
+    ),
+    "on_profile": lambda ns: ns["on_profile"].kinds() == ns["check"].kinds(),
+    # the shifted countries are training-serving skew
+    "skew": lambda ns: [(m.column, m.anomalous) for m in ns["skew"]] == [("country", True)],
     # a pipeline's second run of the same inputs executes nothing
     "again": lambda ns: bool(ns["result"].executed) and ns["again"].executed == [],
     # a model loaded on request serves its champion version, counted from its warm-up on

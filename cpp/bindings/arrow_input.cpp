@@ -17,7 +17,8 @@ const T* capsule_pointer(const py::handle& capsule, const char* name, const std:
 
 }  // namespace
 
-std::vector<Column> columns_from_python(const py::list& columns, int64_t row_offset) {
+std::vector<Column> columns_from_python(const py::list& columns, int64_t row_offset,
+                                        bool check_utf8) {
   // The C structs, taken from their capsules with the GIL held; the import, which reads every
   // string's bytes to check they are UTF-8, then runs without it.
   struct Pending {
@@ -40,7 +41,8 @@ std::vector<Column> columns_from_python(const py::list& columns, int64_t row_off
   std::vector<int64_t> rows(out.size(), row_offset);
   for (const Pending& p : pending) {
     Column& column = out[p.column];
-    column.chunks.push_back(import_arrow_chunk(*p.schema, *p.array, column.name, rows[p.column]));
+    column.chunks.push_back(
+        import_arrow_chunk(*p.schema, *p.array, column.name, rows[p.column], check_utf8));
     rows[p.column] += column.chunks.back().length;
   }
   return out;

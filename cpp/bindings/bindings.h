@@ -21,11 +21,14 @@ void bind_drift_categorical(py::module_& m);
 void bind_profile(py::module_& m);
 void bind_serving(py::module_& m);
 void bind_loadgen(py::module_& m);
+void bind_contracts(py::module_& m);
 
 // Columns given from Python as [(name, [(schema_capsule, array_capsule), ...]), ...]: the Arrow
 // C data interface's PyCapsules (pyarrow's __arrow_c_array__). The views borrow the capsules,
 // which the caller's list keeps alive for the call. Errors name rows counted from row_offset.
-std::vector<Column> columns_from_python(const py::list& columns, int64_t row_offset = 0);
+// Strings that are not UTF-8 are an error unless check_utf8 is false (the caller checks them).
+std::vector<Column> columns_from_python(const py::list& columns, int64_t row_offset = 0,
+                                        bool check_utf8 = true);
 
 // A float64 vector argument: numpy arrays of float64 pass without a copy, other sequences of
 // numbers are converted once (cheaper than pybind11's element-by-element list conversion).

@@ -120,6 +120,21 @@ void bind_profile(py::module_& m) {
            },
            py::arg("other"))
       .def("summary", [](const ProfileState& s, int64_t i) { return summary(s.at(i)); }, py::arg("i"))
+      // Every column's exact counts in one call, without the estimates summary() computes
+      // (the distinct estimate reads every register): what checking a schema reads first.
+      .def("counts",
+           [](const ProfileState& s) {
+             const double nan = std::nan("");
+             py::list out;
+             for (const ColumnProfile& c : s.columns) {
+               const bool numeric = c.kind == ColumnKind::kNumeric;
+               out.append(py::make_tuple(
+                   profile::column_kind_name(c.kind), c.rows, c.nulls, c.nans, c.count, c.pos_inf,
+                   c.neg_inf, c.count > 0 && numeric ? c.min : nan,
+                   c.count > 0 && numeric ? c.max : nan, c.sketch.is_exact(), c.frequent.exact()));
+             }
+             return out;
+           })
       .def("quantiles",
            [](const ProfileState& s, int64_t i, const Float64Array& qs) {
              return to_numpy(s.at(i).sketch.quantiles(qs.data(), static_cast<size_t>(qs.size())));

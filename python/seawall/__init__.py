@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import _core, errors, stats
+from .contracts import Schema, ValidationReport
 from .features import (
     Bucketize,
     Categorify,
@@ -43,7 +44,9 @@ __all__ = [
     "Profile",
     "Registry",
     "RobustScale",
+    "Schema",
     "StandardScale",
+    "ValidationReport",
     "__version__",
     "build_info",
     "errors",

@@ -50,3 +50,16 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def json_digest(state: object) -> str:
+    """The SHA-256 of `state`'s canonical JSON (sorted keys, no spaces): what a saved document
+    carries so that reading it back detects any change. ValueError for NaN or infinities, which
+    JSON cannot hold."""
+    import hashlib
+    import json
+
+    canonical = json.dumps(
+        state, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

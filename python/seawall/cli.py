@@ -81,6 +81,11 @@ from .drift.cli import report  # noqa: E402  (rich and the drift code load only 
 
 main.add_command(report)
 
+from .contracts.cli import schema_group, validate_command  # noqa: E402  (loads when it runs)
+
+main.add_command(validate_command)
+main.add_command(schema_group)
+
 from .dashboard.cli import ui  # noqa: E402  (starlette and uvicorn load only when it runs)
 
 main.add_command(ui)

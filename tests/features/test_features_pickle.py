@@ -19,6 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 import seawall as sw
+from seawall._files import json_digest
 from seawall.errors import IntegrityError, UnsupportedVersionError
 
 
@@ -149,7 +150,7 @@ def test_unpickling_checks_the_document_as_load_does(h, rng):
     def newer(document):
         document["format_version"] = 10**6
         document.pop("sha256")
-        document["sha256"] = sw.features.pipeline._digest(document)
+        document["sha256"] = json_digest(document)
 
     with pytest.raises(UnsupportedVersionError, match="upgrade seawall"):
         _with_document(pipe, newer)()

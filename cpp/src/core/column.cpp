@@ -95,7 +95,7 @@ ColumnChunk import_plain(const ArrowSchema& schema, const ArrowArray& array, Val
 // split across two values) each value is checked on its own, skipping nulls, whose bytes mean
 // nothing.
 template <typename Offset>
-int64_t first_invalid_utf8(const ColumnChunk& c, int64_t begin, int64_t end) {
+int64_t first_invalid_utf8_in(const ColumnChunk& c, int64_t begin, int64_t end) {
   const Offset* o = static_cast<const Offset*>(c.offsets) + c.offset;
   const int64_t lo = o[begin];
   const int64_t hi = o[end];
@@ -114,12 +114,11 @@ int64_t first_invalid_utf8(const ColumnChunk& c, int64_t begin, int64_t end) {
 }
 
 // The first invalid value of the whole chunk (the same whatever the thread count), or -1.
-int64_t first_invalid_utf8(const ColumnChunk& c) {
+int64_t first_invalid_utf8_parallel(const ColumnChunk& c) {
   constexpr int64_t kGrain = int64_t{1} << 14;
   std::atomic<int64_t> first{c.length};
   parallel_for(c.length, kGrain, [&](int64_t begin, int64_t end) {
-    const int64_t bad = c.type == ValueType::kUtf8 ? first_invalid_utf8<int32_t>(c, begin, end)
-                                                   : first_invalid_utf8<int64_t>(c, begin, end);
+    const int64_t bad = first_invalid_utf8(c, begin, end);
     int64_t seen = first.load();
     while (bad >= 0 && bad < seen && !first.compare_exchange_weak(seen, bad)) {
     }
@@ -134,8 +133,14 @@ int64_t first_invalid_utf8(const ColumnChunk& c) {
 
 }  // namespace
 
+int64_t first_invalid_utf8(const ColumnChunk& c, int64_t begin, int64_t end) {
+  if (end <= begin) return -1;
+  return c.type == ValueType::kUtf8 ? first_invalid_utf8_in<int32_t>(c, begin, end)
+                                    : first_invalid_utf8_in<int64_t>(c, begin, end);
+}
+
 ColumnChunk import_arrow_chunk(const ArrowSchema& schema, const ArrowArray& array,
-                               const std::string& name, int64_t first_row) {
+                               const std::string& name, int64_t first_row, bool check_utf8) {
   SEAWALL_CHECK(schema.release != nullptr && array.release != nullptr, "column '", name,
                 "': the Arrow array was already released");
   if (schema.dictionary != nullptr) {
@@ -154,7 +159,8 @@ ColumnChunk import_arrow_chunk(const ArrowSchema& schema, const ArrowArray& arra
     c.type = ValueType::kDictionary;
     c.dictionary = std::make_shared<ColumnChunk>(
         import_plain(*schema.dictionary, *array.dictionary, value_type, name));
-    const int64_t bad = first_invalid_utf8(*c.dictionary);
+    if (!check_utf8) return c;
+    const int64_t bad = first_invalid_utf8_parallel(*c.dictionary);
     if (bad >= 0) {
       for (int64_t i = 0; i < c.length; ++i) {  // name the first row that holds it, if any does
         if (c.is_valid(i) && c.dict_index(i) == bad) not_utf8(name, first_row + i, "row ");
@@ -168,8 +174,8 @@ ColumnChunk import_arrow_chunk(const ArrowSchema& schema, const ArrowArray& arra
                      "': unsupported Arrow type (format '", schema.format ? schema.format : "?",
                      "'); expected integers, floats or strings");
   ColumnChunk c = import_plain(schema, array, type, name);
-  if (type == ValueType::kUtf8 || type == ValueType::kLargeUtf8) {
-    const int64_t bad = first_invalid_utf8(c);
+  if (check_utf8 && (type == ValueType::kUtf8 || type == ValueType::kLargeUtf8)) {
+    const int64_t bad = first_invalid_utf8_parallel(c);
     if (bad >= 0) not_utf8(name, first_row + bad, "row ");
   }
   return c;

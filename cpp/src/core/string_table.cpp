@@ -1,5 +1,6 @@
 #include "seawall/core/string_table.h"
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 
@@ -47,8 +48,20 @@ int64_t StringTable::insert(std::string_view key, uint64_t h) {
   }
 }
 
-void StringTable::grow() {
-  const uint64_t capacity = (mask_ + 1) * 2;
+void StringTable::reserve(int64_t keys, int64_t bytes) {
+  if (keys <= 0) return;
+  starts_.reserve(static_cast<size_t>(keys));
+  lengths_.reserve(static_cast<size_t>(keys));
+  hashes_.reserve(static_cast<size_t>(keys));
+  arena_.reserve(static_cast<size_t>(std::max<int64_t>(bytes, 0)));
+  uint64_t capacity = mask_ + 1;
+  while (static_cast<uint64_t>(keys) * 2 > capacity) capacity *= 2;
+  if (capacity > mask_ + 1) rehash(capacity);
+}
+
+void StringTable::grow() { rehash((mask_ + 1) * 2); }
+
+void StringTable::rehash(uint64_t capacity) {
   slots_.assign(capacity, 0);
   mask_ = capacity - 1;
   for (int64_t id = 0; id < size(); ++id) {

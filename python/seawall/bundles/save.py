@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from .._files import _UMASK
+from .._files import _UMASK, json_digest
 from ..errors import AlreadyExistsError, DTypeError, InvalidInputError
 from ..features.pipeline import FeaturePipeline
 from .bundle import records_to_table
@@ -219,9 +219,7 @@ def _onnx_bytes(onnx_model: Any) -> bytes:
 
 
 def _pipeline_digest(pipeline: FeaturePipeline) -> str:
-    from ..features.pipeline import _digest as pipeline_digest
-
-    return pipeline_digest(pipeline.to_dict())
+    return json_digest(pipeline.to_dict())
 
 
 def _example_features(

@@ -9,43 +9,18 @@ import math
 from html import escape
 from typing import TYPE_CHECKING
 
+from .._report_html import fmt as _fmt
+from .._report_html import page
+
 if TYPE_CHECKING:
     from .report import ColumnDrift, Distribution, DriftReport
 
 _REF = "#4c78a8"
 _CUR = "#f58518"
 
-_CSS = """
-.sw-drift{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#222;
-  max-width:1100px}
-.sw-drift h1{font-size:1.4em;margin:.4em 0}
-.sw-drift h2{font-size:1.1em;margin:1.2em 0 .3em}
-.sw-drift .verdict{padding:.5em .8em;border-radius:4px;display:inline-block}
-.sw-drift .yes{background:#fde2e1;color:#8a1c1c}
-.sw-drift .no{background:#e3f4e1;color:#1f5f1a}
-.sw-drift .warn{background:#fff1cc;color:#6b4a00}
-.sw-drift table{border-collapse:collapse;margin:.6em 0;font-size:.9em}
-.sw-drift th,.sw-drift td{border-bottom:1px solid #ddd;padding:.3em .7em;text-align:left}
-.sw-drift td.num{text-align:right;font-variant-numeric:tabular-nums}
-.sw-drift tr.drifted td{background:#fff4f3}
-.sw-drift tr.no_data td{background:#fff8e1}
-.sw-drift .legend span{display:inline-block;width:.9em;height:.9em;margin:0 .3em 0 1em;
-  vertical-align:middle}
-.sw-drift .meta{color:#666;font-size:.85em}
-.sw-drift section{border-top:1px solid #eee;padding-top:.3em}
-"""
-
-
-def _fmt(x: float | None) -> str:
-    if x is None:
-        return "&ndash;"
-    if x == 0 or (1e-4 <= abs(x) < 1e6):
-        return f"{x:.4g}"
-    return f"{x:.3e}"
-
 
 def render(report: DriftReport, *, full_page: bool) -> str:
-    parts = ['<div class="sw-drift">']
+    parts = ['<div class="sw-report sw-drift">']
     parts.append("<h1>Data drift report</h1>")
     rows = f"Reference: {report.reference_rows:,} rows; current: {report.current_rows:,} rows."
     if report.dataset_drift is None:
@@ -97,14 +72,7 @@ def render(report: DriftReport, *, full_page: bool) -> str:
     for i, c in enumerate(report.columns):
         parts.append(_section(i, c))
     parts.append("</div>")
-    body = "\n".join(parts)
-    if not full_page:
-        return f"<style>{_CSS}</style>\n{body}"
-    return (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        "<title>seawall data drift report</title>\n"
-        f"<style>{_CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
-    )
+    return page("seawall data drift report", "\n".join(parts), full_page=full_page)
 
 
 def _section(i: int, c: ColumnDrift) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 import click
 
 from .._files import write_atomic
-from ..profiles.profile import MAGIC as PROFILE_MAGIC
+from ..profiles.profile import is_profile_file
 
 EXIT_DRIFT = 1
 EXIT_ERROR = 2
@@ -33,13 +33,6 @@ class _InputError(click.ClickException):
     """Input the report cannot be made from: exits with EXIT_ERROR, as usage errors do."""
 
     exit_code = EXIT_ERROR
-
-
-def _is_profile(path: Path) -> bool:
-    if not path.is_file():
-        return False
-    with path.open("rb") as f:
-        return f.read(len(PROFILE_MAGIC)) == PROFILE_MAGIC
 
 
 def _columns(option: str | None) -> list[str] | None:
@@ -123,7 +116,7 @@ def drift_command(
     console = Console(stderr=True, quiet=quiet)
     started = time.perf_counter()
     wanted = _columns(columns)
-    profiles = _is_profile(reference), _is_profile(current)
+    profiles = is_profile_file(reference), is_profile_file(current)
     if profiles[0] != profiles[1]:
         raise click.UsageError(
             "--reference and --current must both be saved profiles or both be Parquet data"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import os
 from collections import Counter
@@ -26,7 +25,7 @@ from .._data import (
     reject_sparse,
     to_table,
 )
-from .._files import write_atomic
+from .._files import json_digest, write_atomic
 from ..errors import (
     DTypeError,
     IntegrityError,
@@ -510,7 +509,7 @@ class FeaturePipeline:
     def _json_text(self) -> str:
         """The document save() writes: the fitted state and its SHA-256, as JSON text."""
         state = self.to_dict()
-        document = {**state, "sha256": _digest(state)}
+        document = {**state, "sha256": json_digest(state)}
         return json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
     @classmethod
@@ -580,7 +579,7 @@ class FeaturePipeline:
         state = {k: v for k, v in document.items() if k != "sha256"}
         if "sha256" in document:
             try:
-                digest = _digest(state)
+                digest = json_digest(state)
             except ValueError as exc:  # NaN or infinity: save() never writes them
                 raise IntegrityError(f"{source} was modified or corrupted: {exc}") from exc
             if document["sha256"] != digest:
@@ -655,10 +654,3 @@ _PICKLED_DOCUMENT = "_seawall_document"
 def _is_fitted_attribute(name: str) -> bool:
     """Set by fitting (features_, _plan...), as opposed to a parameter such as ``features``."""
     return name.endswith("_") or name.startswith("_")
-
-
-def _digest(state: dict[str, Any]) -> str:
-    canonical = json.dumps(
-        state, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

@@ -92,8 +92,8 @@ def _arrow_bytes(table: pa.Table) -> bytes:
 
 def encode(value: Any) -> Encoded:
     """The stored form of `value` (see the module's table)."""
+    from .._files import json_digest
     from ..features import FeaturePipeline
-    from ..features.pipeline import _digest
     from ..profiles import Profile
 
     kind = _type_name(value)
@@ -116,7 +116,7 @@ def encode(value: Any) -> Encoded:
         return Encoded("seawall.profile", value.to_bytes(), kind)
     if isinstance(value, FeaturePipeline) and hasattr(value, "features_"):
         state = value.to_dict()
-        document = {**state, "sha256": _digest(state)}
+        document = {**state, "sha256": json_digest(state)}
         text = json.dumps(document, ensure_ascii=False, allow_nan=False, sort_keys=True)
         return Encoded("seawall.feature_pipeline", text.encode("utf-8"), kind)
     return Encoded("pickle", pickle.dumps(value, protocol=5), kind)

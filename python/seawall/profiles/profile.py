@@ -37,7 +37,7 @@ import os
 import struct
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -53,7 +53,7 @@ from ..errors import (
     UnsupportedVersionError,
 )
 
-__all__ = ["FORMAT_VERSION", "MAGIC", "Profile"]
+__all__ = ["FORMAT_VERSION", "MAGIC", "ColumnCounts", "Profile", "is_profile_file"]
 
 MAGIC = b"SWPF"
 FORMAT_VERSION = 1
@@ -85,12 +85,41 @@ def _kind_of(name: str, t: pa.DataType) -> str:
     )
 
 
+class ColumnCounts(NamedTuple):
+    """A column's exact counts (as :meth:`Profile.stats` names them); min and max are NaN for
+    strings and for a column without values. ``sketch_exact``: the quantile sketch holds every
+    value; ``frequent_exact``: the top-value summary holds every string with its count."""
+
+    kind: str
+    rows: int
+    nulls: int
+    nans: int
+    count: int
+    pos_inf: int
+    neg_inf: int
+    min: float
+    max: float
+    sketch_exact: bool
+    frequent_exact: bool
+
+
+def is_profile_file(path: str | os.PathLike[str]) -> bool:
+    """Whether `path` is a file that starts like a saved profile (its magic bytes): how the
+    command lines tell a profile from Parquet data."""
+    target = Path(path)
+    if not target.is_file():
+        return False
+    with target.open("rb") as f:
+        return f.read(len(MAGIC)) == MAGIC
+
+
 class Profile:
     """Summary statistics of each column of a table; build with :meth:`from_data`."""
 
     def __init__(self, state: Any) -> None:
         self._state = state
         self._index = {name: i for i, name in enumerate(state.names)}
+        self._kinds = list(state.kinds)  # a profile's state never changes once wrapped
 
     # --- building -----------------------------------------------------------------------------
 
@@ -208,11 +237,19 @@ class Profile:
             ) from None
 
     def kind(self, column: str) -> str:
-        return str(self._state.summary(self._i(column))["kind"])
+        return str(self._kinds[self._i(column)])
 
     def stats(self, column: str) -> dict[str, Any]:
         """Raw statistics of one column (counts, moments, min/max, distinct, error bounds)."""
         return dict(self._state.summary(self._i(column)))
+
+    def counts(self) -> dict[str, ColumnCounts]:
+        """Every column's exact counts and min/max, in one native call that computes no
+        estimate (a schema check reads these first; :meth:`stats` adds the estimates)."""
+        return {
+            name: ColumnCounts(*row)
+            for name, row in zip(self._state.names, self._state.counts(), strict=True)
+        }
 
     def quantiles(self, column: str, qs: Iterable[float]) -> list[float]:
         """Quantiles with numpy's 'linear' method, within the sketch's rank error (numeric only).

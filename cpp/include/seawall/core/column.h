@@ -91,11 +91,17 @@ void for_each_piece(const Column& column, const std::vector<int64_t>& starts, in
 }
 
 // Reads an Arrow C array (borrowed: the caller keeps it alive and releases it) into a chunk view.
-// Throws TypeMismatch for types the kernels do not read, InvalidInput for malformed arrays and
-// for strings that are not valid UTF-8 (naming the row: first_row is the row of the chunk's
-// first value in the caller's data).
+// Throws TypeMismatch for types the kernels do not read, InvalidInput for malformed arrays and,
+// with check_utf8, for strings that are not valid UTF-8 (naming the row: first_row is the row of
+// the chunk's first value in the caller's data). Without check_utf8 the strings are taken as
+// they are: the caller must check them (first_invalid_utf8) before reading them as text.
 ColumnChunk import_arrow_chunk(const ArrowSchema& schema, const ArrowArray& array,
-                               const std::string& column_name, int64_t first_row = 0);
+                               const std::string& column_name, int64_t first_row = 0,
+                               bool check_utf8 = true);
+
+// The first valid value among rows [begin, end) of a kUtf8 or kLargeUtf8 chunk whose bytes are
+// not UTF-8, or -1 when every one is. Usually one pass over the rows' bytes settles it.
+int64_t first_invalid_utf8(const ColumnChunk& chunk, int64_t begin, int64_t end);
 
 // Reads value i of a numeric chunk as a double (caller checked is_valid).
 double numeric_value(const ColumnChunk& c, int64_t i);

@@ -23,6 +23,9 @@ class StringTable {
   int64_t find(std::string_view key, uint64_t h) const;
 
   int64_t size() const { return static_cast<int64_t>(starts_.size()); }
+  // Makes room for `keys` keys holding `bytes` bytes in all, so that inserting them does not
+  // grow the table again.
+  void reserve(int64_t keys, int64_t bytes);
   std::string_view key(int64_t id) const {
     return {arena_.data() + starts_[id], static_cast<size_t>(lengths_[id])};
   }
@@ -32,6 +35,7 @@ class StringTable {
   // Whether entry `id` has exactly the bytes of `key`.
   bool holds(int64_t id, std::string_view key) const;
   void grow();
+  void rehash(uint64_t capacity);
 
   std::vector<char> arena_;
   std::vector<uint64_t> starts_;
