@@ -11,4 +11,5 @@ PYBIND11_MODULE(_core, m) {
   seawall::bindings::bind_profile(m);
   seawall::bindings::bind_serving(m);
   seawall::bindings::bind_loadgen(m);
+  seawall::bindings::bind_evaluation(m);
 }

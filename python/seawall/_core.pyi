@@ -286,3 +286,56 @@ class LoadGenerator:
     def start(self) -> None: ...
     def collect(self) -> LoadWindow: ...
     def stop(self, drain_timeout_s: float = 5.0) -> LoadWindow: ...
+
+# --- model evaluation (seawall.evaluation) ---------------------------------------------------
+# Metrics by group: group_ids (int32, -1: no group) or None for one group of all rows. Each
+# returns {count, values, low, high, resamples} (values and interval ends: groups x metrics, in
+# the order of the *_METRICS names) and the task's extras.
+
+BINARY_METRICS: tuple[str, ...]
+MULTICLASS_METRICS: tuple[str, ...]
+REGRESSION_METRICS: tuple[str, ...]
+
+def binary_metrics(
+    scores: npt.NDArray[np.float64],
+    labels: npt.NDArray[np.float64],
+    group_ids: npt.NDArray[np.int32] | None,
+    groups: int,
+    threshold: float,
+    probabilities: bool,
+    calibration_bins: int,
+    calibration_strategy: str,
+    curve_points: int,
+    resamples: int,
+    confidence: float,
+    seed: int,
+    bootstrap_metrics: int,
+) -> dict[str, Any]: ...
+def confusion_by_group(
+    scores: npt.NDArray[np.float64],
+    labels: npt.NDArray[np.float64],
+    group_ids: npt.NDArray[np.int32] | None,
+    groups: int,
+    threshold: float,
+) -> npt.NDArray[np.int64]: ...
+def multiclass_metrics(
+    probabilities: npt.NDArray[np.float64],
+    labels: npt.NDArray[np.float64],
+    group_ids: npt.NDArray[np.int32] | None,
+    groups: int,
+    resamples: int,
+    confidence: float,
+    seed: int,
+    bootstrap_metrics: int,
+) -> dict[str, Any]: ...
+def regression_metrics(
+    predictions: npt.NDArray[np.float64],
+    labels: npt.NDArray[np.float64],
+    group_ids: npt.NDArray[np.int32] | None,
+    groups: int,
+    quantile: float,
+    resamples: int,
+    confidence: float,
+    seed: int,
+    bootstrap_metrics: int,
+) -> dict[str, Any]: ...

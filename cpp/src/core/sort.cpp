@@ -43,10 +43,11 @@ constexpr size_t kKeepScratch = size_t{1} << 21;  // 16 MiB
 
 }  // namespace
 
-void sort_doubles(std::vector<double>& values) {
-  const size_t n = values.size();
+void sort_doubles(std::vector<double>& values) { sort_doubles(values.data(), values.size()); }
+
+void sort_doubles(double* data, size_t n) {
   if (n < kRadixMin) {
-    std::sort(values.begin(), values.end());
+    std::sort(data, data + n);
     return;
   }
   thread_local std::vector<double> kept_scratch;
@@ -56,7 +57,6 @@ void sort_doubles(std::vector<double>& values) {
   // One pass turns values into keys and builds every digit's histogram.
   std::vector<std::array<size_t, size_t{1} << kDigitBits>> counts(kPasses);
   for (auto& c : counts) c.fill(0);
-  double* data = values.data();
   for (size_t i = 0; i < n; ++i) {
     const uint64_t k = key_of(data[i]);
     store_key(data + i, k);
