@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import _core, errors, stats
+from .evaluation import Bucket, Evaluation, evaluate
 from .features import (
     Bucketize,
     Categorify,
@@ -30,9 +31,11 @@ if TYPE_CHECKING:
 __version__: str = _core.__version__
 
 __all__ = [
+    "Bucket",
     "Bucketize",
     "Categorify",
     "Clip",
+    "Evaluation",
     "FeaturePipeline",
     "HashBucket",
     "Impute",
@@ -47,6 +50,7 @@ __all__ = [
     "__version__",
     "build_info",
     "errors",
+    "evaluate",
     "get_num_threads",
     "set_num_threads",
     "stats",
