@@ -134,7 +134,7 @@ def evaluate(
             binary=binary,
             bootstrap=boot,
             quantile=quantile,
-            min_count=min_count,
+            min_count=min_count if grouping is not None else 0,  # a bar for slices only
         )
 
     overall = results_of(None)[0]
