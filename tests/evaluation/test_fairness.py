@@ -121,3 +121,18 @@ def test_a_group_without_positives_is_left_out_and_named(rng):
     assert flm.equal_opportunity_difference(y, pred, sensitive_features=sensitive) >= expected
     with pytest.raises(InvalidInputError, match="binary tasks"):
         evaluate(scores, {"group": sensitive}, scores, task="regression", sensitive="group")
+
+
+def test_measure_fairness_alone_is_evaluates_fairness(rng):
+    from seawall.evaluation import measure_fairness
+
+    scores, y, sensitive = data(rng, 3_000)
+    alone = measure_fairness(scores, {"group": sensitive, "y": y}, "y", "group", threshold=0.4)
+    within = evaluate(
+        scores, {"group": sensitive}, y, sensitive="group", threshold=0.4, bootstrap=0
+    )
+    assert alone == within.fairness["group"]
+    pred = (scores >= 0.4).astype(int)
+    assert alone.demographic_parity_difference == pytest.approx(
+        flm.demographic_parity_difference(y, pred, sensitive_features=sensitive), rel=1e-12
+    )

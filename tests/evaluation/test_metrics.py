@@ -344,3 +344,31 @@ def test_a_bundle_is_run_on_its_pipeline(tmp_path, rng):
     # an estimator is called on the data, a callable too
     est = evaluate(model, pd.DataFrame(pipe.transform(test)), y, bootstrap=0)
     assert est["roc_auc"].value == pytest.approx(ev["roc_auc"].value, rel=REL)
+
+
+@pytest.mark.parametrize("kind", ["small_range", "wide_range", "with_nulls", "float32_scores"])
+def test_integer_slices_and_float32_scores(rng, kind):
+    n = 20_000
+    s, y = binary_data(rng, n, 1_000)
+    segment = rng.integers(-3, 7, n)
+    column: object = segment
+    if kind == "wide_range":
+        segment = segment * 10**12
+        column = segment
+    if kind == "with_nulls":
+        column = pa.array(segment, mask=segment == 0)
+    if kind == "float32_scores":  # sorted as 32-bit keys
+        s = rng.random(n).astype(np.float32).astype(np.float64)
+        y = (rng.random(n) < s).astype(int)
+    ev = evaluate(s, {"segment": column}, y, slices=["segment"], bootstrap=0)
+    keys = sorted(set(segment.tolist()) - ({0} if kind == "with_nulls" else set()))
+    expected_keys = [*keys, None] if kind == "with_nulls" else keys
+    results = ev.slice("segment")
+    assert [r.key for r in results] == expected_keys
+    for r in results:
+        m = segment == (0 if r.key is None else r.key)
+        assert r.count == int(m.sum())
+        assert r["roc_auc"].value == pytest.approx(skm.roc_auc_score(y[m], s[m]), rel=REL)
+        assert r["log_loss"].value == pytest.approx(
+            skm.log_loss(y[m], s[m], labels=[0, 1]), rel=REL
+        )

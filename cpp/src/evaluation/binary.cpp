@@ -28,17 +28,32 @@ void check_options(const BinaryOptions& o) {
                 "confidence must be in (0, 1), got ", o.bootstrap.confidence);
 }
 
+// Throws InvalidInput naming row i when its label or score cannot be used.
+inline void check_row(const double* scores, const double* labels, int64_t i, bool probabilities) {
+  const double y = labels[i];
+  const double s = scores[i];
+  if ((y == 0 || y == 1) && (probabilities ? (s >= 0 && s <= 1) : !std::isnan(s))) return;
+  SEAWALL_CHECK(!std::isnan(y), "the label of row ", i, " is missing (NaN)");
+  SEAWALL_CHECK(y == 0 || y == 1, "the label of row ", i, " is ", y, ": binary labels are 0 or 1");
+  SEAWALL_CHECK(!std::isnan(s), "the score of row ", i, " is NaN");
+  SEAWALL_CHECK(false, "the probability of row ", i, " is ", s, ", outside [0, 1]");
+}
+
 void check_rows(const double* scores, const double* labels, int64_t n, bool probabilities) {
-  for (int64_t i = 0; i < n; ++i) {
-    const double y = labels[i];
-    if (!(y == 0 || y == 1)) {
-      SEAWALL_CHECK(!std::isnan(y), "the label of row ", i, " is missing (NaN)");
-      SEAWALL_CHECK(false, "the label of row ", i, " is ", y, ": binary labels are 0 or 1");
-    }
-    const double s = scores[i];
-    SEAWALL_CHECK(!std::isnan(s), "the score of row ", i, " is NaN");
-    SEAWALL_CHECK(!probabilities || (s >= 0 && s <= 1), "the probability of row ", i, " is ", s,
-                  ", outside [0, 1]");
+  for (int64_t i = 0; i < n; ++i) check_row(scores, labels, i, probabilities);
+}
+
+// sum += count x term(v) for each run of equal values v of a sorted array: one term per
+// distinct score (model scores tie a lot: float32 outputs, rounded probabilities).
+template <typename Term>
+void add_runs(const double* sorted, int64_t begin, int64_t end, Term&& term) {
+  int64_t i = begin;
+  while (i < end) {
+    const double v = sorted[i];
+    int64_t j = i + 1;
+    while (j < end && sorted[j] == v) ++j;
+    term(v, static_cast<double>(j - i));
+    i = j;
   }
 }
 
@@ -97,8 +112,9 @@ void calibration(const GroupRows& g, const std::vector<double>& edges, BinaryMet
     const int64_t count = (p1 - p0) + (n1 - n0);
     if (count == 0) continue;
     AccurateSum sum;
-    for (int64_t i = p0; i < p1; ++i) sum.add(g.pos[i]);
-    for (int64_t i = n0; i < n1; ++i) sum.add(g.neg[i]);
+    auto add = [&](double v, double count) { sum.add(count * v); };
+    add_runs(g.pos, p0, p1, add);
+    add_runs(g.neg, n0, n1, add);
     CalibrationBin bin;
     bin.lower = edges[k];
     bin.upper = edges[k + 1];
@@ -114,16 +130,14 @@ void calibration(const GroupRows& g, const std::vector<double>& edges, BinaryMet
 
 void losses(const GroupRows& g, BinaryMetrics& m) {
   AccurateSum log_loss, brier;
-  for (int64_t i = 0; i < g.n_pos; ++i) {
-    const double p = g.pos[i];
-    log_loss.add(-std::log(std::clamp(p, kEps, 1 - kEps)));
-    brier.add((1 - p) * (1 - p));
-  }
-  for (int64_t i = 0; i < g.n_neg; ++i) {
-    const double p = g.neg[i];
-    log_loss.add(-std::log(std::clamp(1 - p, kEps, 1 - kEps)));
-    brier.add(p * p);
-  }
+  add_runs(g.pos, 0, g.n_pos, [&](double p, double count) {
+    log_loss.add(count * -std::log(std::clamp(p, kEps, 1 - kEps)));
+    brier.add(count * ((1 - p) * (1 - p)));
+  });
+  add_runs(g.neg, 0, g.n_neg, [&](double p, double count) {
+    log_loss.add(count * -std::log(std::clamp(1 - p, kEps, 1 - kEps)));
+    brier.add(count * (p * p));
+  });
   const auto n = static_cast<double>(g.n_pos + g.n_neg);
   m.values[static_cast<int>(BinaryMetric::kLogLoss)] = log_loss.value() / n;
   m.values[static_cast<int>(BinaryMetric::kBrier)] = brier.value() / n;
@@ -195,21 +209,43 @@ std::vector<BinaryMetrics> binary_metrics(const double* scores, const double* la
                                           Groups groups, const BinaryOptions& options) {
   check_options(options);
   check_groups(groups, n);
-  check_rows(scores, labels, n, options.probabilities);
   const int32_t count = groups.count;
   // Bucket 2g holds group g's negatives, 2g + 1 its positives; each is sorted once.
   auto bucket_of = [&](int64_t i) -> int64_t {
     const int32_t g = group_of(groups, i);
     return g < 0 ? -1 : 2 * int64_t{g} + (labels[i] == 1 ? 1 : 0);
   };
-  const std::vector<int64_t> offsets = bucket_offsets(n, 2 * int64_t{count}, bucket_of);
-  std::vector<double> sorted(static_cast<size_t>(offsets.back()));
-  scatter_by_bucket(n, offsets, bucket_of, [&](int64_t row, int64_t at) { sorted[at] = scores[row]; });
-  parallel_for(2 * int64_t{count}, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t b = begin; b < end; ++b) {
-      sort_doubles(sorted.data() + offsets[b], static_cast<size_t>(offsets[b + 1] - offsets[b]));
-    }
+  // The counting pass checks each row too (every row, in a group or not), and whether every
+  // score is a float32 value (a model's float32 outputs): those sort as floats, twice as fast.
+  bool floats = true;
+  const std::vector<int64_t> offsets = bucket_offsets(n, 2 * int64_t{count}, [&](int64_t i) {
+    check_row(scores, labels, i, options.probabilities);
+    floats &= static_cast<double>(static_cast<float>(scores[i])) == scores[i];
+    return bucket_of(i);
   });
+  std::vector<double> sorted(static_cast<size_t>(offsets.back()));
+  const int64_t buckets = 2 * int64_t{count};
+  if (floats) {
+    std::vector<float> narrow(sorted.size());
+    scatter_by_bucket(n, offsets, bucket_of, [&](int64_t row, int64_t at) {
+      narrow[at] = static_cast<float>(scores[row]);
+    });
+    parallel_for(buckets, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t b = begin; b < end; ++b) {
+        sort_floats(narrow.data() + offsets[b], static_cast<size_t>(offsets[b + 1] - offsets[b]));
+        std::copy(narrow.begin() + offsets[b], narrow.begin() + offsets[b + 1],
+                  sorted.begin() + offsets[b]);
+      }
+    });
+  } else {
+    scatter_by_bucket(n, offsets, bucket_of,
+                      [&](int64_t row, int64_t at) { sorted[at] = scores[row]; });
+    parallel_for(buckets, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t b = begin; b < end; ++b) {
+        sort_doubles(sorted.data() + offsets[b], static_cast<size_t>(offsets[b + 1] - offsets[b]));
+      }
+    });
+  }
 
   const uint32_t resampled = options.bootstrap.resamples > 0 ? resampled_binary_metrics(options) : 0;
   const std::vector<double> fixed_edges = uniform_edges(options.calibration_bins);

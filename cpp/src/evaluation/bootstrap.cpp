@@ -47,33 +47,19 @@ const PoissonTable& table() {
   return t;
 }
 
-uint64_t splitmix64(uint64_t& x) {
-  uint64_t z = (x += 0x9e3779b97f4a7c15ULL);
+inline uint64_t mix64(uint64_t z) {
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
   return z ^ (z >> 31);
 }
 
-inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+inline uint64_t splitmix64(uint64_t& x) { return mix64(x += 0x9e3779b97f4a7c15ULL); }
 
 }  // namespace
 
-PoissonWeights::PoissonWeights(uint64_t seed) {
-  for (auto& s : state_) s = splitmix64(seed);
-  (void)table();
-}
+PoissonWeights::PoissonWeights(uint64_t seed) : state_(mix64(seed)) { (void)table(); }
 
-uint64_t PoissonWeights::next() {
-  const uint64_t result = state_[0] + state_[3];
-  const uint64_t t = state_[1] << 17;
-  state_[2] ^= state_[0];
-  state_[3] ^= state_[1];
-  state_[1] ^= state_[2];
-  state_[0] ^= state_[3];
-  state_[2] ^= t;
-  state_[3] = rotl(state_[3], 45);
-  return result;
-}
+uint64_t PoissonWeights::next() { return splitmix64(state_); }
 
 uint8_t PoissonWeights::resolve(uint32_t prefix) {
   const uint64_t low = next() >> 44;  // 20 bits, from the strong high end
@@ -83,24 +69,27 @@ uint8_t PoissonWeights::resolve(uint32_t prefix) {
 void PoissonWeights::fill(uint8_t* weights, int64_t n) {
   const uint8_t* by_prefix = table().by_prefix.data();
   constexpr uint64_t kMask = (uint64_t{1} << kPrefixBits) - 1;
-  int64_t i = 0;
-  for (; i < n; i += 5) {
-    const uint64_t bits = next() >> 4;  // xoshiro256+'s lowest bits are its weakest
-    const int64_t take = std::min<int64_t>(5, n - i);
-    uint8_t looked_up[5];
+  auto five = [&](uint8_t* out) {
+    const uint64_t bits = next() >> 4;
     bool straddles = false;
     for (int j = 0; j < 5; ++j) {
-      looked_up[j] = by_prefix[(bits >> (kPrefixBits * j)) & kMask];
-      straddles |= looked_up[j] == kStraddles;
+      out[j] = by_prefix[(bits >> (kPrefixBits * j)) & kMask];
+      straddles |= out[j] == kStraddles;
     }
     if (straddles) {  // rare (about one lookup in 300): take 20 more bits
       for (int j = 0; j < 5; ++j) {
-        if (looked_up[j] == kStraddles) {
-          looked_up[j] = resolve(static_cast<uint32_t>((bits >> (kPrefixBits * j)) & kMask));
+        if (out[j] == kStraddles) {
+          out[j] = resolve(static_cast<uint32_t>((bits >> (kPrefixBits * j)) & kMask));
         }
       }
     }
-    std::copy(looked_up, looked_up + take, weights + i);
+  };
+  int64_t i = 0;
+  for (; i + 5 <= n; i += 5) five(weights + i);
+  if (i < n) {
+    uint8_t last[5];
+    five(last);
+    std::copy(last, last + (n - i), weights + i);
   }
 }
 

@@ -30,10 +30,11 @@ class AccurateSum {
   double compensation_ = 0;
 };
 
-// Independent Poisson(1) counts from xoshiro256+: each 64-bit draw gives five 12-bit table
-// lookups; the few table entries that straddle two counts are resolved with 20 more bits, so
-// each count has Poisson(1)'s probabilities to within 2^-32 (counts above 15, probability
-// below 1e-13, are cut to 15).
+// Independent Poisson(1) counts from SplitMix64 (a Weyl sequence through a 64-bit mix: each draw
+// depends on the last by one addition, so the CPU overlaps many): each 64-bit draw gives five
+// 12-bit table lookups; the few table entries that straddle two counts are resolved with 20
+// more bits, so each count has Poisson(1)'s probabilities to within 2^-32 (counts above 15,
+// probability below 1e-13, are cut to 15).
 class PoissonWeights {
  public:
   explicit PoissonWeights(uint64_t seed);
@@ -42,7 +43,7 @@ class PoissonWeights {
  private:
   uint64_t next();
   uint8_t resolve(uint32_t prefix);
-  uint64_t state_[4];
+  uint64_t state_;
 };
 
 // The seed of one resample of one group: independent of the thread that runs it.

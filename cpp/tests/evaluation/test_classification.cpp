@@ -143,29 +143,42 @@ TEST(BinaryMetrics, MatchBruteForceWithTiesPerGroup) {
   }
 }
 
-TEST(BinaryMetrics, LargeGroupsTakeTheRadixSort) {
+TEST(BinaryMetrics, LargeGroupsTakeTheRadixSortOfDoublesOrOfFloats) {
   const unsigned seed = std::random_device{}();
   SCOPED_TRACE(::testing::Message() << "seed " << seed);
   std::mt19937_64 rng(seed);
-  const Data d = random_data(rng, 20000, 1, 5000);
-  const auto m = binary_metrics(d.scores.data(), d.labels.data(), 20000, Groups{}, {})[0];
-  // The pair count, in O(n log n): ranks with ties averaged (Mann-Whitney).
-  std::vector<size_t> order(d.scores.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return d.scores[a] < d.scores[b]; });
-  double rank_sum = 0, positives = 0;
-  for (size_t i = 0; i < order.size();) {
-    size_t j = i;
-    while (j < order.size() && d.scores[order[j]] == d.scores[order[i]]) ++j;
-    const double rank = (static_cast<double>(i + 1) + static_cast<double>(j)) / 2;
-    for (size_t k = i; k < j; ++k) {
-      if (d.labels[order[k]] == 1) rank_sum += rank, positives += 1;
+  Data d = random_data(rng, 20000, 1, 5000);
+  for (bool float_values : {false, true}) {
+    SCOPED_TRACE(float_values ? "float32 values" : "float64 values");
+    if (float_values) {  // a model's float32 outputs: sorted as 32-bit keys
+      for (double& s : d.scores) s = static_cast<float>(s);
     }
-    i = j;
+    const auto m = binary_metrics(d.scores.data(), d.labels.data(), 20000, Groups{}, {})[0];
+    // The pair count, in O(n log n): ranks with ties averaged (Mann-Whitney).
+    std::vector<size_t> order(d.scores.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::sort(order.begin(), order.end(),
+              [&](size_t a, size_t b) { return d.scores[a] < d.scores[b]; });
+    double rank_sum = 0, positives = 0;
+    for (size_t i = 0; i < order.size();) {
+      size_t j = i;
+      while (j < order.size() && d.scores[order[j]] == d.scores[order[i]]) ++j;
+      const double rank = (static_cast<double>(i + 1) + static_cast<double>(j)) / 2;
+      for (size_t k = i; k < j; ++k) {
+        if (d.labels[order[k]] == 1) rank_sum += rank, positives += 1;
+      }
+      i = j;
+    }
+    const double negatives = 20000 - positives;
+    const double u = rank_sum - positives * (positives + 1) / 2;
+    EXPECT_NEAR(metric(m, BinaryMetric::kRocAuc), u / (positives * negatives), 1e-12);
+    double ll = 0;
+    for (size_t i = 0; i < d.scores.size(); ++i) {
+      const double p = d.labels[i] == 1 ? d.scores[i] : 1 - d.scores[i];
+      ll -= std::log(std::min(std::max(p, 2.220446049250313e-16), 1 - 2.220446049250313e-16));
+    }
+    EXPECT_NEAR(metric(m, BinaryMetric::kLogLoss), ll / 20000, 1e-12);
   }
-  const double negatives = 20000 - positives;
-  const double u = rank_sum - positives * (positives + 1) / 2;
-  EXPECT_NEAR(metric(m, BinaryMetric::kRocAuc), u / (positives * negatives), 1e-12);
 }
 
 TEST(BinaryMetrics, UndefinedMetricsAreNaNWithTheirCounts) {

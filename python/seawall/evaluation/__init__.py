@@ -17,7 +17,7 @@ scikit-learn's (ties included); fairness follows Fairlearn's definitions. Files:
 holds, as HTML and JSON), ``evaluate``.
 """
 
-from .evaluate import evaluate
+from .evaluate import evaluate, measure_fairness
 from .explain import (
     FeatureImportance,
     Importance,
@@ -45,6 +45,7 @@ __all__ = [
     "PartialDependence",
     "SliceResult",
     "evaluate",
+    "measure_fairness",
     "metric_names",
     "partial_dependence",
     "permutation_importance",

@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 
 from .._data import is_matrix, matrix_to_table, to_table
-from ..bundles import Bundle
+from ..bundles import Bundle, OnnxModel, PythonModel, numpy_dtype
 from ..errors import DTypeError, InvalidInputError, MissingColumnError
 
 __all__ = [
@@ -147,6 +147,22 @@ def _bundle_output(bundle: Bundle, task: str, output: str | None) -> str:
     return names[0]
 
 
+def output_function(bundle: Bundle, name: str) -> Any:
+    """A callable on the model's input that computes only the output `name` (a bundle's model
+    computes all its outputs: a Python model's every method, an ONNX model's every output)."""
+    model = bundle.model
+    if isinstance(model, PythonModel):
+        method = getattr(model.obj, model.methods[name])
+        return lambda x: np.asarray(method(x))
+    if isinstance(model, OnnxModel) and len(model.inputs) == 1:
+        spec = model.inputs[0]
+        dtype = numpy_dtype(spec.datatype)
+        return lambda x: model.session.run(
+            [name], {spec.name: np.ascontiguousarray(x, dtype=dtype)}
+        )[0]
+    return lambda x: np.asarray(model(x)[name])
+
+
 def model_outputs(
     model: Any, data: Any, table: pa.Table | None, task: str, output: str | None
 ) -> np.ndarray:
@@ -156,9 +172,9 @@ def model_outputs(
         raise InvalidInputError("a model needs data to predict on: pass data=")
     if isinstance(model, Bundle):
         assert table is not None
-        name = _bundle_output(model, task, output)
+        run = output_function(model, _bundle_output(model, task, output))
         parts = [
-            np.asarray(model.predict(table.slice(start, BATCH_ROWS), outputs=[name])[name])
+            run(model.features(table.slice(start, BATCH_ROWS)))
             for start in range(0, max(table.num_rows, 1), BATCH_ROWS)
         ]
         return np.concatenate(parts) if len(parts) > 1 else parts[0]

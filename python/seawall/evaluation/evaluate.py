@@ -4,6 +4,7 @@ bootstrap interval, with fairness across sensitive columns and explanations when
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -13,12 +14,12 @@ from ..errors import InvalidInputError
 from . import _inputs
 from .explain import partial_dependence as _partial_dependence
 from .explain import permutation_importance
-from .fairness import fairness_of
+from .fairness import Fairness, fairness_of
 from .metrics import BinarySettings, BootstrapSettings, by_group, check_settings, resolve_metrics
 from .report import Evaluation
 from .slices import check_specs, group_rows
 
-__all__ = ["evaluate"]
+__all__ = ["evaluate", "measure_fairness"]
 
 #: Points kept of each ROC and PR curve (for the plots).
 CURVE_POINTS = 200
@@ -138,14 +139,12 @@ def evaluate(
         )
 
     overall = results_of(None)[0]
+    binary = replace(binary, curve_points=0)  # the curves are for the overall plots
     sliced = {}
     for spec in specs:
         assert table is not None
         grouping = group_rows(table, spec)
         sliced[grouping.name] = results_of(grouping)
-        # The curves are for the overall plots: slices keep their metrics and calibration.
-        for r in sliced[grouping.name]:
-            r.roc = r.pr = None
     fairness = {}
     for spec in sensitive_specs:
         assert table is not None
@@ -217,6 +216,29 @@ def evaluate(
         options=options_used,
         model=_model_info(model),
     )
+
+
+def measure_fairness(
+    outputs: Any,
+    data: Any,
+    labels: Any,
+    sensitive: Any,
+    *,
+    threshold: float = 0.5,
+    pos_label: Any = None,
+) -> Fairness:
+    """The fairness of binary `outputs` (scores, or 0/1 predictions) across `sensitive` (a
+    column of `data`, or a tuple of columns), without the other metrics: one native pass. The
+    same as ``evaluate(..., sensitive=...).fairness[...]``."""
+    table = _inputs.table_of(data)
+    if table is None:
+        raise InvalidInputError("the sensitive column is a column of data: pass data=")
+    y = _inputs.binary_labels(_inputs.label_column(labels, table), pos_label)
+    scores = _inputs.scores_for_task(outputs, "binary", len(y))
+    if table.num_rows != len(y):
+        raise InvalidInputError(f"there are {len(y):,} labels for {table.num_rows:,} rows of data")
+    (spec,) = check_specs([sensitive])
+    return fairness_of(scores, y, group_rows(table, spec), float(threshold))
 
 
 def _model_info(model: Any) -> dict[str, Any] | None:

@@ -9,8 +9,8 @@ sklearn's ``neg_*`` scorers give it), and the mean and population standard devia
 Through a bundle with a feature pipeline the raw columns are permuted without transforming the
 data again: the pipeline computes each output feature from one raw column, row by row, so the
 features of a permuted column are the permuted rows of its features. The model then runs on the
-feature matrix with one block of columns permuted, several permutations stacked into one call
-when the data is small. An estimator or a callable runs on the permuted data itself, as sklearn
+feature matrix (computed once) with one block of columns permuted: the same matrix, of the same
+shape, that it gets in sklearn's loop, so even float32 models give the same numbers. An estimator or a callable runs on the permuted data itself, as sklearn
 does.
 
 Partial dependence sets one raw column to each value of a grid for every row and averages the
@@ -22,7 +22,7 @@ values between its 5th and 95th percentiles (numpy's linear quantiles; sklearn's
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +33,13 @@ import pyarrow.compute as pc
 from ..bundles import Bundle, numpy_dtype
 from ..errors import InvalidInputError, MissingColumnError
 from . import _inputs
-from .metrics import HIGHER_IS_BETTER, BinarySettings, resolve_metrics, single_value
+from .metrics import (
+    HIGHER_IS_BETTER,
+    PROBABILITY_METRICS,
+    BinarySettings,
+    resolve_metrics,
+    single_value,
+)
 
 __all__ = [
     "FeatureImportance",
@@ -42,9 +48,6 @@ __all__ = [
     "partial_dependence",
     "permutation_importance",
 ]
-
-#: Rows one model call takes when permutations or grid values are stacked.
-STACK_ROWS = 262_144
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,7 @@ class _Matrix:
         self.bundle = bundle
         self.task = task
         self.output = _inputs._bundle_output(bundle, task, output)
+        self._run = _inputs.output_function(bundle, self.output)
         pipeline = bundle.pipeline
         self.blocks: dict[str, np.ndarray] = {}
         if pipeline is not None:
@@ -138,17 +142,18 @@ class _Matrix:
     def rows(self) -> int:
         return int(self.matrix.shape[0])
 
-    def outputs(self, matrices: list[np.ndarray]) -> list[np.ndarray]:
-        """The model's outputs on each matrix, several matrices stacked into one call."""
-        n = self.rows
-        per_call = max(1, STACK_ROWS // max(n, 1))
-        out: list[np.ndarray] = []
-        for i in range(0, len(matrices), per_call):
-            group = matrices[i : i + per_call]
-            stacked = group[0] if len(group) == 1 else np.concatenate(group)
-            result = np.asarray(self.bundle.model(stacked)[self.output])
-            out += [result[k * n : (k + 1) * n] for k in range(len(group))]
-        return out
+    def outputs(self, matrix: np.ndarray) -> np.ndarray:
+        return np.asarray(self._run(matrix))
+
+    def with_block(self, column: str, values: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """The matrix with `column`'s block set to each of `values` (rows x block, or one row
+        x block to set every row), one at a time: one working copy, the block restored after."""
+        block = self.blocks[column]
+        work = self.matrix.copy()
+        for v in values:
+            work[:, block] = v
+            yield work
+        work[:, block] = self.matrix[:, block]
 
     def block_values(self, column: str, table: pa.Table, grid: list[Any]) -> np.ndarray:
         """The feature block of `column` for each grid value (grid x block width)."""
@@ -244,7 +249,8 @@ def permutation_importance(
     rng = _check_random_state(random_state)
     seed = rng.randint(np.iinfo(np.int32).max + 1)
     table, y, _ = _prepare(model, data, labels, task, pos_label, classes)
-    settings = BinarySettings(threshold=threshold, probabilities=True)
+    # Losses read the outputs as probabilities; ranking and threshold metrics need no more.
+    settings = BinarySettings(threshold=threshold, probabilities=metric in PROBABILITY_METRICS)
     sign = 1.0 if metric in HIGHER_IS_BETTER else -1.0
 
     def score(outputs: np.ndarray) -> float:
@@ -254,17 +260,17 @@ def permutation_importance(
     if isinstance(model, Bundle):
         inputs = _Matrix(model, table, task, output)
         names = _columns(columns, list(inputs.blocks))
-        baseline = score(inputs.outputs([inputs.matrix])[0])
+        baseline = score(inputs.outputs(inputs.matrix))
         permutations = _permutations(inputs.rows, n_repeats, seed)
         values: dict[str, list[float]] = {}
         for name in names:
-            block = inputs.blocks[name]
-            variants = []
-            for order in permutations:
-                m = inputs.matrix.copy()
-                m[:, block] = inputs.matrix[order][:, block]
-                variants.append(m)
-            values[name] = [sign * (baseline - score(o)) for o in inputs.outputs(variants)]
+            columns = np.ascontiguousarray(inputs.matrix[:, inputs.blocks[name]])
+            buffer = np.empty_like(columns)
+            permuted = (np.take(columns, order, axis=0, out=buffer) for order in permutations)
+            values[name] = [
+                sign * (baseline - score(inputs.outputs(m)))
+                for m in inputs.with_block(name, permuted)
+            ]
     else:
         predict = _predictor(model, data, task)
         frame, names_all = _frame(data, table)
@@ -414,16 +420,9 @@ def partial_dependence(
             kind = "categorical" if any(isinstance(v, str) for v in values) else "numeric"
         else:
             kind, values = _grid(table.column(name), grid_resolution, percentiles)
-        block = inputs.blocks[name]
-        settings = inputs.block_values(name, table, values)
-        variants = []
-        for row in settings:
-            m = inputs.matrix.copy()
-            m[:, block] = row
-            variants.append(m)
         averages = []
-        for outputs in inputs.outputs(variants):
-            scores = _inputs.scores_for_task(outputs, task, inputs.rows)
+        for m in inputs.with_block(name, inputs.block_values(name, table, values)):
+            scores = _inputs.scores_for_task(inputs.outputs(m), task, inputs.rows)
             mean = scores.mean(axis=0)
             averages.append(mean.tolist() if task == "multiclass" else float(mean))
         out.append(PartialDependence(name, kind, values, averages))

@@ -110,16 +110,32 @@ def _codes(column: pa.ChunkedArray, name: str) -> tuple[np.ndarray, list[Any]]:
     array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
     if pa.types.is_dictionary(array.type):
         array = array.cast(array.type.value_type)
+    if pa.types.is_integer(array.type) and array.null_count == 0 and len(array):
+        fast = _small_integers(array.to_numpy())
+        if fast is not None:
+            return fast
     if pa.types.is_floating(array.type):
         array = pc.if_else(pc.is_nan(array), pa.scalar(None, array.type), array)
     encoded = pc.dictionary_encode(array, null_encoding="encode")
     values = [_python_value(v) for v in encoded.dictionary.to_pylist()]
-    indices = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    indices = encoded.indices.to_numpy(zero_copy_only=False)
     # Order the groups by value, None last: a stable display order.
     order = sorted(range(len(values)), key=lambda i: (values[i] is None, _sort_key(values[i])))
-    rank = np.empty(len(values), dtype=np.int64)
-    rank[np.asarray(order, dtype=np.int64)] = np.arange(len(values), dtype=np.int64)
-    return rank[indices] if len(values) else indices, [values[i] for i in order]
+    rank = np.empty(len(values), dtype=np.int32)
+    rank[np.asarray(order, dtype=np.int64)] = np.arange(len(values), dtype=np.int32)
+    return rank.take(indices), [values[i] for i in order]
+
+
+def _small_integers(v: np.ndarray) -> tuple[np.ndarray, list[Any]] | None:
+    """Integers of a small range: one counting pass instead of a hash table."""
+    low, high = int(v.min()), int(v.max())
+    if high - low > max(4 * len(v), 1 << 16):
+        return None
+    offset = (v - low).astype(np.int64, copy=False)
+    present = np.flatnonzero(np.bincount(offset, minlength=high - low + 1))
+    lookup = np.full(high - low + 1, -1, dtype=np.int32)
+    lookup[present] = np.arange(len(present), dtype=np.int32)
+    return lookup.take(offset), [int(x) + low for x in present]
 
 
 def _sort_key(v: Any) -> tuple[int, Any]:
@@ -153,7 +169,7 @@ def _by_columns(table: pa.Table, columns: tuple[str, ...], name: str) -> Groupin
         _check_count(len(values[0]), name)
         keys: list[Any] = values[0]
         labels = [f"{columns[0]}={_value_text(v)}" for v in keys]
-        return Grouping(name, columns, codes[0].astype(np.int32), keys, labels)
+        return Grouping(name, columns, codes[0].astype(np.int32, copy=False), keys, labels)
     # One int64 code per combination (mixed radix), then only the combinations that occur.
     combined = np.zeros(table.num_rows, dtype=np.int64)
     for code, vals in zip(codes, values, strict=True):

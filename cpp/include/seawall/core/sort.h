@@ -14,4 +14,9 @@ void sort_doubles(std::vector<double>& values);
 // The same on n values in place (a piece of a larger buffer).
 void sort_doubles(double* data, size_t n);
 
+// The same for float32 values: half the bytes to move and half the passes of doubles, so
+// float64 data whose values are all float32 values (a model's float32 outputs) sorts faster as
+// floats.
+void sort_floats(float* data, size_t n);
+
 }  // namespace seawall
