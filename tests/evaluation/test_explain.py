@@ -10,7 +10,6 @@ import pytest
 from sklearn.inspection import partial_dependence as sk_partial_dependence
 from sklearn.inspection import permutation_importance as sk_permutation_importance
 from sklearn.linear_model import LinearRegression, LogisticRegression
-from sklearn.metrics import make_scorer, roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 

@@ -264,9 +264,9 @@ def permutation_importance(
         permutations = _permutations(inputs.rows, n_repeats, seed)
         values: dict[str, list[float]] = {}
         for name in names:
-            columns = np.ascontiguousarray(inputs.matrix[:, inputs.blocks[name]])
-            buffer = np.empty_like(columns)
-            permuted = (np.take(columns, order, axis=0, out=buffer) for order in permutations)
+            block = np.ascontiguousarray(inputs.matrix[:, inputs.blocks[name]])
+            buffer = np.empty_like(block)
+            permuted = (np.take(block, order, axis=0, out=buffer) for order in permutations)
             values[name] = [
                 sign * (baseline - score(inputs.outputs(m)))
                 for m in inputs.with_block(name, permuted)
