@@ -26,6 +26,8 @@ LAYERS: list[set[str]] = [
     {"features", "profiles", "stats"},
     {"drift", "contracts"},  # both built on profiles and stats
     {"bundles"},
+    # evaluation: metrics of models, and of bundles run on their own pipeline
+    {"evaluation"},
     {"registry"},
     {"pipelines", "serving"},
     {"bench"},  # load tests: serves bundles in-process for the sweep and the loop's latency gate

@@ -22,6 +22,7 @@ void bind_profile(py::module_& m);
 void bind_serving(py::module_& m);
 void bind_loadgen(py::module_& m);
 void bind_contracts(py::module_& m);
+void bind_evaluation(py::module_& m);
 
 // Columns given from Python as [(name, [(schema_capsule, array_capsule), ...]), ...]: the Arrow
 // C data interface's PyCapsules (pyarrow's __arrow_c_array__). The views borrow the capsules,

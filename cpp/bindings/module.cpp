@@ -12,4 +12,5 @@ PYBIND11_MODULE(_core, m) {
   seawall::bindings::bind_serving(m);
   seawall::bindings::bind_loadgen(m);
   seawall::bindings::bind_contracts(m);
+  seawall::bindings::bind_evaluation(m);
 }

@@ -9,6 +9,7 @@ import numpy as np
 
 from . import _core, errors, stats
 from .contracts import Schema, ValidationReport
+from .evaluation import Bucket, Evaluation, evaluate
 from .features import (
     Bucketize,
     Categorify,
@@ -31,9 +32,11 @@ if TYPE_CHECKING:
 __version__: str = _core.__version__
 
 __all__ = [
+    "Bucket",
     "Bucketize",
     "Categorify",
     "Clip",
+    "Evaluation",
     "FeaturePipeline",
     "HashBucket",
     "Impute",
@@ -50,6 +53,7 @@ __all__ = [
     "__version__",
     "build_info",
     "errors",
+    "evaluate",
     "get_num_threads",
     "set_num_threads",
     "stats",

@@ -296,3 +296,55 @@ class ContractValidator:
     def row_limit(self) -> int: ...
     def update(self, columns: _Columns, row_offset: int) -> None: ...
     def results(self) -> list[dict[str, Any]]: ...
+# --- model evaluation (seawall.evaluation) ---------------------------------------------------
+# Metrics by group: group_ids (int32, -1: no group) or None for one group of all rows. Each
+# returns {count, values, low, high, resamples} (values and interval ends: groups x metrics, in
+# the order of the *_METRICS names) and the task's extras.
+
+BINARY_METRICS: tuple[str, ...]
+MULTICLASS_METRICS: tuple[str, ...]
+REGRESSION_METRICS: tuple[str, ...]
+
+def binary_metrics(
+    scores: npt.NDArray[np.float64],
+    labels: npt.NDArray[np.float64],
+    group_ids: npt.NDArray[np.int32] | None,
+    groups: int,
+    threshold: float,
+    probabilities: bool,
+    calibration_bins: int,
+    calibration_strategy: str,
+    curve_points: int,
+    resamples: int,
+    confidence: float,
+    seed: int,
+    bootstrap_metrics: int,
+) -> dict[str, Any]: ...
+def confusion_by_group(
+    scores: npt.NDArray[np.float64],
+    labels: npt.NDArray[np.float64],
+    group_ids: npt.NDArray[np.int32] | None,
+    groups: int,
+    threshold: float,
+) -> npt.NDArray[np.int64]: ...
+def multiclass_metrics(
+    probabilities: npt.NDArray[np.float64],
+    labels: npt.NDArray[np.float64],
+    group_ids: npt.NDArray[np.int32] | None,
+    groups: int,
+    resamples: int,
+    confidence: float,
+    seed: int,
+    bootstrap_metrics: int,
+) -> dict[str, Any]: ...
+def regression_metrics(
+    predictions: npt.NDArray[np.float64],
+    labels: npt.NDArray[np.float64],
+    group_ids: npt.NDArray[np.int32] | None,
+    groups: int,
+    quantile: float,
+    resamples: int,
+    confidence: float,
+    seed: int,
+    bootstrap_metrics: int,
+) -> dict[str, Any]: ...

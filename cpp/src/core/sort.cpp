@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <vector>
 
 namespace seawall {
 namespace {
@@ -43,10 +44,11 @@ constexpr size_t kKeepScratch = size_t{1} << 21;  // 16 MiB
 
 }  // namespace
 
-void sort_doubles(std::vector<double>& values) {
-  const size_t n = values.size();
+void sort_doubles(std::vector<double>& values) { sort_doubles(values.data(), values.size()); }
+
+void sort_doubles(double* data, size_t n) {
   if (n < kRadixMin) {
-    std::sort(values.begin(), values.end());
+    std::sort(data, data + n);
     return;
   }
   thread_local std::vector<double> kept_scratch;
@@ -56,7 +58,6 @@ void sort_doubles(std::vector<double>& values) {
   // One pass turns values into keys and builds every digit's histogram.
   std::vector<std::array<size_t, size_t{1} << kDigitBits>> counts(kPasses);
   for (auto& c : counts) c.fill(0);
-  double* data = values.data();
   for (size_t i = 0; i < n; ++i) {
     const uint64_t k = key_of(data[i]);
     store_key(data + i, k);
@@ -81,6 +82,59 @@ void sort_doubles(std::vector<double>& values) {
     std::swap(from, to);
   }
   for (size_t i = 0; i < n; ++i) data[i] = value_of(load_key(from + i));
+}
+
+namespace {
+
+// Floats: the same LSD radix sort on 32-bit keys, three passes of 11 bits.
+constexpr int kFloatPasses = (32 + kDigitBits - 1) / kDigitBits;
+
+inline uint32_t float_key(float x) {
+  uint32_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  return (bits >> 31) != 0 ? ~bits : bits | (uint32_t{1} << 31);
+}
+
+inline float float_value(uint32_t key) {
+  const uint32_t bits = (key >> 31) != 0 ? key & ~(uint32_t{1} << 31) : ~key;
+  float x;
+  std::memcpy(&x, &bits, sizeof x);
+  return x;
+}
+
+}  // namespace
+
+void sort_floats(float* data, size_t n) {
+  if (n < kRadixMin) {
+    std::sort(data, data + n);
+    return;
+  }
+  std::vector<uint32_t> keys(n), scratch(n);
+  std::vector<std::array<size_t, size_t{1} << kDigitBits>> counts(kFloatPasses);
+  for (auto& c : counts) c.fill(0);
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t k = float_key(data[i]);
+    keys[i] = k;
+    for (int p = 0; p < kFloatPasses; ++p) ++counts[p][(k >> (p * kDigitBits)) & kDigitMask];
+  }
+  uint32_t* from = keys.data();
+  uint32_t* to = scratch.data();
+  for (int p = 0; p < kFloatPasses; ++p) {
+    auto& c = counts[p];
+    if (c[(from[0] >> (p * kDigitBits)) & kDigitMask] == n) continue;  // a digit all share
+    size_t offset = 0;
+    for (auto& slot : c) {
+      const size_t count = slot;
+      slot = offset;
+      offset += count;
+    }
+    for (size_t i = 0; i < n; ++i) {
+      const uint32_t k = from[i];
+      to[c[(k >> (p * kDigitBits)) & kDigitMask]++] = k;
+    }
+    std::swap(from, to);
+  }
+  for (size_t i = 0; i < n; ++i) data[i] = float_value(from[i]);
 }
 
 }  // namespace seawall

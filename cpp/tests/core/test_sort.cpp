@@ -73,5 +73,26 @@ TEST(SortDoubles, SortedReversedAndConstantInputs) {
   expect_sorted_like_std(same);
 }
 
+TEST(SortFloats, MatchesStdSortIncludingEdgeValues) {
+  const unsigned seed = std::random_device{}();
+  SCOPED_TRACE(::testing::Message() << "seed " << seed);
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const float inf = std::numeric_limits<float>::infinity();
+  for (size_t n : {0, 1, 4095, 4096, 100000}) {
+    std::vector<float> v(n);
+    for (size_t i = 0; i < n; ++i) {
+      v[i] = i % 97 == 0 ? inf * (i % 2 ? 1.0f : -1.0f)
+             : i % 89 == 0 ? -0.0f
+             : i % 3 == 0  ? static_cast<float>(rng() % 5)  // ties
+                           : normal(rng) * 1e30f;
+    }
+    std::vector<float> expected = v;
+    std::sort(expected.begin(), expected.end());
+    sort_floats(v.data(), v.size());
+    ASSERT_EQ(v, expected);  // -0.0f == 0.0f
+  }
+}
+
 }  // namespace
 }  // namespace seawall
