@@ -12,10 +12,11 @@ routes                                     need
 experiments, runs, their params, metrics,  ``read`` / ``write:experiments/NAME`` (a run's:
 artifacts, inputs                          its experiment's); purges ``admin``
 models, versions, tags, deployments,       ``read`` / ``write:models/NAME``; purges ``admin``
-lineage, monitoring history
+lineage, monitoring history, alert         (version search of every model: ``models/*``)
+acknowledgement, version search
 aliases (set, delete, restore)             ``promote:models/NAME``
-lists (experiments, models, summary,       a valid token: the answer keeps what it may read
-trash, alerts...)
+lists (experiments, models, model search,  a valid token: the answer keeps what it may read
+summary, trash, alerts...)
 events (``/events``, ``/events/stream``)   ``read`` on the ``resource`` asked for
                                            (``models/NAME...``); without one, every model
 objects (``/objects/SHA``, ``/pins``)      reading: any scope; uploading and pinning: a
