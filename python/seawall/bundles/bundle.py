@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -13,6 +13,9 @@ from .._data import to_table
 from ..errors import DTypeError, InvalidInputError
 from ..features.pipeline import FeaturePipeline
 from .signature import Signature, numpy_dtype
+
+if TYPE_CHECKING:
+    from ..contracts import Schema
 
 __all__ = ["Bundle", "records_to_table"]
 
@@ -48,7 +51,8 @@ class Bundle:
     ``pipeline`` (or None), ``model`` (a callable on the feature batch returning {output: array},
     what a server hands its batcher), ``signature``, ``metadata`` and ``manifest``; ``example``
     and ``warmup``, the rows saved with it (raw records, or model-input rows without a pipeline),
-    or None.
+    or None; ``schema``, the data contract of its raw inputs (a :class:`~seawall.Schema`), or
+    None.
     """
 
     def __init__(
@@ -60,6 +64,7 @@ class Bundle:
         *,
         example: list[Any] | None = None,
         warmup: list[Any] | None = None,
+        schema: Schema | None = None,
     ) -> None:
         self.path = path
         self.manifest = manifest
@@ -73,6 +78,7 @@ class Bundle:
         self.metadata: dict[str, Any] = manifest.get("metadata") or {}
         self.example = example
         self.warmup = warmup
+        self.schema = schema
 
     def features(self, data: Any) -> np.ndarray:
         """The model's input for `data`: the pipeline's float32 features of raw records, or,

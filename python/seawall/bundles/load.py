@@ -9,6 +9,7 @@ import pickle
 from pathlib import Path
 from typing import Any
 
+from ..contracts import Schema
 from ..errors import DTypeError, IntegrityError, UntrustedCodeError
 from ..features.pipeline import FeaturePipeline
 from .bundle import Bundle
@@ -82,6 +83,20 @@ def load_bundle(
         for key in ROW_FILES
         if manifest.get(key) is not None
     }
+    schema = None
+    if manifest.get("schema") is not None:
+        schema_file = manifest["schema"]["file"]
+        try:
+            text = contents[schema_file].decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise IntegrityError(f"{root}/{schema_file} is not UTF-8 text") from exc
+        schema = Schema.from_json(text, source=f"{root}/{schema_file}")
     return Bundle(
-        root, manifest, model, pipeline, example=rows.get("example"), warmup=rows.get("warmup")
+        root,
+        manifest,
+        model,
+        pipeline,
+        example=rows.get("example"),
+        warmup=rows.get("warmup"),
+        schema=schema,
     )

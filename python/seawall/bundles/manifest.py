@@ -13,10 +13,11 @@ its target and renamed into place, so a reader sees the whole bundle or none of 
       pipeline.json    the fitted FeaturePipeline, when there is one
       example.json     the example rows given at save time, when there were some
       warmup.json      the warm-up inputs a server runs before serving, when given
+      schema.json      the data contract of its inputs (a seawall.Schema), when given
 
-``example`` and ``warmup`` are optional entries of the manifest (each ``{"file": name}``), added
-without a new format version: an older seawall checks their files' SHA-256 like any other and
-otherwise ignores them, and bundles without them load as before.
+``example``, ``warmup`` and ``schema`` are optional entries of the manifest (each ``{"file":
+name}``), added without a new format version: an older seawall checks their files' SHA-256 like
+any other and otherwise ignores them, and bundles without them load as before.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ FORMAT_VERSION = 1
 MANIFEST = "bundle.json"
 FLAVORS = ("onnx", "python")  # the kinds of model this seawall loads
 ROW_FILES = ("example", "warmup")  # optional entries naming a file of rows (see bundles.rows)
+OPTIONAL_FILES = (*ROW_FILES, "schema")  # optional entries naming a file
 _CHUNK = 1 << 20
 
 
@@ -113,7 +115,7 @@ def check_entries(root: Path, manifest: Mapping[str, Any]) -> tuple[Mapping[str,
         pipeline_file = pipeline_entry["file"]
         if pipeline_file not in listed:
             raise IntegrityError(f"{root}/{MANIFEST} names a pipeline file it does not list")
-    for key in ROW_FILES:
+    for key in OPTIONAL_FILES:
         entry = manifest.get(key)
         if entry is not None and entry["file"] not in listed:
             raise IntegrityError(f"{root}/{MANIFEST} names a {key} file it does not list")

@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from .._files import _UMASK, json_digest
+from ..contracts import Schema
 from ..errors import AlreadyExistsError, DTypeError, InvalidInputError
 from ..features.pipeline import FeaturePipeline
 from .bundle import records_to_table
@@ -45,6 +46,7 @@ def save_bundle(
     metadata: Mapping[str, Any] | None = None,
     example: Any = None,
     warmup: Any = None,
+    schema: Schema | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Writes a bundle directory at `path` and returns its path.
@@ -63,8 +65,11 @@ def save_bundle(
     (FP64 otherwise); its first 1,000 rows are kept in the bundle (``example.json``) as reference
     data. ``warmup``, raw records (or model inputs without a pipeline) in the same forms, is kept
     in ``warmup.json``: a server runs them through the bundle at each batch size before it
-    serves it (they must run here, at save time, too). ``name`` defaults to the directory's
-    name. An existing bundle at `path` is replaced only with ``overwrite=True``.
+    serves it (they must run here, at save time, too). ``schema``, a
+    :class:`~seawall.Schema` of the raw inputs (the data contract the model was trained with),
+    is kept in ``schema.json`` and read back as ``Bundle.schema``; the example rows must satisfy
+    it. ``name`` defaults to the directory's name. An existing bundle at `path` is replaced only
+    with ``overwrite=True``.
     """
     target = Path(path)
     if (onnx_model is None) == (python_model is None):
@@ -75,6 +80,8 @@ def save_bundle(
                 f"pipeline must be a fitted FeaturePipeline, got {type(pipeline).__name__}"
             )
         pipeline._require_fitted()
+    if schema is not None and not isinstance(schema, Schema):
+        raise InvalidInputError(f"schema must be a seawall.Schema, got {type(schema).__name__}")
     if metadata is not None and not isinstance(metadata, Mapping):
         raise InvalidInputError(f"metadata must be a dict, got {type(metadata).__name__}")
     meta = dict(metadata or {})
@@ -137,6 +144,11 @@ def save_bundle(
         _run_warmup(pipeline, warmup, model, model_inputs)
         files["warmup.json"] = encode_rows(warmup, pipeline, "warm-up input")
         kept["warmup"] = {"file": "warmup.json"}
+    if schema is not None:
+        if example is not None and pipeline is not None:
+            _check_example(schema, example)
+        files["schema.json"] = schema.to_json().encode("utf-8")
+        kept["schema"] = {"file": "schema.json"}
 
     from .._core import __version__
 
@@ -162,6 +174,18 @@ def save_bundle(
     files[MANIFEST] = _manifest_bytes(manifest)
     _write_directory(target, files, overwrite)
     return target
+
+
+def _check_example(schema: Schema, example: Any) -> None:
+    """The example rows are data the model was made for: they must satisfy its schema (columns
+    the example leaves out, such as the label, are not required of it)."""
+    table = records_to_table(example)
+    report = schema.validate(table)
+    broken = [a for a in report.anomalies if a.kind != "missing_column"]
+    if broken:
+        raise InvalidInputError(
+            "the example rows do not satisfy the schema: " + "; ".join(str(a) for a in broken[:5])
+        )
 
 
 class _Pickler(pickle.Pickler):

@@ -89,6 +89,29 @@ class BundlesMixin(RegistryBase):
         local copy of its bundle (e.g. ``trust_code=True`` for a pickled Python model)."""
         return bundles.load_bundle(self.bundle_path(uri), **kwargs)
 
+    def schema(self, uri: str) -> Any:
+        """The data contract (a :class:`~seawall.Schema`) a version's bundle carries, read from
+        the store without loading the model (every byte verified)."""
+        from ..bundles.manifest import MANIFEST
+        from ..contracts import Schema
+
+        mv = self.resolve(uri)
+        files = {f["path"]: f["sha256"] for f in self._manifest(mv.bundle_sha256)}
+        try:
+            manifest = json.loads(self.artifacts.get_bytes(files[MANIFEST]))
+            entry = manifest.get("schema")
+            name = None if entry is None else entry["file"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise IntegrityError(f"the bundle of {mv.uri} has no valid {MANIFEST}: {exc}") from None
+        if name is None:
+            raise NotFoundError(
+                f"{mv.uri} was registered without a schema (save_bundle(schema=...))"
+            )
+        if name not in files:
+            raise IntegrityError(f"the bundle of {mv.uri} names a schema file it does not hold")
+        text = self.artifacts.get_bytes(files[name]).decode("utf-8", errors="strict")
+        return Schema.from_json(text, source=f"the schema of {mv.uri}")
+
     def reference_profile(self, uri: str) -> Any:
         """The reference Profile of a version's training data (verified on read)."""
         from ..profiles import Profile
