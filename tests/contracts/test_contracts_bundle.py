@@ -50,7 +50,7 @@ def test_the_bundle_carries_its_schema(trained, tmp_path):
 
 
 def test_a_changed_schema_is_refused(trained, tmp_path):
-    train, pipeline, model, schema = trained
+    _, pipeline, model, schema = trained
     path = save_bundle(tmp_path / "b", python_model=model, pipeline=pipeline, schema=schema)
     text = (path / "schema.json").read_text()
     (path / "schema.json").write_text(text.replace('"amount"', '"amount2"'))
@@ -88,12 +88,12 @@ def test_the_example_must_satisfy_the_schema(trained, tmp_path):
             schema=strict,
         )
     assert not (tmp_path / "b").exists()
-    with pytest.raises(InvalidInputError, match="seawall.Schema"):
+    with pytest.raises(InvalidInputError, match=r"seawall\.Schema"):
         save_bundle(tmp_path / "b", python_model=model, pipeline=pipeline, schema={"x": 1})
 
 
 def test_the_registry_keeps_the_schema_with_the_version(trained, tmp_path):
-    train, pipeline, model, schema = trained
+    _, pipeline, model, schema = trained
     path = save_bundle(tmp_path / "b", python_model=model, pipeline=pipeline, schema=schema)
     plain = save_bundle(tmp_path / "p", python_model=model, pipeline=pipeline)
     with seawall.Registry(f"sqlite:///{tmp_path / 'r.db'}", artifacts=tmp_path / "a") as reg:

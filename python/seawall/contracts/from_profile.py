@@ -97,7 +97,7 @@ def validate_profile(
                 )
             continue
         s = counts[name]
-        has_values = s.count + s.nans > 0
+        has_values = s.values + s.nans > 0
         kind = s.kind
         if (
             has_values
@@ -150,7 +150,7 @@ def validate_profile(
 def _numeric(column: ColumnSchema, profile: Profile, s: ColumnCounts) -> list[Anomaly]:
     out = []
     name = column.name
-    count = s.count
+    count = s.values
     exact = s.sketch_exact
     below = above = 0
     if count:
@@ -208,7 +208,7 @@ def _strings(
     exact = s.frequent_exact
     off = sorted(((v, c) for v, c in top if v not in allowed), key=lambda vc: (-vc[1], vc[0]))
     n_off = sum(c for _, c in off)
-    count = s.count
+    count = s.values
     unnamed = False
     if not exact:
         # Distinct values beyond the domain's size, by more than the estimate's error, are
@@ -247,7 +247,7 @@ def _uniqueness(
     out: list[Anomaly] = []
     if not column.unique_values and column.distinct_min is None and column.distinct_max is None:
         return out
-    count = s.count
+    count = s.values
     strings = column.type == "string"
     exact = strings and s.frequent_exact
     top = profile.top_values(column.name, int(profile.options["top_k"])) if strings else []

@@ -86,15 +86,16 @@ def _kind_of(name: str, t: pa.DataType) -> str:
 
 
 class ColumnCounts(NamedTuple):
-    """A column's exact counts (as :meth:`Profile.stats` names them); min and max are NaN for
-    strings and for a column without values. ``sketch_exact``: the quantile sketch holds every
-    value; ``frequent_exact``: the top-value summary holds every string with its count."""
+    """A column's exact counts (as :meth:`Profile.stats` names them, but ``values`` for its
+    ``count``: the values that count, numbers with infinities or strings); min and max are NaN
+    for strings and for a column without values. ``sketch_exact``: the quantile sketch holds
+    every value; ``frequent_exact``: the top-value summary holds every string with its count."""
 
     kind: str
     rows: int
     nulls: int
     nans: int
-    count: int
+    values: int
     pos_inf: int
     neg_inf: int
     min: float
