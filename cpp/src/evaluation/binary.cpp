@@ -40,21 +40,55 @@ inline void check_row(const double* scores, const double* labels, int64_t i, boo
 }
 
 void check_rows(const double* scores, const double* labels, int64_t n, bool probabilities) {
-  for (int64_t i = 0; i < n; ++i) check_row(scores, labels, i, probabilities);
+  check_all_rows(n, [&](int64_t i) { check_row(scores, labels, i, probabilities); });
 }
 
-// sum += count x term(v) for each run of equal values v of a sorted array: one term per
-// distinct score (model scores tie a lot: float32 outputs, rounded probabilities).
-template <typename Term>
-void add_runs(const double* sorted, int64_t begin, int64_t end, Term&& term) {
-  int64_t i = begin;
-  while (i < end) {
-    const double v = sorted[i];
-    int64_t j = i + 1;
-    while (j < end && sorted[j] == v) ++j;
-    term(v, static_cast<double>(j - i));
-    i = j;
+// Whether every score is a float32 value (a model's float32 outputs): those sort as floats.
+bool all_float32(const double* scores, int64_t n) {
+  std::vector<uint8_t> piece_ok(static_cast<size_t>(piece_count(n)), 1);
+  parallel_for(piece_count(n), 1, [&](int64_t first, int64_t last) {
+    for (int64_t p = first; p < last; ++p) {
+      bool ok = true;
+      const int64_t end = std::min(n, (p + 1) * kPieceRows);
+      for (int64_t i = p * kPieceRows; i < end; ++i) {
+        ok &= static_cast<double>(static_cast<float>(scores[i])) == scores[i];
+      }
+      piece_ok[p] = ok;
+    }
+  });
+  return std::all_of(piece_ok.begin(), piece_ok.end(), [](uint8_t ok) { return ok != 0; });
+}
+
+// term(v, count, sums) for each run of equal values v of sorted[begin, end): one term per
+// distinct score (model scores tie a lot: float32 outputs, rounded probabilities). Large ranges
+// go in parallel over fixed pieces (a run cut in two adds up the same), whose sums are added in
+// order: the same result on any thread count.
+template <int K, typename Term>
+std::array<double, K> sum_runs(const double* sorted, int64_t begin, int64_t end, Term&& term) {
+  auto piece = [&](int64_t from, int64_t to, std::array<AccurateSum, K>& sums) {
+    int64_t i = from;
+    while (i < to) {
+      const double v = sorted[i];
+      int64_t j = i + 1;
+      while (j < to && sorted[j] == v) ++j;
+      term(v, static_cast<double>(j - i), sums);
+      i = j;
+    }
+  };
+  const int64_t pieces = piece_count(end - begin);
+  std::vector<std::array<AccurateSum, K>> partial(static_cast<size_t>(pieces));
+  parallel_for(pieces, 1, [&](int64_t first, int64_t last) {
+    for (int64_t p = first; p < last; ++p) {
+      piece(begin + p * kPieceRows, std::min(end, begin + (p + 1) * kPieceRows), partial[p]);
+    }
+  });
+  std::array<double, K> out{};
+  for (int k = 0; k < K; ++k) {
+    AccurateSum total;
+    for (const auto& sums : partial) total.add(sums[k].value());
+    out[k] = total.value();
   }
+  return out;
 }
 
 // numpy.linspace(0, 1, bins + 1), as calibration_curve's uniform strategy makes its edges.
@@ -111,16 +145,16 @@ void calibration(const GroupRows& g, const std::vector<double>& edges, BinaryMet
     const int64_t n0 = start(g.neg, g.n_neg, k), n1 = start(g.neg, g.n_neg, k + 1);
     const int64_t count = (p1 - p0) + (n1 - n0);
     if (count == 0) continue;
-    AccurateSum sum;
-    auto add = [&](double v, double count) { sum.add(count * v); };
-    add_runs(g.pos, p0, p1, add);
-    add_runs(g.neg, n0, n1, add);
+    auto add = [](double v, double count, std::array<AccurateSum, 1>& sums) {
+      sums[0].add(count * v);
+    };
+    const double score_sum = sum_runs<1>(g.pos, p0, p1, add)[0] + sum_runs<1>(g.neg, n0, n1, add)[0];
     CalibrationBin bin;
     bin.lower = edges[k];
     bin.upper = edges[k + 1];
     bin.count = count;
     bin.positives = p1 - p0;
-    bin.mean_predicted = sum.value() / static_cast<double>(count);
+    bin.mean_predicted = score_sum / static_cast<double>(count);
     bin.fraction_positive = static_cast<double>(p1 - p0) / static_cast<double>(count);
     gap.add(static_cast<double>(count) / total * std::fabs(bin.fraction_positive - bin.mean_predicted));
     m.calibration.push_back(bin);
@@ -129,18 +163,18 @@ void calibration(const GroupRows& g, const std::vector<double>& edges, BinaryMet
 }
 
 void losses(const GroupRows& g, BinaryMetrics& m) {
-  AccurateSum log_loss, brier;
-  add_runs(g.pos, 0, g.n_pos, [&](double p, double count) {
-    log_loss.add(count * -std::log(std::clamp(p, kEps, 1 - kEps)));
-    brier.add(count * ((1 - p) * (1 - p)));
+  // [0]: log loss, [1]: Brier
+  const auto pos = sum_runs<2>(g.pos, 0, g.n_pos, [](double p, double count, auto& sums) {
+    sums[0].add(count * -std::log(std::clamp(p, kEps, 1 - kEps)));
+    sums[1].add(count * ((1 - p) * (1 - p)));
   });
-  add_runs(g.neg, 0, g.n_neg, [&](double p, double count) {
-    log_loss.add(count * -std::log(std::clamp(1 - p, kEps, 1 - kEps)));
-    brier.add(count * (p * p));
+  const auto neg = sum_runs<2>(g.neg, 0, g.n_neg, [](double p, double count, auto& sums) {
+    sums[0].add(count * -std::log(std::clamp(1 - p, kEps, 1 - kEps)));
+    sums[1].add(count * (p * p));
   });
   const auto n = static_cast<double>(g.n_pos + g.n_neg);
-  m.values[static_cast<int>(BinaryMetric::kLogLoss)] = log_loss.value() / n;
-  m.values[static_cast<int>(BinaryMetric::kBrier)] = brier.value() / n;
+  m.values[static_cast<int>(BinaryMetric::kLogLoss)] = (pos[0] + neg[0]) / n;
+  m.values[static_cast<int>(BinaryMetric::kBrier)] = (pos[1] + neg[1]) / n;
 }
 
 void threshold_metrics(const GroupRows& g, double threshold, BinaryMetrics& m) {
@@ -215,19 +249,14 @@ std::vector<BinaryMetrics> binary_metrics(const double* scores, const double* la
     const int32_t g = group_of(groups, i);
     return g < 0 ? -1 : 2 * int64_t{g} + (labels[i] == 1 ? 1 : 0);
   };
-  // The counting pass checks each row too (every row, in a group or not), and whether every
-  // score is a float32 value (a model's float32 outputs): those sort as floats, twice as fast.
-  bool floats = true;
-  const std::vector<int64_t> offsets = bucket_offsets(n, 2 * int64_t{count}, [&](int64_t i) {
-    check_row(scores, labels, i, options.probabilities);
-    floats &= static_cast<double>(static_cast<float>(scores[i])) == scores[i];
-    return bucket_of(i);
-  });
-  std::vector<double> sorted(static_cast<size_t>(offsets.back()));
+  check_rows(scores, labels, n, options.probabilities);  // every row, in a group or not
   const int64_t buckets = 2 * int64_t{count};
-  if (floats) {
+  const Buckets layout(n, buckets, bucket_of);
+  const std::vector<int64_t>& offsets = layout.offsets();
+  std::vector<double> sorted(static_cast<size_t>(offsets.back()));
+  if (all_float32(scores, n)) {  // float32 values sort as 32-bit keys, about twice as fast
     std::vector<float> narrow(sorted.size());
-    scatter_by_bucket(n, offsets, bucket_of, [&](int64_t row, int64_t at) {
+    layout.scatter(bucket_of, [&](int64_t row, int64_t at) {
       narrow[at] = static_cast<float>(scores[row]);
     });
     parallel_for(buckets, 1, [&](int64_t begin, int64_t end) {
@@ -238,8 +267,7 @@ std::vector<BinaryMetrics> binary_metrics(const double* scores, const double* la
       }
     });
   } else {
-    scatter_by_bucket(n, offsets, bucket_of,
-                      [&](int64_t row, int64_t at) { sorted[at] = scores[row]; });
+    layout.scatter(bucket_of, [&](int64_t row, int64_t at) { sorted[at] = scores[row]; });
     parallel_for(buckets, 1, [&](int64_t begin, int64_t end) {
       for (int64_t b = begin; b < end; ++b) {
         sort_doubles(sorted.data() + offsets[b], static_cast<size_t>(offsets[b + 1] - offsets[b]));
@@ -318,14 +346,13 @@ std::vector<ConfusionCounts> confusion_by_group(const double* scores, const doub
   check_rows(scores, labels, n, false);
   const int32_t count = groups.count;
   // Per piece of rows, counts per group and cell; merged in piece order.
-  constexpr int64_t kPiece = int64_t{1} << 16;
-  const int64_t pieces = std::max<int64_t>(1, (n + kPiece - 1) / kPiece);
+  const int64_t pieces = piece_count(n);
   std::vector<int64_t> cells(static_cast<size_t>(pieces * count * 4), 0);
   parallel_for(pieces, 1, [&](int64_t begin, int64_t end) {
     for (int64_t p = begin; p < end; ++p) {
       int64_t* c = cells.data() + p * count * 4;
-      const int64_t last = std::min(n, (p + 1) * kPiece);
-      for (int64_t i = p * kPiece; i < last; ++i) {
+      const int64_t last = std::min(n, (p + 1) * kPieceRows);
+      for (int64_t i = p * kPieceRows; i < last; ++i) {
         const int32_t g = group_of(groups, i);
         if (g < 0) continue;
         const int predicted = scores[i] >= threshold ? 1 : 0;

@@ -9,11 +9,11 @@ void check_groups(const Groups& groups, int64_t n) {
     SEAWALL_CHECK(groups.count == 1, "rows without group ids make one group, not ", groups.count);
     return;
   }
-  for (int64_t i = 0; i < n; ++i) {
+  check_all_rows(n, [&](int64_t i) {
     const int32_t g = groups.ids[i];
     SEAWALL_CHECK(g >= -1 && g < groups.count, "the group id of row ", i, " is ", g,
                   ", outside [-1, ", groups.count, ")");
-  }
+  });
 }
 
 }  // namespace seawall::evaluation

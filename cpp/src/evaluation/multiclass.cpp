@@ -24,24 +24,22 @@ constexpr int32_t kMaxClasses = 1 << 16;
 
 inline bool wants(uint32_t mask, MulticlassMetric m) { return (mask >> static_cast<int>(m)) & 1u; }
 
-void check_rows(const double* p, const double* labels, int64_t n, int32_t k) {
-  for (int64_t i = 0; i < n; ++i) {
-    const double y = labels[i];
-    if (!(y >= 0 && y < k && y == std::floor(y))) {
-      SEAWALL_CHECK(!std::isnan(y), "the label of row ", i, " is missing (NaN)");
-      SEAWALL_CHECK(false, "the label of row ", i, " is ", y, ": class indices are 0 to ", k - 1);
-    }
-    AccurateSum sum;
-    for (int32_t c = 0; c < k; ++c) {
-      const double v = p[i * k + c];
-      SEAWALL_CHECK(!std::isnan(v), "the probability of class ", c, " in row ", i, " is NaN");
-      SEAWALL_CHECK(v >= 0 && v <= 1, "the probability of class ", c, " in row ", i, " is ", v,
-                    ", outside [0, 1]");
-      sum.add(v);
-    }
-    SEAWALL_CHECK(std::fabs(sum.value() - 1) <= kRowSumTolerance, "the probabilities of row ", i,
-                  " sum to ", sum.value(), ", not 1");
+void check_row(const double* p, const double* labels, int64_t i, int32_t k) {
+  const double y = labels[i];
+  if (!(y >= 0 && y < k && y == std::floor(y))) {
+    SEAWALL_CHECK(!std::isnan(y), "the label of row ", i, " is missing (NaN)");
+    SEAWALL_CHECK(false, "the label of row ", i, " is ", y, ": class indices are 0 to ", k - 1);
   }
+  AccurateSum sum;
+  for (int32_t c = 0; c < k; ++c) {
+    const double v = p[i * k + c];
+    SEAWALL_CHECK(!std::isnan(v), "the probability of class ", c, " in row ", i, " is NaN");
+    SEAWALL_CHECK(v >= 0 && v <= 1, "the probability of class ", c, " in row ", i, " is ", v,
+                  ", outside [0, 1]");
+    sum.add(v);
+  }
+  SEAWALL_CHECK(std::fabs(sum.value() - 1) <= kRowSumTolerance, "the probabilities of row ", i,
+                " sum to ", sum.value(), ", not 1");
 }
 
 int32_t argmax(const double* row, int32_t k) {
@@ -149,13 +147,14 @@ std::vector<MulticlassMetrics> multiclass_metrics(const double* probabilities, c
   SEAWALL_CHECK(options.bootstrap.confidence > 0 && options.bootstrap.confidence < 1,
                 "confidence must be in (0, 1), got ", options.bootstrap.confidence);
   check_groups(groups, n);
-  check_rows(probabilities, labels, n, classes);
+  check_all_rows(n, [&](int64_t i) { check_row(probabilities, labels, i, classes); });
   const int32_t k = classes;
   const int32_t count = groups.count;
   auto bucket_of = [&](int64_t i) -> int64_t { return group_of(groups, i); };
-  const std::vector<int64_t> offsets = bucket_offsets(n, count, bucket_of);
+  const Buckets layout(n, count, bucket_of);
+  const std::vector<int64_t>& offsets = layout.offsets();
   std::vector<int64_t> rows(static_cast<size_t>(offsets.back()));
-  scatter_by_bucket(n, offsets, bucket_of, [&](int64_t row, int64_t at) { rows[at] = row; });
+  layout.scatter(bucket_of, [&](int64_t row, int64_t at) { rows[at] = row; });
 
   const int64_t resamples = options.bootstrap.resamples;
   const uint32_t wanted = resamples > 0 ? options.bootstrap_metrics & ((1u << kMulticlassMetricCount) - 1) : 0;

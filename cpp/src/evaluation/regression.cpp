@@ -80,15 +80,16 @@ std::vector<RegressionMetrics> regression_metrics(const double* predictions, con
   SEAWALL_CHECK(options.bootstrap.confidence > 0 && options.bootstrap.confidence < 1,
                 "confidence must be in (0, 1), got ", options.bootstrap.confidence);
   check_groups(groups, n);
-  for (int64_t i = 0; i < n; ++i) {
+  check_all_rows(n, [&](int64_t i) {
     check_value(labels[i], "label", i);
     check_value(predictions[i], "prediction", i);
-  }
+  });
   const int32_t count = groups.count;
   auto bucket_of = [&](int64_t i) -> int64_t { return group_of(groups, i); };
-  const std::vector<int64_t> offsets = bucket_offsets(n, count, bucket_of);
+  const Buckets layout(n, count, bucket_of);
+  const std::vector<int64_t>& offsets = layout.offsets();
   std::vector<Pair> rows(static_cast<size_t>(offsets.back()));
-  scatter_by_bucket(n, offsets, bucket_of, [&](int64_t row, int64_t at) {
+  layout.scatter(bucket_of, [&](int64_t row, int64_t at) {
     rows[at] = Pair{labels[row], predictions[row]};
   });
   std::vector<RegressionMetrics> results(static_cast<size_t>(count));

@@ -14,6 +14,9 @@ if TYPE_CHECKING:
     from .report import Evaluation
     from .results import MetricValue, SliceResult
 
+#: Rows of a slicing's table in the HTML (the JSON has every slice).
+MAX_SLICE_ROWS = 200
+
 _BLUE = "#4c78a8"
 _ORANGE = "#f58518"
 _GREY = "#999"
@@ -168,7 +171,7 @@ def _slicing(ev: Evaluation, slicing: str, results: list[SliceResult]) -> str:
     head = "".join(f"<th>{escape(n)}</th>" for n in names)
     positives = ev.task == "binary"
     rows = []
-    for r in results:
+    for r in results[:MAX_SLICE_ROWS]:
         pos = (
             f'<td class="num">{r.positives:,}</td>' if positives and r.positives is not None else ""
         )
@@ -185,10 +188,12 @@ def _slicing(ev: Evaluation, slicing: str, results: list[SliceResult]) -> str:
         [r.metrics[primary].value for r in results],
         [(r.metrics[primary].low, r.metrics[primary].high) for r in results],
     )
+    more = len(results) - MAX_SLICE_ROWS
+    note = f'<p class="meta">{more:,} more slices in the JSON (to_json()).</p>' if more > 0 else ""
     return (
         f"<section><h2>By {escape(slicing)}</h2>"
         f"<table><thead><tr><th>slice</th><th>rows</th>{pos_head}{head}</tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table>{bars}</section>"
+        f"<tbody>{''.join(rows)}</tbody></table>{note}{bars}</section>"
     )
 
 

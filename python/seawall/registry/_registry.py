@@ -21,6 +21,7 @@ from ._aliases import AliasesMixin
 from ._auth import AuthMixin
 from ._bundles import BundlesMixin
 from ._deletes import DeletesMixin
+from ._evaluations import EvaluationsMixin
 from ._gc import GcMixin
 from ._inputs import InputsMixin
 from ._lineage import LineageMixin
@@ -43,6 +44,7 @@ class Registry(
     GcMixin,
     EventsMixin,
     AuthMixin,
+    EvaluationsMixin,
 ):
     """Runs, models and their lineage in one database.
 

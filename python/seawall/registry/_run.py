@@ -137,6 +137,13 @@ class Run:
         """
         return self._registry._log_input(self, data, name, context, profile, source)
 
+    def log_evaluation(self, evaluation: Any, name: str = "evaluation") -> str:
+        """Logs a seawall Evaluation: ``evaluations/<name>.json`` and ``.html`` as artifacts,
+        its overall figures as metrics ``<name>.<metric>``; returns the JSON's artifact name.
+        ``reg.attach_evaluation(model, version, evaluation, run=run)`` also attaches it to a
+        model version."""
+        return self._registry._log_evaluation(self, evaluation, name)
+
     def end(self, status: str = FINISHED) -> None:
         """Ends the run; it takes no more writes (RunClosedError)."""
         self._registry._end_run(self, status)

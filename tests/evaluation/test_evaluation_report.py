@@ -83,3 +83,15 @@ def test_summary_and_repr_name_the_figures(evaluation):
     assert "by country: 3 slices" in text
     assert "fairness by gender" in text
     assert repr(evaluation).startswith("Evaluation(binary, 3,000 rows: roc_auc=")
+
+
+def test_html_lists_at_most_200_slices_and_says_how_many_more(rng):
+    n = 5_000
+    s = rng.random(n)
+    ev = evaluate(
+        s, {"id": np.arange(n) % 250}, (rng.random(n) < s).astype(int), slices=["id"], bootstrap=0
+    )
+    assert len(ev.slice("id")) == 250
+    page = ev.to_html()
+    assert "50 more slices in the JSON" in page
+    assert page.count("<td>id=") == 200
