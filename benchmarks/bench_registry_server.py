@@ -201,22 +201,38 @@ def test_log_metrics_seawall(benchmark, seawall_url, medians):
         c.close()
 
 
-def test_log_metrics_mlflow(benchmark, mlflow_url, medians):
+@pytest.mark.parametrize("synchronous", [True, False], ids=["sync", "async"])
+def test_log_metrics_mlflow(benchmark, mlflow_url, medians, synchronous):
+    """MLflow's `log_metric` as a user calls it (synchronous, its default), and with its async
+    logging (`synchronous=False`: queued, sent as batches by a thread), waited for before the
+    run ends."""
+    from mlflow.utils.async_logging.run_operations import get_combined_run_operations
+
     clients = _mlflow_clients(mlflow_url)
-    experiment = _quiet(lambda: clients[0].create_experiment("logging"))
+    name = "logging" if synchronous else "logging-async"
+    experiment = _quiet(lambda: clients[0].create_experiment(name))
+    run_ids: list[str] = []
 
     def log_points() -> None:
         def work(i: int) -> None:
             client = clients[i]
             run_id = _quiet(lambda: client.create_run(experiment)).info.run_id
+            run_ids.append(run_id)
+            waits = []
             for key, value, step in _points(i):
-                client.log_metric(run_id, key, value, step=step)
+                waits.append(
+                    client.log_metric(run_id, key, value, step=step, synchronous=synchronous)
+                )
+            if not synchronous:
+                get_combined_run_operations(waits).wait()  # raises what failed
             client.set_terminated(run_id)
 
         _quiet(lambda: _together(work))
 
     benchmark.pedantic(log_points, rounds=ROUNDS, iterations=1)
-    medians.record("server_log_metrics_mlflow", benchmark)
+    medians.record(f"server_log_metrics_mlflow{'' if synchronous else '_async'}", benchmark)
+    history = clients[0].get_metric_history(run_ids[-1], "metric_3")
+    assert len(history) == N_METRICS // CLIENTS // 10
 
 
 def test_log_batch_seawall(benchmark, seawall_url, medians):
@@ -393,6 +409,16 @@ def report(medians: dict[str, float]) -> list[str]:
         if "server_upload_mlflow" in medians:
             line += f"; MLflow server {mb / medians['server_upload_mlflow']:.0f} MB/s"
         lines.append(line)
+    if "server_log_metrics_seawall" in medians and "server_log_metrics_mlflow_async" in medians:
+        ours, theirs = (
+            medians["server_log_metrics_seawall"],
+            medians["server_log_metrics_mlflow_async"],
+        )
+        lines.append(
+            f"log {N_METRICS:,} metric points, one call each, {CLIENTS} clients, against MLflow's "
+            f"async logging (synchronous=False): MLflow server {theirs * 1e3:.0f} ms, "
+            f"{theirs / ours:.1f}x"
+        )
     for name, what in (
         ("log_metrics", f"log {N_METRICS:,} metric points, one call each, {CLIENTS} clients"),
         ("log_batch", f"log {N_METRICS:,} metric points, one batch per client, {CLIENTS} clients"),
