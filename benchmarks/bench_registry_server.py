@@ -3,8 +3,12 @@ server` on SQLite), in the same run, each server a process of its own and each w
 concurrent clients (threads, one client each):
 
 * logging N_METRICS metric points, one call per point (`run.log_metric` against
-  `MlflowClient.log_metric`), N_METRICS / 4 from each client into its own run. Target: seawall
-  >= 10x faster. The same points as one batch per client are reported beside it;
+  `MlflowClient.log_metric`, each as a user calls it), N_METRICS / 4 from each client into its
+  own run, from the start of the run to its end. Target: seawall >= 10x faster. Seawall's client
+  sends a run's points in batches from a thread (flushed before any other call and at the
+  run's end); MLflow's `log_metric` is synchronous by default, one request per point, and is
+  also timed with its async logging (`synchronous=False`, batches sent by a thread), waited
+  for before the run ends. The same points as one `log_batch` per client are reported beside;
 * `search_runs` with a metric filter ("metrics.auc > 0.8", 1,000 results, MLflow's default
   page) over N_RUNS runs, SEARCHES per client. Target: >= 10x faster;
 * uploading an artifact of UPLOAD_MB MB (fresh bytes each round: objects are stored once)
