@@ -30,7 +30,7 @@ from typing import Any, TypeVar, cast
 
 from ..._server import tokens as tk
 from ..._server.tokens import Principal
-from ...errors import InvalidInputError, NotFoundError, SeawallError
+from ...errors import IntegrityError, InvalidInputError, NotFoundError, SeawallError
 from .. import _actor
 from .._db import Database, seawall_home
 from .._pins import Pins
@@ -56,7 +56,10 @@ log = logging.getLogger("seawall.registry")
 # The longest a long poll of the server's events waits (its max_wait_s).
 MAX_WAIT_S = 30.0
 _UNSAFE_SEGMENT = re.compile(r"^\.{1,2}$")
-
+# Files from this size on are hashed as they are sent (one pass over them, not two), and sent
+# whole even when the server holds them already; smaller ones are hashed first, and sent only
+# if the server does not hold them.
+HASHED_AS_SENT_BYTES = 16 << 20
 
 
 def send(
@@ -131,9 +134,15 @@ class UploadPins(Pins):
         super().__init__(cast("Database", None), store)  # no database on this side
         self._remote = store
         self._uploads: dict[str, Callable[[], None]] = {}
+        self._stored: dict[str, list[int]] = {}  # uploaded as they were hashed: their pins
 
     def put_file(self, path: str | os.PathLike[str]) -> tuple[str, int]:
         source = Path(path)
+        if _size_of(source) >= HASHED_AS_SENT_BYTES:  # stored now, and pinned by the server
+            sha, size, pin = self._remote.upload_hashing(source)
+            self._again.setdefault(sha, None)
+            self._stored.setdefault(sha, []).append(pin)
+            return sha, size
         sha, size = hash_file(source)  # refuses symlinks and special files
         self._again.setdefault(sha, None)
         self._uploads.setdefault(sha, lambda: self._remote.upload_file(source, sha, size))
@@ -152,7 +161,7 @@ class UploadPins(Pins):
     def send(self, call: Callable[[list[int]], T]) -> T:
         """Has the server pin every object of the write, uploads those it does not hold (the
         others need no upload), then `call(pin_ids)`: the write, which records the pins."""
-        shas = list(self._again)
+        shas = [s for s in self._again if s not in self._stored]
         ids, missing = self._remote.pin(shas) if shas else ([], [])
         for sha in missing:
             upload = self._uploads.get(sha)
@@ -161,7 +170,7 @@ class UploadPins(Pins):
                     f"object {sha} is not in the registry server's artifact store: upload it first"
                 )
             upload()
-        return call(ids)
+        return call(ids + [pin for pins in self._stored.values() for pin in pins])
 
 
 class RemoteArtifactStore(ArtifactStore):
@@ -197,13 +206,13 @@ class RemoteArtifactStore(ArtifactStore):
 
     def upload_file(self, source: Path, sha: str, size: int) -> None:
         """Uploads a file hashed before (the server refuses it if it changed since)."""
+        self._api.upload(sha, size, lambda: _file_chunks(source, size))
 
-        def chunks() -> Iterator[bytes]:
-            with _open_regular(source) as src:
-                while chunk := src.read(CHUNK):
-                    yield chunk
-
-        self._api.upload(sha, size, chunks)
+    def upload_hashing(self, source: Path) -> tuple[str, int, int]:
+        """Uploads a file, hashing it as it is sent; returns (sha256, size, the pin the server
+        took on it for the write that references it)."""
+        size = _size_of(source)
+        return self._api.upload_hashed(size, lambda: _file_chunks(source, size))
 
     def pin(self, shas: list[str]) -> tuple[list[int], list[str]]:
         """Has the server pin objects for a write: the pins' ids, and the objects it does not
@@ -249,6 +258,31 @@ class RemoteArtifactStore(ArtifactStore):
 
     def local_path(self, sha: str) -> Path:
         raise InvalidInputError("this artifact store is on a registry server, not a local folder")
+
+
+def _file_chunks(source: Path, size: int) -> Iterator[bytes]:
+    """The `size` bytes of a file, a chunk at a time; IntegrityError if it has another size
+    now (it changed since: the server then stores nothing, the body being cut or refused)."""
+    left = size
+    with _open_regular(source) as src:  # refuses symlinks and special files
+        # A byte more than is left is asked for: a longer file is found before the body ends.
+        while chunk := src.read(min(CHUNK, left + 1)):
+            if len(chunk) > left:
+                break
+            left -= len(chunk)
+            yield chunk
+        if chunk or left:
+            raise IntegrityError(
+                f"{source} changed while it was uploaded (it had {size} bytes): nothing was stored"
+            )
+
+
+def _size_of(path: Path) -> int:
+    """A file's size (-1 if it cannot be read: opening it says why)."""
+    try:
+        return os.stat(path, follow_symlinks=False).st_size
+    except OSError:
+        return -1
 
 
 def remote_url(uri: str | os.PathLike[str] | None) -> str:
