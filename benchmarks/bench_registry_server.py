@@ -3,8 +3,12 @@ server` on SQLite), in the same run, each server a process of its own and each w
 concurrent clients (threads, one client each):
 
 * logging N_METRICS metric points, one call per point (`run.log_metric` against
-  `MlflowClient.log_metric`), N_METRICS / 4 from each client into its own run. Target: seawall
-  >= 10x faster. The same points as one batch per client are reported beside it;
+  `MlflowClient.log_metric`, each as a user calls it), N_METRICS / 4 from each client into its
+  own run, from the start of the run to its end. Target: seawall >= 10x faster. Seawall's client
+  sends a run's points in batches from a thread (flushed before any other call and at the
+  run's end); MLflow's `log_metric` is synchronous by default, one request per point, and is
+  also timed with its async logging (`synchronous=False`, batches sent by a thread), waited
+  for before the run ends. The same points as one `log_batch` per client are reported beside;
 * `search_runs` with a metric filter ("metrics.auc > 0.8", 1,000 results, MLflow's default
   page) over N_RUNS runs, SEARCHES per client. Target: >= 10x faster;
 * uploading an artifact of UPLOAD_MB MB (fresh bytes each round: objects are stored once)
@@ -201,22 +205,38 @@ def test_log_metrics_seawall(benchmark, seawall_url, medians):
         c.close()
 
 
-def test_log_metrics_mlflow(benchmark, mlflow_url, medians):
+@pytest.mark.parametrize("synchronous", [True, False], ids=["sync", "async"])
+def test_log_metrics_mlflow(benchmark, mlflow_url, medians, synchronous):
+    """MLflow's `log_metric` as a user calls it (synchronous, its default), and with its async
+    logging (`synchronous=False`: queued, sent as batches by a thread), waited for before the
+    run ends."""
+    from mlflow.utils.async_logging.run_operations import get_combined_run_operations
+
     clients = _mlflow_clients(mlflow_url)
-    experiment = _quiet(lambda: clients[0].create_experiment("logging"))
+    name = "logging" if synchronous else "logging-async"
+    experiment = _quiet(lambda: clients[0].create_experiment(name))
+    run_ids: list[str] = []
 
     def log_points() -> None:
         def work(i: int) -> None:
             client = clients[i]
             run_id = _quiet(lambda: client.create_run(experiment)).info.run_id
+            run_ids.append(run_id)
+            waits = []
             for key, value, step in _points(i):
-                client.log_metric(run_id, key, value, step=step)
+                waits.append(
+                    client.log_metric(run_id, key, value, step=step, synchronous=synchronous)
+                )
+            if not synchronous:
+                get_combined_run_operations(waits).wait()  # raises what failed
             client.set_terminated(run_id)
 
         _quiet(lambda: _together(work))
 
     benchmark.pedantic(log_points, rounds=ROUNDS, iterations=1)
-    medians.record("server_log_metrics_mlflow", benchmark)
+    medians.record(f"server_log_metrics_mlflow{'' if synchronous else '_async'}", benchmark)
+    history = clients[0].get_metric_history(run_ids[-1], "metric_3")
+    assert len(history) == N_METRICS // CLIENTS // 10
 
 
 def test_log_batch_seawall(benchmark, seawall_url, medians):
@@ -393,6 +413,16 @@ def report(medians: dict[str, float]) -> list[str]:
         if "server_upload_mlflow" in medians:
             line += f"; MLflow server {mb / medians['server_upload_mlflow']:.0f} MB/s"
         lines.append(line)
+    if "server_log_metrics_seawall" in medians and "server_log_metrics_mlflow_async" in medians:
+        ours, theirs = (
+            medians["server_log_metrics_seawall"],
+            medians["server_log_metrics_mlflow_async"],
+        )
+        lines.append(
+            f"log {N_METRICS:,} metric points, one call each, {CLIENTS} clients, against MLflow's "
+            f"async logging (synchronous=False): MLflow server {theirs * 1e3:.0f} ms, "
+            f"{theirs / ours:.1f}x"
+        )
     for name, what in (
         ("log_metrics", f"log {N_METRICS:,} metric points, one call each, {CLIENTS} clients"),
         ("log_batch", f"log {N_METRICS:,} metric points, one batch per client, {CLIENTS} clients"),

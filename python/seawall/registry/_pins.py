@@ -109,6 +109,13 @@ class Pins:
         missing = [s for s in shas if s in condemned or not self._store.exists_intact(s)]
         return list(self._ids), missing
 
+    def hold_for_store(self) -> list[int]:
+        """For a server storing an upload whose hash it learned from its bytes: pins the
+        objects (W2) and waits for a sweep that condemned one to finish (W3), before it puts
+        them in place (W1, protected by the pins); returns the pins' ids (see :meth:`adopt`)."""
+        self._pin()
+        return list(self._ids)
+
     def adopt(self, ids: list[int]) -> None:
         """Pins taken by :meth:`hold_for_upload` (for the client's write this is): held now,
         deleted when :meth:`record` commits. An id that is no longer there (a pin gc expired)

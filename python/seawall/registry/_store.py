@@ -515,11 +515,16 @@ class ObjectWriter:
             self._key = f"{store._base}/tmp/{uuid.uuid4().hex}"
             self._out = store._fs.open_output_stream(self._key)
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         self._hash.update(data)
         self.size += len(data)
         self._out.write(data)
         fire("store:writing")
+
+    @property
+    def sha256(self) -> str:
+        """The SHA-256 of the bytes written so far."""
+        return self._hash.hexdigest()
 
     def commit(self) -> tuple[str, int]:
         """Checks the hash and puts the object in place; returns (sha256, size)."""

@@ -47,7 +47,7 @@ from ..monitoring._remote import HISTORY_ROUTES
 from ..monitoring._store import HistoryStore
 from ..registry import Registry, Run
 from ..registry._checks import check_run_id
-from ..registry._store import CHUNK, _check_sha
+from ..registry._store import CHUNK, ObjectWriter, _check_sha
 from ..registry.events import http as events_http
 from ..registry.remote.client import RemoteRegistry
 from ..registry.remote.codec import decode, encode
@@ -68,6 +68,7 @@ TABLES = (REGISTRY_ROUTES, HISTORY_ROUTES)
 _BLOCKS_HELD = 2
 _API_PATH = re.compile(r"^/api/([^/]+)(/.*)?$")
 _MAX_PINNED = 100_000  # objects one write may pin
+_DIGEST_BYTES = 32  # a SHA-256, after the bytes of an upload to /objects/uploads
 
 # Status by error class, the first that matches (subclasses before their bases).
 _STATUS: list[tuple[type[errors.SeawallError], int]] = [
@@ -319,67 +320,144 @@ def _object_routes(registry: Registry) -> list[BaseRoute]:
     async def put(request: Request) -> Response:
         sha = _check_sha(request.path_params["sha256"])
         writer = await run_in_threadpool(store.writer, sha)
-        # The bytes are hashed and written by a thread of this upload's own, a block at a time,
-        # while the event loop receives the next ones; at most _BLOCKS_HELD blocks wait.
-        blocks: queue.Queue[bytes | None] = queue.Queue(maxsize=_BLOCKS_HELD)
-        failed: list[BaseException] = []
-
-        def consume() -> None:
-            while (block := blocks.get()) is not None:
-                if not failed:
-                    try:
-                        writer.write(block)
-                    except BaseException as exc:  # reported once the body is in
-                        failed.append(exc)
-
-        async def offer(block: bytes | None) -> None:
-            try:
-                blocks.put_nowait(block)
-            except queue.Full:
-                await run_in_threadpool(blocks.put, block)
-
-        consumer = threading.Thread(target=consume, name="seawall-upload", daemon=True)
-        consumer.start()
         try:
-            try:
-                pending: list[bytes] = []
-                held = 0
-                async for piece in request.stream():
-                    pending.append(piece)
-                    held += len(piece)
-                    if held >= CHUNK:
-                        await offer(b"".join(pending))
-                        pending, held = [], 0
-                if pending:
-                    await offer(b"".join(pending))
-            finally:
-                await offer(None)
-                await run_in_threadpool(consumer.join)
-            if failed:
-                raise failed[0]
+            await _stream_into(request, writer)
             stored, size = await run_in_threadpool(writer.commit)
         except Refused as refused:
-            return JSONResponse(
-                {"error": str(refused), "type": "InvalidInputError"},
-                refused.status,
-                headers={k.decode(): v.decode() for k, v in refused.headers},
-            )
+            return _refused(refused)
         except ClientDisconnect:
             return Response(status_code=400)
         finally:
             await run_in_threadpool(writer.abort)  # a no-op once committed
         return JSONResponse({"sha256": stored, "size": size})
 
+    async def upload(request: Request) -> Response:
+        """Stores an object whose hash follows its bytes: the body is the bytes, then their
+        SHA-256 (32 bytes), which the client computed as it read and sent them (one pass over
+        the file, not one to hash it and one to send it). Kept only if the bytes received hash
+        to it; pinned before it is put in place (W2, W3 of _gc.py, then W1), for the client's
+        write to record (the pin's id in the answer)."""
+        writer = await run_in_threadpool(store.writer)
+        try:
+            digest = await _stream_into(request, writer, trailer=_DIGEST_BYTES)
+
+            def place() -> tuple[int, str, int]:
+                received = writer.sha256
+                if received != digest.hex():
+                    raise errors.IntegrityError(
+                        f"the {writer.size} bytes received hash to {received}, not to "
+                        f"{digest.hex()}: the upload was corrupted, and nothing was stored"
+                    )
+                with contextlib.ExitStack() as stack:
+                    pins = stack.enter_context(registry._pins())  # released if this fails
+                    pins.add(received)
+                    (pin_id,) = pins.hold_for_store()
+                    stored, size = writer.commit()
+                    stack.pop_all()  # kept: the client's write records the pin
+                return pin_id, stored, size
+
+            pin_id, stored, size = await run_in_threadpool(place)
+        except Refused as refused:
+            return _refused(refused)
+        except ClientDisconnect:
+            return Response(status_code=400)
+        finally:
+            await run_in_threadpool(writer.abort)  # a no-op once committed
+        return JSONResponse({"sha256": stored, "size": size, "pin": pin_id})
+
     return [
         Route("/objects/pins", pin, methods=["POST"]),
+        Route("/objects/uploads", upload, methods=["POST"]),
         Route("/objects/{sha256}", get, methods=["GET", "HEAD"]),
         Route("/objects/{sha256}", put, methods=["PUT"]),
     ]
 
 
+def _refused(refused: Refused) -> Response:
+    return JSONResponse(
+        {"error": str(refused), "type": "InvalidInputError"},
+        refused.status,
+        headers={k.decode(): v.decode() for k, v in refused.headers},
+    )
+
+
+Piece = bytes | memoryview  # of an upload's body, as received
+
+
+async def _stream_into(request: Request, writer: ObjectWriter, trailer: int = 0) -> bytes:
+    """Writes a streamed request body into `writer` but for its last `trailer` bytes, which it
+    returns. The pieces the server receives are hashed and written as they are (no copy) by a
+    thread of this upload's own, about CHUNK bytes at a time, while the event loop receives
+    the next ones; at most _BLOCKS_HELD such blocks wait, so an upload holds a few MiB
+    whatever its size."""
+    blocks: queue.Queue[list[Piece] | None] = queue.Queue(maxsize=_BLOCKS_HELD)
+    failed: list[BaseException] = []
+
+    def consume() -> None:
+        while (block := blocks.get()) is not None:
+            for piece in block:
+                if failed:
+                    break
+                try:
+                    writer.write(piece)
+                except BaseException as exc:  # reported once the body is in
+                    failed.append(exc)
+
+    async def offer(block: list[Piece] | None) -> None:
+        try:
+            blocks.put_nowait(block)
+        except queue.Full:
+            await run_in_threadpool(blocks.put, block)
+
+    consumer = threading.Thread(target=consume, name="seawall-upload", daemon=True)
+    consumer.start()
+    try:
+        pending: list[Piece] = []
+        held = 0
+        async for piece in request.stream():
+            pending.append(piece)
+            held += len(piece)
+            if held >= CHUNK + trailer:
+                block, pending = _split_tail(pending, trailer)
+                held = trailer
+                await offer(block)
+        block, tail = _split_tail(pending, trailer)
+        if block:
+            await offer(block)
+    finally:
+        await offer(None)
+        await run_in_threadpool(consumer.join)
+    if failed:
+        raise failed[0]
+    return b"".join(tail)
+
+
+def _split_tail(pieces: list[Piece], size: int) -> tuple[list[Piece], list[Piece]]:
+    """The pieces but for their last `size` bytes, and those bytes (as views: nothing copied)."""
+    head, tail = list(pieces), list[Piece]()
+    left = size
+    while left:
+        if not head:
+            raise errors.InvalidInputError(
+                f"the upload is shorter than the {size} bytes of its hash"
+            )
+        last = head.pop()
+        if len(last) <= left:
+            tail.insert(0, last)
+            left -= len(last)
+        else:
+            view = memoryview(last)
+            head.append(view[: len(last) - left])
+            tail.insert(0, view[len(last) - left :])
+            left = 0
+    return head, tail
+
+
 def _is_upload(scope: Scope) -> bool:
-    return scope.get("method") == "PUT" and scope.get("path", "").startswith(
-        f"/api/{API_VERSION}/objects/"
+    method, path = scope.get("method"), scope.get("path", "")
+    objects = f"/api/{API_VERSION}/objects/"
+    return (method == "PUT" and path.startswith(objects)) or (
+        method == "POST" and path == objects + "uploads"
     )
 
 

@@ -25,7 +25,8 @@ version is refused (400, `UnsupportedVersionError`, naming both). Errors answer
 `{{"error": message, "type": class}}`, `class` a `seawall.errors` class. Artifacts are objects
 named by their SHA-256: `PUT /api/{API_VERSION}/objects/{{sha256}}` streams one in (refused,
 422, unless its bytes hash to the name), `GET` streams it out, `HEAD` tells whether it is there
-(`?verify=true`: and intact).
+(`?verify=true`: and intact); `POST /api/{API_VERSION}/objects/uploads` streams one in followed
+by its SHA-256 (32 bytes), for a client that hashes a large file as it sends it.
 
 Events: `GET /api/{API_VERSION}/events` reads them (a long poll with `wait`), `GET
 /api/{API_VERSION}/events/stream` streams them (server-sent events).
@@ -299,6 +300,43 @@ def _pins() -> dict[str, Any]:
     }
 
 
+def _uploads() -> dict[str, Any]:
+    return {
+        "post": {
+            "operationId": "objects_upload_hashed",
+            "x-seawall-access": ["a write or admin scope"],
+            "summary": "Store an object, streamed, its SHA-256 (32 bytes) after its bytes: kept "
+            "only if the bytes hash to it, and pinned for the write that references it",
+            "tags": ["artifacts"],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                },
+            },
+            "responses": {
+                "200": {
+                    "description": "stored, and pinned",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "sha256": _SHA,
+                                    "size": {"type": "integer"},
+                                    "pin": {"type": "integer"},
+                                },
+                                "required": ["sha256", "size", "pin"],
+                            }
+                        }
+                    },
+                },
+                "default": {"$ref": "#/components/responses/Error"},
+            },
+        }
+    }
+
+
 def openapi_document(tables: Iterable[RouteTable]) -> dict[str, Any]:
     """The OpenAPI 3.0 document of every route of `tables`, and of the objects."""
     components: dict[str, Any] = {}
@@ -312,6 +350,7 @@ def openapi_document(tables: Iterable[RouteTable]) -> dict[str, Any]:
             item[route.method.lower()] = _operation(table, route, components)
     paths[f"{prefix}/objects/{{sha256}}"] = _objects()
     paths[f"{prefix}/objects/pins"] = _pins()
+    paths[f"{prefix}/objects/uploads"] = _uploads()
     for tail, item in _events().items():
         paths.setdefault(f"{prefix}/events{tail}", {}).update(item)
     paths["/"] = {

@@ -20,15 +20,17 @@ import re
 import tempfile
 import threading
 import time
+import types
 import urllib.parse
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import suppress
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from ..._server import tokens as tk
 from ..._server.tokens import Principal
-from ...errors import InvalidInputError, NotFoundError
+from ...errors import IntegrityError, InvalidInputError, NotFoundError, SeawallError
 from .. import _actor
 from .._db import Database, seawall_home
 from .._pins import Pins
@@ -43,6 +45,7 @@ from ..events._mixin import _check_resource as check_resource
 from ..events._mixin import _check_seconds as check_seconds
 from ..events._outbox import Event, check_types
 from .codec import decode, jsonable
+from .metric_buffer import MetricBuffer
 from .routes import _PATH_PARAM, REGISTRY_ROUTES, Route, RouteTable
 from .transport import Transport
 
@@ -53,6 +56,10 @@ log = logging.getLogger("seawall.registry")
 # The longest a long poll of the server's events waits (its max_wait_s).
 MAX_WAIT_S = 30.0
 _UNSAFE_SEGMENT = re.compile(r"^\.{1,2}$")
+# Files from this size on are hashed as they are sent (one pass over them, not two), and sent
+# whole even when the server holds them already; smaller ones are hashed first, and sent only
+# if the server does not hold them.
+HASHED_AS_SENT_BYTES = 16 << 20
 
 
 def send(
@@ -133,9 +140,15 @@ class UploadPins(Pins):
         super().__init__(cast("Database", None), store)  # no database on this side
         self._remote = store
         self._uploads: dict[str, Callable[[], None]] = {}
+        self._stored: dict[str, list[int]] = {}  # uploaded as they were hashed: their pins
 
     def put_file(self, path: str | os.PathLike[str]) -> tuple[str, int]:
         source = Path(path)
+        if _size_of(source) >= HASHED_AS_SENT_BYTES:  # stored now, and pinned by the server
+            sha, size, pin = self._remote.upload_hashing(source)
+            self._again.setdefault(sha, None)
+            self._stored.setdefault(sha, []).append(pin)
+            return sha, size
         sha, size = hash_file(source)  # refuses symlinks and special files
         self._again.setdefault(sha, None)
         self._uploads.setdefault(sha, lambda: self._remote.upload_file(source, sha, size))
@@ -154,7 +167,7 @@ class UploadPins(Pins):
     def send(self, call: Callable[[list[int]], T]) -> T:
         """Has the server pin every object of the write, uploads those it does not hold (the
         others need no upload), then `call(pin_ids)`: the write, which records the pins."""
-        shas = list(self._again)
+        shas = [s for s in self._again if s not in self._stored]
         ids, missing = self._remote.pin(shas) if shas else ([], [])
         for sha in missing:
             upload = self._uploads.get(sha)
@@ -163,7 +176,7 @@ class UploadPins(Pins):
                     f"object {sha} is not in the registry server's artifact store: upload it first"
                 )
             upload()
-        return call(ids)
+        return call(ids + [pin for pins in self._stored.values() for pin in pins])
 
 
 class RemoteArtifactStore(ArtifactStore):
@@ -199,13 +212,13 @@ class RemoteArtifactStore(ArtifactStore):
 
     def upload_file(self, source: Path, sha: str, size: int) -> None:
         """Uploads a file hashed before (the server refuses it if it changed since)."""
+        self._api.upload(sha, size, lambda: _file_chunks(source, size))
 
-        def chunks() -> Iterator[bytes]:
-            with _open_regular(source) as src:
-                while chunk := src.read(CHUNK):
-                    yield chunk
-
-        self._api.upload(sha, size, chunks)
+    def upload_hashing(self, source: Path) -> tuple[str, int, int]:
+        """Uploads a file, hashing it as it is sent; returns (sha256, size, the pin the server
+        took on it for the write that references it)."""
+        size = _size_of(source)
+        return self._api.upload_hashed(size, lambda: _file_chunks(source, size))
 
     def pin(self, shas: list[str]) -> tuple[list[int], list[str]]:
         """Has the server pin objects for a write: the pins' ids, and the objects it does not
@@ -253,6 +266,31 @@ class RemoteArtifactStore(ArtifactStore):
         raise InvalidInputError("this artifact store is on a registry server, not a local folder")
 
 
+def _file_chunks(source: Path, size: int) -> Iterator[bytes]:
+    """The `size` bytes of a file, a chunk at a time; IntegrityError if it has another size
+    now (it changed since: the server then stores nothing, the body being cut or refused)."""
+    left = size
+    with _open_regular(source) as src:  # refuses symlinks and special files
+        # A byte more than is left is asked for: a longer file is found before the body ends.
+        while chunk := src.read(min(CHUNK, left + 1)):
+            if len(chunk) > left:
+                break
+            left -= len(chunk)
+            yield chunk
+        if chunk or left:
+            raise IntegrityError(
+                f"{source} changed while it was uploaded (it had {size} bytes): nothing was stored"
+            )
+
+
+def _size_of(path: Path) -> int:
+    """A file's size (-1 if it cannot be read: opening it says why)."""
+    try:
+        return os.stat(path, follow_symlinks=False).st_size
+    except OSError:
+        return -1
+
+
 def remote_url(uri: str | os.PathLike[str] | None) -> str:
     if uri is None:
         uri = os.environ.get("SEAWALL_REGISTRY_URI") or None
@@ -273,7 +311,12 @@ class RemoteRegistry(Registry):
 
     Events are the server's: ``wait_for_events`` is a long poll of its ``/events``, answered
     as soon as an event commits (``pushes_events`` is True), so a model server following
-    ``models:/NAME@ALIAS`` through it switches on the alias move rather than on a timer."""
+    ``models:/NAME@ALIAS`` through it switches on the alias move rather than on a timer.
+
+    Metric points are sent in batches by a thread (``metric_buffer``): every other call of this
+    registry sends them first, so its reads see them; other clients see them within
+    ``metric_buffer.SEND_AFTER_S``. A batch that fails is raised by the run's next write or its
+    end, or by ``close()``."""
 
     def __init__(
         self,
@@ -296,7 +339,10 @@ class RemoteRegistry(Registry):
         if token is None:
             token = os.environ.get("SEAWALL_TOKEN") or None
         self._api = Transport(url, token=token, actor=lambda: _actor.current_actor(self))
-        weakref.finalize(self, self._api.close)  # connections close when the registry goes
+        # The batches carry no actor (metrics record none): sent from the buffer's thread.
+        self._metrics = MetricBuffer(functools.partial(_points_through, self._api))
+        # Waiting points are sent, and the connections closed, when the registry goes.
+        weakref.finalize(self, _release, self._metrics, self._api)
         self.artifacts: RemoteArtifactStore = RemoteArtifactStore(self._api)
         self._cache = Path(cache) if cache is not None else seawall_home() / "cache"
         self._postgres = False
@@ -319,16 +365,33 @@ class RemoteRegistry(Registry):
         return f"Registry({self._api.url!r})"
 
     def close(self) -> None:
-        """Closes the connections to the server (they reopen if the registry is used again)
+        """Sends the metric points that wait (raising the error of any that could not be
+        sent), closes the connections to the server (they reopen if the registry is used again)
         and stops the event watchers."""
         for stop in list(self._watchers):
             stop.set()
         self._watchers.clear()
-        self._api.close()
+        try:
+            self._metrics.flush()
+            self._metrics.raise_failed()
+        finally:
+            self._api.close()
 
     def _send(self, call: str, **values: Any) -> Any:
         route = REGISTRY_ROUTES.by_call[call]
-        return send(self._api, REGISTRY_ROUTES, route, values, self)
+        return self._call(route, lambda: send(self._api, REGISTRY_ROUTES, route, values, self))
+
+    def _call(self, route: Route, request: Callable[[], T]) -> T:
+        """Sends a call after the metric points that wait (its reads see them; writes keep
+        their order). A write may end or delete runs: every run's next points go at once."""
+        self._metrics.flush()
+        if route.idempotent:
+            return request()
+        self._metrics.forget_open()
+        try:
+            return request()
+        finally:
+            self._metrics.forget_open()
 
     # The calls a run handle makes, which change the handle as the local ones do.
 
@@ -425,6 +488,7 @@ class RemoteRegistry(Registry):
 
     def _keep_alive(self, run: Run) -> None:
         self._heartbeat.add(run.id)
+        self._metrics.opened(run.id)  # just started: its points may wait
 
     def _log_batch(
         self,
@@ -436,17 +500,33 @@ class RemoteRegistry(Registry):
         batch = check_batch(0, metric_items, param_items, tag_items)
         if batch is None:
             return
-        self._send(
-            "_log_batch",
-            run=run,
-            metric_items=[list(row[1:]) for row in batch.metrics],
-            param_items=batch.params,
-            tag_items=batch.tags,
-        )
+        self._metrics.raise_failed(run.id)  # points of this run that an earlier send lost
+        rows = [list(row[1:]) for row in batch.metrics]
+        if batch.params or batch.tags or not self._metrics.may_wait(run.id):
+            # Sent now, after the points that wait: its errors are raised here.
+            self._metrics.flush()
+            route = REGISTRY_ROUTES.by_call["_log_batch"]
+            values = {"run": run, "metric_items": rows}
+            values.update(param_items=batch.params, tag_items=batch.tags)
+            send(self._api, REGISTRY_ROUTES, route, values, self)
+            self._metrics.opened(run.id)
+        else:
+            self._metrics.add(run.id, rows)
         batch.apply(run)
 
     def _end_run(self, run: Run, status: str, missing_ok: bool = False) -> None:
         self._heartbeat.discard(run.id)
+        self._metrics.flush()
+        try:
+            self._metrics.raise_failed(run.id)
+        except SeawallError:
+            # Points of the run were lost: it ends FAILED (if it still runs), and says why.
+            with suppress(SeawallError):
+                self._send_end(run, "FAILED", True)
+            raise
+        self._send_end(run, status, missing_ok)
+
+    def _send_end(self, run: Run, status: str, missing_ok: bool) -> None:
         state = self._send("_end_run", run=run, status=status, missing_ok=missing_ok)
         if state["status"] is not None:
             run.status, run.end_time = state["status"], state["end_time"]
@@ -457,13 +537,40 @@ def _beat_through(transport: Transport, run_ids: list[str]) -> None:
     send(transport, REGISTRY_ROUTES, route, {"run_ids": run_ids}, None)
 
 
+def _points_through(transport: Transport, run_id: str, rows: list[list[Any]]) -> None:
+    """Sends checked metric points of one run (the metric buffer's requests)."""
+    route = REGISTRY_ROUTES.by_call["_log_batch"]
+    run = types.SimpleNamespace(id=run_id)  # all that crosses of a handle: its id
+    values = {"run": run, "metric_items": rows, "param_items": {}, "tag_items": {}}
+    send(transport, REGISTRY_ROUTES, route, values, None)
+
+
+def _release(metrics: MetricBuffer, transport: Transport) -> None:
+    """When a registry goes (or the process exits): its waiting points sent, then its
+    connections closed."""
+    metrics.close()
+    transport.close()
+
+
 # Every other route's call: the local method's signature, sent to the server.
 _HANDWRITTEN = {"_log_batch", "_end_run", "authenticate"}
+
+
+def _after_waiting_points(route: Route, method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def call(self: RemoteRegistry, *args: Any, **kwargs: Any) -> Any:
+        return self._call(route, lambda: method(self, *args, **kwargs))
+
+    return call
+
+
 for _route in REGISTRY_ROUTES.routes:
     if _route.call not in _HANDWRITTEN:
         setattr(
             RemoteRegistry,
             _route.call,
-            remote_method(REGISTRY_ROUTES, _route, lambda reg: reg._api),
+            _after_waiting_points(
+                _route, remote_method(REGISTRY_ROUTES, _route, lambda reg: reg._api)
+            ),
         )
 RemoteRegistry.promote = RemoteRegistry.set_alias

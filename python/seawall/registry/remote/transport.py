@@ -277,6 +277,37 @@ class Transport:
         ):
             pass
 
+    def upload_hashed(
+        self, size: int, chunks: Callable[[], Iterable[bytes]]
+    ) -> tuple[str, int, int]:
+        """Stores an object whose hash the server learns with its bytes: the `size` bytes of
+        `chunks` (a function, called again on a retry), then their SHA-256, computed here as
+        they are sent. The server keeps them only if they hash to it, and pins the object for
+        the write that references it; returns (sha256, size, the pin's id)."""
+        sent: list[str] = []
+
+        def body() -> Iterator[bytes]:
+            h = hashlib.sha256()
+            for chunk in chunks():
+                h.update(chunk)
+                yield chunk
+            sent.append(h.hexdigest())
+            yield h.digest()
+
+        headers = {
+            "content-type": "application/octet-stream",
+            "content-length": str(size + hashlib.sha256().digest_size),
+        }
+        with self.request(
+            "POST", "/objects/uploads", content=body, headers=headers, idempotent=True
+        ) as answer:
+            data = json.loads(answer.read())
+        if data["sha256"] != sent[-1]:
+            raise errors.IntegrityError(
+                f"{self.url} stored {data['sha256']} for an upload that hashes to {sent[-1]}"
+            )
+        return str(data["sha256"]), int(data["size"]), int(data["pin"])
+
     def download(
         self, sha: str, write: Callable[[bytes], None], restart: Callable[[], None]
     ) -> None:
