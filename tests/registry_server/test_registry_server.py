@@ -117,6 +117,11 @@ ON_THE_CLIENT = {
     "wait_for_events": "its long poll",
     "watch_events": "a thread of long polls",
     "export_tokens": "refused: the digests stay on the server",
+    "attach_evaluation": "start_run and log_artifact, then set_version_tag",
+    "list_evaluations": "get_model_version's tags",
+    "get_evaluation": "get_model_version, then read_artifact",
+    "_log_evaluation": "log_artifact of the evaluation's JSON",
+    "schema": "the version's manifest, then the schema object",
 }
 _OVER_EVENTS = {"events", "wait_for_events", "watch_events", "export_tokens"}
 
