@@ -15,6 +15,7 @@ from sklearn.calibration import calibration_curve
 from sklearn.exceptions import UndefinedMetricWarning
 
 import seawall
+from gil_helpers import spins_during
 from seawall.errors import DTypeError, InvalidInputError, MissingColumnError
 from seawall.evaluation import Bucket, evaluate
 
@@ -372,3 +373,18 @@ def test_integer_slices_and_float32_scores(rng, kind):
         assert r["log_loss"].value == pytest.approx(
             skm.log_loss(y[m], s[m], labels=[0, 1]), rel=REL
         )
+
+
+def test_the_native_metrics_release_the_gil(rng, restore_threads):
+    """While a thread computes bootstrap intervals natively, the main thread keeps running
+    Python (see gil_helpers)."""
+    seawall.set_num_threads(1)
+    s, y = binary_data(rng, 300_000, 10**6)
+    y = y.astype(np.float64)
+    count, rate, elapsed = spins_during(
+        lambda: seawall._core.binary_metrics(
+            s, y, None, 1, 0.5, True, 10, "uniform", 0, 200, 0.95, 1, 1
+        )
+    )
+    assert elapsed > 0.05, "the call must be long enough to tell the two cases apart"
+    assert count > 0.1 * rate * elapsed, (count, rate, elapsed)

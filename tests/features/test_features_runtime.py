@@ -15,6 +15,7 @@ import pyarrow as pa
 import pytest
 
 import seawall as sw
+from gil_helpers import spins_during
 
 
 def _visible_nvidia_devices() -> int | None:
@@ -217,16 +218,8 @@ def test_concurrent_calls_from_python_threads(h, rng):
 
 
 def test_native_transform_releases_the_gil(restore_threads):
-    """While one thread is inside a long native transform, another keeps running Python.
-
-    With the GIL held through the call, the main thread could spin only for the couple of switch
-    intervals (shortened here to 0.5 ms) around the call's start and end; with it released, it
-    spins for the whole call. The bar sits far from both: a tenth of the call at the measured rate.
-    """
-    import sys
-    import threading
-    import time
-
+    """While one thread is inside a long native transform, another keeps running Python (see
+    gil_helpers)."""
     import seawall as sw
 
     sw.set_num_threads(1)
@@ -238,35 +231,6 @@ def test_native_transform_releases_the_gil(restore_threads):
 
     columns = [(c, column_chunks(table.column(c))) for c in table.column_names]
     out = np.empty((rows, 8), dtype=np.float32)
-
-    def spin(seconds: float) -> int:
-        count, stop = 0, time.perf_counter() + seconds
-        while time.perf_counter() < stop:
-            count += 1
-        return count
-
-    rate = spin(0.05) / 0.05  # increments per second on this machine, now
-    started, done = threading.Event(), threading.Event()
-    elapsed: list[float] = []
-
-    def worker() -> None:
-        started.set()
-        t0 = time.perf_counter()
-        pipe._plan.transform(columns, out)
-        elapsed.append(time.perf_counter() - t0)
-        done.set()
-
-    old_interval = sys.getswitchinterval()
-    sys.setswitchinterval(0.0005)
-    try:
-        thread = threading.Thread(target=worker)
-        thread.start()
-        started.wait()
-        count = 0
-        while not done.is_set():
-            count += 1
-        thread.join()
-    finally:
-        sys.setswitchinterval(old_interval)
-    assert elapsed[0] > 0.05, "the call must be long enough to tell the two cases apart"
-    assert count > 0.1 * rate * elapsed[0], (count, rate, elapsed[0])
+    count, rate, elapsed = spins_during(lambda: pipe._plan.transform(columns, out))
+    assert elapsed > 0.05, "the call must be long enough to tell the two cases apart"
+    assert count > 0.1 * rate * elapsed, (count, rate, elapsed)
