@@ -40,6 +40,7 @@ class World:
         self.reg, self.bundle, self.rng = reg, bundle, rng
         self.versions: dict[tuple[str, int], tuple[str | None, dict[str, str]]] = {}
         self.models: dict[str, dict[str, str]] = {}
+        self.deleted: set[str] = set()  # deleted models: registering under their names refuses
         self.runs = []
         for _ in range(3):
             with reg.start_run(experiment="search") as run:
@@ -67,8 +68,15 @@ class World:
     def delete_model(self, name: str) -> None:
         self.reg.delete_model(name)
         del self.models[name]
+        self.deleted.add(name)
         for key in [k for k in self.versions if k[0] == name]:
             del self.versions[key]
+
+    def new_name(self) -> str:
+        """A random model name that no deleted model holds."""
+        while (name := _name(self.rng)) in self.deleted:
+            pass
+        return name
 
     def expected_versions(self, names, run_id, tags) -> list[tuple[str, int]]:
         return sorted(
@@ -185,7 +193,9 @@ def test_pages_stay_exact_while_versions_come_and_go(world, rng):
             break
         for _ in range(int(rng.integers(1, 3))):
             live = sorted(world.models)
-            world.register(live[int(rng.integers(len(live)))] if rng.random() < 0.7 else _name(rng))
+            world.register(
+                live[int(rng.integers(len(live)))] if rng.random() < 0.7 else world.new_name()
+            )
         if rng.random() < 0.5 and len(world.versions) > 1:
             key = sorted(world.versions)[int(rng.integers(len(world.versions)))]
             world.delete_version(key)
@@ -201,7 +211,7 @@ def test_pages_stay_exact_while_versions_come_and_go(world, rng):
         token = page.token
         if token is None:
             break
-        world.register(_name(rng))
+        world.register(world.new_name())
     assert len(found_models) == len(set(found_models)) and found_models == sorted(found_models)
     assert models_before - {k[0] for k in removed} <= set(found_models) <= set(world.models)
 
