@@ -7,6 +7,8 @@ import stat
 import tempfile
 from pathlib import Path
 
+from .errors import IntegrityError
+
 # The process umask, read once at import (reading it means setting it, so not per call).
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -63,3 +65,17 @@ def json_digest(state: object) -> str:
         state, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     )
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def verified_state(document: dict[str, object], source: str) -> dict[str, object]:
+    """`document` without its ``sha256`` field, which must match :func:`json_digest` of the
+    rest when present; IntegrityError naming `source` when it does not."""
+    state = {k: v for k, v in document.items() if k != "sha256"}
+    if "sha256" in document:
+        try:
+            digest = json_digest(state)
+        except ValueError as exc:  # NaN or infinity: a saved document never holds them
+            raise IntegrityError(f"{source} was modified or corrupted: {exc}") from exc
+        if document["sha256"] != digest:
+            raise IntegrityError(f"{source} was modified or corrupted: its SHA-256 does not match")
+    return state

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from .._files import json_digest, write_atomic
+from .._files import json_digest, verified_state, write_atomic
 from ..errors import (
     IntegrityError,
     InvalidInputError,
@@ -733,16 +733,7 @@ class Schema:
                 f"{source} uses schema format version {version}, but this seawall reads up to "
                 f"{FORMAT_VERSION}: upgrade seawall to load it"
             )
-        state = {k: v for k, v in document.items() if k != "sha256"}
-        if "sha256" in document:
-            try:
-                digest = json_digest(state)
-            except ValueError as exc:  # NaN or infinity: save() never writes them
-                raise IntegrityError(f"{source} was modified or corrupted: {exc}") from exc
-            if document["sha256"] != digest:
-                raise IntegrityError(
-                    f"{source} was modified or corrupted: its SHA-256 does not match"
-                )
+        state = verified_state(document, source)
         columns = state.get("columns")
         if not isinstance(columns, list):
             raise IntegrityError(f"{source}: 'columns' is not a list")

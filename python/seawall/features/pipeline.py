@@ -25,7 +25,7 @@ from .._data import (
     reject_sparse,
     to_table,
 )
-from .._files import json_digest, write_atomic
+from .._files import json_digest, verified_state, write_atomic
 from ..errors import (
     DTypeError,
     IntegrityError,
@@ -576,16 +576,7 @@ class FeaturePipeline:
                 f"{source} uses format_version {version}, but this seawall reads up to "
                 f"{FORMAT_VERSION}: upgrade seawall to load it"
             )
-        state = {k: v for k, v in document.items() if k != "sha256"}
-        if "sha256" in document:
-            try:
-                digest = json_digest(state)
-            except ValueError as exc:  # NaN or infinity: save() never writes them
-                raise IntegrityError(f"{source} was modified or corrupted: {exc}") from exc
-            if document["sha256"] != digest:
-                raise IntegrityError(
-                    f"{source} was modified or corrupted: its SHA-256 does not match"
-                )
+        state = verified_state(document, source)
         features = [
             _Feature(f.name, f.column, f.ops, f.string_input)
             for f in read_features(state, source, version)
