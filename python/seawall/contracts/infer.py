@@ -52,6 +52,7 @@ from ..errors import DTypeError, InvalidInputError
 from ..profiles import Profile
 from ._types import native_columns, type_of
 from .schema import ColumnSchema, Schema
+from .validate import tables_or_empty
 
 __all__ = ["infer_schema"]
 
@@ -128,18 +129,6 @@ class _Exact:
         return out
 
 
-def _with_empty(
-    tables: Iterator[pa.Table], schema: pa.Schema, names: list[str]
-) -> Iterator[pa.Table]:
-    """The tables, or one empty table when there are none (a dataset without fragments)."""
-    any_table = False
-    for table in tables:
-        any_table = True
-        yield table
-    if not any_table:
-        yield pa.table({n: pa.array([], type=schema.field(n).type) for n in names})
-
-
 def infer_schema(
     data: Any,
     columns: Sequence[str] | None = None,
@@ -184,7 +173,7 @@ def infer_schema(
                 )
             types[n] = None if kind == "null" else kind
         exact = _Exact(names, types, bool(infer_unique))
-        tables = exact.feed(_with_empty(source.batches(names), source.schema, names))
+        tables = exact.feed(tables_or_empty(source.batches(names), source.schema, names))
         top_k = max(_DEFAULT_TOP_K, max_domain_size + 1)
         profile = Profile.from_data(tables, top_k=top_k)
     unique = exact.unique_columns() if exact is not None else set()

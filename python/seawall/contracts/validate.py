@@ -205,7 +205,7 @@ def _validate_data(
 
     profile = None
     if wants_profile:
-        profile = Profile.from_data(_or_empty(tables(), source.schema, read))
+        profile = Profile.from_data(tables_or_empty(tables(), source.schema, read))
     else:
         for _ in tables():
             pass
@@ -232,7 +232,7 @@ def _validate_data(
     return report, profile
 
 
-def _or_empty(
+def tables_or_empty(
     tables: Iterator[pa.Table], schema: pa.Schema, names: list[str]
 ) -> Iterator[pa.Table]:
     """The tables, or one empty table when there are none (a dataset without fragments)."""
