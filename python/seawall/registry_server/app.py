@@ -28,7 +28,7 @@ import re
 import reprlib
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from itertools import chain
 from typing import Any
 
@@ -320,16 +320,13 @@ def _object_routes(registry: Registry) -> list[BaseRoute]:
     async def put(request: Request) -> Response:
         sha = _check_sha(request.path_params["sha256"])
         writer = await run_in_threadpool(store.writer, sha)
-        try:
+
+        async def stored() -> dict[str, Any]:
             await _stream_into(request, writer)
-            stored, size = await run_in_threadpool(writer.commit)
-        except Refused as refused:
-            return _refused(refused)
-        except ClientDisconnect:
-            return Response(status_code=400)
-        finally:
-            await run_in_threadpool(writer.abort)  # a no-op once committed
-        return JSONResponse({"sha256": stored, "size": size})
+            sha, size = await run_in_threadpool(writer.commit)
+            return {"sha256": sha, "size": size}
+
+        return await _upload_answer(writer, stored())
 
     async def upload(request: Request) -> Response:
         """Stores an object whose hash follows its bytes: the body is the bytes, then their
@@ -338,32 +335,27 @@ def _object_routes(registry: Registry) -> list[BaseRoute]:
         to it; pinned before it is put in place (W2, W3 of _gc.py, then W1), for the client's
         write to record (the pin's id in the answer)."""
         writer = await run_in_threadpool(store.writer)
-        try:
+
+        def place(digest: str) -> dict[str, Any]:
+            received = writer.sha256
+            if received != digest:
+                raise errors.IntegrityError(
+                    f"the {writer.size} bytes received hash to {received}, not to {digest}: "
+                    "the upload was corrupted, and nothing was stored"
+                )
+            with contextlib.ExitStack() as stack:
+                pins = stack.enter_context(registry._pins())  # released if this fails
+                pins.add(received)
+                (pin_id,) = pins.hold_for_store()
+                sha, size = writer.commit()
+                stack.pop_all()  # kept: the client's write records the pin
+            return {"sha256": sha, "size": size, "pin": pin_id}
+
+        async def stored() -> dict[str, Any]:
             digest = await _stream_into(request, writer, trailer=_DIGEST_BYTES)
+            return await run_in_threadpool(place, digest.hex())
 
-            def place() -> tuple[int, str, int]:
-                received = writer.sha256
-                if received != digest.hex():
-                    raise errors.IntegrityError(
-                        f"the {writer.size} bytes received hash to {received}, not to "
-                        f"{digest.hex()}: the upload was corrupted, and nothing was stored"
-                    )
-                with contextlib.ExitStack() as stack:
-                    pins = stack.enter_context(registry._pins())  # released if this fails
-                    pins.add(received)
-                    (pin_id,) = pins.hold_for_store()
-                    stored, size = writer.commit()
-                    stack.pop_all()  # kept: the client's write records the pin
-                return pin_id, stored, size
-
-            pin_id, stored, size = await run_in_threadpool(place)
-        except Refused as refused:
-            return _refused(refused)
-        except ClientDisconnect:
-            return Response(status_code=400)
-        finally:
-            await run_in_threadpool(writer.abort)  # a no-op once committed
-        return JSONResponse({"sha256": stored, "size": size, "pin": pin_id})
+        return await _upload_answer(writer, stored())
 
     return [
         Route("/objects/pins", pin, methods=["POST"]),
@@ -373,12 +365,22 @@ def _object_routes(registry: Registry) -> list[BaseRoute]:
     ]
 
 
-def _refused(refused: Refused) -> Response:
-    return JSONResponse(
-        {"error": str(refused), "type": "InvalidInputError"},
-        refused.status,
-        headers={k.decode(): v.decode() for k, v in refused.headers},
-    )
+async def _upload_answer(writer: ObjectWriter, stored: Awaitable[dict[str, Any]]) -> Response:
+    """The answer to an upload into `writer` (`stored`: receives it and puts it in place): a
+    bound it broke answers its status, a client gone 400; the temporary goes unless stored."""
+    try:
+        answer = await stored
+    except Refused as refused:
+        return JSONResponse(
+            {"error": str(refused), "type": "InvalidInputError"},
+            refused.status,
+            headers={k.decode(): v.decode() for k, v in refused.headers},
+        )
+    except ClientDisconnect:
+        return Response(status_code=400)
+    finally:
+        await run_in_threadpool(writer.abort)  # a no-op once committed
+    return JSONResponse(answer)
 
 
 Piece = bytes | memoryview  # of an upload's body, as received

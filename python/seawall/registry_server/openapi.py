@@ -140,34 +140,13 @@ def _objects() -> dict[str, Any]:
                 "default": error,
             },
         },
-        "put": {
-            "operationId": "objects_upload",
-            "x-seawall-access": ["a write or admin scope"],
-            "summary": "Store an object, streamed; kept only if its bytes hash to the name",
-            "tags": ["artifacts"],
-            "parameters": sha,
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
-                },
-            },
-            "responses": {
-                "200": {
-                    "description": "stored",
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "properties": {"sha256": _SHA, "size": {"type": "integer"}},
-                                "required": ["sha256", "size"],
-                            }
-                        }
-                    },
-                },
-                "default": error,
-            },
-        },
+        "put": _upload(
+            "objects_upload",
+            "Store an object, streamed; kept only if its bytes hash to the name",
+            sha,
+            {"sha256": _SHA, "size": {"type": "integer"}},
+            "stored",
+        ),
     }
 
 
@@ -300,40 +279,50 @@ def _pins() -> dict[str, Any]:
     }
 
 
+def _upload(
+    operation: str,
+    summary: str,
+    parameters: list[dict[str, Any]],
+    answer: dict[str, Any],
+    stored: str,
+) -> dict[str, Any]:
+    """An operation that streams an object in (application/octet-stream) and answers `answer`."""
+    return {
+        "operationId": operation,
+        "x-seawall-access": ["a write or admin scope"],
+        "summary": summary,
+        "tags": ["artifacts"],
+        "parameters": parameters,
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+        },
+        "responses": {
+            "200": {
+                "description": stored,
+                "content": {
+                    "application/json": {
+                        "schema": {"type": "object", "properties": answer, "required": list(answer)}
+                    }
+                },
+            },
+            "default": {"$ref": "#/components/responses/Error"},
+        },
+    }
+
+
 def _uploads() -> dict[str, Any]:
     return {
-        "post": {
-            "operationId": "objects_upload_hashed",
-            "x-seawall-access": ["a write or admin scope"],
-            "summary": "Store an object, streamed, its SHA-256 (32 bytes) after its bytes: kept "
-            "only if the bytes hash to it, and pinned for the write that references it",
-            "tags": ["artifacts"],
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
-                },
-            },
-            "responses": {
-                "200": {
-                    "description": "stored, and pinned",
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "properties": {
-                                    "sha256": _SHA,
-                                    "size": {"type": "integer"},
-                                    "pin": {"type": "integer"},
-                                },
-                                "required": ["sha256", "size", "pin"],
-                            }
-                        }
-                    },
-                },
-                "default": {"$ref": "#/components/responses/Error"},
-            },
-        }
+        "post": _upload(
+            "objects_upload_hashed",
+            "Store an object, streamed, its SHA-256 (32 bytes) after its bytes: kept only if the "
+            "bytes hash to it, and pinned for the write that references it",
+            [],
+            {"sha256": _SHA, "size": {"type": "integer"}, "pin": {"type": "integer"}},
+            "stored, and pinned",
+        )
     }
 
 
